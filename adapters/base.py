@@ -1,0 +1,206 @@
+"""The Ledger protocol: the one extension point between ccm's core and a ledger's API.
+
+An adapter pulls raw records page by page, writes notes and holds back idempotently, and turns webhooks into
+Changes. Its errors say what the caller does next. Adapters register by name; `connector/` never imports one
+directly.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+RawRecord = Mapping[str, Any]
+# Per raw stream, every dotted source path a record may carry ("Contact.ContactID", "Allocations[].Amount").
+RawSchema = Mapping[str, frozenset[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Where an incremental pull resumes.
+
+    `since`: records changed at or after this instant are still to be read (None: from the beginning).
+    `token`: the adapter's own position inside one pull (a page number, a start position), opaque to the core.
+    The core may lower `since` (never raise it); an adapter treats that as "re-read more", which is harmless.
+    """
+
+    since: datetime | None = None
+    token: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps({"since": self.since.isoformat() if self.since else None, "token": self.token})
+
+    @classmethod
+    def from_json(cls, text: str) -> Cursor:
+        data = json.loads(text)
+        since = datetime.fromisoformat(data["since"]) if data.get("since") else None
+        return cls(since=since, token=data.get("token"))
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of raw records of a stream, the cursor to resume after it, and what it cost."""
+
+    records: Sequence[RawRecord]
+    cursor: Cursor
+    api_calls: int = 1
+    deleted_ids: Sequence[str] = ()
+    total_hint: int | None = None  # how many records the whole pull will bring, when the ledger says
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A ledger told us (webhook) that a record changed: sync that stream for that tenant soon."""
+
+    tenant_external_id: str
+    stream: str
+    record_id: str
+    operation: str = "update"
+    occurred_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A webhook that must not be acted on; `status` is the HTTP answer to give."""
+
+    reason: str
+    status: int = 401
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What a write-back did: `applied` False means an earlier write with the same key already did it."""
+
+    applied: bool
+    ledger_ref: str | None = None
+    api_calls: int = 1
+
+
+# ---- errors, typed by what the caller does next
+
+
+class LedgerError(Exception):
+    """Base of every adapter error. Messages never contain tokens or secrets."""
+
+
+class RateLimited(LedgerError):
+    """Wait `retry_after` seconds, then go on. `scope` is 'minute', 'day', 'concurrent' or 'app'."""
+
+    def __init__(self, retry_after: float, scope: str = "minute", message: str = "") -> None:
+        super().__init__(message or f"rate limited ({scope}); retry after {retry_after:.0f}s")
+        self.retry_after = retry_after
+        self.scope = scope
+
+
+class Retriable(LedgerError):
+    """A transient failure (5xx, dropped connection): the same call may succeed later."""
+
+
+class AuthExpired(LedgerError):
+    """The connection can no longer authenticate: a person must reconnect. Other tenants go on."""
+
+
+class Fatal(LedgerError):
+    """Stop this tenant's run; retrying will not help until something is fixed."""
+
+
+class Skippable(LedgerError):
+    """One record cannot be processed; log it with the reason and go on."""
+
+    def __init__(self, record_id: str, reason: str) -> None:
+        super().__init__(f"record {record_id}: {reason}")
+        self.record_id = record_id
+        self.reason = reason
+
+
+# ---- the protocol
+
+
+@dataclass(frozen=True, slots=True)
+class OAuthEndpoints:
+    authorize_url: str
+    token_url: str
+    revoke_url: str | None = None
+
+
+@runtime_checkable
+class Ledger(Protocol):
+    """What the core needs from a ledger. One instance serves one tenant."""
+
+    def oauth_endpoints(self) -> OAuthEndpoints: ...
+
+    def scopes(self) -> Sequence[str]: ...
+
+    def pull(self, stream: str, cursor: Cursor | None) -> Iterator[Page]:
+        """Raw records of `stream` changed since `cursor` (all of them when None), page by page, in order."""
+        ...
+
+    def add_note(self, ref: str, text: str, key: str) -> WriteResult: ...
+
+    def set_hold(self, customer_ref: str, on: bool, reason: str, key: str) -> WriteResult: ...
+
+    def send_via_ledger(self, invoice_ref: str, key: str) -> WriteResult: ...
+
+    def parse_webhook(self, headers: Mapping[str, str], raw_body: bytes) -> list[Change] | Rejected: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AdapterContext:
+    """What a factory gets to build a Ledger for one tenant."""
+
+    tenant_id: str
+    external_id: str
+    settings: Any = None
+    services: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AdapterSpec:
+    """A registered ledger: how to build it, its shipped mapping, and the shape of its raw records."""
+
+    name: str
+    factory: Callable[[AdapterContext], Ledger]
+    mapping: Path
+    schema: RawSchema | None = None
+
+
+class UnknownLedger(LookupError):
+    def __init__(self, name: str, known: Sequence[str]) -> None:
+        listed = ", ".join(sorted(known)) or "none"
+        super().__init__(f"no adapter registered for ledger {name!r} (known: {listed})")
+
+
+_registry: dict[str, AdapterSpec] = {}
+_ENTRY_POINT_GROUP = "ccm.adapters"
+
+
+def register(spec: AdapterSpec) -> None:
+    """Register (or replace) an adapter under its name."""
+    _registry[spec.name] = spec
+
+
+def _load_entry_points() -> None:
+    for ep in entry_points(group=_ENTRY_POINT_GROUP):
+        if ep.name not in _registry:
+            loaded = ep.load()
+            spec = loaded() if callable(loaded) and not isinstance(loaded, AdapterSpec) else loaded
+            register(spec)
+
+
+def get(name: str) -> AdapterSpec:
+    """The adapter registered as `name`, loading installed entry points on first miss."""
+    if name not in _registry:
+        _load_entry_points()
+    if name not in _registry:
+        raise UnknownLedger(name, list(_registry))
+    return _registry[name]
+
+
+def names() -> list[str]:
+    _load_entry_points()
+    return sorted(_registry)

@@ -1,0 +1,49 @@
+"""Run the benchmarks and print their tables: `python -m bench [map_upsert ...]`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console(highlight=False)
+
+
+def _child(module: str, *args: str) -> dict[str, float]:
+    """Run one measurement in a fresh interpreter, so its peak RSS is its own."""
+    done = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def map_upsert() -> None:
+    table = Table(
+        "records", "first sync (s)", "records/s", "records/s excl. raw generation", "unchanged re-sync (s)",
+        "records/s", "peak RSS (MB)",
+        title="map + upsert through the sync engine, SQLite (target ≥ 20,000 records/s, RSS < 250 MB, flat)",
+    )  # fmt: skip
+    for count in (50_000, 200_000):
+        r = _child("bench.map_upsert", "--records", str(count))
+        table.add_row(
+            f"{count:,}", f"{r['insert_s']:.1f}", f"{r['insert_rps']:,.0f}", f"{r['insert_ours_rps']:,.0f}",
+            f"{r['unchanged_s']:.1f}",
+            f"{r['unchanged_rps']:,.0f}", f"{r['peak_rss_mb']:.0f}",
+        )  # fmt: skip
+    console.print(table)
+
+
+BENCHES = {"map_upsert": map_upsert}
+
+
+def main(names: list[str]) -> None:
+    unknown = [n for n in names if n not in BENCHES]
+    if unknown:
+        sys.exit(f"bench: unknown benchmark(s) {', '.join(unknown)} (known: {', '.join(BENCHES)})")
+    for name in names or list(BENCHES):
+        BENCHES[name]()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

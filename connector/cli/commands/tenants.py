@@ -1,0 +1,71 @@
+"""`ccm tenants list|add`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import typer
+from rich.table import Table
+
+from adapters import base as registry
+from connector.cli.app import UsageProblem, app, out, state
+from connector.model import ModelError, Tenant
+from connector.store import synclog
+from connector.store.tenants import get_connection, get_tenant, list_tenants, save_tenant
+
+tenants_app = typer.Typer(
+    help="Tenants: the firms' ledger organisations ccm looks after.", no_args_is_help=True
+)
+app.add_typer(tenants_app, name="tenants")
+
+
+@tenants_app.command("list")
+def list_(ctx: typer.Context) -> None:
+    """Every tenant with its connection state and last sync."""
+    store = state(ctx).store
+    table = Table("tenant", "name", "ledger", "currency", "time zone", "connection", "last sync")
+    with store.read() as conn:
+        for t in list_tenants(conn):
+            link = get_connection(conn, t.id)
+            last = synclog.runs(conn, t.id, limit=1)
+            last_text = f"{last[0].started_at:%Y-%m-%d %H:%M} {last[0].outcome}" if last else "never"
+            state_text = str(link.state) if link else "not connected"
+            table.add_row(t.id, t.name, t.ledger, t.base_currency, t.timezone, state_text, last_text)
+    if table.row_count == 0:
+        out.print("no tenants yet: connect one, or add one with `ccm tenants add`")
+        return
+    out.print(table)
+
+
+@tenants_app.command("add")
+def add(
+    ctx: typer.Context,
+    tenant_id: Annotated[str, typer.Argument(help="A short id for the tenant, e.g. acme.")],
+    ledger: Annotated[str, typer.Option(help="The ledger adapter: xero, quickbooks, ...")],
+    name: Annotated[str, typer.Option(help="The firm's name.")],
+    base_currency: Annotated[str, typer.Option(help="ISO currency of the firm's books.")] = "GBP",
+    timezone: Annotated[str, typer.Option(help="IANA time zone, e.g. Europe/London.")] = "Europe/London",
+    country: Annotated[str, typer.Option(help="ISO country code (for public holidays).")] = "GB",
+) -> None:
+    """Add a tenant (or update its name, currency, time zone and country)."""
+    registry.get(ledger)  # an unknown ledger is a usage error, before anything is stored
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UsageProblem(f"--timezone: unknown time zone {timezone!r}") from None
+    if len(country) != 2 or not country.isalpha():
+        raise UsageProblem(f"--country: expected a two-letter ISO code, got {country!r}")
+    try:
+        tenant = Tenant(tenant_id, name, ledger, base_currency.upper(), timezone, country.upper())
+    except ModelError as exc:
+        raise UsageProblem(f"--base-currency: {exc}") from None
+    store = state(ctx).store
+    try:
+        with store.begin() as conn:
+            save_tenant(conn, tenant)
+    except ValueError as exc:
+        raise UsageProblem(str(exc)) from None
+    with store.read() as conn:
+        saved = get_tenant(conn, tenant_id)
+    out.print(f"tenant {saved.id}: {saved.name} on {saved.ledger} ({saved.base_currency}, {saved.timezone})")

@@ -1,0 +1,153 @@
+"""Settings: ccm.toml, then CCM_* environment variables over it, validated once at start.
+
+A bad value stops ccm with one line naming where it came from and what is wrong, e.g.
+`ccm.toml: sync.overlap_seconds: must be at least 0` or `CCM_LOG__LEVEL: must be one of debug, ...`.
+Nested keys come from the environment with a double underscore: CCM_SYNC__OVERLAP_SECONDS=60.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from connector.redact import is_secret_key, scrub
+
+ENV_PREFIX = "CCM_"
+# Environment variables that are not settings (they steer the CLI or the tests).
+_NOT_SETTINGS = {"CCM_CONFIG", "CCM_TEST_DATABASE_URL", "CCM_HOME"}
+
+
+def default_data_dir(env: Mapping[str, str] | None = None) -> Path:
+    """$CCM_HOME, else $XDG_DATA_HOME/ccm, else ~/.local/share/ccm."""
+    env = os.environ if env is None else env
+    if home := env.get("CCM_HOME"):
+        return Path(home).expanduser()
+    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base).expanduser() / "ccm"
+
+
+class ConfigError(ValueError):
+    """Settings are invalid; the message is one line."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LogSettings(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "warning"
+    format: Literal["console", "json"] = "console"
+
+
+class SyncSettings(_Section):
+    overlap_seconds: int = Field(default=300, ge=0, le=86_400)
+
+
+class Settings(_Section):
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: str | None = None
+    log: LogSettings = LogSettings()
+    sync: SyncSettings = SyncSettings()
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @property
+    def db_url(self) -> str:
+        """The database to use: database_url, else the SQLite file in data_dir."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'ccm.db'}"
+
+    def tenant_dir(self, tenant_id: str) -> Path:
+        """Per-tenant files (mapping overrides, policies, templates) live here."""
+        return self.data_dir / "tenants" / tenant_id
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def _from_env(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[tuple[str, ...], str]]:
+    values: dict[str, Any] = {}
+    origins: dict[tuple[str, ...], str] = {}
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or name in _NOT_SETTINGS:
+            continue
+        path = tuple(part.lower() for part in name[len(ENV_PREFIX) :].split("__"))
+        node = values
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{name}: conflicts with another CCM_ variable")
+        node[path[-1]] = value
+        origins[path] = name
+    return values, origins
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = (
+            _merge(out[key], value) if isinstance(out.get(key), dict) and isinstance(value, dict) else value
+        )
+    return out
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown setting"
+    if kind == "literal_error":
+        return "must be one of " + error["ctx"]["expected"].replace("'", "")
+    if kind == "greater_than_equal":
+        return f"must be at least {error['ctx']['ge']}"
+    if kind == "less_than_equal":
+        return f"must be at most {error['ctx']['le']}"
+    return str(error["msg"]).replace("Input should be", "must be").lower()
+
+
+def config_path(explicit: Path | None = None, env: Mapping[str, str] | None = None) -> Path | None:
+    """The settings file: --config, else $CCM_CONFIG, else ./ccm.toml if present."""
+    env = os.environ if env is None else env
+    if explicit is not None:
+        return explicit
+    if env.get("CCM_CONFIG"):
+        return Path(env["CCM_CONFIG"])
+    local = Path("ccm.toml")
+    return local if local.exists() else None
+
+
+def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read, merge and validate settings. Raises ConfigError with one line."""
+    env = os.environ if env is None else env
+    file_values = _read_toml(path) if path is not None else {}
+    env_values, origins = _from_env(env)
+    merged = _merge(file_values, env_values)
+    merged.setdefault("data_dir", default_data_dir(env))
+    try:
+        return Settings.model_validate(merged)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        loc = tuple(str(p) for p in error["loc"])
+        source = origins.get(loc) or next((o for p, o in origins.items() if loc[: len(p)] == p), None)
+        where = source if source else f"{path or 'settings'}: {'.'.join(loc)}"
+        raise ConfigError(f"{where}: {_message(error)}{_shown(loc, error.get('input'))}") from None
+
+
+def _shown(loc: tuple[str, ...], value: Any) -> str:
+    """The offending value, unless it is (or may hold) a secret."""
+    if not isinstance(value, str | int | float) or any(is_secret_key(p) or p.endswith("_url") for p in loc):
+        return ""
+    return f" (got {scrub(value)!r})" if isinstance(value, str) else f" (got {value})"

@@ -1,0 +1,115 @@
+"""Load a mapping file, merge a per-tenant override over it, validate and compile.
+
+Errors are one line: `<file>: <key.path>: <problem>`, naming the file that supplied the offending key.
+Merge rule: mappings merge key by key; a field's spec (`<stream>.fields.<name>`) is replaced whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from connector.mapping.compile import CompiledMapping, KeyPath, Problem, compile_document
+
+SHIPPED = Path(__file__).resolve().parents[2] / "mappings"
+
+
+class MappingFileError(ValueError):
+    """A mapping file is unreadable or invalid; the message is one line naming file, key path and problem."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses duplicate keys instead of silently keeping the last one."""
+
+
+def _construct_mapping(
+    loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False
+) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def display_name(path: Path) -> str:
+    """Shipped files show as `mappings/<name>`; a user's file as the path they gave."""
+    try:
+        return f"mappings/{path.resolve().relative_to(SHIPPED)}"
+    except ValueError:
+        return str(path)
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse a YAML file, turning every failure into a one-line MappingFileError."""
+    name = display_name(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise MappingFileError(f"{name}: cannot read: {exc.strerror or exc}") from None
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}" if mark else "?"
+        raise MappingFileError(f"{name}: {where}: {exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise MappingFileError(f"{name}: {exc}") from None
+
+
+def merge(base: Any, override: Any, at: KeyPath = ()) -> Any:
+    """Deep-merge `override` over `base` (a new object; neither input is changed)."""
+    if not isinstance(base, dict) or not isinstance(override, dict):
+        return override
+    if len(at) >= 2 and at[-1] == "fields":
+        return {**base, **override}  # field specs replace whole
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = merge(base[key], value, (*at, str(key))) if key in base else value
+    return merged
+
+
+def _from_override(override: Any, key_path: KeyPath) -> bool:
+    """Did the value at `key_path` of the merged document come from the override?"""
+    node = override
+    for depth, key in enumerate(key_path):
+        if not isinstance(node, dict) or key not in node:
+            return False
+        node = node[key]
+        replaced_whole = depth >= 2 and key_path[depth - 1] == "fields"
+        if replaced_whole or not isinstance(node, dict):
+            return True
+    return True
+
+
+def load_mapping(
+    default: Path,
+    override: Path | None = None,
+    schema: Mapping[str, frozenset[str]] | None = None,
+) -> CompiledMapping:
+    """Load `default`, merge `override` over it when given, validate against `schema`, compile.
+
+    Raises:
+        MappingFileError: with one line `<file>: <key.path>: <problem>`.
+    """
+    doc = read_yaml(default)
+    over = read_yaml(override) if override is not None else None
+    if over is not None and not isinstance(over, dict):
+        raise MappingFileError(f"{display_name(override or default)}: expected a mapping at the top")
+    merged = merge(doc, over) if over else doc
+    source = display_name(default) + (f" + {display_name(override)}" if override else "")
+    try:
+        return compile_document(merged, source, schema)
+    except Problem as problem:
+        from_override = override is not None and over and _from_override(over, problem.key_path)
+        culprit = override if from_override and override is not None else default
+        where = ".".join(problem.key_path) or "(top)"
+        raise MappingFileError(f"{display_name(culprit)}: {where}: {problem.message}") from None

@@ -1,0 +1,197 @@
+"""Tables. Every table carries `tenant_id` and every key starts with it: nothing is shared across tenants.
+
+The Alembic migrations in `migrations/versions/` create exactly these; a test compares the two.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+from connector.store.types import RATE_SCALE, ScaledDecimal, UTCDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+Id = String(255)
+Money = ScaledDecimal
+Rate = ScaledDecimal(RATE_SCALE)
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("tenant_id", Id, primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("ledger", String(64), nullable=False),
+    Column("base_currency", String(3), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("country", String(2), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+connections = Table(
+    "connections",
+    metadata,
+    Column("tenant_id", Id, ForeignKey("tenants.tenant_id", ondelete="CASCADE"), primary_key=True),
+    Column("ledger", String(64), nullable=False),
+    Column("external_id", Id, nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("message", Text, nullable=False, default=""),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("tenant_id", Id, primary_key=True),
+    Column("id", Id, primary_key=True),
+    Column("name", String(500), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("email", String(500)),
+    Column("currency", String(3)),
+    Column("segments", JSON, nullable=False),
+    Column("merged_into", Id),
+    Column("updated_at", UTCDateTime()),
+)
+
+invoices = Table(
+    "invoices",
+    metadata,
+    Column("tenant_id", Id, primary_key=True),
+    Column("id", Id, primary_key=True),
+    Column("customer_id", Id, nullable=False),
+    Column("number", String(255)),
+    Column("currency", String(3), nullable=False),
+    Column("total", Money(), nullable=False),
+    Column("amount_due", Money(), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("issue_date", Date, nullable=False),
+    Column("due_date", Date),
+    Column("currency_rate", Rate),
+    Column("updated_at", UTCDateTime()),
+    Index(None, "tenant_id", "customer_id"),
+)
+
+credit_notes = Table(
+    "credit_notes",
+    metadata,
+    Column("tenant_id", Id, primary_key=True),
+    Column("id", Id, primary_key=True),
+    Column("customer_id", Id, nullable=False),
+    Column("number", String(255)),
+    Column("currency", String(3), nullable=False),
+    Column("total", Money(), nullable=False),
+    Column("remaining", Money(), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("issue_date", Date, nullable=False),
+    Column("currency_rate", Rate),
+    Column("updated_at", UTCDateTime()),
+    Index(None, "tenant_id", "customer_id"),
+)
+
+payments = Table(
+    "payments",
+    metadata,
+    Column("tenant_id", Id, primary_key=True),
+    Column("id", Id, primary_key=True),
+    Column("customer_id", Id),
+    Column("kind", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("amount", Money(), nullable=False),
+    Column("unapplied", Money(), nullable=False),
+    Column("date", Date, nullable=False),
+    Column("reference", String(500)),
+    Column("currency_rate", Rate),
+    Column("updated_at", UTCDateTime()),
+    Index(None, "tenant_id", "customer_id"),
+)
+
+# Children of a payment or credit note, replaced whole whenever their source changes.
+allocations = Table(
+    "allocations",
+    metadata,
+    Column("tenant_id", Id, primary_key=True),
+    Column("source_kind", String(16), primary_key=True),
+    Column("source_id", Id, primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("invoice_id", Id, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("amount", Money(), nullable=False),
+    Column("date", Date),
+    Index(None, "tenant_id", "invoice_id"),
+)
+
+sync_cursors = Table(
+    "sync_cursors",
+    metadata,
+    Column("tenant_id", Id, primary_key=True),
+    Column("stream", String(64), primary_key=True),
+    Column("cursor", Text, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+sync_runs = Table(
+    "sync_runs",
+    metadata,
+    Column("run_id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant_id", Id, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime()),
+    Column("outcome", String(16), nullable=False),
+    Column("counts", JSON, nullable=False),
+    Column("api_calls", Integer, nullable=False, default=0),
+    Column("error_summary", Text),
+    Index(None, "tenant_id", "started_at"),
+)
+
+sync_changes = Table(
+    "sync_changes",
+    metadata,
+    Column("change_id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("sync_runs.run_id", ondelete="CASCADE"), nullable=False),
+    Column("tenant_id", Id, nullable=False),
+    Column("stream", String(64), nullable=False),
+    Column("entity", String(16), nullable=False),
+    Column("record_id", Id, nullable=False),
+    Column("op", String(8), nullable=False),
+    Column("fields", JSON, nullable=False),
+    Index(None, "tenant_id", "run_id"),
+)
+
+sync_errors = Table(
+    "sync_errors",
+    metadata,
+    Column("error_id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("sync_runs.run_id", ondelete="CASCADE"), nullable=False),
+    Column("tenant_id", Id, nullable=False),
+    Column("stream", String(64), nullable=False),
+    Column("record_id", Id),
+    Column("reason", Text, nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Index(None, "tenant_id", "run_id"),
+)
+
+RECORD_TABLES = {
+    "customer": customers,
+    "invoice": invoices,
+    "credit_note": credit_notes,
+    "payment": payments,
+}

@@ -1,0 +1,210 @@
+"""The sync log: runs, per-record changes, per-record errors, and stream cursors. All scoped by tenant."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, select, update
+
+from adapters.base import Cursor
+from connector.mapping import RecordError
+from connector.store.records import RowChange
+from connector.store.schema import sync_changes, sync_cursors, sync_errors, sync_runs
+
+RUNNING = "running"
+OK = "ok"
+PARTIAL = "partial"  # finished, but some records could not be mapped
+FAILED = "failed"
+INTERRUPTED = "interrupted"  # its process died; the next run resumes from the cursors
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    run_id: int
+    tenant_id: str
+    kind: str
+    started_at: datetime
+    finished_at: datetime | None
+    outcome: str
+    counts: dict[str, dict[str, int]]
+    api_calls: int
+    error_summary: str | None
+
+    @property
+    def error_count(self) -> int:
+        return sum(c.get("errors", 0) for c in self.counts.values())
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeRow:
+    stream: str
+    entity: str
+    record_id: str
+    op: str
+    fields: dict[str, list[str | None]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorRow:
+    stream: str
+    record_id: str | None
+    reason: str
+    at: datetime
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def start_run(conn: Connection, tenant_id: str, kind: str, started_at: datetime) -> int:
+    """Open a run row; runs of this tenant still 'running' belong to a dead process and are closed."""
+    conn.execute(
+        update(sync_runs)
+        .where(sync_runs.c.tenant_id == tenant_id, sync_runs.c.outcome == RUNNING)
+        .values(outcome=INTERRUPTED, finished_at=started_at,
+                error_summary="the process stopped before this run finished; later runs resumed it")
+    )  # fmt: skip
+    result = conn.execute(
+        sync_runs.insert().values(
+            tenant_id=tenant_id, kind=kind, started_at=started_at, outcome=RUNNING, counts={}, api_calls=0
+        )
+    )
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def record_page(
+    conn: Connection,
+    tenant_id: str,
+    run_id: int,
+    stream: str,
+    changes: Sequence[RowChange],
+    errors: Sequence[RecordError],
+    read: int,
+    api_calls: int,
+) -> None:
+    """Write a page's change and error rows and add its counts to the run (in the page's transaction)."""
+    if changes:
+        conn.execute(
+            sync_changes.insert(),
+            [
+                {"run_id": run_id, "tenant_id": tenant_id, "stream": stream, "entity": c.entity,
+                 "record_id": c.record_id, "op": c.op, "fields": c.fields}
+                for c in changes
+            ],
+        )  # fmt: skip
+    if errors:
+        at = _now()
+        conn.execute(
+            sync_errors.insert(),
+            [
+                {"run_id": run_id, "tenant_id": tenant_id, "stream": e.stream, "record_id": e.record_id,
+                 "reason": e.reason, "at": at}
+                for e in errors
+            ],
+        )  # fmt: skip
+    row = conn.execute(
+        select(sync_runs.c.counts, sync_runs.c.api_calls).where(
+            sync_runs.c.tenant_id == tenant_id, sync_runs.c.run_id == run_id
+        )
+    ).one()
+    counts: dict[str, dict[str, int]] = {k: dict(v) for k, v in (row.counts or {}).items()}
+    mine = counts.setdefault(stream, {"read": 0, "inserted": 0, "updated": 0, "deleted": 0, "errors": 0})
+    mine["read"] += read
+    mine["errors"] += len(errors)
+    for c in changes:
+        mine[{"insert": "inserted", "update": "updated", "delete": "deleted"}[c.op]] += 1
+    conn.execute(
+        update(sync_runs)
+        .where(sync_runs.c.tenant_id == tenant_id, sync_runs.c.run_id == run_id)
+        .values(counts=counts, api_calls=row.api_calls + api_calls)
+    )
+
+
+def finish_run(
+    conn: Connection, tenant_id: str, run_id: int, outcome: str, error_summary: str | None = None
+) -> None:
+    conn.execute(
+        update(sync_runs)
+        .where(sync_runs.c.tenant_id == tenant_id, sync_runs.c.run_id == run_id)
+        .values(outcome=outcome, finished_at=_now(), error_summary=error_summary)
+    )
+
+
+def _run(row: Any) -> Run:
+    return Run(
+        run_id=row.run_id, tenant_id=row.tenant_id, kind=row.kind, started_at=row.started_at,
+        finished_at=row.finished_at, outcome=row.outcome, counts=row.counts or {}, api_calls=row.api_calls,
+        error_summary=row.error_summary,
+    )  # fmt: skip
+
+
+def runs(
+    conn: Connection, tenant_id: str | None = None, failed_only: bool = False, limit: int = 50
+) -> list[Run]:
+    """Newest first. `tenant_id` None lists every tenant's runs (the bookkeeper's overview)."""
+    query = select(sync_runs).order_by(sync_runs.c.run_id.desc()).limit(limit)
+    if tenant_id is not None:
+        query = query.where(sync_runs.c.tenant_id == tenant_id)
+    if failed_only:
+        query = query.where(sync_runs.c.outcome.in_([FAILED, PARTIAL, INTERRUPTED]))
+    return [_run(r) for r in conn.execute(query)]
+
+
+def get_run(conn: Connection, run_id: int, tenant_id: str | None = None) -> Run | None:
+    query = select(sync_runs).where(sync_runs.c.run_id == run_id)
+    if tenant_id is not None:
+        query = query.where(sync_runs.c.tenant_id == tenant_id)
+    row = conn.execute(query).first()
+    return _run(row) if row else None
+
+
+def changes(conn: Connection, tenant_id: str, run_id: int, limit: int | None = None) -> list[ChangeRow]:
+    c = sync_changes.c
+    query = (
+        select(c.stream, c.entity, c.record_id, c.op, c.fields)
+        .where(c.tenant_id == tenant_id, c.run_id == run_id)
+        .order_by(c.change_id)
+        .limit(limit)
+    )
+    return [ChangeRow(r.stream, r.entity, r.record_id, r.op, r.fields or {}) for r in conn.execute(query)]
+
+
+def change_count(conn: Connection, tenant_id: str, run_id: int) -> int:
+    c = sync_changes.c
+    query = select(func.count()).where(c.tenant_id == tenant_id, c.run_id == run_id)
+    return int(conn.execute(query).scalar_one())
+
+
+def errors(conn: Connection, tenant_id: str, run_id: int) -> list[ErrorRow]:
+    e = sync_errors.c
+    query = (
+        select(e.stream, e.record_id, e.reason, e.at)
+        .where(e.tenant_id == tenant_id, e.run_id == run_id)
+        .order_by(e.error_id)
+    )
+    return [ErrorRow(r.stream, r.record_id, r.reason, r.at) for r in conn.execute(query)]
+
+
+def get_cursor(conn: Connection, tenant_id: str, stream: str) -> Cursor | None:
+    c = sync_cursors.c
+    text = conn.execute(select(c.cursor).where(c.tenant_id == tenant_id, c.stream == stream)).scalar()
+    return Cursor.from_json(text) if text else None
+
+
+def set_cursor(conn: Connection, tenant_id: str, stream: str, cursor: Cursor) -> None:
+    c = sync_cursors.c
+    values = {"cursor": cursor.to_json(), "updated_at": _now()}
+    done = conn.execute(
+        update(sync_cursors).where(c.tenant_id == tenant_id, c.stream == stream).values(**values)
+    )
+    if done.rowcount == 0:
+        conn.execute(sync_cursors.insert().values(tenant_id=tenant_id, stream=stream, **values))
+
+
+def clear_cursors(conn: Connection, tenant_id: str) -> None:
+    conn.execute(sync_cursors.delete().where(sync_cursors.c.tenant_id == tenant_id))

@@ -1,0 +1,152 @@
+"""The pull engine: pages → mapping → upsert → change rows → cursor, one transaction per page.
+
+A page's rows, its change and error rows, the run's counts and the stream's cursor commit together, so a
+crash at any instant loses nothing and duplicates nothing: the next run resumes after the last committed
+page. Stored cursors never pass the moment the pull started, less an overlap (re-reading the overlap is
+harmless: upserts are keyed and unchanged records write nothing).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import structlog
+
+from adapters.base import AuthExpired, Cursor, Fatal, Ledger, LedgerError, RateLimited
+from connector.mapping import CompiledMapping
+from connector.store import Store, records, synclog
+
+log = structlog.get_logger(__name__)
+DEFAULT_OVERLAP = timedelta(minutes=5)
+
+
+class LoopDetected(Fatal):
+    """The ledger handed back a position it had already given in this pull."""
+
+
+@dataclass(frozen=True, slots=True)
+class PageEvent:
+    """Reported after each committed page (for progress bars)."""
+
+    stream: str
+    page: int
+    read: int  # records read in this stream so far
+    total_hint: int | None
+    changed: int
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    run_id: int
+    outcome: str
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    api_calls: int = 0
+    error: str | None = None
+    reconnect_needed: bool = False
+    retry_at: datetime | None = None
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def cap(cursor: Cursor, limit: datetime) -> Cursor:
+    """`cursor` with `since` no later than `limit` (the pull's start less the overlap)."""
+    if cursor.since is not None and cursor.since > limit:
+        return dataclasses.replace(cursor, since=limit)
+    return cursor
+
+
+def run_sync(
+    store: Store,
+    tenant_id: str,
+    ledger: Ledger,
+    mapping: CompiledMapping,
+    *,
+    full: bool = False,
+    overlap: timedelta = DEFAULT_OVERLAP,
+    clock: Callable[[], datetime] = _utcnow,
+    on_page: Callable[[PageEvent], None] | None = None,
+    streams: list[str] | None = None,
+) -> SyncResult:
+    """Pull every mapped stream (or `streams`) of one tenant into the store and log the run.
+
+    Ledger errors end the run with a failed outcome and a one-line reason (other tenants are unaffected);
+    anything else is recorded as failed and re-raised.
+    """
+    started = clock()
+    limit = started - overlap
+    kind = "full" if full else "incremental"
+    with store.begin() as conn:
+        run_id = synclog.start_run(conn, tenant_id, kind, started)
+    log.info("sync.start", tenant=tenant_id, run=run_id, kind=kind)
+    api_calls = 0
+    errors_seen = 0
+    try:
+        for name, stream in mapping.streams.items():
+            if streams is not None and name not in streams:
+                continue
+            with store.read() as conn:
+                cursor = None if full else synclog.get_cursor(conn, tenant_id, name)
+            seen: set[Cursor] = set()
+            read = 0
+            for number, page in enumerate(ledger.pull(name, cursor), start=1):
+                if page.cursor in seen:
+                    raise LoopDetected(f"{name}: the ledger returned position {page.cursor} twice; stopped")
+                seen.add(page.cursor)
+                mapped, errors = stream.map_page(page.records)
+                with store.begin() as conn:
+                    changes = records.upsert(conn, tenant_id, stream.record, mapped)
+                    changes += records.mark_deleted(conn, tenant_id, stream.record, list(page.deleted_ids))
+                    synclog.record_page(
+                        conn, tenant_id, run_id, name, changes, errors, len(page.records), page.api_calls
+                    )
+                    synclog.set_cursor(conn, tenant_id, name, cap(page.cursor, limit))
+                api_calls += page.api_calls
+                errors_seen += len(errors)
+                read += len(page.records)
+                for error in errors:
+                    log.warning("sync.record_error", tenant=tenant_id, stream=name, record=error.record_id,
+                                reason=error.reason)  # fmt: skip
+                if on_page is not None:
+                    on_page(PageEvent(name, number, read, page.total_hint, len(changes)))
+    except LedgerError as exc:
+        return _fail(store, tenant_id, run_id, exc, started)
+    except KeyboardInterrupt:
+        with store.begin() as conn:
+            synclog.finish_run(conn, tenant_id, run_id, synclog.INTERRUPTED, "interrupted by the operator")
+        raise
+    except Exception as exc:
+        with store.begin() as conn:
+            synclog.finish_run(
+                conn, tenant_id, run_id, synclog.FAILED, f"internal error: {type(exc).__name__}"
+            )
+        raise
+    outcome = synclog.PARTIAL if errors_seen else synclog.OK
+    summary = f"{errors_seen} record(s) could not be mapped; see `ccm log {run_id}`" if errors_seen else None
+    with store.begin() as conn:
+        synclog.finish_run(conn, tenant_id, run_id, outcome, summary)
+        run = synclog.get_run(conn, run_id, tenant_id)
+    assert run is not None
+    log.info("sync.finish", tenant=tenant_id, run=run_id, outcome=outcome, api_calls=api_calls)
+    return SyncResult(run_id, outcome, run.counts, run.api_calls, summary)
+
+
+def _fail(store: Store, tenant_id: str, run_id: int, exc: LedgerError, started: datetime) -> SyncResult:
+    reconnect = isinstance(exc, AuthExpired)
+    retry_at = None
+    reason = str(exc)
+    if isinstance(exc, RateLimited):
+        retry_at = _utcnow() + timedelta(seconds=exc.retry_after)
+        reason = f"{exc.scope} limit reached; can resume after {retry_at:%Y-%m-%d %H:%M} UTC"
+    elif reconnect:
+        reason = f"reconnect needed: {exc}"
+    with store.begin() as conn:
+        synclog.finish_run(conn, tenant_id, run_id, synclog.FAILED, reason)
+        run = synclog.get_run(conn, run_id, tenant_id)
+    assert run is not None
+    log.warning("sync.failed", tenant=tenant_id, run=run_id, reason=reason)
+    return SyncResult(run_id, synclog.FAILED, run.counts, run.api_calls, reason, reconnect, retry_at)
