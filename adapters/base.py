@@ -7,6 +7,7 @@ directly.
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -177,11 +178,27 @@ class UnknownLedger(LookupError):
 
 _registry: dict[str, AdapterSpec] = {}
 _ENTRY_POINT_GROUP = "ccm.adapters"
+# The ledgers shipped with ccm: "module:attribute" of a function returning their AdapterSpec.
+BUILTIN = {"xero": "adapters.xero:spec", "quickbooks": "adapters.quickbooks:spec"}
 
 
 def register(spec: AdapterSpec) -> None:
     """Register (or replace) an adapter under its name."""
     _registry[spec.name] = spec
+
+
+def _load_builtin(name: str) -> None:
+    target = BUILTIN.get(name)
+    if target is None or name in _registry:
+        return
+    module_name, attribute = target.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:  # not shipped yet in this build
+            return
+        raise
+    register(getattr(module, attribute)())
 
 
 def _load_entry_points() -> None:
@@ -194,6 +211,7 @@ def _load_entry_points() -> None:
 
 def get(name: str) -> AdapterSpec:
     """The adapter registered as `name`, loading installed entry points on first miss."""
+    _load_builtin(name)
     if name not in _registry:
         _load_entry_points()
     if name not in _registry:
@@ -202,5 +220,7 @@ def get(name: str) -> AdapterSpec:
 
 
 def names() -> list[str]:
+    for name in BUILTIN:
+        _load_builtin(name)
     _load_entry_points()
     return sorted(_registry)

@@ -33,7 +33,7 @@ def inv(iid: str, due: str = "100.00", status: Status = Status.OPEN, total: str 
 
 
 def test_migrations_run_on_first_use_and_match_the_tables(store: Store):
-    assert engine.current_revision(store.engine) == engine.head_revision()
+    assert engine.current_revisions(store.engine) == engine.head_revisions()
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
     assert diff == []
@@ -41,7 +41,7 @@ def test_migrations_run_on_first_use_and_match_the_tables(store: Store):
 
 def test_upgrading_twice_is_harmless(store: Store):
     before, after = engine.upgrade(store.engine)
-    assert before == after == engine.head_revision()
+    assert before == after == engine.head_revisions()
 
 
 def test_sqlite_runs_in_wal_mode(tmp_path):

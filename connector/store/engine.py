@@ -87,17 +87,16 @@ def _alembic_config(connection: Connection) -> Config:
     return config
 
 
-def head_revision() -> str:
+def head_revisions() -> frozenset[str]:
+    """Every head of the migration graph (areas may add their own branch off the schema)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    head = ScriptDirectory.from_config(config).get_current_head()
-    assert head is not None
-    return head
+    return frozenset(ScriptDirectory.from_config(config).get_heads())
 
 
-def current_revision(engine: Engine) -> str | None:
+def current_revisions(engine: Engine) -> frozenset[str]:
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        return frozenset(MigrationContext.configure(conn).get_current_heads())
 
 
 @contextmanager
@@ -114,18 +113,17 @@ def _migration_lock(engine: Engine) -> Iterator[Connection]:
                 conn.commit()
 
 
-def upgrade(engine: Engine) -> tuple[str | None, str]:
-    """Apply every pending migration; returns (revision before, revision after)."""
+def upgrade(engine: Engine) -> tuple[frozenset[str], frozenset[str]]:
+    """Apply every pending migration; returns (revisions before, revisions after)."""
     with _migration_lock(engine) as conn:
-        before = MigrationContext.configure(conn).get_current_revision()
-        command.upgrade(_alembic_config(conn), "head")
+        before = frozenset(MigrationContext.configure(conn).get_current_heads())
+        command.upgrade(_alembic_config(conn), "heads")
         conn.commit()
-        after = MigrationContext.configure(conn).get_current_revision()
-    assert after is not None
+        after = frozenset(MigrationContext.configure(conn).get_current_heads())
     return before, after
 
 
 def ensure_current(engine: Engine) -> None:
     """Migrate on first use: cheap when the database is already at head."""
-    if current_revision(engine) != head_revision():
+    if current_revisions(engine) != head_revisions():
         upgrade(engine)

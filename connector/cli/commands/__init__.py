@@ -1,5 +1,10 @@
-"""Importing this package registers every command on the app."""
+"""Every module in this package is a group of commands; importing the package registers them all.
 
-from connector.cli.commands import db, demo, log, sync, tenants
+An area adds its commands by adding a module here that decorates functions with `@app.command()`.
+"""
 
-__all__ = ["db", "demo", "log", "sync", "tenants"]
+import importlib
+import pkgutil
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")

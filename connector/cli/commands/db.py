@@ -21,7 +21,8 @@ def upgrade(ctx: typer.Context) -> None:
     finally:
         eng.dispose()
     where = eng.url.render_as_string(hide_password=True)
+    shown = ", ".join(sorted(after))
     if before == after:
-        out.print(f"{where}: already at revision {after}")
+        out.print(f"{where}: already at revision {shown}")
     else:
-        out.print(f"{where}: upgraded from {before or 'empty'} to {after}")
+        out.print(f"{where}: upgraded from {', '.join(sorted(before)) or 'empty'} to {shown}")
