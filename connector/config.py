@@ -48,11 +48,43 @@ class SyncSettings(_Section):
     overlap_seconds: int = Field(default=300, ge=0, le=86_400)
 
 
+class XeroSettings(_Section):
+    """The Xero app ccm connects as, and where Xero is (the sandbox overrides the URLs and the CA)."""
+
+    client_id: str | None = None
+    client_secret: str | None = None
+    webhook_key: str | None = None
+    redirect_uri: str = "http://localhost:8765/oauth/xero/callback"
+    granular_scopes: bool = False  # apps created from March 2026 must use the granular scopes
+    login_url: str = "https://login.xero.com"
+    identity_url: str = "https://identity.xero.com"
+    api_url: str = "https://api.xero.com"
+    ca_bundle: Path | None = None  # extra CA to trust (the local sandbox's); None: the system's
+
+
+class QuickBooksSettings(_Section):
+    """The Intuit app ccm connects as, and where QuickBooks Online is."""
+
+    client_id: str | None = None
+    client_secret: str | None = None
+    webhook_verifier: str | None = None
+    redirect_uri: str = "http://localhost:8765/oauth/quickbooks/callback"
+    authorize_url: str = "https://appcenter.intuit.com/connect/oauth2"
+    token_url: str = "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer"
+    revoke_url: str = "https://developer.api.intuit.com/v2/oauth2/tokens/revoke"
+    api_url: str = "https://quickbooks.api.intuit.com"
+    minor_version: int = Field(default=75, ge=75)
+    ca_bundle: Path | None = None
+
+
 class Settings(_Section):
     data_dir: Path = Field(default_factory=default_data_dir)
     database_url: str | None = None
+    vault_key: str | None = None  # Fernet key for tokens at rest; default: <data_dir>/vault.key (0600)
     log: LogSettings = LogSettings()
     sync: SyncSettings = SyncSettings()
+    xero: XeroSettings = XeroSettings()
+    quickbooks: QuickBooksSettings = QuickBooksSettings()
 
     @field_validator("data_dir")
     @classmethod
