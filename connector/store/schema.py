@@ -56,6 +56,17 @@ connections = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
 )
 
+# One row per tenant: the Fernet-encrypted token set; expiries in clear for connection-health checks.
+oauth_tokens = Table(
+    "oauth_tokens",
+    metadata,
+    Column("tenant_id", Id, primary_key=True),
+    Column("ciphertext", Text, nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("refresh_expires_at", UTCDateTime()),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
 customers = Table(
     "customers",
     metadata,
