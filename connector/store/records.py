@@ -15,8 +15,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql import Insert
 
 from connector.model import Allocation, CreditNote, Customer, Invoice, Payment, Record
+from connector.store import bulk
 from connector.store.schema import RECORD_TABLES, allocations
 from connector.store.types import MONEY_SCALE, RATE_SCALE, ScaledDecimal
 
@@ -93,7 +95,7 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
-def _upsert_statement(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> Any:
+def _upsert_statement(conn: Connection, table: Table) -> Insert:
     pk = [c.name for c in table.primary_key.columns]
     dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
     stmt = dialect.insert(table)
@@ -172,7 +174,7 @@ def upsert(conn: Connection, tenant_id: str, entity: str, records: Sequence[Reco
             realloc.append((rid, new_allocs))
 
     if writes:
-        conn.execute(_upsert_statement(conn, table, writes), writes)
+        bulk.executemany(conn, f"upsert:{table.name}", lambda: _upsert_statement(conn, table), table, writes)
     if realloc and source_kind:
         a = allocations.c
         replaced = [rid for rid, _ in realloc]
@@ -188,8 +190,7 @@ def upsert(conn: Connection, tenant_id: str, entity: str, records: Sequence[Reco
             for rid, rows in realloc
             for seq, (inv, cur, amount, when) in enumerate(rows)
         ]  # fmt: skip
-        if alloc_rows:
-            conn.execute(allocations.insert(), alloc_rows)
+        bulk.executemany(conn, "insert:allocations", allocations.insert, allocations, alloc_rows)
     return changes
 
 

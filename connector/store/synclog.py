@@ -11,6 +11,7 @@ from sqlalchemy import Connection, func, select, update
 
 from adapters.base import Cursor
 from connector.mapping import RecordError
+from connector.store import bulk
 from connector.store.records import RowChange
 from connector.store.schema import sync_changes, sync_cursors, sync_errors, sync_runs
 
@@ -19,6 +20,7 @@ OK = "ok"
 PARTIAL = "partial"  # finished, but some records could not be mapped
 FAILED = "failed"
 INTERRUPTED = "interrupted"  # its process died; the next run resumes from the cursors
+_CHANGE_COLUMNS = ("run_id", "tenant_id", "stream", "entity", "record_id", "op", "fields")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,14 +91,14 @@ def record_page(
 ) -> None:
     """Write a page's change and error rows and add its counts to the run (in the page's transaction)."""
     if changes:
-        conn.execute(
-            sync_changes.insert(),
-            [
-                {"run_id": run_id, "tenant_id": tenant_id, "stream": stream, "entity": c.entity,
-                 "record_id": c.record_id, "op": c.op, "fields": c.fields}
-                for c in changes
-            ],
-        )  # fmt: skip
+        rows = [
+            {"run_id": run_id, "tenant_id": tenant_id, "stream": stream, "entity": c.entity,
+             "record_id": c.record_id, "op": c.op, "fields": c.fields}
+            for c in changes
+        ]  # fmt: skip
+        bulk.executemany(
+            conn, "insert:sync_changes", sync_changes.insert, sync_changes, rows, _CHANGE_COLUMNS
+        )
     if errors:
         at = _now()
         conn.execute(
