@@ -70,7 +70,7 @@ class QuickBooksSettings(_Section):
     webhook_verifier: str | None = None
     redirect_uri: str = "http://localhost:8765/oauth/quickbooks/callback"
     authorize_url: str = "https://appcenter.intuit.com/connect/oauth2"
-    token_url: str = "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer"
+    token_url: str = "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer"  # noqa: S105 - a URL
     revoke_url: str = "https://developer.api.intuit.com/v2/oauth2/tokens/revoke"
     api_url: str = "https://quickbooks.api.intuit.com"
     minor_version: int = Field(default=75, ge=75)
