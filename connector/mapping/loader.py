@@ -10,34 +10,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from connector.mapping.compile import CompiledMapping, KeyPath, Problem, compile_document
+from connector.yamlfile import FileProblem
+from connector.yamlfile import read_yaml as read_file
 
 SHIPPED = Path(__file__).resolve().parents[2] / "mappings"
 
 
-class MappingFileError(ValueError):
+class MappingFileError(FileProblem):
     """A mapping file is unreadable or invalid; the message is one line naming file, key path and problem."""
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A SafeLoader that refuses duplicate keys instead of silently keeping the last one."""
-
-
-def _construct_mapping(
-    loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False
-) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-        seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
 def display_name(path: Path) -> str:
@@ -49,20 +30,8 @@ def display_name(path: Path) -> str:
 
 
 def read_yaml(path: Path) -> Any:
-    """Parse a YAML file, turning every failure into a one-line MappingFileError."""
-    name = display_name(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise MappingFileError(f"{name}: cannot read: {exc.strerror or exc}") from None
-    try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"line {mark.line + 1}" if mark else "?"
-        raise MappingFileError(f"{name}: {where}: {exc.problem or exc.context}") from None
-    except yaml.YAMLError as exc:
-        raise MappingFileError(f"{name}: {exc}") from None
+    """Parse a mapping file, turning every failure into a one-line MappingFileError."""
+    return read_file(path, display_name(path), MappingFileError)
 
 
 def merge(base: Any, override: Any, at: KeyPath = ()) -> Any:

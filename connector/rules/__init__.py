@@ -1,0 +1,1 @@
+"""Decisions as pure functions of a snapshot and a date: dunning, credit, interest. No side effects here."""

@@ -1,0 +1,209 @@
+"""Dunning decisions: which open invoices are due which reminder level today, and why others are not.
+
+A pure function of a snapshot (debtors with their open items and chasing state), the policies, the tenant's
+calendar and a date: `evaluate(...) -> Evaluation`. No I/O, no clock. Kill Bill's overdue engine is the
+model: an ordered list of levels with plain conditions, evaluated afresh every night, so a payment, a
+dispute or a promise simply stops the sequence, and a missed night is caught up once, at the next level in
+sequence (never skipping one, never repeating one).
+
+Every invoice that would have been chased but is not carries a `Skip` reason, so the bookkeeper sees why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+
+from connector.model import Money
+from connector.rules.calendar import SendCalendar
+from connector.rules.policy import Level, Policy, PolicySet
+
+
+class Skip(StrEnum):
+    """Why a reminder that was due is not sent. The values are what the bookkeeper reads."""
+
+    DO_NOT_CHASE = "customer is marked do-not-chase"
+    PAUSED = "customer is paused"
+    PAYMENT_PLAN = "customer is on a payment plan"
+    PROMISE = "customer promised to pay"
+    ON_HOLD = "customer is on credit hold and the policy does not chase held customers"
+    UNAPPLIED_CASH = "unapplied cash or credit on the account: flagged for the bookkeeper instead"
+    CONTACTED_TODAY = "customer was already contacted today"
+    DISPUTED = "invoice is disputed"
+    UNDER_MINIMUM = "outstanding amount is under the level's minimum"
+    TOO_SOON = "too soon after the previous reminder"
+    NO_ADDRESS = "no e-mail address for the customer"
+
+
+@dataclass(frozen=True, slots=True)
+class DueItem:
+    """One open invoice as dunning sees it (outstanding as reconciled, not the ledger's raw figure)."""
+
+    invoice_id: str
+    due_date: date
+    outstanding: Money
+    number: str | None = None
+    disputed: bool = False
+    last_level: int = 0  # highest level already sent for this invoice
+    last_sent_on: date | None = None
+    pay_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Debtor:
+    """A customer with open items and everything that decides whether, and how, to chase them."""
+
+    customer_id: str
+    name: str
+    email: str | None = None
+    segments: tuple[str, ...] = ()
+    risk: str | None = None
+    policy: str | None = None  # the customer's own policy; wins over segment and risk
+    do_not_chase: bool = False
+    paused_until: date | None = None
+    promise_until: date | None = None
+    on_plan: bool = False
+    on_hold: bool = False
+    unapplied: Money | None = None
+    last_contacted_on: date | None = None
+    items: tuple[DueItem, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One invoice in a reminder, at the level it is due."""
+
+    item: DueItem
+    level: Level
+    days_overdue: int
+
+
+@dataclass(frozen=True, slots=True)
+class Reminder:
+    """One message (or call task) to one customer, listing every invoice due a reminder on that channel."""
+
+    key: str
+    customer_id: str
+    channel: str
+    policy: str
+    policy_version: str
+    lines: tuple[Line, ...]
+
+    @property
+    def level(self) -> int:
+        """The highest level in the message: it sets the tone of the template."""
+        return max(line.level.number for line in self.lines)
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    customer_id: str
+    invoice_id: str
+    level: int
+    reason: Skip
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    reminders: tuple[Reminder, ...]
+    skipped: tuple[Skipped, ...]
+    flags: tuple[str, ...]  # things for the bookkeeper to look at (unapplied cash on a chased account, ...)
+
+
+def action_key(tenant_id: str, customer_id: str, lines: Iterable[Line], policy: Policy, channel: str) -> str:
+    """Deterministic: the same customer, invoices, levels and policy version always give the same key."""
+    parts = sorted(f"{line.item.invoice_id}@{line.level.number}" for line in lines)
+    text = "|".join([tenant_id, customer_id, channel, policy.name, policy.version, *parts])
+    return "dun-" + hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _customer_skip(debtor: Debtor, policy: Policy, today: date) -> tuple[Skip, str] | None:
+    """The first customer-wide reason not to chase today, in order of precedence."""
+    unapplied = debtor.unapplied is not None and debtor.unapplied.amount > 0
+    checks: list[tuple[bool, Skip, str]] = [
+        (debtor.do_not_chase, Skip.DO_NOT_CHASE, ""),
+        (debtor.paused_until is not None and today <= debtor.paused_until, Skip.PAUSED,
+         f"until {debtor.paused_until}"),
+        (debtor.on_plan, Skip.PAYMENT_PLAN, ""),
+        (debtor.promise_until is not None and today <= debtor.promise_until, Skip.PROMISE,
+         f"by {debtor.promise_until}"),
+        (debtor.on_hold and not policy.chase_on_hold, Skip.ON_HOLD, ""),
+        (unapplied, Skip.UNAPPLIED_CASH, str(debtor.unapplied)),
+        (debtor.last_contacted_on == today, Skip.CONTACTED_TODAY, ""),
+    ]  # fmt: skip
+    return next(((reason, detail) for hit, reason, detail in checks if hit), None)
+
+
+def _due_level(item: DueItem, policy: Policy, calendar: SendCalendar, today: date) -> Level | None:
+    """The next level in sequence if its date has come (a missed night still yields just the next one).
+
+    A level before the due date ("due in 3 days") says something untrue once the date has passed, so an
+    unsent pre-due level expires at the due date and the sequence goes on from the first level after it.
+    """
+    if item.outstanding.amount <= 0:
+        return None
+    number = item.last_level + 1
+    level = policy.level(number)
+    while level is not None and level.offset < 0 and today >= item.due_date:
+        number += 1
+        level = policy.level(number)
+    if level is None:
+        return None
+    scheduled = calendar.add_days(item.due_date, level.offset, business=policy.days == "business")
+    return level if today >= scheduled else None
+
+
+def _item_skip(item: DueItem, level: Level, today: date) -> tuple[Skip, str] | None:
+    if item.disputed:
+        return Skip.DISPUTED, ""
+    if level.min_amount is not None and item.outstanding.amount < level.min_amount:
+        return Skip.UNDER_MINIMUM, f"{item.outstanding} < {level.min_amount}"
+    if level.min_days_since_last is not None and item.last_sent_on is not None:
+        since = (today - item.last_sent_on).days
+        if since < level.min_days_since_last:
+            return Skip.TOO_SOON, f"{since} of {level.min_days_since_last} days"
+    return None
+
+
+def evaluate(
+    tenant_id: str, debtors: Iterable[Debtor], policies: PolicySet, calendar: SendCalendar, today: date
+) -> Evaluation:
+    """Decide today's reminders. Deterministic; independent of the order of debtors and items."""
+    reminders: list[Reminder] = []
+    skipped: list[Skipped] = []
+    flags: list[str] = []
+    for debtor in sorted(debtors, key=lambda d: d.customer_id):
+        policy = policies.choose(debtor.segments, debtor.risk, debtor.policy)
+        due = [
+            (item, level)
+            for item in sorted(debtor.items, key=lambda i: (i.due_date, i.invoice_id))
+            if (level := _due_level(item, policy, calendar, today)) is not None
+        ]
+        if not due:
+            continue
+        blocked = _customer_skip(debtor, policy, today)
+        if blocked is not None and blocked[0] is Skip.UNAPPLIED_CASH:
+            flags.append(
+                f"{debtor.name}: {blocked[1]} unapplied while {len(due)} invoice(s) are due a reminder; "
+                "apply it in the ledger or refund it"
+            )
+        by_channel: dict[str, list[Line]] = {}
+        for item, level in due:
+            reason = blocked or _item_skip(item, level, today)
+            if reason is None and level.channel == "email" and not debtor.email:
+                reason = (Skip.NO_ADDRESS, "")
+            if reason is not None:
+                skipped.append(Skipped(debtor.customer_id, item.invoice_id, level.number, *reason))
+                continue
+            days = (today - item.due_date).days
+            by_channel.setdefault(level.channel, []).append(Line(item, level, days))
+        for channel, lines in sorted(by_channel.items()):
+            key = action_key(tenant_id, debtor.customer_id, lines, policy, channel)
+            reminders.append(
+                Reminder(key, debtor.customer_id, channel, policy.name, policy.version, tuple(lines))
+            )
+    return Evaluation(tuple(reminders), tuple(skipped), tuple(flags))
