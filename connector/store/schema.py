@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     Date,
     ForeignKey,
@@ -198,6 +199,43 @@ sync_errors = Table(
     Column("reason", Text, nullable=False),
     Column("at", UTCDateTime(), nullable=False),
     Index(None, "tenant_id", "run_id"),
+)
+
+# The outbox: every side effect ccm plans (a reminder, a ledger note, a hold), keyed deterministically so
+# planning twice yields one row; its state machine makes execution at most once (see connector/outbox.py).
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("tenant_id", Id, primary_key=True),
+    Column("key", String(128), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("customer_id", Id, nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("state", String(24), nullable=False),
+    Column("replay_safe", Boolean, nullable=False),
+    Column("planned_at", UTCDateTime(), nullable=False),
+    Column("send_after", UTCDateTime(), nullable=False),
+    Column("claimed_by", String(64)),
+    Column("claimed_at", UTCDateTime()),
+    Column("attempts", Integer, nullable=False),
+    Column("result", Text),
+    Column("reason", Text),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index(None, "tenant_id", "state", "send_after"),
+)
+
+# Which reminder level each invoice has had, written in the same transaction that marks the reminder sent.
+reminder_history = Table(
+    "reminder_history",
+    metadata,
+    Column("tenant_id", Id, primary_key=True),
+    Column("invoice_id", Id, primary_key=True),
+    Column("level", Integer, primary_key=True),
+    Column("customer_id", Id, nullable=False),
+    Column("sent_on", Date, nullable=False),
+    Column("action_key", String(128), nullable=False),
+    Index(None, "tenant_id", "customer_id"),
 )
 
 RECORD_TABLES = {
