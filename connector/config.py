@@ -77,6 +77,20 @@ class QuickBooksSettings(_Section):
     ca_bundle: Path | None = None
 
 
+class SmtpSettings(_Section):
+    """Where reminder e-mail goes out. Message-IDs are derived from action keys, so a resend is recognisable."""
+
+    host: str = "localhost"
+    port: int = Field(default=25, ge=1, le=65535)
+    security: Literal["none", "starttls", "tls"] = "none"
+    username: str | None = None
+    password: str | None = None
+    from_address: str = "accounts@localhost"
+    from_name: str | None = None
+    reply_to: str | None = None
+    timeout_seconds: float = Field(default=30, gt=0)
+
+
 class Settings(_Section):
     data_dir: Path = Field(default_factory=default_data_dir)
     database_url: str | None = None
@@ -85,6 +99,7 @@ class Settings(_Section):
     sync: SyncSettings = SyncSettings()
     xero: XeroSettings = XeroSettings()
     quickbooks: QuickBooksSettings = QuickBooksSettings()
+    smtp: SmtpSettings = SmtpSettings()
 
     @field_validator("data_dir")
     @classmethod

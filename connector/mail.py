@@ -1,0 +1,180 @@
+"""Reminder messages: Jinja2 rendering against a typed view, and SMTP delivery.
+
+Templates live in connector/templates/ (`<name>.subject.txt`, `<name>.txt`, `<name>.html`); a tenant overrides
+any of them by putting a file of the same name in `<data_dir>/tenants/<id>/templates/`. HTML is autoescaped;
+an undefined name is an error, never an empty string. `check_templates` renders every template a policy uses
+against a sample before anything is sent, so a broken tenant template stops that tenant's run up front.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from email.message import EmailMessage
+from email.utils import formataddr, formatdate
+from pathlib import Path
+
+from jinja2 import (
+    BaseLoader,
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    PackageLoader,
+    StrictUndefined,
+    TemplateError,
+    TemplateNotFound,
+    TemplateSyntaxError,
+    select_autoescape,
+)
+
+from connector.config import SmtpSettings
+from connector.redact import register_secret
+
+
+class TemplateProblem(ValueError):
+    """A template cannot be rendered; the message is one line naming the template and the problem."""
+
+
+class Transient(Exception):  # named for what the caller does: try again later
+    """Nothing was sent (the server was unreachable or said 'try later'): the action can be retried."""
+
+
+class Refused(Exception):
+    """The server refused the message for good (bad address, rejected content): retrying will not help."""
+
+
+@dataclass(frozen=True, slots=True)
+class LineView:
+    number: str
+    due_date: date
+    days_overdue: int
+    amount: str  # formatted with its currency, e.g. "1,250.00 GBP"
+    level_name: str
+    pay_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderView:
+    """Everything a reminder template may use."""
+
+    firm: str
+    customer: str
+    level: int
+    level_name: str
+    lines: tuple[LineView, ...]
+    totals: tuple[str, ...]
+    today: date
+    reference: str
+    contact_email: str | None = None
+    interest_line: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+SAMPLE = ReminderView(
+    firm="Sample Firm Ltd", customer="Sample Customer", level=2, level_name="first reminder",
+    lines=(LineView("INV-0001", date(2026, 1, 1), 14, "120.00 GBP", "first reminder", "https://example.com/pay"),),
+    totals=("120.00 GBP",), today=date(2026, 1, 15), reference="dun-sample", contact_email="ap@example.com",
+    interest_line="Statutory interest of 1.23 GBP may be added.",
+)  # fmt: skip
+
+
+def environment(tenant_templates: Path | None = None) -> Environment:
+    """A Jinja2 environment reading the tenant's templates first, then the shipped ones."""
+    loaders: list[BaseLoader] = (
+        [FileSystemLoader(str(tenant_templates))] if tenant_templates is not None else []
+    )
+    loaders.append(PackageLoader("connector", "templates"))
+    return Environment(
+        loader=ChoiceLoader(loaders),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+    )
+
+
+def _render(env: Environment, name: str, view: ReminderView) -> str:
+    try:
+        return env.get_template(name).render(**{f: getattr(view, f) for f in view.__slots__})
+    except TemplateSyntaxError as exc:
+        raise TemplateProblem(f"template {exc.name or name}: line {exc.lineno}: {exc.message}") from None
+    except TemplateNotFound as exc:
+        raise TemplateProblem(f"template {name}: not found ({exc.name})") from None
+    except TemplateError as exc:
+        raise TemplateProblem(f"template {name}: {exc.message}") from None
+
+
+def render(env: Environment, template: str, view: ReminderView) -> Rendered:
+    """Subject, plain text and HTML of one message."""
+    subject = " ".join(_render(env, f"{template}.subject.txt", view).split())
+    return Rendered(subject, _render(env, f"{template}.txt", view), _render(env, f"{template}.html", view))
+
+
+def check_templates(env: Environment, templates: Iterable[str]) -> None:
+    """Render every named template against a sample; raise TemplateProblem on the first that fails."""
+    for template in sorted(set(templates)):
+        render(env, template, SAMPLE)
+
+
+def build_message(
+    rendered: Rendered, to: str, key: str, smtp: SmtpSettings, when: float | None = None
+) -> EmailMessage:
+    """An e-mail whose Message-ID is derived from the action key, so a duplicate is recognisable anywhere."""
+    message = EmailMessage()
+    domain = smtp.from_address.rpartition("@")[2] or "localhost"
+    message["Message-ID"] = f"<{key}@{domain}>"
+    message["From"] = formataddr((smtp.from_name or "", smtp.from_address))
+    message["To"] = to
+    if smtp.reply_to:
+        message["Reply-To"] = smtp.reply_to
+    message["Subject"] = rendered.subject
+    message["Date"] = formatdate(when, localtime=False)
+    message["X-CCM-Action"] = key
+    message.set_content(rendered.text)
+    message.add_alternative(rendered.html, subtype="html")
+    return message
+
+
+def deliver(smtp: SmtpSettings, message: EmailMessage, recipients: Sequence[str] | None = None) -> str:
+    """Send one message; returns its Message-ID.
+
+    Raises:
+        Transient: nothing went out (connection, login or a 4xx answer before the data was accepted).
+        Refused: the server refused for good (5xx).
+        smtplib.SMTPServerDisconnected / OSError during the data phase propagate: the outcome is unknown.
+    """
+    if smtp.password:
+        register_secret(smtp.password)
+    try:
+        if smtp.security == "tls":
+            client: smtplib.SMTP = smtplib.SMTP_SSL(
+                smtp.host, smtp.port, timeout=smtp.timeout_seconds, context=ssl.create_default_context()
+            )
+        else:
+            client = smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout_seconds)
+        if smtp.security == "starttls":
+            client.starttls(context=ssl.create_default_context())
+        if smtp.username and smtp.password:
+            client.login(smtp.username, smtp.password)
+    except smtplib.SMTPAuthenticationError as exc:
+        raise Refused(f"SMTP login refused ({exc.smtp_code})") from None
+    except (OSError, smtplib.SMTPException) as exc:
+        raise Transient(f"SMTP server {smtp.host}:{smtp.port} unreachable: {type(exc).__name__}") from None
+    with client:
+        try:
+            client.send_message(message, to_addrs=list(recipients) if recipients else None)
+        except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused) as exc:
+            raise Refused(f"SMTP refused the message: {exc}") from None
+        except smtplib.SMTPDataError as exc:
+            if 400 <= exc.smtp_code < 500:
+                raise Transient(f"SMTP said try later ({exc.smtp_code})") from None
+            raise Refused(f"SMTP refused the message ({exc.smtp_code})") from None
+    return str(message["Message-ID"])

@@ -1,0 +1,1 @@
+"""Shipped reminder templates (Jinja2): <name>.subject.txt, <name>.txt and <name>.html."""

@@ -1,0 +1,117 @@
+"""Reminder e-mail: templates rendered against a typed view, delivered to a real SMTP server."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from connector.config import SmtpSettings
+from connector.mail import (
+    SAMPLE,
+    LineView,
+    Refused,
+    TemplateProblem,
+    Transient,
+    build_message,
+    check_templates,
+    deliver,
+    environment,
+    render,
+)
+from tests.smtp import smtp_server
+
+VIEW = replace(
+    SAMPLE,
+    firm="Acme Ltd",
+    customer="Ann's <Café>",
+    lines=(
+        LineView(
+            "INV-0042", date(2026, 11, 2), 21, "1,250.00 GBP", "second reminder", "https://in.xero.com/abc"
+        ),
+        LineView("INV-0051", date(2026, 11, 20), 3, "80.00 EUR", "first reminder"),
+    ),
+    totals=("1,250.00 GBP", "80.00 EUR"),
+    interest_line=None,
+)
+
+
+def test_every_shipped_template_renders():
+    check_templates(environment(), ["courtesy", "reminder", "firm", "final", "call"])
+
+
+def test_a_combined_reminder_lists_every_invoice_with_amount_days_and_link():
+    rendered = render(environment(), "firm", VIEW)
+    assert rendered.subject == "Acme Ltd: overdue invoices, second reminder"
+    assert "INV-0042  due 2026-11-02  1,250.00 GBP  (21 days overdue)" in rendered.text
+    assert "Pay online: https://in.xero.com/abc" in rendered.text
+    assert "Total: 1,250.00 GBP, 80.00 EUR" in rendered.text
+    assert '<a href="https://in.xero.com/abc">Pay online</a>' in rendered.html
+
+
+def test_html_is_autoescaped_and_text_is_not():
+    rendered = render(environment(), "reminder", VIEW)
+    assert "Ann&#39;s &lt;Café&gt;" in rendered.html
+    assert "Dear Ann's <Café>," in rendered.text
+
+
+def test_a_tenant_template_overrides_the_shipped_one(tmp_path: Path):
+    (tmp_path / "reminder.subject.txt").write_text("Invoices from {{ firm }}")
+    assert render(environment(tmp_path), "reminder", VIEW).subject == "Invoices from Acme Ltd"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("Dear {{ customer_nam }}", "template reminder.txt: 'customer_nam' is undefined"),
+        ("{% for x in lines %}", "template reminder.txt: line 1: Unexpected end of template"),
+    ],
+)
+def test_a_broken_tenant_template_is_a_clear_error_before_anything_is_sent(
+    tmp_path: Path, text: str, message: str
+):
+    (tmp_path / "reminder.txt").write_text(text)
+    with pytest.raises(TemplateProblem) as exc:
+        check_templates(environment(tmp_path), ["courtesy", "reminder"])
+    assert str(exc.value).startswith(message)
+    assert "\n" not in str(exc.value)
+
+
+def test_a_missing_template_is_named():
+    with pytest.raises(TemplateProblem, match=r"template letter\.subject\.txt: not found"):
+        check_templates(environment(), ["letter"])
+
+
+def test_delivery_to_a_real_smtp_server_with_a_message_id_from_the_action_key():
+    with smtp_server() as inbox:
+        smtp = SmtpSettings(host=inbox.host, port=inbox.port, from_address="accounts@acme.example",
+                            from_name="Acme Accounts", reply_to="ar@acme.example")  # fmt: skip
+        message = build_message(
+            render(environment(), "reminder", VIEW), "ann@example.com", "dun-abc123", smtp
+        )
+        assert deliver(smtp, message) == "<dun-abc123@acme.example>"
+    [received] = inbox.messages
+    assert received["Message-ID"] == "<dun-abc123@acme.example>"
+    assert received["X-CCM-Action"] == "dun-abc123"
+    assert received["To"] == "ann@example.com"
+    assert received["Reply-To"] == "ar@acme.example"
+    body = received.get_body(("plain",))
+    assert body is not None
+    assert body.get_content().startswith("Dear Ann's <Café>,")
+
+
+def test_an_unreachable_server_is_transient_and_a_refused_address_is_final():
+    smtp = SmtpSettings(host="127.0.0.1", port=1, timeout_seconds=2)
+    message = build_message(render(environment(), "reminder", VIEW), "ann@example.com", "dun-1", smtp)
+    with pytest.raises(Transient, match="unreachable"):
+        deliver(smtp, message)
+    with smtp_server() as inbox:
+        inbox.refuse.add("ann@example.com")
+        smtp = SmtpSettings(host=inbox.host, port=inbox.port)
+        with pytest.raises(Refused, match="refused"):
+            deliver(
+                smtp, build_message(render(environment(), "reminder", VIEW), "ann@example.com", "dun-1", smtp)
+            )
+    assert inbox.messages == []
