@@ -82,3 +82,12 @@ def registered(ledger: ScriptedLedger) -> ScriptedLedger:
     """The scripted ledger registered as adapter 'scripted', so the CLI can sync it."""
     register(AdapterSpec("scripted", lambda ctx: ledger, FIXTURES / "scripted.yaml", SCHEMA))
     return ledger
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("CCM_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("CCM_DATABASE_URL", raising=False)
+    monkeypatch.delenv("CCM_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path / "home"

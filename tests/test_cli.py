@@ -17,15 +17,6 @@ from connector.store.tenants import save_connection
 from tests.scripted import ScriptedLedger, contact, invoice
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("CCM_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("CCM_DATABASE_URL", raising=False)
-    monkeypatch.delenv("CCM_CONFIG", raising=False)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path / "home"
-
-
 def ccm(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     with pytest.raises(SystemExit) as done:
         main(list(args))

@@ -17,11 +17,11 @@ from rich.console import Console
 from adapters.base import UnknownLedger
 from connector.config import ConfigError, Settings, config_path, load_settings
 from connector.logs import configure
-from connector.mapping import MappingFileError
 from connector.redact import scrub
 from connector.store import Store
 from connector.store.engine import DatabaseUrlError
 from connector.store.tenants import UnknownTenant
+from connector.yamlfile import FileProblem
 
 try:  # typer 0.2x vendors its own click
     from typer._click import exceptions as click_errors
@@ -88,7 +88,7 @@ def _root(
 
 
 _PIPE_WIDTH = 160
-_USAGE_ERRORS = (UsageProblem, ConfigError, MappingFileError, UnknownTenant, UnknownLedger, DatabaseUrlError)
+_USAGE_ERRORS = (UsageProblem, ConfigError, FileProblem, UnknownTenant, UnknownLedger, DatabaseUrlError)
 
 
 def main(argv: list[str] | None = None) -> None:

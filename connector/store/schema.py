@@ -238,6 +238,38 @@ reminder_history = Table(
     Index(None, "tenant_id", "customer_id"),
 )
 
+# What people decided about chasing a customer: their own policy, do-not-chase, never-hold, a pause.
+customer_settings = Table(
+    "customer_settings",
+    metadata,
+    Column("tenant_id", Id, primary_key=True),
+    Column("customer_id", Id, primary_key=True),
+    Column("policy", String(128)),
+    Column("do_not_chase", Boolean, nullable=False),
+    Column("never_hold", Boolean, nullable=False),
+    Column("paused_until", Date),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# Disputes, promises to pay and payment plans, each with its own life span; closed ones stay as history.
+chasing_events = Table(
+    "chasing_events",
+    metadata,
+    Column("event_id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant_id", Id, nullable=False),
+    Column("customer_id", Id, nullable=False),
+    Column("invoice_id", Id),
+    Column("kind", String(16), nullable=False),  # dispute | promise | plan
+    Column("until", Date),
+    Column("amount", Money()),
+    Column("currency", String(3)),
+    Column("note", Text, nullable=False),
+    Column("opened_at", UTCDateTime(), nullable=False),
+    Column("closed_at", UTCDateTime()),
+    Column("outcome", String(32)),
+    Index(None, "tenant_id", "customer_id"),
+)
+
 RECORD_TABLES = {
     "customer": customers,
     "invoice": invoices,

@@ -1,0 +1,212 @@
+"""What people decided about chasing: disputes, promises to pay, payment plans, pauses, do-not-chase.
+
+Recorded by `ccm dispute|promise|plan|pause|do-not-chase`, shown by `ccm customer`, and read by the dunning
+planner. A promise suspends reminders until its date; if the customer has not paid by then, the sequence
+simply resumes at the next level after the last one sent (a broken promise re-enters where it left).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import Connection, func, or_, select, update
+
+from connector.model import Money
+from connector.store.schema import chasing_events, customer_settings, customers, invoices
+
+DISPUTE = "dispute"
+PROMISE = "promise"
+PLAN = "plan"
+
+
+class NotFound(LookupError):
+    """The customer or invoice named does not exist in the tenant's books; one line."""
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    event_id: int
+    kind: str
+    customer_id: str
+    invoice_id: str | None
+    until: date | None
+    amount: Money | None
+    note: str
+    opened_at: datetime
+    closed_at: datetime | None
+    outcome: str | None
+
+
+@dataclass(frozen=True)
+class ChasingState:
+    """One customer's chasing state as the planner needs it."""
+
+    policy: str | None = None
+    do_not_chase: bool = False
+    never_hold: bool = False
+    paused_until: date | None = None
+    promise_until: date | None = None
+    on_plan: bool = False
+    disputed: frozenset[str] = field(default_factory=frozenset)
+
+
+# ---- finding what the person typed
+
+
+def find_customer(conn: Connection, tenant_id: str, text: str) -> tuple[str, str]:
+    """(id, name) of the customer whose id or name is `text` (names case-insensitively, or a unique part)."""
+    c = customers.c
+    base = select(c.id, c.name).where(c.tenant_id == tenant_id)
+    exact = conn.execute(base.where(or_(c.id == text, func.lower(c.name) == text.lower()))).all()
+    if len(exact) == 1:
+        return exact[0].id, exact[0].name
+    if not exact:
+        pattern = f"%{text.lower()}%"
+        exact = conn.execute(base.where(func.lower(c.name).like(pattern)).limit(6)).all()
+        if len(exact) == 1:
+            return exact[0].id, exact[0].name
+    if not exact:
+        raise NotFound(f"no customer {text!r} in tenant {tenant_id!r}")
+    names = ", ".join(sorted(r.name for r in exact[:5]))
+    raise NotFound(f"{text!r} matches several customers ({names}); give the id or the full name")
+
+
+def find_invoice(conn: Connection, tenant_id: str, text: str) -> tuple[str, str, str | None]:
+    """(id, customer id, number) of the invoice whose id or number is `text`."""
+    i = invoices.c
+    rows = conn.execute(
+        select(i.id, i.customer_id, i.number).where(
+            i.tenant_id == tenant_id, or_(i.id == text, i.number == text)
+        )
+    ).all()
+    if not rows:
+        raise NotFound(f"no invoice {text!r} in tenant {tenant_id!r}")
+    if len(rows) > 1:
+        raise NotFound(f"{text!r} matches {len(rows)} invoices; give the invoice id")
+    return rows[0].id, rows[0].customer_id, rows[0].number
+
+
+# ---- settings
+
+
+def _settings_row(conn: Connection, tenant_id: str, customer_id: str, now: datetime) -> None:
+    s = customer_settings.c
+    found = conn.execute(
+        select(s.customer_id).where(s.tenant_id == tenant_id, s.customer_id == customer_id)
+    ).first()
+    if found is None:
+        conn.execute(customer_settings.insert().values(
+            tenant_id=tenant_id, customer_id=customer_id, do_not_chase=False, never_hold=False,
+            updated_at=now,
+        ))  # fmt: skip
+
+
+def update_settings(
+    conn: Connection, tenant_id: str, customer_id: str, now: datetime, **values: object
+) -> None:
+    """Set any of policy, do_not_chase, never_hold, paused_until for a customer."""
+    _settings_row(conn, tenant_id, customer_id, now)
+    s = customer_settings.c
+    conn.execute(
+        update(customer_settings)
+        .where(s.tenant_id == tenant_id, s.customer_id == customer_id)
+        .values(updated_at=now, **values)
+    )
+
+
+# ---- events
+
+
+def open_event(
+    conn: Connection,
+    tenant_id: str,
+    customer_id: str,
+    kind: str,
+    now: datetime,
+    *,
+    note: str = "",
+    invoice_id: str | None = None,
+    until: date | None = None,
+    amount: Money | None = None,
+) -> int:
+    """Record a dispute, promise or plan. An open one of the same kind (and invoice) is closed as replaced."""
+    e = chasing_events.c
+    same = [e.tenant_id == tenant_id, e.customer_id == customer_id, e.kind == kind, e.closed_at.is_(None)]
+    if invoice_id is not None:
+        same.append(e.invoice_id == invoice_id)
+    conn.execute(update(chasing_events).where(*same).values(closed_at=now, outcome="replaced"))
+    result = conn.execute(chasing_events.insert().values(
+        tenant_id=tenant_id, customer_id=customer_id, invoice_id=invoice_id, kind=kind, until=until,
+        amount=amount.amount if amount else None, currency=amount.currency if amount else None, note=note,
+        opened_at=now,
+    ))  # fmt: skip
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def close_events(
+    conn: Connection,
+    tenant_id: str,
+    customer_id: str,
+    kind: str,
+    outcome: str,
+    now: datetime,
+    invoice_id: str | None = None,
+) -> int:
+    """Close the open events of a kind (resolve a dispute, end a plan); returns how many were open."""
+    e = chasing_events.c
+    query = update(chasing_events).where(
+        e.tenant_id == tenant_id, e.customer_id == customer_id, e.kind == kind, e.closed_at.is_(None)
+    )
+    if invoice_id is not None:
+        query = query.where(e.invoice_id == invoice_id)
+    return conn.execute(query.values(closed_at=now, outcome=outcome)).rowcount
+
+
+def events(conn: Connection, tenant_id: str, customer_id: str) -> list[Event]:
+    """Every event of a customer, newest first (for `ccm customer`)."""
+    e = chasing_events.c
+    rows = conn.execute(
+        select(chasing_events)
+        .where(e.tenant_id == tenant_id, e.customer_id == customer_id)
+        .order_by(e.opened_at.desc(), e.event_id.desc())
+    )
+    return [
+        Event(r.event_id, r.kind, r.customer_id, r.invoice_id, r.until,
+              Money(Decimal(r.amount), r.currency) if r.amount is not None and r.currency else None,
+              r.note, r.opened_at, r.closed_at, r.outcome)
+        for r in rows
+    ]  # fmt: skip
+
+
+def states(conn: Connection, tenant_id: str) -> dict[str, ChasingState]:
+    """Every customer's chasing state that differs from the default, in two queries."""
+    found: dict[str, dict[str, object]] = {}
+    s = customer_settings.c
+    for row in conn.execute(select(customer_settings).where(s.tenant_id == tenant_id)):
+        found[row.customer_id] = {
+            "policy": row.policy, "do_not_chase": row.do_not_chase, "never_hold": row.never_hold,
+            "paused_until": row.paused_until,
+        }  # fmt: skip
+    e = chasing_events.c
+    open_events = select(e.customer_id, e.kind, e.invoice_id, e.until).where(
+        e.tenant_id == tenant_id, e.closed_at.is_(None)
+    )
+    disputed: dict[str, set[str]] = {}
+    for customer_id, kind, invoice_id, until in conn.execute(open_events):
+        state = found.setdefault(customer_id, {})
+        if kind == DISPUTE and invoice_id:
+            disputed.setdefault(customer_id, set()).add(invoice_id)
+        elif kind == PROMISE:
+            current = state.get("promise_until")
+            state["promise_until"] = (
+                until if not isinstance(current, date) or (until and until > current) else current
+            )
+        elif kind == PLAN:
+            state["on_plan"] = True
+    for customer_id, ids in disputed.items():
+        found.setdefault(customer_id, {})["disputed"] = frozenset(ids)
+    return {cid: ChasingState(**values) for cid, values in found.items()}  # type: ignore[arg-type]

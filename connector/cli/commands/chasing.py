@@ -1,0 +1,187 @@
+"""`ccm dispute|promise|plan|pause|do-not-chase|policy`: what people decided about chasing a customer."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated
+
+import typer
+
+from connector import chasing
+from connector.cli.app import UsageProblem, app, out, state
+from connector.cli.options import TenantOpt, pick_tenant
+from connector.model import ModelError, Money
+from connector.rules.policy import load_policies
+from connector.store.tenants import get_tenant
+
+NoteOpt = Annotated[str, typer.Option("--note", "-n", help="Why, in a few words (kept in the history).")]
+
+
+def _date(value: str, option: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise UsageProblem(f"{option}: not a date (expected YYYY-MM-DD): {value!r}") from None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _customer(ctx: typer.Context, tenant: str | None, text: str) -> tuple[str, str, str]:
+    store = state(ctx).store
+    tenant_id = pick_tenant(store, tenant)
+    with store.read() as conn:
+        get_tenant(conn, tenant_id)
+        try:
+            customer_id, name = chasing.find_customer(conn, tenant_id, text)
+        except chasing.NotFound as exc:
+            raise UsageProblem(str(exc)) from None
+    return tenant_id, customer_id, name
+
+
+@app.command()
+def dispute(
+    ctx: typer.Context,
+    invoice: Annotated[str, typer.Argument(help="Invoice number or id.")],
+    tenant: TenantOpt = None,
+    note: NoteOpt = "",
+    resolve: Annotated[
+        bool, typer.Option("--resolve", help="The dispute is settled: chase it again.")
+    ] = False,
+) -> None:
+    """Mark an invoice disputed (it is not chased) or, with --resolve, settled."""
+    store = state(ctx).store
+    tenant_id = pick_tenant(store, tenant)
+    with store.begin() as conn:
+        get_tenant(conn, tenant_id)
+        try:
+            invoice_id, customer_id, number = chasing.find_invoice(conn, tenant_id, invoice)
+        except chasing.NotFound as exc:
+            raise UsageProblem(str(exc)) from None
+        if resolve:
+            closed = chasing.close_events(
+                conn, tenant_id, customer_id, chasing.DISPUTE, "resolved", _now(), invoice_id
+            )
+            if not closed:
+                raise UsageProblem(f"invoice {number or invoice_id} has no open dispute")
+        else:
+            chasing.open_event(
+                conn, tenant_id, customer_id, chasing.DISPUTE, _now(), note=note, invoice_id=invoice_id
+            )
+    out.print(
+        f"invoice {number or invoice_id}: "
+        + ("dispute resolved; chased again" if resolve else "disputed; not chased")
+    )
+
+
+@app.command()
+def promise(
+    ctx: typer.Context,
+    customer: Annotated[str, typer.Argument(help="Customer name or id.")],
+    until: Annotated[str, typer.Option("--until", help="The date they promised to pay by (YYYY-MM-DD).")],
+    amount: Annotated[str | None, typer.Option("--amount", help="The amount promised, e.g. 250.00.")] = None,
+    currency: Annotated[
+        str | None, typer.Option("--currency", help="Currency of --amount (default: base).")
+    ] = None,
+    tenant: TenantOpt = None,
+    note: NoteOpt = "",
+) -> None:
+    """Record a promise to pay: no reminders until that date; if unpaid by then, chasing resumes."""
+    until_day = _date(until, "--until")
+    tenant_id, customer_id, name = _customer(ctx, tenant, customer)
+    store = state(ctx).store
+    promised: Money | None = None
+    if amount is not None:
+        with store.read() as conn:
+            base = get_tenant(conn, tenant_id).base_currency
+        try:
+            promised = Money(Decimal(amount), (currency or base).upper())
+        except (InvalidOperation, ModelError) as exc:
+            raise UsageProblem(f"--amount/--currency: {exc or 'not an amount'}: {amount!r}") from None
+    with store.begin() as conn:
+        chasing.open_event(conn, tenant_id, customer_id, chasing.PROMISE, _now(), note=note, until=until_day,
+                           amount=promised)  # fmt: skip
+    what = f" {promised}" if promised else ""
+    out.print(f"{name}: promised to pay{what} by {until_day}; reminders wait until then")
+
+
+@app.command()
+def plan(
+    ctx: typer.Context,
+    customer: Annotated[str, typer.Argument(help="Customer name or id.")],
+    tenant: TenantOpt = None,
+    note: NoteOpt = "",
+    until: Annotated[str | None, typer.Option("--until", help="When the plan ends (YYYY-MM-DD).")] = None,
+    end: Annotated[bool, typer.Option("--end", help="The plan is over: chase normally again.")] = False,
+) -> None:
+    """Put a customer on a payment plan (not chased while it runs), or end it with --end."""
+    tenant_id, customer_id, name = _customer(ctx, tenant, customer)
+    until_day = _date(until, "--until") if until else None
+    store = state(ctx).store
+    with store.begin() as conn:
+        if end:
+            if not chasing.close_events(conn, tenant_id, customer_id, chasing.PLAN, "ended", _now()):
+                raise UsageProblem(f"{name} is not on a payment plan")
+        else:
+            chasing.open_event(conn, tenant_id, customer_id, chasing.PLAN, _now(), note=note, until=until_day)
+    out.print(
+        f"{name}: " + ("payment plan ended; chased normally" if end else "on a payment plan; not chased")
+    )
+
+
+@app.command()
+def pause(
+    ctx: typer.Context,
+    customer: Annotated[str, typer.Argument(help="Customer name or id.")],
+    until: Annotated[str | None, typer.Option("--until", help="Pause reminders up to this date.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="End the pause now.")] = False,
+    tenant: TenantOpt = None,
+) -> None:
+    """Pause reminders to a customer until a date (or resume them)."""
+    if (until is None) == (not resume):
+        raise UsageProblem("give either --until DATE or --resume")
+    tenant_id, customer_id, name = _customer(ctx, tenant, customer)
+    until_day = _date(until, "--until") if until else None
+    with state(ctx).store.begin() as conn:
+        chasing.update_settings(conn, tenant_id, customer_id, _now(), paused_until=until_day)
+    out.print(f"{name}: " + (f"paused until {until_day}" if until_day else "reminders resumed"))
+
+
+@app.command("do-not-chase")
+def do_not_chase(
+    ctx: typer.Context,
+    customer: Annotated[str, typer.Argument(help="Customer name or id.")],
+    off: Annotated[bool, typer.Option("--off", help="Chase this customer again.")] = False,
+    tenant: TenantOpt = None,
+) -> None:
+    """Never send reminders to a customer (or, with --off, chase them again)."""
+    tenant_id, customer_id, name = _customer(ctx, tenant, customer)
+    with state(ctx).store.begin() as conn:
+        chasing.update_settings(conn, tenant_id, customer_id, _now(), do_not_chase=not off)
+    out.print(f"{name}: " + ("chased again" if off else "never chased"))
+
+
+@app.command()
+def policy(
+    ctx: typer.Context,
+    customer: Annotated[str, typer.Argument(help="Customer name or id.")],
+    name: Annotated[str | None, typer.Argument(help="Policy name; omit with --default.")] = None,
+    default: Annotated[
+        bool, typer.Option("--default", help="Back to the policy chosen by segment and risk.")
+    ] = False,
+    tenant: TenantOpt = None,
+) -> None:
+    """Give a customer their own dunning policy (it wins over segment and risk)."""
+    if (name is None) == (not default):
+        raise UsageProblem("give a policy name or --default")
+    tenant_id, customer_id, customer_name = _customer(ctx, tenant, customer)
+    settings = state(ctx).settings
+    policies = load_policies(settings.tenant_dir(tenant_id) / "policy.yaml")
+    if name is not None and policies.get(name) is None:
+        known = ", ".join(p.name for p in policies.policies)
+        raise UsageProblem(f"no policy named {name!r} (have: {known})")
+    with state(ctx).store.begin() as conn:
+        chasing.update_settings(conn, tenant_id, customer_id, _now(), policy=name)
+    out.print(f"{customer_name}: " + (f"policy {name}" if name else "policy chosen by segment and risk"))

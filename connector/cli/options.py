@@ -1,0 +1,28 @@
+"""Options and lookups shared by commands."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from connector.cli.app import UsageProblem
+from connector.store import Store
+from connector.store.tenants import list_tenants
+
+TenantOpt = Annotated[
+    str | None, typer.Option("--tenant", "-t", help="The tenant (optional when there is only one).")
+]
+
+
+def pick_tenant(store: Store, tenant_id: str | None) -> str:
+    """The tenant named, else the only one in the store (several or none: a one-line usage error)."""
+    if tenant_id is not None:
+        return tenant_id
+    with store.read() as conn:
+        known = [t.id for t in list_tenants(conn)]
+    if len(known) == 1:
+        return known[0]
+    if not known:
+        raise UsageProblem("no tenants yet: add one with `ccm tenants add`")
+    raise UsageProblem(f"{len(known)} tenants: choose one with --tenant ({', '.join(known)})")
