@@ -270,6 +270,16 @@ chasing_events = Table(
     Index(None, "tenant_id", "customer_id"),
 )
 
+# One holder at a time per tenant for a run, across processes; a lease its dead holder cannot renew expires.
+run_leases = Table(
+    "run_leases",
+    metadata,
+    Column("tenant_id", Id, primary_key=True),
+    Column("holder", String(128), nullable=False),
+    Column("acquired_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+)
+
 RECORD_TABLES = {
     "customer": customers,
     "invoice": invoices,

@@ -1,0 +1,106 @@
+"""A per-tenant run lease in the database: never two runs of one tenant at once, even across processes.
+
+`acquire` succeeds when no lease exists, the lease has expired (its holder died and stopped renewing), or
+the caller already holds it. The holder renews it while working; `release` ends it early.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from connector.store import Store
+from connector.store.schema import run_leases
+
+DEFAULT_TTL = timedelta(minutes=5)
+
+
+class Busy(RuntimeError):
+    """Another live holder runs this tenant now; the message says who and until when."""
+
+
+def new_holder() -> str:
+    """A holder name that says which process holds it, unique per call."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    tenant_id: str
+    holder: str
+    expires_at: datetime
+
+
+def _try(conn: Connection, tenant_id: str, holder: str, now: datetime, ttl: timedelta) -> bool:
+    lease = run_leases.c
+    taken = conn.execute(
+        update(run_leases)
+        .where(lease.tenant_id == tenant_id, (lease.expires_at <= now) | (lease.holder == holder))
+        .values(holder=holder, acquired_at=now, expires_at=now + ttl)
+    )
+    if taken.rowcount == 1:
+        return True
+    exists = conn.execute(select(lease.holder).where(lease.tenant_id == tenant_id)).first()
+    if exists is not None:
+        return False
+    conn.execute(
+        run_leases.insert().values(tenant_id=tenant_id, holder=holder, acquired_at=now, expires_at=now + ttl)
+    )
+    return True
+
+
+def acquire(store: Store, tenant_id: str, holder: str, now: datetime, ttl: timedelta = DEFAULT_TTL) -> Lease:
+    """Take the tenant's lease or raise Busy."""
+    try:
+        with store.begin() as conn:
+            if _try(conn, tenant_id, holder, now, ttl):
+                return Lease(tenant_id, holder, now + ttl)
+            row = conn.execute(select(run_leases).where(run_leases.c.tenant_id == tenant_id)).one()
+    except IntegrityError:  # another process inserted the first lease between our check and insert
+        with store.read() as conn:
+            row = conn.execute(select(run_leases).where(run_leases.c.tenant_id == tenant_id)).one()
+    raise Busy(
+        f"tenant {tenant_id!r} is being run by {row.holder} (lease until {row.expires_at:%H:%M:%S} UTC)"
+    )
+
+
+def renew(store: Store, lease: Lease, now: datetime, ttl: timedelta = DEFAULT_TTL) -> Lease:
+    """Extend a held lease; raise Busy if it was lost (expired and taken by another holder)."""
+    with store.begin() as conn:
+        done = conn.execute(
+            update(run_leases)
+            .where(run_leases.c.tenant_id == lease.tenant_id, run_leases.c.holder == lease.holder)
+            .values(expires_at=now + ttl)
+        )
+    if done.rowcount != 1:
+        raise Busy(f"the lease on tenant {lease.tenant_id!r} was lost")
+    return Lease(lease.tenant_id, lease.holder, now + ttl)
+
+
+def release(store: Store, lease: Lease) -> None:
+    with store.begin() as conn:
+        conn.execute(
+            delete(run_leases).where(
+                run_leases.c.tenant_id == lease.tenant_id, run_leases.c.holder == lease.holder
+            )
+        )
+
+
+@contextmanager
+def held(
+    store: Store, tenant_id: str, holder: str, now: datetime, ttl: timedelta = DEFAULT_TTL
+) -> Iterator[Lease]:
+    """Hold the tenant's lease for the block; released at the end (a crash leaves it to expire)."""
+    lease = acquire(store, tenant_id, holder, now, ttl)
+    try:
+        yield lease
+    finally:
+        release(store, lease)

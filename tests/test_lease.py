@@ -1,0 +1,48 @@
+"""Run leases: one holder per tenant across processes; a dead holder's lease expires."""
+
+from __future__ import annotations
+
+import multiprocessing
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from connector import lease
+from connector.store import Store
+
+NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+
+
+def test_one_holder_at_a_time_and_expiry_frees_it(store: Store):
+    first = lease.acquire(store, "acme", "a", NOW)
+    with pytest.raises(lease.Busy, match=r"tenant 'acme' is being run by a \(lease until 02:05:00 UTC\)"):
+        lease.acquire(store, "acme", "b", NOW + timedelta(minutes=1))
+    assert lease.acquire(store, "zeta", "b", NOW).holder == "b"  # other tenants go on
+    assert lease.acquire(store, "acme", "a", NOW + timedelta(minutes=1)).holder == "a"  # re-entrant
+    taken = lease.acquire(store, "acme", "b", NOW + timedelta(minutes=7))  # a died: its lease ran out
+    assert taken.holder == "b"
+    with pytest.raises(lease.Busy, match="was lost"):
+        lease.renew(store, first, NOW + timedelta(minutes=8))
+
+
+def test_release_lets_the_next_holder_in(store: Store):
+    with lease.held(store, "acme", "a", NOW), pytest.raises(lease.Busy):
+        lease.acquire(store, "acme", "b", NOW)
+    assert lease.acquire(store, "acme", "b", NOW).holder == "b"
+
+
+def _grab(url: str, holder: str) -> bool:
+    store = Store.open(url)
+    try:
+        lease.acquire(store, "acme", holder, NOW)
+        return True
+    except lease.Busy:
+        return False
+    finally:
+        store.close()
+
+
+def test_only_one_of_many_processes_gets_the_lease(db_url: str, store: Store):
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        results = pool.starmap(_grab, [(db_url, f"p{i}") for i in range(4)])
+    assert sorted(results) == [False, False, False, True]
