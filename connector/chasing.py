@@ -116,6 +116,15 @@ def update_settings(
     )
 
 
+def is_business(conn: Connection, tenant_id: str, customer_id: str) -> bool:
+    """Business-to-business unless someone marked the customer otherwise (statutory interest is B2B only)."""
+    s = customer_settings.c
+    row = conn.execute(
+        select(s.business).where(s.tenant_id == tenant_id, s.customer_id == customer_id)
+    ).first()
+    return True if row is None else bool(row.business)
+
+
 # ---- events
 
 

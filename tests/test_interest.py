@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 
 from connector.model import Money
-from connector.rules.interest import RatesFileError, RateUnknown, Regime, claim, compensation, load_rates
+from connector.rules.interest import (
+    RatesFileError,
+    RateUnknown,
+    Regime,
+    claim,
+    combined,
+    compensation,
+    load_rates,
+)
 
 RATES = load_rates()
 
@@ -87,3 +95,16 @@ def test_a_bad_rates_file_is_one_line(tmp_path: Path):
     own.write_text('boe_base_rate:\n  2027-05-01: "high"\n')
     with pytest.raises(RatesFileError, match=rf"^{own}: boe_base_rate.2027-05-01: not a rate: 'high'$"):
         load_rates(own)
+
+
+def test_several_invoices_share_one_line_with_summed_interest_and_compensation():
+    claims = [
+        claim(gbp("5000.00"), date(2023, 5, 31), date(2023, 8, 31), Regime.UK, RATES),  # 157.67, £70
+        claim(gbp("900.00"), date(2024, 7, 31), date(2024, 12, 31), Regime.UK, RATES),  # 49.99, £40
+        claim(gbp("10.00"), date(2024, 12, 31), date(2024, 12, 31), Regime.UK, RATES),  # not yet due anything
+    ]
+    assert combined(claims) == (
+        "Under the Late Payment of Commercial Debts (Interest) Act 1998 we may claim interest of 207.66 GBP and "
+        "fixed compensation of 110.00 GBP on these 2 invoices."
+    )
+    assert combined(claims[2:]) is None

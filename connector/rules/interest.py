@@ -37,6 +37,12 @@ class Regime(StrEnum):
     EU = "eu"
 
 
+LAWS = {
+    Regime.UK: "the Late Payment of Commercial Debts (Interest) Act 1998",
+    Regime.EU: "Directive 2011/7/EU",
+}
+
+
 class RateUnknown(LookupError):
     """No reference rate is known for a date: extend the table. One line."""
 
@@ -118,10 +124,7 @@ class Claim:
         if not self.periods:
             return ""
         rates = ", ".join(f"{p.rate}% from {p.start}" for p in self.periods)
-        law = (
-            "the Late Payment of Commercial Debts (Interest) Act 1998"
-            if self.regime is Regime.UK else "Directive 2011/7/EU"
-        )  # fmt: skip
+        law = LAWS[self.regime]
         return (
             f"Under {law} we may claim interest of {self.interest} ({rates}) and fixed compensation of "
             f"{self.compensation}."
@@ -165,3 +168,24 @@ def claim(principal: Money, due: date, as_of: date, regime: Regime, rates: RateT
     total = sum((p.interest for p in periods), Decimal(0)).quantize(CENT, rounding=ROUND_HALF_UP)
     owed = compensation(principal, regime) if periods else Money.zero("EUR" if regime is Regime.EU else "GBP")
     return Claim(principal, regime, tuple(periods), Money(total, principal.currency), owed)
+
+
+def combined(claims: list[Claim]) -> str | None:
+    """One sentence for a reminder listing several invoices (None when nothing is owed yet)."""
+    owed = [c for c in claims if c.periods]
+    if not owed:
+        return None
+    if len(owed) == 1:
+        return owed[0].describe()
+    totals: dict[str, Decimal] = {}
+    for c in owed:
+        totals[c.interest.currency] = totals.get(c.interest.currency, Decimal(0)) + c.interest.amount
+    compensation_total = Money.zero(owed[0].compensation.currency)
+    for c in owed:
+        compensation_total = compensation_total + c.compensation
+    interest_text = ", ".join(str(Money(v, k)) for k, v in sorted(totals.items()))
+    law = LAWS[owed[0].regime]
+    return (
+        f"Under {law} we may claim interest of {interest_text} and fixed compensation of "
+        f"{compensation_total} on these {len(owed)} invoices."
+    )

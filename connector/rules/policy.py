@@ -17,6 +17,7 @@ policies:
         template: courtesy
         min_amount: 5.00           # optional: skip smaller outstanding amounts
         min_days_since_last: 5     # optional: at least this many days after the previous reminder
+        interest: true             # optional: add the statutory interest line (credit.statutory_interest)
 ```
 Errors are one line: `policy.yaml: policies[0].levels[1].offset: must be after the previous level's (7)`.
 """
@@ -53,6 +54,7 @@ class Level:
     template: str
     min_amount: Decimal | None = None
     min_days_since_last: int | None = None
+    interest: bool = False  # show the statutory interest line (when the tenant has it switched on)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,9 +152,15 @@ def _names(value: Any, where: str, allowed: Sequence[str] | None = None) -> tupl
     return tuple(value)
 
 
+_LEVEL_KEYS = ("name", "offset", "channel", "template", "min_amount", "min_days_since_last", "interest")
+
+
 def _level(spec: Any, number: int, where: str, previous: int | None) -> Level:
     spec = _mapping(spec, where)
-    _only(spec, ("name", "offset", "channel", "template", "min_amount", "min_days_since_last"), where)
+    _only(spec, _LEVEL_KEYS, where)
+    interest = spec.get("interest", False)
+    if not isinstance(interest, bool):
+        raise _Problem(f"{where}.interest", "must be true or false")
     offset = _int(spec.get("offset"), f"{where}.offset")
     if previous is not None and offset <= previous:
         raise _Problem(f"{where}.offset", f"must be after the previous level's ({previous})")
@@ -167,6 +175,7 @@ def _level(spec: Any, number: int, where: str, previous: int | None) -> Level:
             _int(spec["min_days_since_last"], f"{where}.min_days_since_last", 0)
             if "min_days_since_last" in spec else None
         ),
+        interest=interest,
     )  # fmt: skip
 
 
