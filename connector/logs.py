@@ -12,6 +12,16 @@ from connector.redact import StdlibFilter, structlog_processor
 LEVELS = ("debug", "info", "warning", "error")
 
 
+class _Stderr:
+    """Whatever sys.stderr is at the moment of writing (tests and daemons swap it; a bound one goes stale)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure(level: str = "warning", fmt: str = "console") -> None:
     """Route structlog and the standard library through one scrubbing pipeline to stderr."""
     numeric = getattr(logging, level.upper())
@@ -29,12 +39,12 @@ def configure(level: str = "warning", fmt: str = "console") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),
         cache_logger_on_first_use=False,
     )
     root = logging.getLogger()
     root.setLevel(numeric)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(_Stderr())  # type: ignore[arg-type]
     handler.addFilter(StdlibFilter())
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.handlers = [handler]
