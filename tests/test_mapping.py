@@ -204,3 +204,19 @@ def test_the_first_present_of_several_paths_wins(tmp_path):
     m = load_mapping(path, schema=SCHEMA)
     records, _ = m.streams["contacts"].map_page([contact("C1", EmailAddress="a@b.c"), contact("C2", "Bo")])
     assert [r.email for r in records if isinstance(r, Customer)] == ["a@b.c", "Bo"]
+
+
+def test_an_indexed_path_is_one_value(tmp_path):
+    path = _write(
+        tmp_path,
+        DEFAULT.read_text().replace("      invoice_id: InvoiceID\n", "      invoice_id: Links[0].InvoiceID\n"),
+        "indexed.yaml",
+    )
+    schema = {**SCHEMA, "payments": SCHEMA["payments"] | {"Allocations[].Links[].InvoiceID"}}
+    m = load_mapping(path, schema=schema)
+    raw = payment("P1", "I1", "10.00")
+    raw["Allocations"][0]["Links"] = [{"InvoiceID": "I9"}, {"InvoiceID": "I8"}]
+    [p], errors = m.streams["payments"].map_page([raw])
+    assert errors == []
+    assert isinstance(p, Payment)
+    assert [a.invoice_id for a in p.allocations] == ["I9"]
