@@ -266,7 +266,7 @@ def _field_getters(
     getters = []
     for path in candidates:
         checker.check(path, at)
-        if paths.is_multi(paths.normalise(path)) and fdef.kind is not Kind.TEXTLIST:
+        if paths.is_multi(path) and fdef.kind is not Kind.TEXTLIST:
             raise Problem(at, f"{path!r} yields a list, but {name} holds one value")
         getters.append(_getter(path))
     return getters
