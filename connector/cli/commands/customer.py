@@ -1,0 +1,76 @@
+"""`ccm customer C [--tenant T]`: one customer's position, rating, open invoices and payment history."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from connector.cli.app import app, out
+from connector.cli.commands.aging import find_customer
+from connector.cli.commands.reconcile import AsOfOpt, Cell, Format, FormatOpt, TenantOpt, cents, emit, load
+from connector.reconcile import Balance, allocate, behaviours, positions
+from connector.reconcile.fx import Rates
+
+COLUMNS = ("invoice", "state", "issued", "due", "paid on", "days late", "currency", "total", "outstanding")
+
+
+@app.command()
+def customer(
+    ctx: typer.Context,
+    who: Annotated[str, typer.Argument(metavar="CUSTOMER", help="The customer's id or exact name.")],
+    tenant: TenantOpt = None,
+    as_of: AsOfOpt = None,
+    fmt: FormatOpt = Format.TABLE,
+) -> None:
+    """One customer: position, payment rating and risk, open invoices and payment history."""
+    snapshot, day = load(ctx, tenant, as_of)
+    cid = find_customer(snapshot, who)
+    rates = Rates.from_snapshot(snapshot)
+    ledger = allocate(snapshot, day)
+    seen = behaviours(snapshot, ledger, rates, day)[cid]
+    position = positions(snapshot, ledger, rates, day).get(cid)
+    base_balance = position.base if position else Balance()
+    mine = sorted(
+        (s for s in ledger.invoices.values() if s.invoice.customer_id == cid),
+        key=lambda s: (s.invoice.issue_date, s.invoice.id),
+    )
+    rows: list[tuple[Cell, ...]] = []
+    for s in mine:
+        inv = s.invoice
+        if s.outstanding > 0:
+            late: int | None = max(s.days_past_due(day), 0)
+            shown = "open"
+        elif s.paid_on is not None:
+            late, shown = (s.paid_on - s.due).days, "paid"
+        else:
+            late, shown = None, "settled"
+        rows.append((inv.number or inv.id, shown, inv.issue_date, s.due, s.paid_on, late, inv.currency,
+                     cents(inv.total.amount), cents(s.outstanding)))  # fmt: skip
+    base = snapshot.tenant.base_currency
+    summary: dict[str, Cell] = {
+        "tenant": snapshot.tenant.id, "customer": cid, "name": seen.name, "as_of": day, "currency": base,
+        "open": cents(base_balance.open), "overdue": cents(base_balance.overdue),
+        "unapplied": cents(base_balance.unapplied), "net_exposure": cents(base_balance.net),
+        "rating": seen.rating, "risk": seen.risk.value, "trend": seen.trend.value,
+        "average_days_late": seen.average_days_late, "weighted_days_late": seen.weighted_days_late,
+        "on_time_share": seen.on_time_share, "paid_invoices": seen.paid_count,
+    }  # fmt: skip
+    if fmt is not Format.TABLE:
+        emit(fmt, "", COLUMNS, rows, meta=summary)
+        return
+    out.print(
+        f"{seen.name} ({cid}) · as of {day} · rating {seen.rating or 'unrated'} · risk {seen.risk.value} · "
+        f"trend {seen.trend.value}"
+    )
+    out.print(
+        f"average {seen.average_days_late} days late, weighted {seen.weighted_days_late}, "
+        f"{seen.on_time_share * 100:.0f}% on time over {seen.paid_count} paid and "
+        f"{seen.open_overdue_count} overdue invoice(s)"
+    )
+    table = Table("currency", "open", "overdue", "unapplied credit", "net exposure", title="position")
+    for currency, bal in (*(position.by_currency if position else ()), (f"in {base}", base_balance)):
+        table.add_row(currency, *(f"{cents(v):,}" for v in (bal.open, bal.overdue, bal.unapplied, bal.net)))
+    out.print(table)
+    emit(fmt, "invoices", COLUMNS, rows)

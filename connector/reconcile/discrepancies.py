@@ -1,0 +1,170 @@
+"""Discrepancies: where the ledger's records disagree with each other, each explained in plain language.
+
+Computed against the ledger as it stands now (every allocation, whatever its date), because the ledger's
+own figures (amount due, unapplied, remaining) describe now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+
+from connector.model import Allocation, Invoice, Money, PaymentStatus, SourceKind, Status
+from connector.reconcile.fx import Rates
+from connector.reconcile.ledger import AllocationLedger, Applied
+from connector.reconcile.snapshot import Snapshot
+
+
+class Kind(StrEnum):
+    """What is wrong; the order is the order of the report."""
+
+    AMOUNT_DUE_MISMATCH = "amount_due_mismatch"
+    NEGATIVE_OUTSTANDING = "negative_outstanding"
+    PAID_WITHOUT_PAYMENT = "paid_without_payment"
+    ALLOCATION_TO_DEAD_INVOICE = "allocation_to_dead_invoice"
+    ALLOCATION_TO_UNKNOWN_INVOICE = "allocation_to_unknown_invoice"
+    CURRENCY_MISMATCH = "currency_mismatch"
+    UNAPPLIED_CASH = "unapplied_cash"
+    MISSING_RATE = "missing_rate"
+
+
+_RANK = {k: n for n, k in enumerate(Kind)}
+
+
+@dataclass(frozen=True, slots=True)
+class Discrepancy:
+    """A finding: its kind, the records involved ("invoice:ID", ...), labelled amounts and an explanation."""
+
+    kind: Kind
+    customer_id: str | None
+    records: tuple[str, ...]
+    amounts: tuple[tuple[str, Money], ...]
+    explanation: str
+
+    def sort_key(self) -> tuple[int, tuple[str, ...], str]:
+        return (_RANK[self.kind], self.records, self.explanation)
+
+
+def _invoice(inv: Invoice) -> str:
+    return f"Invoice {inv.number or inv.id}"
+
+
+def _source(a: Applied) -> str:
+    return f"{'Payment' if a.source_kind is SourceKind.PAYMENT else 'Credit note'} {a.source_id}"
+
+
+def _ref(a: Applied | Allocation) -> str:
+    return f"{a.source_kind.value}:{a.source_id}"
+
+
+def _invoice_findings(snapshot: Snapshot, ledger: AllocationLedger) -> Iterator[Discrepancy]:
+    for state in ledger.invoices.values():
+        inv = state.invoice
+        unpaid = inv.status is Status.PAID and inv.total.amount > 0 and not state.allocations
+        due = inv.amount_due.amount
+        # Over-allocated: a ledger may report the negative figure or clamp it at zero; both agree.
+        wrong_due = due != state.outstanding and not (state.outstanding < 0 and due == 0)
+        if not (unpaid or wrong_due or state.outstanding < 0):
+            continue
+        cur = inv.currency
+        who = f"{_invoice(inv)} for {snapshot.customer_name(inv.customer_id)}"
+        refs = (f"invoice:{inv.id}", *(_ref(a) for a in state.allocations))
+        computed = Money(state.outstanding, cur)
+        if unpaid:
+            yield Discrepancy(
+                Kind.PAID_WITHOUT_PAYMENT, inv.customer_id, refs, (("total", inv.total),),
+                f"{who} is marked paid, but no live payment or credit note is allocated to it: "
+                f"{computed} is unaccounted for",
+            )  # fmt: skip
+        elif wrong_due:
+            yield Discrepancy(
+                Kind.AMOUNT_DUE_MISMATCH, inv.customer_id, refs,
+                (("ledger amount due", inv.amount_due), ("computed outstanding", computed)),
+                f"{who}: the ledger says {inv.amount_due} is due, but its payments and credits leave "
+                f"{computed} outstanding",
+            )  # fmt: skip
+        if state.outstanding < 0:
+            yield Discrepancy(
+                Kind.NEGATIVE_OUTSTANDING, inv.customer_id, refs,
+                (("total", inv.total), ("allocated", Money(state.applied, cur))),
+                f"{who}: {Money(state.applied, cur)} was allocated against a total of {inv.total}, "
+                f"{Money(-state.outstanding, cur)} too much",
+            )  # fmt: skip
+
+
+def _stray_findings(snapshot: Snapshot, ledger: AllocationLedger) -> Iterator[Discrepancy]:
+    for a in ledger.stray:
+        inv = snapshot.invoices_by_id.get(a.invoice_id)
+        amount = Money(a.amount, a.currency)
+        refs = (_ref(a), f"invoice:{a.invoice_id}")
+        if inv is None:
+            yield Discrepancy(
+                Kind.ALLOCATION_TO_UNKNOWN_INVOICE, a.customer_id, refs, (("allocated", amount),),
+                f"{_source(a)} from {snapshot.customer_name(a.customer_id)} allocates {amount} to invoice "
+                f"{a.invoice_id}, which is not among the synced sales invoices",
+            )  # fmt: skip
+        elif not inv.status.live:
+            yield Discrepancy(
+                Kind.ALLOCATION_TO_DEAD_INVOICE, inv.customer_id, refs, (("allocated", amount),),
+                f"{_source(a)} allocates {amount} to {_invoice(inv)} for "
+                f"{snapshot.customer_name(inv.customer_id)}, which is {inv.status.value}",
+            )  # fmt: skip
+        else:
+            yield Discrepancy(
+                Kind.CURRENCY_MISMATCH, inv.customer_id, refs,
+                (("allocated", amount), ("invoice total", inv.total)),
+                f"{_source(a)} allocates {amount} to {_invoice(inv)} for "
+                f"{snapshot.customer_name(inv.customer_id)}, which is in {inv.currency}: not applied",
+            )  # fmt: skip
+
+
+def _unapplied_findings(snapshot: Snapshot, ledger: AllocationLedger) -> Iterator[Discrepancy]:
+    cash: list[tuple[str, str, str, str | None, Money]] = [
+        ("payment", p.id, f"{p.kind.value.capitalize()} {p.reference or p.id}", p.customer_id, p.unapplied)
+        for p in snapshot.payments
+        if p.status is PaymentStatus.LIVE and p.unapplied.amount > 0
+    ]
+    cash += [
+        ("credit_note", c.id, f"Credit note {c.number or c.id}", c.customer_id, c.remaining)
+        for c in snapshot.credit_notes
+        if c.status is Status.OPEN and c.remaining.amount > 0
+    ]
+    holders = {customer for _, _, _, customer, _ in cash}
+    owing: dict[str, list[str]] = {}
+    for state in ledger.open():
+        if state.invoice.customer_id in holders:
+            owing.setdefault(state.invoice.customer_id, []).append(state.invoice.id)
+    for kind, sid, label, customer, money in cash:
+        open_invoices = owing.get(customer or "", [])
+        if not open_invoices:
+            continue
+        yield Discrepancy(
+            Kind.UNAPPLIED_CASH, customer, (f"{kind}:{sid}", *(f"invoice:{i}" for i in open_invoices)),
+            (("unapplied", money),),
+            f"{label} leaves {money} unapplied on {snapshot.customer_name(customer)}'s account while "
+            f"{len(open_invoices)} invoice(s) are open: apply it before chasing",
+        )  # fmt: skip
+
+
+def _rate_findings(snapshot: Snapshot, ledger: AllocationLedger, rates: Rates) -> Iterator[Discrepancy]:
+    for state in ledger.open():
+        inv = state.invoice
+        if rates.rate_for(inv.currency, inv.currency_rate) is None:
+            yield Discrepancy(
+                Kind.MISSING_RATE, inv.customer_id, (f"invoice:{inv.id}",),
+                (("outstanding", Money(state.outstanding, inv.currency)),),
+                f"{_invoice(inv)} for {snapshot.customer_name(inv.customer_id)} is in {inv.currency} and no "
+                f"record carries a rate to {rates.base}: left out of {rates.base} totals",
+            )  # fmt: skip
+
+
+def find_discrepancies(snapshot: Snapshot, ledger: AllocationLedger, rates: Rates) -> tuple[Discrepancy, ...]:
+    """Every discrepancy in `ledger` (built as of now, `allocate(snapshot)`), in report order."""
+    found = [
+        *_invoice_findings(snapshot, ledger),
+        *_stray_findings(snapshot, ledger),
+        *_unapplied_findings(snapshot, ledger),
+        *_rate_findings(snapshot, ledger, rates),
+    ]
+    return tuple(sorted(found, key=Discrepancy.sort_key))
