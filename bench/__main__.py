@@ -9,6 +9,8 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
+from bench.generator import bench as generator
+
 console = Console(highlight=False)
 
 
@@ -34,7 +36,11 @@ def map_upsert() -> None:
     console.print(table)
 
 
-BENCHES = {"map_upsert": map_upsert}
+BENCHES = {"map_upsert": map_upsert, "generator": generator}
+BENCHES["qbo_sandbox"] = lambda: __import__("bench.qbo_sandbox", fromlist=["run"]).run()
+BENCHES["quickbooks_sync"] = lambda: __import__("bench.quickbooks_sync", fromlist=["run"]).run()
+BENCHES["reconcile"] = lambda: __import__("bench.reconcile", fromlist=["table"]).table()
+BENCHES["xero_sync"] = lambda: __import__("bench.xero_sync", fromlist=["bench"]).bench()
 
 
 def main(names: list[str]) -> None:

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from connector.model import parse_money
 from connector.redact import is_secret_key, scrub
 
 ENV_PREFIX = "CCM_"
@@ -60,6 +61,7 @@ class XeroSettings(_Section):
     identity_url: str = "https://identity.xero.com"
     api_url: str = "https://api.xero.com"
     ca_bundle: Path | None = None  # extra CA to trust (the local sandbox's); None: the system's
+    pacing: bool = True  # space calls under Xero's limits; off only against a sandbox with limits off
 
 
 class QuickBooksSettings(_Section):
@@ -78,7 +80,7 @@ class QuickBooksSettings(_Section):
 
 
 class SmtpSettings(_Section):
-    """Where reminder e-mail goes out. Message-IDs are derived from action keys, so a resend is recognisable."""
+    """Where reminder e-mail goes out. Message-IDs derive from action keys, so a resend is recognisable."""
 
     host: str = "localhost"
     port: int = Field(default=25, ge=1, le=65535)
@@ -91,6 +93,24 @@ class SmtpSettings(_Section):
     timeout_seconds: float = Field(default=30, gt=0)
 
 
+class CreditSettings(_Section):
+    """Credit control: what exposure counts, and default limits per customer segment."""
+
+    include_drafts: bool = False
+    segment_limits: dict[str, str] = Field(default_factory=dict)  # e.g. {"Retail": "5000 GBP"}
+    statutory_interest: Literal["off", "uk", "eu"] = "off"
+
+    @field_validator("segment_limits")
+    @classmethod
+    def _amounts(cls, value: dict[str, str]) -> dict[str, str]:
+        for segment, text in value.items():
+            try:
+                parse_money(text, "XXX")  # the tenant's base currency stands in when none is given
+            except ValueError as exc:
+                raise ValueError(f"{segment}: {exc}") from None
+        return value
+
+
 class Settings(_Section):
     data_dir: Path = Field(default_factory=default_data_dir)
     database_url: str | None = None
@@ -100,6 +120,7 @@ class Settings(_Section):
     xero: XeroSettings = XeroSettings()
     quickbooks: QuickBooksSettings = QuickBooksSettings()
     smtp: SmtpSettings = SmtpSettings()
+    credit: CreditSettings = CreditSettings()
 
     @field_validator("data_dir")
     @classmethod
@@ -156,6 +177,8 @@ def _message(error: Mapping[str, Any]) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
         return "unknown setting"
+    if kind == "value_error":
+        return str(error["ctx"]["error"])
     if kind == "literal_error":
         return "must be one of " + error["ctx"]["expected"].replace("'", "")
     if kind == "greater_than_equal":

@@ -1,0 +1,91 @@
+"""The QuickBooks Online Ledger: one company (realm) of one tenant, on python-quickbooks."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from adapters.base import AdapterContext, Change, Cursor, Fatal, OAuthEndpoints, Page, Rejected, WriteResult
+from adapters.quickbooks import auth, webhooks
+from adapters.quickbooks.client import QboApi
+from adapters.quickbooks.pacing import Pacer
+from adapters.quickbooks.pull import Puller
+from adapters.quickbooks.writeback import Writer
+from connector.config import QuickBooksSettings, Settings
+from connector.oauth import TokenVault, load_key
+from connector.redact import register_secret
+from connector.store import Store
+
+
+class QuickBooksLedger:
+    """What ccm needs from one QBO company: pulls, write-backs, webhooks."""
+
+    def __init__(self, settings: QuickBooksSettings, api: QboApi,
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:  # fmt: skip
+        self.settings = settings
+        register_secret(settings.webhook_verifier)
+        register_secret(settings.client_secret)
+        self.api = api
+        self.puller = Puller(api, now=now)
+        self.writer = Writer(api, now=now)
+
+    @classmethod
+    def from_context(cls, context: AdapterContext) -> QuickBooksLedger:
+        """The adapter for a connected tenant: its realm, its tokens from the vault.
+
+        `context.services` may hold "clock" (an object with `now()` and `speed`, e.g. a sandbox's clock, which
+        then also paces requests) and "vault" (a TokenVault on that clock).
+        """
+        settings = context.settings
+        store = context.services.get("store")
+        if not isinstance(settings, Settings) or not isinstance(store, Store):
+            raise Fatal("the QuickBooks adapter needs ccm's settings and store")
+        qbo = settings.quickbooks
+        now, pacer, sleep = _time(context.services, context.external_id)
+        vault = context.services.get("vault") or TokenVault(store, load_key(settings), now)
+        tokens = auth.VaultTokens(vault, context.tenant_id, auth.refresher(qbo, now), now)
+        api = QboApi(context.external_id, qbo.api_url, qbo.minor_version, tokens, verify=auth.verify(qbo),
+                     pacer=pacer, sleep=sleep)  # fmt: skip
+        return cls(qbo, api, now)
+
+    def oauth_endpoints(self) -> OAuthEndpoints:
+        return auth.endpoints(self.settings)
+
+    def scopes(self) -> Sequence[str]:
+        return auth.SCOPES
+
+    def pull(self, stream: str, cursor: Cursor | None) -> Iterator[Page]:
+        return self.puller.pull(stream, cursor)
+
+    def add_note(self, ref: str, text: str, key: str) -> WriteResult:
+        return self.writer.add_note(ref, text, key)
+
+    def set_hold(self, customer_ref: str, on: bool, reason: str, key: str) -> WriteResult:
+        return self.writer.set_hold(customer_ref, on, reason, key)
+
+    def send_via_ledger(self, invoice_ref: str, key: str) -> WriteResult:
+        return self.writer.send_invoice(invoice_ref, key)
+
+    def parse_webhook(self, headers: Mapping[str, str], raw_body: bytes) -> list[Change] | Rejected:
+        return webhooks.parse(headers, raw_body, self.settings.webhook_verifier)
+
+
+def _time(
+    services: Mapping[str, Any], realm: str
+) -> tuple[Callable[[], datetime], Pacer | None, Callable[[float], None] | None]:
+    """The clock QBO counts in (services["clock"], else real time), a pacer on it, and how to wait on it."""
+    source = services.get("clock")
+    if source is None:
+        return (lambda: datetime.now(UTC)), None, None
+    speed = float(getattr(source, "speed", 1.0) or 0.0)
+
+    def sleep(seconds: float) -> None:
+        if speed > 0:
+            time.sleep(seconds / speed)
+        elif hasattr(source, "advance"):
+            source.advance(seconds)  # a stopped clock: waiting is moving it
+
+    pacer = Pacer.for_realm(f"{realm}@{id(source)}", clock=lambda: source.now().timestamp(), sleep=sleep)
+    return source.now, pacer, sleep

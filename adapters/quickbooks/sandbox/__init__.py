@@ -1,0 +1,257 @@
+"""A faithful local QuickBooks Online: OAuth, the accounting API, limits, CDC and webhooks, over HTTPS.
+
+Everything is under one base URL (`handle.base_url`, "https://127.0.0.1:PORT"):
+
+    GET|POST /connect/oauth2                       authorize: redirects with code, state and realmId
+                                                   (auto-consent, or a consent form with Connect/Cancel)
+    POST     /oauth2/v1/tokens/bearer              token (Basic client auth): authorization_code/refresh_token
+    POST     /v2/oauth2/tokens/revoke              revoke, body {"token": ...} (or form token=...)
+    GET|POST /v3/company/{realm}/query             ?query=... or POST body (Content-Type application/text)
+    GET      /v3/company/{realm}/{entity}/{id}     read: customer, invoice, payment, creditmemo, attachable
+    POST     /v3/company/{realm}/{entity}          update (sparse/full, SyncToken checked); create Attachable
+    POST     /v3/company/{realm}/invoice?operation=void   void ({"Id", "SyncToken"})
+    POST     /v3/company/{realm}/invoice/{id}/send?sendTo=...
+    POST     /v3/company/{realm}/batch             up to 30 BatchItemRequests
+    GET      /v3/company/{realm}/cdc?entities=...&changedSince=...
+    GET      /v3/company/{realm}/companyinfo/{realm}
+
+Every /v3 call needs `minorversion` >= 75 and a Bearer token. Point python-quickbooks at it per instance:
+`qb.api_url_v3 = qb.sandbox_api_url_v3 = handle.api_url`, `qb.session.verify = str(handle.ca_path)` and
+`qb.session.trust_env = False` (else REQUESTS_CA_BUNDLE overrides `verify`); its auth_client may be any
+object with client_id, environment, access_token and refresh_token (intuitlib's AuthClient fetches Intuit's
+discovery document from the internet). Point authlib's OAuth2Session at `handle.authorize_url`,
+`handle.token_url` and `handle.revoke_url`, with the same `verify` and `trust_env`.
+`python -m adapters.quickbooks.sandbox` serves one in a process of its own (process.py). Data comes from the
+shared generator (adapters/sandbox/generator.py), rendered as QBO JSON (see render.py for how drafts, voids,
+deletions and credit applications appear).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from adapters.quickbooks.sandbox.api import Api
+from adapters.quickbooks.sandbox.app import API_PATH, AUTHORIZE_PATH, REVOKE_PATH, TOKEN_PATH, build_app
+from adapters.quickbooks.sandbox.auth import SCOPE, OAuthServer
+from adapters.quickbooks.sandbox.company import Company
+from adapters.quickbooks.sandbox.notify import DEFAULT_VERIFIER, Format, Notifier
+from adapters.sandbox.clock import SandboxClock
+from adapters.sandbox.faults import Faults
+from adapters.sandbox.generator import Firm, generate
+from adapters.sandbox.limiter import Window, WindowLimiter
+from adapters.sandbox.server import Running, serve
+from connector.redact import register_secret
+
+__all__ = ["SCOPE", "QuickBooksSandbox", "run_forever", "start"]
+
+REQUESTS_PER_MINUTE = 500
+CONCURRENT = 10
+BATCHES_PER_MINUTE = 40
+WEBHOOK_POLL_S = 0.2
+
+
+def realm_for(seed: int) -> str:
+    """The company id (realmId) of the sandbox company made from `seed`."""
+    return str(9130_3550_0000_0000 + seed)
+
+
+@dataclass
+class QuickBooksSandbox:
+    """A running sandbox: its company, OAuth server, limits, webhooks and test controls."""
+
+    running: Running
+    company: Company
+    oauth: OAuthServer
+    api: Api
+    notifier: Notifier
+    client_id: str
+    client_secret: str
+    auto_consent: bool = True
+    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+    _pump: threading.Thread | None = field(default=None, repr=False)
+
+    @property
+    def realm(self) -> str:
+        """The company id (realmId)."""
+        return self.company.realm
+
+    @property
+    def base_url(self) -> str:
+        """ "https://127.0.0.1:PORT": the one base URL of OAuth and API."""
+        return self.running.base_url
+
+    @property
+    def ca_path(self) -> Path:
+        """The PEM of the CA this sandbox's certificate comes from: trust it for the sandbox only."""
+        return self.running.ca_path
+
+    @property
+    def clock(self) -> SandboxClock:
+        """The sandbox clock (token lives, limits' windows, CDC look-back, LastUpdatedTime)."""
+        return self.running.clock
+
+    @property
+    def faults(self) -> Faults:
+        """Fault injection settings, changeable while running."""
+        return self.running.faults
+
+    @property
+    def api_url(self) -> str:
+        """What python-quickbooks' `api_url_v3` must be."""
+        return self.base_url + API_PATH
+
+    @property
+    def authorize_url(self) -> str:
+        """Intuit's authorize endpoint, here."""
+        return self.base_url + AUTHORIZE_PATH
+
+    @property
+    def token_url(self) -> str:
+        """Intuit's token endpoint, here."""
+        return self.base_url + TOKEN_PATH
+
+    @property
+    def revoke_url(self) -> str:
+        """Intuit's revoke endpoint, here."""
+        return self.base_url + REVOKE_PATH
+
+    @property
+    def limits(self) -> bool:
+        """Whether QBO's limits are enforced (set False for throughput benches)."""
+        return self.api.limiter.enabled
+
+    @limits.setter
+    def limits(self, on: bool) -> None:
+        self.api.limiter.enabled = self.api.batch_limiter.enabled = on
+
+    # -- test controls ------------------------------------------------------------------------------
+
+    def connect(self) -> dict[str, Any]:
+        """Consent without a browser: a token answer (access_token, refresh_token, ...) for the company."""
+        return self.oauth.grant(self.realm)
+
+    def disconnect(self) -> None:
+        """The user disconnects the app in QBO: every token stops working."""
+        self.oauth.revoke_all()
+
+    def post_payment(self, invoice_id: str, amount: Decimal) -> str:
+        """A customer pays an invoice; returns the new Payment's Id (and queues webhooks)."""
+        row = self.company.post_payment(invoice_id, amount)
+        self.notifier.record("Payment", str(row.id), "Create")
+        self.notifier.record("Invoice", invoice_id, "Update")
+        return str(row.id)
+
+    def void_invoice(self, invoice_id: str) -> None:
+        """Void an invoice as QBO does (amounts zero, PrivateNote "Voided"), with a Void webhook."""
+        self.company.void_invoice(invoice_id)
+        self.notifier.record("Invoice", invoice_id, "Void")
+
+    def delete(self, entity: str, id_: str) -> None:
+        """Delete a record: gone from queries, a tombstone in CDC, a Delete webhook."""
+        self.company.delete(entity, id_)
+        self.notifier.record(entity, id_, "Delete")
+
+    def stop(self) -> None:
+        """Stop webhook delivery and the server."""
+        self._stop.set()
+        if self._pump is not None:
+            self._pump.join(timeout=5)
+        self.running.stop()
+
+    def _pump_loop(self) -> None:
+        while not self._stop.wait(WEBHOOK_POLL_S):
+            self.notifier.pump()
+
+
+def start(firm: Firm | None = None, *, seed: int = 1, size: str = "demo", clock: SandboxClock | None = None,
+          limits: bool = True, faults: Faults | None = None, webhook_url: str | None = None,
+          client_id: str = "ccm-sandbox-client",
+          client_secret: str = "ccm-sandbox-secret",  # noqa: S107 - the sandbox's published demo client
+          auto_consent: bool = True, webhook_verifier: str = DEFAULT_VERIFIER,
+          webhook_format: Format = "legacy", webhook_retries: bool = True, webhook_out_of_order: bool = False,
+          webhook_verify: Path | bool = True, realm: str | None = None, host: str = "127.0.0.1",
+          port: int = 0) -> QuickBooksSandbox:  # fmt: skip
+    """Start a sandbox company on a free loopback port over HTTPS.
+
+    Args:
+        firm: the data; generated from `seed` and `size` when None.
+        seed: generator seed (also picks the realmId unless `realm` is given).
+        size: "demo", "small" or "large".
+        clock: the sandbox clock (real time by default).
+        limits: enforce 500 requests/min, 10 concurrent and 40 batches/min per realm.
+        faults: fault injection (latency, 500/503, dropped connections).
+        webhook_url: where to deliver notifications (a background pump delivers and retries them).
+        client_id: the OAuth client the sandbox accepts.
+        client_secret: its secret.
+        auto_consent: redirect at once from authorize; False shows a consent form.
+        webhook_verifier: the verifier token that signs `intuit-signature`.
+        webhook_format: "legacy" (eventNotifications) or "cloudevents".
+        webhook_retries: retry failed deliveries on Intuit's schedule.
+        webhook_out_of_order: one change per notification, delivered newest first.
+        webhook_verify: CA bundle (or True) for delivering to an HTTPS webhook_url.
+        realm: the company id; derived from `seed` when None.
+        host: the address to bind.
+        port: the port (0: a free one).
+
+    Returns:
+        The running sandbox; call `stop()` when done.
+    """
+    register_secret(client_secret)
+    register_secret(webhook_verifier)
+    clock = clock or SandboxClock()
+    firm = firm or generate(seed, size)
+    company = Company(realm or realm_for(seed), firm, clock.now)
+    oauth = OAuthServer(client_id, client_secret, clock.now)
+    limiter = WindowLimiter(clock, [Window("minute", REQUESTS_PER_MINUTE, 60)], concurrency=CONCURRENT,
+                            enabled=limits)  # fmt: skip
+    batch_limiter = WindowLimiter(clock, [Window("batch", BATCHES_PER_MINUTE, 60)], enabled=limits)
+    notifier = Notifier(company.realm, clock, url=webhook_url, verifier=webhook_verifier, fmt=webhook_format,
+                        retries=webhook_retries, out_of_order=webhook_out_of_order, verify=webhook_verify,
+                        seed=seed)  # fmt: skip
+    api = Api(company, oauth, limiter, batch_limiter, on_change=notifier.record)
+    holder: dict[str, QuickBooksSandbox] = {}
+    app = build_app(api, oauth, lambda: holder["sandbox"].auto_consent)
+    running = serve(app, clock=clock, faults=faults or Faults(), host=host, port=port)
+    _no_delay(running)
+    sandbox = QuickBooksSandbox(
+        running, company, oauth, api, notifier, client_id, client_secret, auto_consent
+    )
+    holder["sandbox"] = sandbox
+    if webhook_url:
+        sandbox._pump = threading.Thread(target=sandbox._pump_loop, name="qbo-sandbox-webhooks", daemon=True)
+        sandbox._pump.start()
+    return sandbox
+
+
+def _no_delay(running: Running) -> None:
+    """Set TCP_NODELAY on the listening socket, which accepted connections inherit on Linux.
+
+    Without it every answer waits ~40 ms for the client's delayed ACK (headers and body go out as two
+    TLS records), which caps a sandbox at ~22 requests/s. Belongs in adapters/sandbox/server.py; done here
+    until it is, and harmless once it is.
+    """
+    server = getattr(running, "_server", None)
+    for listener in getattr(server, "servers", ()):
+        for sock in listener.sockets:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def run_forever(host: str, port: int, *, seed: int, size: str) -> None:
+    """Serve a sandbox until interrupted (what `ccm sandbox quickbooks` runs); prints how to reach it."""
+    sandbox = start(seed=seed, size=size, host=host, port=port)
+    print(f"QuickBooks Online sandbox: {sandbox.base_url}  (realmId {sandbox.realm})")
+    print(f"  API: {sandbox.api_url}  CA: {sandbox.ca_path}")
+    print(f"  client_id: {sandbox.client_id}  client_secret: {sandbox.client_secret}")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sandbox.stop()

@@ -1,0 +1,185 @@
+"""Pacing under Xero's limits: keep under every window from the response headers, never provoke a 429.
+
+Xero counts calls in fixed windows: 60 a minute and 5,000 a day per tenant, 10,000 a minute per app, and at
+most 5 calls in flight per tenant. Every answer says what is left (X-MinLimit-Remaining, X-DayLimit-Remaining,
+X-AppMinLimit-Remaining). A Gate lets a call start only if fewer than L - 1 calls started in the last W
+seconds (limit L per window W): then no window, whatever its phase, ever sees more than L - 1 of our calls
+(the spare one absorbs network jitter), a small sync runs at once, and a long one settles at (L - 1) / L of
+the allowed rate. Gates engage once the ledger shows it counts our calls (a Remaining header below the
+limit), so a sandbox reporting no limits runs flat out. When a header says a window is spent anyway
+(another process shares the tenant), the gate holds calls back for a whole window. A spent day is not
+waited out: the run stops saying when it can resume (the day window ends at midnight UTC).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import ClassVar
+
+from adapters.base import RateLimited
+
+MINUTE = 60.0
+DAY = 86_400.0
+
+
+@dataclass(frozen=True, slots=True)
+class Clock:
+    """The time the ledger counts windows in, and how to wait in it (the sandbox may run it fast)."""
+
+    now: Callable[[], datetime]
+    sleep: Callable[[float], None]
+
+    def seconds(self) -> float:
+        return self.now().timestamp()
+
+
+@dataclass
+class Gate:
+    """Keeps call starts for one limit (`limit` calls per `window` seconds) of one key (tenant or app) so
+    that no span of `window` seconds holds more than `limit - 1` of them (one spare for network jitter)."""
+
+    limit: int
+    window: float
+    engaged: bool = False  # the ledger counts our calls against this limit (its Remaining header showed it)
+    blocked_until: float = 0.0
+    starts: deque[float] = field(default_factory=deque, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def reserve(self, now: float) -> float:
+        """Claim the next start slot; returns how long to wait for it."""
+        with self._lock:
+            while self.starts and self.starts[0] <= now - self.window:
+                self.starts.popleft()
+            start = max(now, self.blocked_until)
+            budget = max(self.limit - 1, 1)
+            if self.engaged and len(self.starts) >= budget:
+                start = max(start, self.starts[-budget] + self.window)
+            self.starts.append(start)
+            return start - now
+
+    def observe(self, remaining: int | None, now: float) -> None:
+        """Take in the ledger's count of calls left in the current window."""
+        if remaining is None:
+            return
+        with self._lock:
+            if remaining < self.limit:  # a ledger not counting (limits off) keeps reporting the full limit
+                self.engaged = True
+            if remaining <= 0:
+                self.blocked_until = max(self.blocked_until, now + self.window)
+
+    def hold(self, seconds: float, now: float) -> None:
+        """The ledger said wait (Retry-After): no start before then."""
+        with self._lock:
+            self.blocked_until = max(self.blocked_until, now + seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    minute: int = 60
+    day: int = 5_000
+    app_minute: int = 10_000
+    concurrent: int = 5
+
+
+class Pacer:
+    """The gates of one tenant (minute, day, in-flight) plus the app-wide gate it shares with other tenants.
+
+    Gates live as long as the process and are shared by every Pacer of the same tenant on the same clock
+    (`scope` tells clocks apart: the real one, or one sandbox's), so two ledgers of one tenant pace together.
+    """
+
+    _gates: ClassVar[dict[tuple[str, ...], Gate]] = {}
+    _semaphores: ClassVar[dict[tuple[str, ...], threading.BoundedSemaphore]] = {}
+    _registry_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(
+        self,
+        app: str,
+        tenant: str,
+        clock: Clock,
+        limits: Limits = Limits(),
+        scope: str = "",
+        spacing: bool = True,
+    ) -> None:
+        # off: no spacing (a sandbox with limits off); the in-flight cap and 429 handling still apply
+        self.spacing = spacing
+        self.clock = clock
+        self.limits = limits
+        self.day_blocked_until: float = 0.0
+        self.day_remaining: int | None = None
+        with Pacer._registry_lock:
+            self.minute = Pacer._gates.setdefault((scope, app, tenant), Gate(limits.minute, MINUTE))
+            self.app = Pacer._gates.setdefault((scope, app), Gate(limits.app_minute, MINUTE))
+            self._in_flight = Pacer._semaphores.setdefault(
+                (scope, app, tenant), threading.BoundedSemaphore(limits.concurrent)
+            )
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Wait for a start slot under every limit, and hold one of the tenant's in-flight places."""
+        now = self.clock.seconds()
+        if self.day_remaining is not None and self.day_remaining <= 0 and self.day_blocked_until <= now:
+            self.day_blocked_until = now + _until_midnight(self.clock.now())
+            self.day_remaining = None
+        if self.day_blocked_until > now:
+            raise self._day_limited(self.day_blocked_until - now)
+        wait = max(self.minute.reserve(now), self.app.reserve(now)) if self.spacing else 0.0
+        if wait > 0:
+            self.clock.sleep(wait)
+        with self._in_flight:
+            yield
+
+    def observe(self, headers: Mapping[str, str]) -> None:
+        """Read the X-*-Remaining headers of an answer (any status)."""
+        now = self.clock.seconds()
+        self.minute.observe(_int(headers.get("x-minlimit-remaining")), now)
+        self.app.observe(_int(headers.get("x-appminlimit-remaining")), now)
+        day = _int(headers.get("x-daylimit-remaining"))
+        if day is not None:
+            self.day_remaining = day
+
+    def rate_limited(self, headers: Mapping[str, str]) -> RateLimited:
+        """The error for a 429: which limit, and how long to wait; also holds the gates back that long."""
+        problem = (headers.get("x-rate-limit-problem") or "minute").lower()
+        retry_after = _float(headers.get("retry-after"))
+        now = self.clock.seconds()
+        if problem == "day":
+            wait = retry_after if retry_after is not None else _until_midnight(self.clock.now())
+            self.day_blocked_until = now + wait
+            return self._day_limited(wait)
+        if problem == "concurrent":
+            return RateLimited(retry_after or 1.0, "concurrent")
+        wait = retry_after if retry_after is not None else MINUTE
+        gate = self.app if problem == "appminute" else self.minute
+        gate.hold(wait, now)
+        return RateLimited(wait, "app" if problem == "appminute" else "minute")
+
+    def _day_limited(self, wait: float) -> RateLimited:
+        resume = self.clock.now() + timedelta(seconds=wait)
+        return RateLimited(
+            wait, "day", f"Xero's daily call limit is spent; can resume after {resume:%Y-%m-%d %H:%M} UTC"
+        )
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _until_midnight(now: datetime) -> float:
+    tomorrow = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return (tomorrow - now).total_seconds()

@@ -1,0 +1,51 @@
+"""Runs the contract suite once per ledger harness listed in HARNESSES ("module:Class")."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from connector.store import Store
+from tests.contract.harness import Harness
+
+# QuickBooks runs these same tests from tests/contract/test_quickbooks_contract.py with its own fixtures (and
+# its own forms of the four tests that encode Xero's token lifetimes and per-stream call counts).
+HARNESSES = {
+    "xero": "tests.contract.xero_harness:XeroHarness",
+}
+
+
+def _load(name: str) -> Harness:
+    module_name, cls = HARNESSES[name].split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name in (module_name, f"adapters.{name}.sandbox", f"adapters.{name}"):
+            pytest.skip(f"{name}: no contract harness or sandbox in this build yet ({exc.name})")
+        raise
+    harness: Harness = getattr(module, cls)()
+    return harness
+
+
+def _started(name: str, store: Store, tmp_path: Path, *, limits: bool) -> Iterator[Harness]:
+    harness = _load(name)
+    harness.start(store, tmp_path, limits=limits)
+    try:
+        yield harness
+    finally:
+        harness.stop()
+
+
+@pytest.fixture(params=list(HARNESSES))
+def harness(request: pytest.FixtureRequest, store: Store, tmp_path: Path) -> Iterator[Harness]:
+    """A ledger's sandbox with limits off, and its adapter."""
+    yield from _started(request.param, store, tmp_path, limits=False)
+
+
+@pytest.fixture(params=list(HARNESSES))
+def limited(request: pytest.FixtureRequest, store: Store, tmp_path: Path) -> Iterator[Harness]:
+    """A ledger's sandbox enforcing its real rate limits (on an accelerated clock)."""
+    yield from _started(request.param, store, tmp_path, limits=True)

@@ -1,0 +1,105 @@
+"""The harness interface: what the contract suite needs from one ledger's sandbox and adapter.
+
+Every adapter passes the same suite (tests/contract/test_contract.py). To plug a ledger in, write a class
+with the methods of `Harness` below (tests/contract/xero_harness.py is the Xero one) and list it in
+`HARNESSES` in tests/contract/conftest.py as "module:Class". The suite creates one harness per test, calls
+`start`, and `stop` at the end. A ledger whose numbers differ (token lifetimes, calls per stream) may instead
+import these test functions into a module of its own with its own `harness`/`limited` fixtures, as
+tests/contract/test_quickbooks_contract.py does.
+
+Rules the suite relies on:
+- `start` runs the ledger's sandbox in-process over HTTPS with a small seeded firm ("demo" size), its clock
+  accelerated so a token lifetime or a rate window passes in real seconds, and returns the ccm Settings
+  pointing at it (client id/secret, CA bundle, URLs, webhook key). `limits=True` enforces the ledger's
+  real rate limits; False turns them off.
+- `connect` runs the ledger's REAL authorization-code flow against the sandbox (authorize, callback code,
+  token exchange, organisation choice) and stores the tenant, its connection and its tokens (vault).
+- `ledger()` builds a NEW adapter instance through the registry's factory, as a fresh process would
+  (nothing cached in memory survives between two calls but what the store holds).
+- `services()` is what the factory gets besides the store: the sandbox clock and anything else it needs.
+- The change methods alter the sandbox's books as a person using the ledger would, and return the id of
+  the record whose canonical form changed (an invoice id, a payment id).
+- The fault methods act on the NEXT calls only; `stats()` reports what the sandbox served.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from adapters.base import Ledger
+from connector.config import Settings
+from connector.mapping import CompiledMapping
+from connector.model import Tenant
+from connector.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """What the sandbox served so far: API calls (accounting/data endpoints) and how many got a 429."""
+
+    calls: int
+    throttled: int
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A webhook delivery as the ledger would post it."""
+
+    headers: dict[str, str]
+    body: bytes
+
+
+class Harness(Protocol):
+    name: str  # the adapter's registry name ("xero", "quickbooks")
+
+    # ---- life cycle
+    def start(self, store: Store, tmp_path: Path, *, limits: bool = False) -> Settings: ...
+
+    def stop(self) -> None: ...
+
+    def connect(self) -> Tenant: ...
+
+    def ledger(self) -> Ledger: ...
+
+    def mapping(self) -> CompiledMapping: ...
+
+    def services(self) -> dict[str, object]: ...
+
+    def now(self) -> object: ...  # the sandbox clock's current instant (a UTC datetime)
+
+    # ---- what the books hold: canonical record kind -> ids the mapping must produce from a full sync
+    def expected_ids(self) -> dict[str, set[str]]: ...
+
+    # ---- changes in the ledger (each moves the record's change time on the sandbox clock)
+    def pay_invoice(self) -> str: ...  # a new payment on an open invoice; returns the invoice id
+
+    def void_invoice(self) -> str: ...  # an open invoice voided; returns its id
+
+    def delete_payment(self) -> str: ...  # a live payment deleted; returns its id
+
+    # ---- time, tokens and faults
+    def advance(self, seconds: float) -> None: ...  # move the sandbox clock (tokens expire, windows roll)
+
+    def lose_refresh_answer(self) -> None: ...  # refresh at the ledger now and drop the answer
+
+    def spend_rate_window(self) -> None: ...  # use up the tenant's current minute window from outside ccm
+
+    def fail_next(self, count: int, status: int = 503) -> None: ...  # the next `count` API calls fail
+
+    def stats(self) -> Stats: ...
+
+    # ---- webhooks
+    def delivery(self, *, events: bool, good_signature: bool) -> Delivery: ...
+
+    # ---- write-back checks
+    def a_customer(self) -> str: ...  # a customer id the write-backs may act on
+
+    def an_invoice(self) -> str: ...  # an open sales invoice id
+
+    def notes(self, kind: str, record_id: str) -> list[str]: ...  # notes ("invoice"/"customer") as stored
+
+    def on_hold(self, customer_id: str) -> bool: ...
+
+    def emails_sent(self, invoice_id: str) -> int: ...

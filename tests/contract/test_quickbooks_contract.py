@@ -1,0 +1,315 @@
+"""The contract suite for QuickBooks Online, plus the cases only QBO has.
+
+The shared tests run here with the QBO harness (tests/contract/qbo_harness.py). Four shared tests encode
+Xero's numbers (one call per stream when nothing changed, 30-minute access tokens, 60-day refresh tokens);
+their QBO forms are below: one CDC call for the whole sync, 60-minute access tokens whose refresh token value
+rotates after 24 h, 100-day refresh tokens. Then the QBO-only cases: CDC fallback past 30 days and past the
+1,000-object cap, throttling with an XML body, a stale SyncToken, the customer's own Notes kept through hold
+and release, and both webhook formats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import requests
+
+from adapters.base import Change, Cursor
+from adapters.quickbooks.ledger import QuickBooksLedger
+from adapters.quickbooks.sandbox.notify import Event, cloudevents_body, legacy_body
+from adapters.sandbox.generator import FirmSize
+from adapters.sandbox.webhooks import sign
+from connector.model import ConnectionState
+from connector.store import Store
+from connector.store.tenants import get_connection
+from connector.sync import PageEvent
+from tests.contract import test_contract as shared
+from tests.contract.qbo_harness import VERIFIER, QuickBooksHarness
+from tests.contract.test_contract import changed_ids, stored, sync, tokens_of
+
+
+def _started(
+    store: Store, tmp_path: Path, *, limits: bool, size: str | FirmSize = "demo"
+) -> Iterator[QuickBooksHarness]:
+    h = QuickBooksHarness(size=size)
+    h.start(store, tmp_path, limits=limits)
+    try:
+        yield h
+    finally:
+        h.stop()
+
+
+@pytest.fixture
+def harness(store: Store, tmp_path: Path) -> Iterator[QuickBooksHarness]:
+    yield from _started(store, tmp_path, limits=False)
+
+
+@pytest.fixture
+def limited(store: Store, tmp_path: Path) -> Iterator[QuickBooksHarness]:
+    yield from _started(store, tmp_path, limits=True)
+
+
+@pytest.fixture
+def bigger(store: Store, tmp_path: Path) -> Iterator[QuickBooksHarness]:
+    """A firm with more records than one CDC answer may hold."""
+    yield from _started(store, tmp_path, limits=False, size=FirmSize(60, 700, 500))
+
+
+# ---- the shared contract, as it stands for every ledger
+test_connect_stores_the_connection_and_the_tokens = shared.test_connect_stores_the_connection_and_the_tokens
+test_full_sync_stores_every_record_the_books_hold = shared.test_full_sync_stores_every_record_the_books_hold
+test_voids_and_deletes_arrive_as_status_changes = shared.test_voids_and_deletes_arrive_as_status_changes
+test_a_rotated_refresh_token_survives_a_restart = shared.test_a_rotated_refresh_token_survives_a_restart
+test_a_lost_refresh_answer_is_recovered = (
+    shared.test_a_lost_refresh_answer_is_recovered_within_the_grace_window
+)
+test_a_429_is_honoured_and_the_sync_completes = shared.test_a_429_is_honoured_and_the_sync_completes
+test_a_503_burst_is_retried = shared.test_a_503_burst_is_retried
+test_webhooks_are_verified_on_the_raw_body = shared.test_webhooks_are_verified_on_the_raw_body
+test_a_note_is_written_once_per_key = shared.test_a_note_is_written_once_per_key
+test_a_hold_is_set_once_and_released = shared.test_a_hold_is_set_once_and_released
+test_the_ledger_sends_an_invoice_once_per_key = shared.test_the_ledger_sends_an_invoice_once_per_key
+
+
+# ---- the shared cases with QBO's numbers
+
+
+def test_an_unchanged_company_costs_one_cdc_call_in_all(harness, store):
+    tenant = harness.connect()
+    sync(harness, store, tenant.id, full=True)
+    result = sync(harness, store, tenant.id)
+    assert result.outcome == "ok", result.error
+    assert result.api_calls == 1
+    assert harness.sb.api.calls.get("cdc") == 1
+    assert changed_ids(store, tenant.id, result.run_id) == set()
+
+
+def test_incremental_sync_reads_only_what_changed_with_one_cdc_call(harness, store):
+    tenant = harness.connect()
+    full = sync(harness, store, tenant.id, full=True)
+    paid = harness.pay_invoice()
+    result = sync(harness, store, tenant.id)
+    assert result.outcome == "ok", result.error
+    assert paid in changed_ids(store, tenant.id, result.run_id)
+    read = sum(c["read"] for c in result.counts.values())
+    assert read < sum(c["read"] for c in full.counts.values()) / 4
+    assert result.api_calls == 1
+
+
+def test_a_full_sync_costs_one_query_per_page_plus_one_batch_of_counts(harness, store):
+    tenant = harness.connect()
+    result = sync(harness, store, tenant.id, full=True)
+    pages = sum(-(-len(ids) // 1000) for ids in harness.expected_ids().values())
+    assert result.api_calls == pages + 1
+    assert harness.sb.api.calls.get("batch") == 1
+
+
+def test_an_access_token_expiring_mid_sync_is_renewed_and_the_rotated_token_stored(harness, store):
+    tenant = harness.connect()
+    before = tokens_of(harness, store, tenant.id)
+    pages: list[PageEvent] = []
+
+    def age_tokens(event: PageEvent) -> None:
+        pages.append(event)
+        if len(pages) == 1:
+            harness.advance(25 * 3600)  # the access token (60 min) dies; the refresh token's value rotates
+
+    result = sync(harness, store, tenant.id, full=True, on_page=age_tokens)
+    assert result.outcome == "ok", result.error
+    assert tokens_of(harness, store, tenant.id) != before
+    for entity, ids in harness.expected_ids().items():
+        assert set(stored(store, tenant.id, entity)) == ids, entity
+
+
+def test_a_dead_refresh_token_fails_the_run_and_marks_the_connection(harness, store):
+    tenant = harness.connect()
+    harness.advance(101 * 24 * 3600)  # QBO refresh tokens die after 100 days unused
+    result = sync(harness, store, tenant.id)
+    assert result.outcome == "failed"
+    assert result.reconnect_needed
+    with store.read() as conn:
+        link = get_connection(conn, tenant.id)
+    assert link is not None
+    assert link.state is ConnectionState.RECONNECT_NEEDED
+    assert "reconnect" in link.message
+
+
+# ---- QBO only
+
+
+def test_a_cursor_older_than_30_days_falls_back_to_queries_and_misses_nothing(harness, store):
+    tenant = harness.connect()
+    sync(harness, store, tenant.id, full=True)
+    harness.advance(31 * 24 * 3600)
+    paid = harness.pay_invoice()
+    result = sync(harness, store, tenant.id)
+    assert result.outcome == "ok", result.error
+    assert paid in changed_ids(store, tenant.id, result.run_id)
+    assert harness.sb.api.calls.get("cdc", 0) == 0  # judged too old before asking
+    assert harness.sb.api.calls["query"] >= 4
+
+
+def test_when_qbo_refuses_the_look_back_the_adapter_queries_instead(harness, store):
+    """Our clock says 29 days, QBO's says more: its fault, not ours, decides."""
+    tenant = harness.connect()
+    ledger = harness.ledger()
+    assert isinstance(ledger, QuickBooksLedger)
+    ledger.puller.now = lambda: harness.clock.now() - timedelta(days=5)
+    since = harness.clock.now() - timedelta(days=31)
+    pages = list(ledger.pull("invoices", Cursor(since=since)))
+    assert ledger.api.calls == 3  # the refused CDC, then a count and one page of query
+    assert sum(page.api_calls for page in pages) == 3  # all of them reported
+    assert harness.sb.api.calls.get("cdc", 0) == 0
+    assert harness.sb.api.calls["query"] == 2
+    assert len(pages) == 1
+    assert pages[-1].cursor.token is None
+    assert tenant.id
+
+
+def test_an_answer_at_the_cdc_cap_falls_back_to_queries(bigger, store):
+    harness = bigger
+    tenant = harness.connect()
+    sync(harness, store, tenant.id, full=True)
+    company = harness.sb.company
+    ids = harness.expected_ids()
+    touched = {"Invoice": ids["invoice"], "Payment": ids["payment"], "Customer": ids["customer"]}
+    assert sum(len(v) for v in touched.values()) > 1000  # more changes than one CDC answer holds
+    for entity, record_ids in touched.items():
+        for rid in record_ids:
+            token = str(company.get(entity, rid).sync_token)
+            company.update(entity, {"Id": rid, "SyncToken": token, "sparse": True, "PrivateNote": "touched"})
+    served = sum(harness.sb.api.calls.values())
+    result = sync(harness, store, tenant.id)
+    assert result.outcome == "ok", result.error
+    assert harness.sb.api.calls.get("cdc") == 1  # asked once, found capped, not asked again
+    assert result.api_calls == sum(harness.sb.api.calls.values()) - served  # every request reported
+    for stream, kind in (("invoices", "invoice"), ("payments", "payment"), ("customers", "customer")):
+        assert result.counts[stream]["read"] == len(ids[kind]), stream  # every change, via queries
+
+
+def test_throttling_with_an_xml_body_is_waited_out(limited, store):
+    tenant = limited.connect()
+    limited.spend_rate_window()
+    result = sync(limited, store, tenant.id, full=True)
+    assert result.outcome == "ok", result.error
+    assert limited.throttled >= 1
+
+
+def test_a_stale_sync_token_is_reread_and_the_hold_still_applied(harness, store):
+    harness.connect()
+    customer = harness.a_customer()
+    company = harness.sb.company
+    ledger = harness.ledger()
+    real_update = ledger.api.update
+    raced: list[bool] = []
+
+    def update_after_someone_else(entity, body):
+        if not raced:  # a person edits the customer between our read and our write
+            raced.append(True)
+            row = company.get("Customer", customer)
+            company.update(
+                "Customer",
+                {
+                    "Id": customer,
+                    "SyncToken": str(row.sync_token),
+                    "sparse": True,
+                    "Notes": "Changed by a person",
+                },
+            )
+        return real_update(entity, body)
+
+    ledger.api.update = update_after_someone_else
+    result = ledger.set_hold(f"customer:{customer}", True, "over limit", "k/hold/1")
+    assert result.applied
+    notes = harness.doc("Customer", customer)["Notes"]
+    assert notes.startswith("Changed by a person\n[ccm credit hold]")
+
+
+def test_a_customers_own_notes_survive_hold_and_release(harness, store):
+    harness.connect()
+    customer = harness.a_customer()
+    company = harness.sb.company
+    own = "Pays by BACS on Fridays\nAsk for Sam"
+    company.update(
+        "Customer",
+        {
+            "Id": customer,
+            "SyncToken": str(company.get("Customer", customer).sync_token),
+            "sparse": True,
+            "Notes": own,
+        },
+    )
+    harness.ledger().set_hold(f"customer:{customer}", True, "over limit", "k/hold/2")
+    assert harness.on_hold(customer)
+    assert harness.doc("Customer", customer)["Notes"].startswith(own + "\n")
+    harness.ledger().set_hold(f"customer:{customer}", False, "paid up", "k/release/2")
+    assert harness.doc("Customer", customer)["Notes"] == own
+    assert any("released" in n for n in harness.notes("customer", customer))
+
+
+@pytest.mark.parametrize("kind", ["legacy", "cloudevents"])
+def test_both_webhook_formats_become_changes(harness, store, kind):
+    harness.connect()
+    invoice = harness.an_invoice()
+    events = (Event("Invoice", invoice, "Update", harness.clock.now()),
+              Event("Payment", "77", "Delete", harness.clock.now()))  # fmt: skip
+    body = (
+        legacy_body(harness.sb.realm, events)
+        if kind == "legacy"
+        else cloudevents_body(harness.sb.realm, events, __import__("random").Random(1))
+    )
+    changes = harness.ledger().parse_webhook({"intuit-signature": sign(body, VERIFIER)}, body)
+    assert isinstance(changes, list)
+    assert [(c.tenant_external_id, c.stream, c.record_id, c.operation) for c in changes] == [
+        (harness.sb.realm, "invoices", invoice, "update"),
+        (harness.sb.realm, "payments", "77", "delete"),
+    ]
+    assert all(isinstance(c, Change) for c in changes)
+
+
+def test_a_company_that_disconnected_the_app_needs_reconnecting(harness, store):
+    tenant = harness.connect()
+    harness.sb.disconnect()  # the user removed the app in QuickBooks: every token stops working
+    result = sync(harness, store, tenant.id)
+    assert result.outcome == "failed"
+    assert result.reconnect_needed
+    with store.read() as conn:
+        link = get_connection(conn, tenant.id)
+    assert link is not None
+    assert link.state is ConnectionState.RECONNECT_NEEDED
+    assert harness.sb.api.calls == {}  # nothing was read with a dead token
+
+
+def test_a_refresh_token_rotated_after_24_hours_is_stored_and_survives_a_restart(harness, store):
+    tenant = harness.connect()
+    first = tokens_of(harness, store, tenant.id)
+    harness.advance(25 * 3600)  # QBO hands out a new refresh token value once the old one is a day old
+    assert sync(harness, store, tenant.id).outcome == "ok"
+    rotated = tokens_of(harness, store, tenant.id)
+    assert rotated != first
+    harness.advance(2 * 3600)  # the access token is dead again; the new refresh token was used once already
+    again = sync(harness, store, tenant.id)  # a new adapter instance: only the vault remembers
+    assert again.outcome == "ok", again.error
+    answer = requests.post(
+        harness.sb.token_url, data={"grant_type": "refresh_token", "refresh_token": first},
+        auth=(harness.sb.client_id, harness.sb.client_secret), verify=str(harness.sb.ca_path), timeout=10,
+    )  # fmt: skip
+    assert answer.status_code == 400  # the first value is dead: only the stored one could have worked
+
+
+def test_an_invoice_without_bill_email_is_sent_to_its_customers_address(harness, store):
+    harness.connect()
+    company = harness.sb.company
+    invoice = harness.an_invoice()
+    doc = harness.doc("Invoice", invoice)
+    customer = doc["CustomerRef"]["value"]
+    company.update("Invoice", {"Id": invoice, "SyncToken": doc["SyncToken"], "sparse": True, "BillEmail": {}})
+    assert not harness.doc("Invoice", invoice).get("BillEmail", {}).get("Address")
+    result = harness.ledger().send_via_ledger(f"invoice:{invoice}", "k/send/no-bill-email")
+    assert result.applied
+    assert harness.emails_sent(invoice) == 1
+    assert harness.doc("Invoice", invoice)["BillEmail"]["Address"] == harness.doc("Customer", customer)[
+        "PrimaryEmailAddr"]["Address"]  # fmt: skip
