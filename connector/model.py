@@ -67,6 +67,24 @@ class Money:
         return f"{self.amount:,.2f} {self.currency}"
 
 
+def parse_money(text: str, default_currency: str) -> Money:
+    """'5000', '5000 GBP' or '5,000.00 EUR' as Money; raises ValueError with a short reason."""
+    parts = text.replace(",", "").split()
+    if not parts or len(parts) > 2:
+        raise ValueError(f"not an amount: {text!r}")
+    try:
+        amount = Decimal(parts[0])
+    except ArithmeticError:
+        raise ValueError(f"not an amount: {parts[0]!r}") from None
+    if not amount.is_finite() or amount < 0:
+        raise ValueError(f"must be a positive amount: {parts[0]!r}")
+    currency = parts[1].upper() if len(parts) == 2 else default_currency
+    try:
+        return Money(amount, check_currency(currency))
+    except ModelError as exc:
+        raise ValueError(str(exc)) from None
+
+
 class Status(StrEnum):
     """Normalised status of an invoice or credit note."""
 

@@ -179,6 +179,16 @@ def fail(conn: Connection, tenant_id: str, key: str, reason: str, now: datetime)
     return _set(conn, tenant_id, key, [State.SENDING], now, state=str(State.FAILED), reason=reason)
 
 
+def mark_unknown(conn: Connection, tenant_id: str, key: str, reason: str, now: datetime) -> bool:
+    """The effect may or may not have happened (the connection dropped mid-send): show it, never retry it."""
+    return _set(conn, tenant_id, key, [State.SENDING], now, state=str(State.UNKNOWN), reason=reason)
+
+
+def defer(conn: Connection, tenant_id: str, key: str, until: datetime, reason: str, now: datetime) -> bool:
+    """Move a planned action's send time (outside the send window, customer already contacted today)."""
+    return _set(conn, tenant_id, key, OPEN_STATES, now, send_after=until, reason=reason)
+
+
 def release(conn: Connection, tenant_id: str, key: str, reason: str, now: datetime) -> bool:
     """Give a claimed action back (a transient failure before anything was sent): it is tried again later."""
     return _set(conn, tenant_id, key, [State.SENDING], now, state=str(State.PLANNED), reason=reason,

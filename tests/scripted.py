@@ -41,6 +41,10 @@ class ScriptedLedger:
     calls: int = 0
     crash_on_page: int | None = None  # raise Crash while producing this page (1-based, counted across pulls)
     pages_served: int = 0
+    keys_seen: set[str] = field(default_factory=set)
+    notes: dict[str, list[str]] = field(default_factory=dict)
+    held: set[str] = field(default_factory=set)
+    ledger_emails: list[str] = field(default_factory=list)
 
     def now(self) -> datetime:
         return self.start + timedelta(seconds=self.ticks)
@@ -96,14 +100,35 @@ class ScriptedLedger:
                 total_hint=total,
             )
 
+    # ---- write-backs: idempotent by key, like the real ledgers (Xero's Idempotency-Key)
+    def _once(self, key: str) -> bool:
+        if key in self.keys_seen:
+            return False
+        self.keys_seen.add(key)
+        self.calls += 1
+        return True
+
     def add_note(self, ref: str, text: str, key: str) -> WriteResult:
-        raise NotImplementedError
+        if self._once(key):
+            self.notes.setdefault(ref, []).append(text)
+            return WriteResult(True, f"note-{len(self.notes[ref])}")
+        return WriteResult(False, None, api_calls=0)
 
     def set_hold(self, customer_ref: str, on: bool, reason: str, key: str) -> WriteResult:
-        raise NotImplementedError
+        if self._once(key):
+            (self.held.add if on else self.held.discard)(customer_ref)
+            return WriteResult(True)
+        return WriteResult(False, None, api_calls=0)
 
     def send_via_ledger(self, invoice_ref: str, key: str) -> WriteResult:
-        raise NotImplementedError
+        if self._once(key):
+            self.ledger_emails.append(invoice_ref)
+            return WriteResult(True)
+        return WriteResult(False, None, api_calls=0)
+
+    def online_invoice_url(self, invoice_ref: str) -> str:
+        self.calls += 1
+        return f"https://pay.scripted.invalid/{invoice_ref}"
 
     def parse_webhook(self, headers: Mapping[str, str], raw_body: bytes) -> list[Change] | Rejected:
         return Rejected("the scripted ledger sends no webhooks", 404)

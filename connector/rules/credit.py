@@ -69,6 +69,7 @@ class Decision:
     customer_id: str
     action: Literal["hold", "release"]
     reasons: tuple[str, ...]
+    name: str = ""
 
     @property
     def reason(self) -> str:
@@ -119,21 +120,20 @@ def evaluate(accounts: Iterable[Account], rules: Sequence[Rule]) -> list[Decisio
     for account in sorted(accounts, key=lambda a: a.customer_id):
         if account.manual == "hold":
             if not account.on_hold:
-                decisions.append(
-                    Decision(account.customer_id, HOLD, (f"manual hold: {account.manual_reason}",))
-                )
+                reason = (f"manual hold: {account.manual_reason}",)
+                decisions.append(Decision(account.customer_id, HOLD, reason, account.name))
             continue
         reasons = tuple(r for rule in rules if (r := _fires(rule, account)) is not None)
         if account.manual == "never":
             if account.on_hold and account.held_by_rule:
-                decisions.append(
-                    Decision(account.customer_id, RELEASE, ("the customer is marked never-hold",))
-                )
+                never = ("the customer is marked never-hold",)
+                decisions.append(Decision(account.customer_id, RELEASE, never, account.name))
             continue
         if reasons and not account.on_hold:
-            decisions.append(Decision(account.customer_id, HOLD, reasons))
+            decisions.append(Decision(account.customer_id, HOLD, reasons, account.name))
         elif not reasons and account.on_hold and account.held_by_rule:
-            decisions.append(Decision(account.customer_id, RELEASE, ("no hold rule applies any more",)))
+            released = ("no hold rule applies any more",)
+            decisions.append(Decision(account.customer_id, RELEASE, released, account.name))
     return decisions
 
 

@@ -248,6 +248,9 @@ customer_settings = Table(
     Column("do_not_chase", Boolean, nullable=False),
     Column("never_hold", Boolean, nullable=False),
     Column("paused_until", Date),
+    Column("manual_hold", Boolean, nullable=False, server_default="0"),
+    Column("manual_hold_reason", Text),
+    Column("business", Boolean, nullable=False, server_default="1"),  # B2B: statutory interest may apply
     Column("updated_at", UTCDateTime(), nullable=False),
 )
 
@@ -278,6 +281,31 @@ run_leases = Table(
     Column("holder", String(128), nullable=False),
     Column("acquired_at", UTCDateTime(), nullable=False),
     Column("expires_at", UTCDateTime(), nullable=False),
+)
+
+# ccm owns credit limits: neither Xero nor QuickBooks has a field for them.
+credit_limits = Table(
+    "credit_limits",
+    metadata,
+    Column("tenant_id", Id, primary_key=True),
+    Column("customer_id", Id, primary_key=True),
+    Column("amount", Money(), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("source", String(16), nullable=False),  # set | import
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# Holds as applied in the ledger (group membership on Xero, a Notes marker on QuickBooks).
+credit_holds = Table(
+    "credit_holds",
+    metadata,
+    Column("tenant_id", Id, primary_key=True),
+    Column("customer_id", Id, primary_key=True),
+    Column("on_hold", Boolean, nullable=False),
+    Column("source", String(16), nullable=False),  # rule | manual
+    Column("reason", Text, nullable=False),
+    Column("since", UTCDateTime(), nullable=False),
+    Column("action_key", String(128), nullable=False),
 )
 
 RECORD_TABLES = {

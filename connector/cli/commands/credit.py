@@ -1,0 +1,170 @@
+"""`ccm limit set|import|list|suggest`, `ccm hold`, `ccm release`, `ccm never-hold`: credit control."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from connector import chasing, credit
+from connector.cli.app import UsageProblem, app, out, state
+from connector.cli.options import TenantOpt, pick_tenant
+from connector.reconcile import load_snapshot
+from connector.store import Store
+from connector.store.tenants import get_tenant
+
+limit_app = typer.Typer(help="Credit limits (ccm's own: the ledgers have none).", no_args_is_help=True)
+app.add_typer(limit_app, name="limit")
+app.add_typer(limit_app, name="limits", hidden=True)  # `ccm limits suggest` reads naturally too
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _customer(store: Store, tenant: str | None, text: str) -> tuple[str, str, str]:
+    tenant_id = pick_tenant(store, tenant)
+    with store.read() as conn:
+        get_tenant(conn, tenant_id)
+        try:
+            customer_id, name = chasing.find_customer(conn, tenant_id, text)
+        except chasing.NotFound as exc:
+            raise UsageProblem(str(exc)) from None
+    return tenant_id, customer_id, name
+
+
+@limit_app.command("set")
+def set_(
+    ctx: typer.Context,
+    customer: Annotated[str, typer.Argument(help="Customer name or id.")],
+    amount: Annotated[str, typer.Argument(help="The limit, e.g. 5000 or '5000 EUR'.")],
+    tenant: TenantOpt = None,
+) -> None:
+    """Set a customer's credit limit (in the tenant's base currency unless one is given)."""
+    store = state(ctx).store
+    tenant_id, customer_id, name = _customer(store, tenant, customer)
+    with store.begin() as conn:
+        base = get_tenant(conn, tenant_id).base_currency
+        try:
+            limit = credit.parse_money(amount, base)
+        except ValueError as exc:
+            raise UsageProblem(f"AMOUNT: {exc}") from None
+        credit.set_limit(conn, tenant_id, customer_id, limit, _now(), "set")
+    out.print(f"{name}: credit limit {limit}")
+
+
+@limit_app.command("import")
+def import_(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="CSV with a header: customer,amount[,currency].")],
+    tenant: TenantOpt = None,
+) -> None:
+    """Import limits from CSV: every bad row is reported by line number; nothing is half-imported."""
+    store = state(ctx).store
+    tenant_id = pick_tenant(store, tenant)
+    try:
+        with store.begin() as conn:
+            count = credit.import_limits(conn, get_tenant(conn, tenant_id), file, _now())
+    except credit.LimitFileError as exc:
+        raise UsageProblem(str(exc)) from None
+    out.print(f"imported {count} credit limit(s)")
+
+
+@limit_app.command("list")
+def list_(ctx: typer.Context, tenant: TenantOpt = None) -> None:
+    """Every limit with the customer's exposure and hold state."""
+    st = state(ctx)
+    tenant_id = pick_tenant(st.store, tenant)
+    snapshot = load_snapshot(st.store, tenant_id)
+    today = datetime.now(UTC).date()
+    with st.store.read() as conn:
+        _, accounts = credit.decide(
+            conn, snapshot, today, (), st.settings.credit.include_drafts, st.settings.credit.segment_limits
+        )
+        held = credit.holds(conn, tenant_id)
+    table = Table("customer", "limit", "exposure", "rating", "on hold", "since", "reason")
+    for a in accounts:
+        if a.limit is None and a.customer_id not in held:
+            continue
+        h = held.get(a.customer_id)
+        on = h is not None and h.on_hold
+        table.add_row(a.name, str(a.limit or "-"), str(a.exposure), a.rating or "-", "yes" if on else "no",
+                      f"{h.since:%Y-%m-%d}" if on and h else "", h.reason if on and h else "")  # fmt: skip
+    out.print(table if table.row_count else "no credit limits or holds yet")
+
+
+@limit_app.command("suggest")
+def suggest_(ctx: typer.Context, tenant: TenantOpt = None) -> None:
+    """Limits worth raising (reliable payers with idle credit) and limits too high for the rating."""
+    st = state(ctx)
+    tenant_id = pick_tenant(st.store, tenant)
+    snapshot = load_snapshot(st.store, tenant_id)
+    with st.store.read() as conn:
+        found = credit.suggest(snapshot, datetime.now(UTC).date(), credit.limits(conn, tenant_id))
+    if not found:
+        out.print("no suggestions: every limit fits how its customer pays")
+        return
+    table = Table("customer", "rating", "limit now", "suggested", "why")
+    for s in found:
+        table.add_row(s.name, s.rating or "-", str(s.limit or "-"), str(s.suggested), s.reason)
+    out.print(table)
+
+
+@app.command()
+def hold(
+    ctx: typer.Context,
+    customer: Annotated[str, typer.Argument(help="Customer name or id.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (written to the ledger).")],
+    tenant: TenantOpt = None,
+) -> None:
+    """Put a customer on credit hold by hand; the rules never release a manual hold."""
+    store = state(ctx).store
+    tenant_id, customer_id, name = _customer(store, tenant, customer)
+    if not reason.strip():
+        raise UsageProblem("--reason: say why, in a few words")
+    with store.begin() as conn:
+        chasing.update_settings(
+            conn, tenant_id, customer_id, _now(), manual_hold=True, manual_hold_reason=reason
+        )
+    out.print(f"{name}: manual hold recorded; it reaches the ledger with the next `ccm run`")
+
+
+@app.command()
+def release(
+    ctx: typer.Context,
+    customer: Annotated[str, typer.Argument(help="Customer name or id.")],
+    tenant: TenantOpt = None,
+) -> None:
+    """Lift a manual hold (rules may still hold the customer if one applies)."""
+    store = state(ctx).store
+    tenant_id, customer_id, name = _customer(store, tenant, customer)
+    with store.begin() as conn:
+        chasing.update_settings(
+            conn, tenant_id, customer_id, _now(), manual_hold=False, manual_hold_reason=None
+        )
+        held = credit.holds(conn, tenant_id).get(customer_id)
+        if held is not None and held.on_hold and held.source == "manual":
+            credit.record_hold(
+                conn, tenant_id, customer_id, True, "rule", held.reason, "manual-release", _now()
+            )
+    out.print(
+        f"{name}: manual hold lifted; the next `ccm run` releases it in the ledger unless a rule applies"
+    )
+
+
+@app.command("never-hold")
+def never_hold(
+    ctx: typer.Context,
+    customer: Annotated[str, typer.Argument(help="Customer name or id.")],
+    off: Annotated[bool, typer.Option("--off", help="Let the rules hold this customer again.")] = False,
+    tenant: TenantOpt = None,
+) -> None:
+    """Never put a customer on hold automatically (or, with --off, let the rules do so again)."""
+    store = state(ctx).store
+    tenant_id, customer_id, name = _customer(store, tenant, customer)
+    with store.begin() as conn:
+        chasing.update_settings(conn, tenant_id, customer_id, _now(), never_hold=not off)
+    out.print(f"{name}: " + ("the rules may hold this customer again" if off else "never held automatically"))

@@ -1,0 +1,133 @@
+"""`ccm outbox list|approve|send|resolve`: what ccm plans to send, has sent, and could not be sure of."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from connector import lease, outbox
+from connector.cli.app import Failure, UsageProblem, app, out, state
+from connector.cli.commands.run import parse_at
+from connector.cli.options import TenantOpt, pick_tenant
+from connector.outbox import State
+from connector.run.execute import Executor
+from connector.run.plan import Context
+from connector.runtime import NotConnected, ledger_for, mapping_for
+from connector.store.tenants import get_tenant
+from connector.sync import run_sync
+
+outbox_app = typer.Typer(help="The outbox: planned, sent and unsettled actions.", no_args_is_help=True)
+app.add_typer(outbox_app, name="outbox")
+
+
+@outbox_app.command("list")
+def list_(
+    ctx: typer.Context,
+    tenant: TenantOpt = None,
+    state_: Annotated[list[State] | None, typer.Option("--state", "-s", help="Only these states.")] = None,
+) -> None:
+    """Actions with their state, send time and reason."""
+    store = state(ctx).store
+    tenant_id = pick_tenant(store, tenant)
+    with store.read() as conn:
+        get_tenant(conn, tenant_id)
+        found = outbox.actions(conn, tenant_id, state_)
+    if not found:
+        out.print("the outbox is empty" if not state_ else "no actions in that state")
+        return
+    table = Table(
+        "key", "kind", "channel", "customer", "invoices", "state", "send after (UTC)", "reason / result"
+    )
+    for a in found:
+        lines = a.payload.get("lines", [])
+        invoices = ", ".join(f"{line.get('number')}@{line.get('level')}" for line in lines) or str(
+            a.payload.get("ref", "")
+        )
+        table.add_row(
+            a.key, a.kind, a.channel, str(a.payload.get("customer_name", a.customer_id)), invoices, a.state,
+            f"{a.send_after:%Y-%m-%d %H:%M}", a.reason or a.result or "",
+        )  # fmt: skip
+    out.print(table)
+
+
+@outbox_app.command()
+def approve(
+    ctx: typer.Context,
+    keys: Annotated[list[str] | None, typer.Argument(help="Action keys to approve.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Approve every action awaiting approval.")] = False,
+    tenant: TenantOpt = None,
+) -> None:
+    """Approve actions planned with `ccm run --approve`."""
+    if bool(keys) == all_:
+        raise UsageProblem("give action keys or --all")
+    store = state(ctx).store
+    tenant_id = pick_tenant(store, tenant)
+    with store.begin() as conn:
+        get_tenant(conn, tenant_id)
+        count = outbox.approve(conn, tenant_id, None if all_ else keys, datetime.now(UTC))
+    if keys and count < len(keys):
+        raise UsageProblem(
+            f"approved {count} of {len(keys)}: the others are unknown or not awaiting approval"
+        )
+    out.print(f"approved {count} action(s); they go out at their send time (`ccm outbox send`)")
+
+
+@outbox_app.command()
+def send(
+    ctx: typer.Context,
+    tenant: TenantOpt = None,
+    at: Annotated[
+        str | None, typer.Option("--at", help="Send as if it were this instant (ISO 8601).")
+    ] = None,
+) -> None:
+    """Send what is due now, after re-pulling the tenant so nothing paid since planning goes out."""
+    now = parse_at(at)
+    st = state(ctx)
+    store, settings = st.store, st.settings
+    tenant_id = pick_tenant(store, tenant)
+    with store.read() as conn:
+        found = get_tenant(conn, tenant_id)
+    try:
+        ledger = ledger_for(settings, store, found)
+    except NotConnected as exc:
+        raise UsageProblem(str(exc)) from None
+    context = Context.load(settings, found)
+    context.check_templates()
+    holder = lease.new_holder()
+    try:
+        with lease.held(store, tenant_id, holder, now):
+            outcome = Executor(store, settings, context, ledger, holder).run(
+                now, resync=lambda: run_sync(store, tenant_id, ledger, mapping_for(settings, found))
+            )
+    except lease.Busy as exc:
+        raise Failure(str(exc)) from None
+    o = outcome
+    out.print(
+        f"sent {len(o.sent)}, call tasks {len(o.tasks)}, cancelled {len(o.cancelled)}, "
+        f"deferred {len(o.deferred)}, failed {len(o.failed)}, unknown {len(o.unknown)}, notes {o.notes}"
+    )
+    if outcome.stopped:
+        raise Failure(f"{tenant_id} stopped: {outcome.stopped}")
+
+
+@outbox_app.command()
+def resolve(
+    ctx: typer.Context,
+    key: Annotated[str, typer.Argument(help="The unknown action's key.")],
+    sent: Annotated[bool, typer.Option("--sent", help="It did go out: record it as sent.")] = False,
+    not_sent: Annotated[bool, typer.Option("--not-sent", help="It did not go out: send it again.")] = False,
+    tenant: TenantOpt = None,
+) -> None:
+    """Settle an action whose outcome was unknown (the process died while sending it)."""
+    if sent == not_sent:
+        raise UsageProblem("give exactly one of --sent or --not-sent")
+    store = state(ctx).store
+    tenant_id = pick_tenant(store, tenant)
+    with store.begin() as conn:
+        get_tenant(conn, tenant_id)
+        if not outbox.resolve(conn, tenant_id, key, went_out=sent, now=datetime.now(UTC)):
+            raise UsageProblem(f"no unknown action {key!r} in tenant {tenant_id!r}")
+    out.print(f"{key}: " + ("recorded as sent" if sent else "planned again"))

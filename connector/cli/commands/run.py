@@ -1,0 +1,134 @@
+"""`ccm run [--tenant T] [--dry-run] [--approve]`: a tenant's whole night, with progress and a summary."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn
+from rich.table import Table
+
+from connector import lease
+from connector.cli.app import Failure, UsageProblem, app, err, out, state
+from connector.mail import TemplateProblem
+from connector.outbox import Mode
+from connector.run.night import NightSummary, run_night
+from connector.runtime import NotConnected
+from connector.store.tenants import list_tenants
+from connector.sync import PageEvent
+
+
+def parse_at(value: str | None) -> datetime:
+    """`--at` as a UTC instant (ISO 8601; naive means UTC), default now."""
+    if value is None:
+        return datetime.now(UTC)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageProblem(
+            f"--at: not an ISO date-time (e.g. 2026-11-24T09:30:00+00:00): {value!r}"
+        ) from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def summary_table(summaries: list[NightSummary]) -> Table:
+    columns = ("tenant", "synced", "changed", "discrepancies", "planned", "sent", "call tasks", "skipped",
+               "cancelled", "deferred", "failed", "unknown", "notes", "holds", "releases",
+               "API calls")  # fmt: skip
+    table = Table(*columns, title="ccm run")
+    for s in summaries:
+        counts = s.sync.counts.values() if s.sync else []
+        read = sum(c.get("read", 0) for c in counts)
+        changed = sum(c.get("inserted", 0) + c.get("updated", 0) + c.get("deleted", 0) for c in counts)
+        o = s.outcome
+        planned = len(s.plan.actions) if s.plan else 0
+        table.add_row(
+            s.tenant_id, str(read), str(changed), str(s.discrepancies), str(planned),
+            str(len(o.sent)) if o else "-", str(len(o.tasks)) if o else "-", str(sum(s.skipped.values())),
+            str(len(o.cancelled)) if o else "-", str(len(o.deferred)) if o else "-",
+            str(len(o.failed)) if o else "-", str(len(o.unknown)) if o else "-", str(o.notes) if o else "-",
+            str(len(o.holds)) if o else "-", str(len(o.releases)) if o else "-", str(s.api_calls),
+        )  # fmt: skip
+    return table
+
+
+def _details(summary: NightSummary) -> None:
+    if summary.skipped:
+        reasons = Table("skipped because", "invoices", title=f"{summary.tenant_id}: reminders not sent")
+        for reason, count in summary.skipped.most_common():
+            reasons.add_row(reason, str(count))
+        out.print(reasons)
+    if summary.plan and summary.plan.evaluation.flags:
+        for flag in summary.plan.evaluation.flags:
+            out.print(f"[bookkeeper] {flag}", markup=False)
+    if summary.outcome:
+        for key, reason in summary.outcome.cancelled:
+            out.print(f"cancelled {key}: {reason}", markup=False)
+        for key, reason in summary.outcome.deferred[:20]:
+            out.print(f"deferred {key}: {reason}", markup=False)
+        for key in summary.outcome.unknown:
+            out.print(f"UNKNOWN {key}: may or may not have gone out; check, then `ccm outbox resolve {key}`")
+    for decision in summary.holds:
+        who = decision.name or decision.customer_id
+        out.print(f"{decision.action} {who}: {decision.reason}", markup=False)
+    if summary.stopped:
+        out.print(f"{summary.tenant_id} stopped: {summary.stopped}", markup=False)
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    tenant: Annotated[
+        list[str] | None, typer.Option("--tenant", "-t", help="Tenant(s) to run (default: all).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Plan and show; store and send nothing.")
+    ] = False,
+    approve: Annotated[
+        bool, typer.Option("--approve", help="Plan for approval (`ccm outbox approve`).")
+    ] = False,
+    no_sync: Annotated[
+        bool, typer.Option("--no-sync", help="Use what the store holds; do not pull.")
+    ] = False,
+    at: Annotated[str | None, typer.Option("--at", help="Run as if it were this instant (ISO 8601).")] = None,
+) -> None:
+    """Sync, reconcile, plan and send reminders for each tenant; prints what happened and why."""
+    if dry_run and approve:
+        raise UsageProblem("--dry-run and --approve exclude each other")
+    mode = Mode.DRY_RUN if dry_run else Mode.APPROVE if approve else Mode.AUTO
+    now = parse_at(at)
+    st = state(ctx)
+    store, settings = st.store, st.settings
+    with store.read() as conn:
+        known = [t.id for t in list_tenants(conn)]
+    chosen = tenant or known
+    for t in chosen:
+        if t not in known:
+            raise UsageProblem(f"unknown tenant {t!r} (see `ccm tenants list`)")
+    summaries: list[NightSummary] = []
+    problems: list[str] = []
+    with Progress(SpinnerColumn(), TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(),
+                  console=err, transient=True) as progress:  # fmt: skip
+        for tenant_id in chosen:
+            task = progress.add_task(f"{tenant_id}: syncing", total=None)
+
+            def on_page(event: PageEvent, task: TaskID = task, tenant_id: str = tenant_id) -> None:
+                progress.update(task, description=f"{tenant_id}: {event.stream}", completed=event.read,
+                                total=event.total_hint)  # fmt: skip
+
+            try:
+                summary = run_night(store, settings, tenant_id, now=now, mode=mode, sync=not no_sync,
+                                    on_page=on_page)  # fmt: skip
+            except (lease.Busy, NotConnected, TemplateProblem) as exc:
+                problems.append(f"{tenant_id}: {exc}")
+                summary = NightSummary(tenant_id, stopped=str(exc))
+            summaries.append(summary)
+            progress.update(task, visible=False)
+    out.print(summary_table(summaries))
+    for summary in summaries:
+        _details(summary)
+    failed = [s for s in summaries if s.stopped]
+    if failed:
+        raise Failure(f"{len(failed)} of {len(summaries)} tenant(s) stopped: " + "; ".join(
+            f"{s.tenant_id}: {s.stopped}" for s in failed))  # fmt: skip

@@ -1,0 +1,1 @@
+"""A tenant's night: sync, reconcile, plan, approve, execute."""

@@ -1,0 +1,188 @@
+"""Planning a tenant's reminders: store → reconcile → debtors → dunning evaluation → outbox actions.
+
+The evaluation is pure (connector/rules/dunning.py); this module gathers its inputs from the store (the
+reconciled outstanding amounts, payment behaviour, chasing state, reminder history) and turns its decisions
+into outbox actions with deterministic keys, sent at the tenant's next send-window opening.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from connector import chasing, mail, outbox
+from connector.config import Settings
+from connector.model import CustomerStatus, Money, Status, Tenant
+from connector.outbox import Mode, NewAction
+from connector.reconcile import Rates, Snapshot, behaviours, load_snapshot, reconcile
+from connector.rules.calendar import SendCalendar
+from connector.rules.dunning import Debtor, DueItem, Evaluation, Reminder, evaluate
+from connector.rules.policy import PolicySet, load_policies
+from connector.store import Store
+
+POLICY_FILE = "policy.yaml"
+TEMPLATES_DIR = "templates"
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything about a tenant that planning and execution read besides the records."""
+
+    tenant: Tenant
+    policies: PolicySet
+    calendar: SendCalendar
+    templates: Any  # a Jinja2 Environment
+
+    @classmethod
+    def load(cls, settings: Settings, tenant: Tenant) -> Context:
+        folder = settings.tenant_dir(tenant.id)
+        policies = load_policies(folder / POLICY_FILE)
+        templates_dir = folder / TEMPLATES_DIR
+        return cls(
+            tenant, policies, SendCalendar(tenant.timezone, tenant.country),
+            mail.environment(templates_dir if templates_dir.is_dir() else None),
+        )  # fmt: skip
+
+    def check_templates(self) -> None:
+        """Render every template the policies use: a broken one stops the run before anything is sent."""
+        mail.check_templates(
+            self.templates,
+            [
+                level.template
+                for p in self.policies.policies
+                for level in p.levels
+                if level.channel != "ledger_email"
+            ],
+        )
+
+
+@dataclass(frozen=True)
+class Plan:
+    evaluation: Evaluation
+    actions: tuple[NewAction, ...]
+    created: tuple[str, ...]
+    existing: tuple[str, ...]
+
+
+def debtors(
+    snapshot: Snapshot,
+    today: date,
+    states: Mapping[str, chasing.ChasingState],
+    last_levels: Mapping[str, tuple[int, date]],
+    last_contacts: Mapping[str, date],
+) -> list[Debtor]:
+    """Each customer with open, outstanding invoices, as dunning sees them."""
+    rec = reconcile(snapshot, today)
+    rates = Rates.from_snapshot(snapshot)
+    risk = {cid: b.risk.value for cid, b in behaviours(snapshot, rec.ledger, rates, today).items()}
+    items: dict[str, list[DueItem]] = {}
+    for state in rec.ledger.invoices.values():
+        inv = state.invoice
+        if inv.status is not Status.OPEN or state.outstanding <= 0:
+            continue
+        customer_state = states.get(inv.customer_id, chasing.ChasingState())
+        level, sent_on = last_levels.get(inv.id, (0, None))
+        items.setdefault(inv.customer_id, []).append(
+            DueItem(
+                invoice_id=inv.id,
+                due_date=state.due,
+                outstanding=Money(state.outstanding, inv.currency),
+                number=inv.number,
+                disputed=inv.id in customer_state.disputed,
+                last_level=level,
+                last_sent_on=sent_on,
+            )
+        )
+    base = snapshot.tenant.base_currency
+    found: list[Debtor] = []
+    for customer in snapshot.customers:
+        if customer.id not in items or customer.status is not CustomerStatus.ACTIVE:
+            continue
+        st = states.get(customer.id, chasing.ChasingState())
+        position = rec.positions.get(customer.id)
+        unapplied = position.base.unapplied if position is not None else Decimal(0)
+        found.append(Debtor(
+            customer_id=customer.id, name=customer.name, email=customer.email, segments=customer.segments,
+            risk=risk.get(customer.id), policy=st.policy, do_not_chase=st.do_not_chase,
+            paused_until=st.paused_until, promise_until=st.promise_until, on_plan=st.on_plan,
+            unapplied=Money(unapplied, base) if unapplied > 0 else None,
+            last_contacted_on=last_contacts.get(customer.id), items=tuple(items[customer.id]),
+        ))  # fmt: skip
+    return found
+
+
+def evaluate_tenant(store: Store, ctx: Context, today: date) -> tuple[Evaluation, Snapshot]:
+    """Today's dunning decisions from what the store holds now."""
+    snapshot = load_snapshot(store, ctx.tenant.id)
+    with store.read() as conn:
+        states = chasing.states(conn, ctx.tenant.id)
+        levels = outbox.last_levels(conn, ctx.tenant.id)
+        contacts = outbox.last_contacts(conn, ctx.tenant.id)
+    found = debtors(snapshot, today, states, levels, contacts)
+    return evaluate(ctx.tenant.id, found, ctx.policies, ctx.calendar, today), snapshot
+
+
+def _payload(reminder: Reminder, snapshot: Snapshot, ctx: Context) -> dict[str, Any]:
+    customer = next(c for c in snapshot.customers if c.id == reminder.customer_id)
+    top = max(reminder.lines, key=lambda line: line.level.number).level
+    return {
+        "customer_name": customer.name, "email": customer.email, "policy": reminder.policy,
+        "policy_version": reminder.policy_version, "level": top.number, "level_name": top.name,
+        "template": top.template,
+        "lines": [
+            {"invoice_id": line.item.invoice_id, "number": line.item.number or line.item.invoice_id,
+             "due_date": line.item.due_date.isoformat(), "level": line.level.number,
+             "level_name": line.level.name, "amount": str(line.item.outstanding.amount),
+             "currency": line.item.outstanding.currency, "days_overdue": line.days_overdue}
+            for line in reminder.lines
+        ],
+    }  # fmt: skip
+
+
+def actions_for(evaluation: Evaluation, snapshot: Snapshot, ctx: Context, now: datetime) -> list[NewAction]:
+    send_after = ctx.calendar.next_send_time(now)
+    return [
+        NewAction(
+            key=r.key,
+            kind="call_task" if r.channel == "call_task" else "reminder",
+            channel=r.channel,
+            customer_id=r.customer_id,
+            payload=_payload(r, snapshot, ctx),
+            send_after=send_after,
+            replay_safe=r.channel in ("ledger_email", "call_task"),
+        )
+        for r in evaluation.reminders
+    ]
+
+
+def plan_tenant(store: Store, ctx: Context, today: date, now: datetime, mode: Mode) -> Plan:
+    """Evaluate and write today's actions to the outbox (a dry run writes nothing)."""
+    ctx.check_templates()
+    evaluation, snapshot = evaluate_tenant(store, ctx, today)
+    new = actions_for(evaluation, snapshot, ctx, now)
+    with store.begin() as conn:
+        result = outbox.plan(conn, ctx.tenant.id, new, mode, now)
+    return Plan(evaluation, tuple(new), tuple(result.created), tuple(result.existing))
+
+
+def why_not(evaluation: Evaluation, snapshot: Snapshot, lines: Sequence[Mapping[str, Any]]) -> str:
+    """Why a planned reminder no longer stands as planned, in the bookkeeper's words."""
+    due_now = {(line.item.invoice_id, line.level.number) for r in evaluation.reminders for line in r.lines}
+    skips = {s.invoice_id: s for s in evaluation.skipped}
+    by_id = snapshot.invoices_by_id
+    reasons = []
+    for line in lines:
+        iid, level = str(line["invoice_id"]), int(line["level"])
+        if (iid, level) in due_now:
+            continue
+        number = line.get("number") or iid
+        if iid in skips:
+            reasons.append(f"{number}: {skips[iid].reason.value}")
+        elif iid in by_id and by_id[iid].status is Status.OPEN:
+            reasons.append(f"{number}: no longer due this reminder (paid or credited in part)")
+        else:
+            reasons.append(f"{number}: paid, credited or voided since planning")
+    return "; ".join(reasons) or "re-planned: the customer's reminder now covers other invoices too"

@@ -1,0 +1,162 @@
+"""Credit control end to end: limits, holds written to the ledger through the outbox, release on payment."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from connector import chasing, credit
+from connector.config import ConfigError, Settings, load_settings
+from connector.model import Connection, Customer, Money, Tenant
+from connector.reconcile import read_snapshot
+from connector.run.night import run_night
+from connector.store import Store, records
+from connector.store.tenants import get_tenant, save_connection, save_tenant
+from tests.scripted import ScriptedLedger, contact, invoice, payment
+from tests.smtp import Inbox, smtp_server
+from tests.test_cli import ccm
+
+MORNING = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def inbox() -> Iterator[Inbox]:
+    with smtp_server() as box:
+        yield box
+
+
+@pytest.fixture
+def settings(tmp_path: Path, inbox: Inbox) -> Settings:
+    return load_settings(None, {
+        "CCM_HOME": str(tmp_path / "home"), "CCM_SMTP__HOST": inbox.host, "CCM_SMTP__PORT": str(inbox.port),
+        "CCM_SYNC__OVERLAP_SECONDS": "0",
+    })  # fmt: skip
+
+
+@pytest.fixture
+def firm(store: Store, registered: ScriptedLedger) -> ScriptedLedger:
+    with store.begin() as conn:
+        save_tenant(conn, Tenant("acme", "Acme Ltd", "scripted", "GBP", "Europe/London", "GB"))
+        save_connection(conn, Connection("acme", "scripted", "org-1"))
+    registered.put("contacts", contact("C1", "Ann's Café", EmailAddress="ann@example.com"))
+    registered.put("invoices", invoice("I1", "C1", total="1500.00", due="2026-12-20", Number="INV-0001"))
+    return registered
+
+
+def set_limit(store: Store, amount: str, currency: str = "GBP") -> None:
+    with store.begin() as conn:
+        credit.set_limit(conn, "acme", "C1", Money(Decimal(amount), currency), MORNING, "set")
+
+
+def held(store: Store) -> dict[str, credit.Held]:
+    with store.read() as conn:
+        return credit.holds(conn, "acme")
+
+
+def test_over_the_limit_is_held_in_the_ledger_then_released_after_paying(store, settings, firm):
+    set_limit(store, "1000")
+    night = run_night(store, settings, "acme", now=MORNING, ledger=firm)
+    assert [(d.customer_id, d.action) for d in night.holds] == [("C1", "hold")]
+    assert firm.held == {"C1"}
+    assert held(store)["C1"].reason == "exposure 1,500.00 GBP is over the limit 1,000.00 GBP by more than 5%"
+    again = run_night(store, settings, "acme", now=MORNING.replace(hour=11), ledger=firm)
+    assert again.holds == []  # the same night twice changes nothing
+    firm.put("payments", payment("P1", "I1", "1500.00", "C1"))
+    next_day = run_night(store, settings, "acme", now=MORNING.replace(day=25), ledger=firm)
+    assert [(d.action, d.reason) for d in next_day.holds] == [("release", "no hold rule applies any more")]
+    assert firm.held == set()
+    assert not held(store)["C1"].on_hold
+
+
+def test_a_manual_hold_stays_until_released_by_hand(store, settings, firm):
+    with store.begin() as conn:
+        chasing.update_settings(
+            conn, "acme", "C1", MORNING, manual_hold=True, manual_hold_reason="cheque bounced"
+        )
+    run_night(store, settings, "acme", now=MORNING, ledger=firm)
+    assert firm.held == {"C1"}
+    assert held(store)["C1"].source == "manual"
+    run_night(store, settings, "acme", now=MORNING.replace(day=25), ledger=firm)
+    assert firm.held == {"C1"}  # no rule applies, but a manual hold is never released automatically
+
+
+def test_a_never_hold_customer_is_not_held(store, settings, firm):
+    set_limit(store, "100")
+    with store.begin() as conn:
+        chasing.update_settings(conn, "acme", "C1", MORNING, never_hold=True)
+    night = run_night(store, settings, "acme", now=MORNING, ledger=firm)
+    assert night.holds == []
+    assert firm.held == set()
+
+
+def test_a_limit_in_a_currency_without_a_rate_is_never_compared_blindly(store, settings, firm):
+    with store.begin() as conn:
+        credit.set_limit(conn, "acme", "C1", Money(Decimal("100"), "EUR"), MORNING, "set")
+    night = run_night(store, settings, "acme", now=MORNING, ledger=firm)
+    assert night.holds == []  # 1,500 GBP against 100 EUR, with no GBP/EUR rate known: no false hold
+    with store.read() as conn:
+        [ann] = credit.decide(conn, read_snapshot(conn, "acme"), date(2026, 11, 24), ())[1]
+    assert ann.exposure == Money(Decimal("1500.0000"), "GBP")
+
+
+def test_limits_import_is_all_or_nothing_with_line_numbers(capsys, home):
+    store = Store.open(f"sqlite:///{home / 'ccm.db'}")
+    with store.begin() as conn:
+        save_tenant(conn, Tenant("acme", "Acme Ltd", "scripted"))
+        records.upsert(
+            conn, "acme", "customer", [Customer("C1", "Ann's Café"), Customer("C2", "Bob's Bikes")]
+        )
+    bad = home / "limits.csv"
+    bad.write_text("customer,amount,currency\nAnn's Café,5000,GBP\nZed,100,GBP\nBob's Bikes,lots,\n")
+    code, _, err = ccm(capsys, "limit", "import", str(bad))
+    assert code == 2
+    assert err == (
+        f"ccm: error: {bad}: nothing imported: line 3: no customer 'Zed' in tenant 'acme'; "
+        "line 4: not an amount: 'lots'\n"
+    )
+    with store.read() as conn:
+        assert credit.limits(conn, "acme") == {}
+    good = home / "good.csv"
+    good.write_text("Customer,Amount,Currency\nAnn's Café,5000,GBP\nBob's Bikes,\"2,500\",EUR\n")
+    code, out, _ = ccm(capsys, "limit", "import", str(good))
+    assert (code, out) == (0, "imported 2 credit limit(s)\n")
+    with store.read() as conn:
+        assert credit.limits(conn, "acme") == {
+            "C1": Money(Decimal(5000), "GBP"), "C2": Money(Decimal(2500), "EUR"),
+        }  # fmt: skip
+        assert get_tenant(conn, "acme").base_currency == "GBP"
+    assert ccm(capsys, "limit", "set", "Ann", "7000 EUR")[1] == "Ann's Café: credit limit 7,000.00 EUR\n"
+    code, _, err = ccm(capsys, "limit", "set", "Ann", "five")
+    assert (code, err) == (2, "ccm: error: AMOUNT: not an amount: 'five'\n")
+    code, _, err = ccm(capsys, "hold", "Ann", "--reason", " ")
+    assert (code, err) == (2, "ccm: error: --reason: say why, in a few words\n")
+    store.close()
+
+
+def test_segment_defaults_from_settings_apply_when_a_customer_has_no_limit_of_its_own(
+    store, tmp_path, inbox, firm
+):
+    config = tmp_path / "ccm.toml"
+    config.write_text(
+        f'data_dir = "{tmp_path / "seg"}"\n[smtp]\nhost = "{inbox.host}"\nport = {inbox.port}\n'
+        '[sync]\noverlap_seconds = 0\n[credit]\nsegment_limits = { Retail = "1000 GBP" }\n'
+    )
+    settings = load_settings(config, {})
+    firm.put("contacts", contact("C1", "Ann's Café", EmailAddress="ann@example.com", Groups=["Retail"]))
+    night = run_night(store, settings, "acme", now=MORNING, ledger=firm)
+    assert [(d.customer_id, d.reason) for d in night.holds] == [
+        ("C1", "exposure 1,500.00 GBP is over the limit 1,000.00 GBP by more than 5%")
+    ]
+
+
+def test_a_bad_segment_default_is_a_one_line_settings_error(tmp_path):
+    config = tmp_path / "ccm.toml"
+    config.write_text('[credit]\nsegment_limits = { Retail = "lots" }\n')
+    with pytest.raises(ConfigError) as exc:
+        load_settings(config, {})
+    assert str(exc.value).startswith(f"{config}: credit.segment_limits: ")
+    assert "Retail: not an amount: 'lots'" in str(exc.value)

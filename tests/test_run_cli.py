@@ -1,0 +1,66 @@
+"""`ccm run` and `ccm outbox` from the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from connector.model import Connection, Tenant
+from connector.store import Store
+from connector.store.tenants import save_connection, save_tenant
+from tests.scripted import ScriptedLedger, contact, invoice
+from tests.smtp import smtp_server
+from tests.test_cli import ccm
+
+
+@pytest.fixture
+def connected(home: Path, registered: ScriptedLedger, monkeypatch: pytest.MonkeyPatch) -> ScriptedLedger:
+    store = Store.open(f"sqlite:///{home / 'ccm.db'}")
+    with store.begin() as conn:
+        save_tenant(conn, Tenant("acme", "Acme Ltd", "scripted", "GBP", "Europe/London", "GB"))
+        save_connection(conn, Connection("acme", "scripted", "org-1"))
+    store.close()
+    registered.put("contacts", contact("C1", "Ann's Café", EmailAddress="ann@example.com"))
+    registered.put("invoices", invoice("I1", "C1", total="120.00", due="2026-11-10", Number="INV-0001"))
+    monkeypatch.setenv("CCM_SMTP__FROM_ADDRESS", "accounts@acme.example")
+    return registered
+
+
+def test_run_sends_and_the_outbox_shows_it(capsys, home, connected, monkeypatch):
+    with smtp_server() as inbox:
+        monkeypatch.setenv("CCM_SMTP__HOST", inbox.host)
+        monkeypatch.setenv("CCM_SMTP__PORT", str(inbox.port))
+        code, out, err = ccm(capsys, "run", "--at", "2026-11-24T10:00:00Z")
+        assert code == 0, err
+    assert len(inbox.messages) == 1
+    assert "acme" in out and "ccm run" in out
+    code, out, _ = ccm(capsys, "outbox", "list")
+    assert code == 0
+    assert "INV-0001@2" in out and "sent" in out
+
+
+def test_a_dry_run_from_the_command_line_sends_nothing(capsys, home, connected):
+    code, out, _ = ccm(capsys, "run", "--dry-run", "--at", "2026-11-24T10:00:00Z")
+    assert code == 0
+    code, out, _ = ccm(capsys, "outbox", "list")
+    assert out == "the outbox is empty\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("run", "--dry-run", "--approve"), "ccm: error: --dry-run and --approve exclude each other"),
+        (("run", "--at", "soon"), "ccm: error: --at: not an ISO date-time"),
+        (("run", "-t", "nobody"), "ccm: error: unknown tenant 'nobody'"),
+        (("outbox", "approve"), "ccm: error: give action keys or --all"),
+        (("outbox", "resolve", "dun-x", "--sent"), "ccm: error: no unknown action 'dun-x' in tenant 'acme'"),
+        (("outbox", "resolve", "dun-x"), "ccm: error: give exactly one of --sent or --not-sent"),
+        (("outbox", "list", "--state", "lost"), "ccm: error: Invalid value for '--state'"),
+    ],
+)
+def test_bad_run_and_outbox_arguments_are_one_line(capsys, home, connected, args, message):
+    code, _, err = ccm(capsys, *args)
+    assert code == 2
+    assert err.startswith(message)
+    assert err.count("\n") == 1
