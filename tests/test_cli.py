@@ -151,11 +151,6 @@ def test_db_upgrade_reports_the_revision(capsys, home):
     assert f"already at revision {heads}" in out
 
 
-def test_demo_exits_zero(capsys, home):
-    code, _out, _ = ccm(capsys, "demo")
-    assert code == 0
-
-
 def test_the_installed_console_script_runs(home):
     env = {**os.environ, "CCM_HOME": str(home)}
     ccm_bin = Path(sys.executable).parent / "ccm"

@@ -1,0 +1,162 @@
+"""`ccm demo`: a whole night on local sandbox ledgers, start to finish, in under a minute.
+
+Starts the Xero and QuickBooks sandboxes with seeded demo firms, connects to both through the real OAuth
+authorization-code flow, runs each tenant's night (sync, reconcile, plan, send) at the tenant's next send
+window, delivers the reminders to a local SMTP server that saves them as .eml files, and says where to look.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email import message_from_bytes, policy
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import requests
+from aiosmtpd.controller import Controller
+
+from connector.config import QuickBooksSettings, Settings, SmtpSettings, XeroSettings
+from connector.model import Tenant
+from connector.oauth import TokenVault, new_state
+from connector.rules.calendar import SendCalendar
+from connector.run.night import NightSummary, run_night
+from connector.store import Store
+from connector.store.tenants import save_tenant
+
+MARKER = ".ccm-demo"  # only a folder carrying this file is ever wiped by the demo
+
+
+class DemoError(RuntimeError):
+    """The demo could not run; one line saying why."""
+
+
+@dataclass
+class MailFolder:
+    """An SMTP server's mailbox: every accepted message saved as an .eml file."""
+
+    folder: Path
+    saved: list[Path] = field(default_factory=list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
+        message = message_from_bytes(envelope.original_content, policy=policy.default)
+        to = str(message.get("To", "unknown")).replace("@", "_at_").replace("/", "_")
+        path = self.folder / f"{len(self.saved) + 1:03d}-{to}.eml"
+        path.write_bytes(envelope.original_content)
+        self.saved.append(path)
+        return "250 Message accepted for delivery"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def mail_server(folder: Path) -> Iterator[tuple[MailFolder, int]]:
+    folder.mkdir(parents=True, exist_ok=True)
+    box = MailFolder(folder)
+    port = _free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield box, port
+    finally:
+        controller.stop()
+
+
+def prepare(workdir: Path) -> None:
+    """An empty demo folder: wiped only when an earlier demo made it (it carries the marker)."""
+    if workdir.exists():
+        if not (workdir / MARKER).exists():
+            if any(workdir.iterdir()):
+                raise DemoError(f"{workdir} exists and was not made by `ccm demo`; choose another --dir")
+        else:
+            shutil.rmtree(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / MARKER).write_text("made by ccm demo; removed and remade on every run\n")
+
+
+def _connect_xero(settings: Settings, store: Store, tenant: Tenant) -> str:
+    from adapters.xero import connect
+
+    auth = connect.begin(settings.xero)
+    code = connect.consent_code(auth, settings.xero)
+    org = connect.connect_with_code(settings, store, tenant, code, auth.code_verifier)
+    return org.name
+
+
+def _connect_quickbooks(settings: Settings, store: Store, tenant: Tenant) -> str:
+    from adapters.quickbooks import auth
+
+    state = new_state()
+    url = auth.authorization_url(settings.quickbooks, state)
+    ca = str(settings.quickbooks.ca_bundle) if settings.quickbooks.ca_bundle else True
+    answer = requests.get(url, allow_redirects=False, verify=ca, timeout=30)
+    query = parse_qs(urlparse(answer.headers.get("location", "")).query)
+    if "code" not in query or query.get("state", [""])[0] != state:
+        raise DemoError(f"QuickBooks consent did not come back with a code (HTTP {answer.status_code})")
+    with store.begin() as conn:
+        save_tenant(conn, tenant)
+    auth.complete(settings.quickbooks, store, TokenVault.open(store, settings), tenant.id, query["code"][0],
+                  query["realmId"][0])  # fmt: skip
+    return f"company {query['realmId'][0]}"
+
+
+@dataclass
+class DemoResult:
+    workdir: Path
+    settings: Settings
+    summaries: list[NightSummary]
+    mail: list[Path]
+    connected: list[tuple[str, str]]
+
+
+def run(workdir: Path, seed: int = 1, now: datetime | None = None, prepared: bool = False) -> DemoResult:
+    """Run the demo night in `workdir` (made afresh unless the caller already `prepare`d it)."""
+    from adapters.quickbooks import sandbox as qbo_sandbox
+    from adapters.xero import sandbox as xero_sandbox
+
+    if not prepared:
+        prepare(workdir)
+    with ExitStack() as stack:
+        # Rate limits off, so the demo night takes seconds; `make bench` shows pacing under the real limits.
+        xero = xero_sandbox.start(seed=seed, size="demo", limits=False)
+        stack.callback(xero.stop)
+        qbo = qbo_sandbox.start(seed=seed + 1, size="demo", limits=False)
+        stack.callback(qbo.stop)
+        box, smtp_port = stack.enter_context(mail_server(workdir / "mail"))
+        settings = Settings(
+            data_dir=workdir / "data",
+            xero=XeroSettings(
+                client_id=xero.client_id, client_secret=xero.client_secret, login_url=xero.base_url,
+                identity_url=xero.base_url, api_url=xero.base_url, ca_bundle=xero.ca_path,
+            ),
+            quickbooks=QuickBooksSettings(
+                client_id=qbo.client_id, client_secret=qbo.client_secret, authorize_url=qbo.authorize_url,
+                token_url=qbo.token_url, revoke_url=qbo.revoke_url, api_url=qbo.base_url,
+                ca_bundle=qbo.ca_path,
+            ),
+            smtp=SmtpSettings(host="127.0.0.1", port=smtp_port, from_address="accounts@demo.example",
+                              from_name="Accounts (ccm demo)"),
+        )  # fmt: skip
+        store = Store.open(settings.db_url)
+        stack.callback(store.close)
+        london = ("GBP", "Europe/London", "GB")
+        xero_tenant = Tenant("demo-xero", "Demo Trading Ltd (Xero)", "xero", *london)
+        qbo_tenant = Tenant("demo-qbo", "Demo Supplies Ltd (QuickBooks)", "quickbooks", *london)
+        tenants = [(xero_tenant, _connect_xero), (qbo_tenant, _connect_quickbooks)]
+        connected = [(tenant.id, connect(settings, store, tenant)) for tenant, connect in tenants]
+        summaries = []
+        instant = now or datetime.now(UTC)
+        for tenant, _ in tenants:
+            at = SendCalendar(tenant.timezone, tenant.country).next_send_time(instant)
+            summaries.append(run_night(store, settings, tenant.id, now=at))
+        (workdir / "ccm.toml").write_text(f'data_dir = "{settings.data_dir}"\n')
+        return DemoResult(workdir, settings, summaries, list(box.saved), connected)
