@@ -19,6 +19,7 @@ from connector.store import Store
 from connector.store.engine import normalise_url
 from connector.store.tenants import save_connection, save_tenant
 from tests.scripted import SCHEMA, ScriptedLedger
+from tests.smtp import Inbox, smtp_server
 
 FIXTURES = Path(__file__).parent / "fixtures"
 configure("warning")
@@ -91,3 +92,10 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("CCM_CONFIG", raising=False)
     monkeypatch.chdir(tmp_path)
     return tmp_path / "home"
+
+
+@pytest.fixture
+def inbox() -> Iterator[Inbox]:
+    """A real SMTP server (aiosmtpd) on a free loopback port, keeping what it accepts."""
+    with smtp_server() as box:
+        yield box

@@ -13,8 +13,8 @@ AUCKLAND = SendCalendar("Pacific/Auckland", "NZ")
 NEW_YORK = SendCalendar("America/New_York", "US")
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def test_weekends_and_public_holidays_are_not_business_days():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -17,16 +16,10 @@ from connector.run.night import run_night
 from connector.store import Store, records
 from connector.store.tenants import get_tenant, save_connection, save_tenant
 from tests.scripted import ScriptedLedger, contact, invoice, payment
-from tests.smtp import Inbox, smtp_server
+from tests.smtp import Inbox
 from tests.test_cli import ccm
 
 MORNING = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
-
-
-@pytest.fixture
-def inbox() -> Iterator[Inbox]:
-    with smtp_server() as box:
-        yield box
 
 
 @pytest.fixture

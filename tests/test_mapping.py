@@ -209,7 +209,9 @@ def test_the_first_present_of_several_paths_wins(tmp_path):
 def test_an_indexed_path_is_one_value(tmp_path):
     path = _write(
         tmp_path,
-        DEFAULT.read_text().replace("      invoice_id: InvoiceID\n", "      invoice_id: Links[0].InvoiceID\n"),
+        DEFAULT.read_text().replace(
+            "      invoice_id: InvoiceID\n", "      invoice_id: Links[0].InvoiceID\n"
+        ),
         "indexed.yaml",
     )
     schema = {**SCHEMA, "payments": SCHEMA["payments"] | {"Allocations[].Links[].InvoiceID"}}

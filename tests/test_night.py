@@ -5,7 +5,6 @@ Chase late payers on time, politely, never twice, never after they paid.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -22,16 +21,10 @@ from connector.store import Store
 from connector.store.schema import reminder_history
 from connector.store.tenants import save_connection, save_tenant
 from tests.scripted import Crash, ScriptedLedger, contact, invoice, payment
-from tests.smtp import Inbox, smtp_server
+from tests.smtp import Inbox
 
 NIGHT = datetime(2026, 11, 23, 22, 0, tzinfo=UTC)  # Monday night in London
 MORNING = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)  # Tuesday, inside the send window
-
-
-@pytest.fixture
-def inbox() -> Iterator[Inbox]:
-    with smtp_server() as box:
-        yield box
 
 
 @pytest.fixture

@@ -89,7 +89,7 @@ def test_a_spent_day_stops_the_run_cleanly_saying_when_it_can_resume(
         h.connect()
         result = sync(h, full=True)
         assert result.outcome == "failed"
-        assert "day limit reached; can resume after" in result.error
+        assert "day limit reached; can resume after" in (result.error or "")
         assert result.retry_at is not None
         assert h.stats().throttled <= 1  # no retry storm against a spent day
         with h.store.read() as conn:
@@ -130,7 +130,7 @@ def test_a_disconnected_organisation_needs_a_reconnect(paged: XeroHarness) -> No
     result = sync(paged, full=True)
     assert result.outcome == "failed"
     assert result.reconnect_needed
-    assert "no longer connected" in result.error
+    assert "no longer connected" in (result.error or "")
 
 
 def test_granular_scopes_connect_and_sync(sqlite_store: Store, tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ envelope's itemCount. Tests change it between pages to show nothing is skipped.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -43,7 +43,7 @@ class XeroList:
         floor = datetime.fromisoformat(header).replace(tzinfo=UTC) if header else None
         rows = sorted((at, rid) for rid, at in self.records.items() if floor is None or at >= floor)
         chunk = rows[(page - 1) * self.page_size : page * self.page_size]
-        out: list[dict[str, Any]] = [{"InvoiceID": rid, "UpdatedDateUTC": msjson(at)} for at, rid in chunk]
+        out: list[Mapping[str, Any]] = [{"InvoiceID": rid, "UpdatedDateUTC": msjson(at)} for at, rid in chunk]
         return Fetched(out, len(rows), 1)
 
 

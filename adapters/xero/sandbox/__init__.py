@@ -34,7 +34,15 @@ from starlette.routing import Route
 
 from adapters.sandbox.clock import SandboxClock
 from adapters.sandbox.faults import Faults
-from adapters.sandbox.generator import Firm, GenCreditNote, GenCustomer, GenInvoice, GenPayment, generate
+from adapters.sandbox.generator import (
+    Firm,
+    FirmSize,
+    GenCreditNote,
+    GenCustomer,
+    GenInvoice,
+    GenPayment,
+    generate,
+)
 from adapters.sandbox.server import Running, serve
 from adapters.xero.sandbox.accounting import Accounting, xero_limits
 from adapters.xero.sandbox.book import Book
@@ -167,7 +175,7 @@ def start(
     firm: Firm | None = None,
     *,
     seed: int = 1,
-    size: str = "demo",
+    size: str | FirmSize = "demo",
     clock: SandboxClock | None = None,
     limits: bool = True,
     faults: Faults | None = None,

@@ -10,7 +10,7 @@ import typer
 
 from connector import chasing
 from connector.cli.app import UsageProblem, app, out, state
-from connector.cli.options import TenantOpt, pick_tenant
+from connector.cli.options import TenantOpt, pick_customer, pick_tenant
 from connector.model import ModelError, Money
 from connector.rules.policy import load_policies
 from connector.store.tenants import get_tenant
@@ -27,18 +27,6 @@ def _date(value: str, option: str) -> date:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _customer(ctx: typer.Context, tenant: str | None, text: str) -> tuple[str, str, str]:
-    store = state(ctx).store
-    tenant_id = pick_tenant(store, tenant)
-    with store.read() as conn:
-        get_tenant(conn, tenant_id)
-        try:
-            customer_id, name = chasing.find_customer(conn, tenant_id, text)
-        except chasing.NotFound as exc:
-            raise UsageProblem(str(exc)) from None
-    return tenant_id, customer_id, name
 
 
 @app.command()
@@ -90,7 +78,7 @@ def promise(
 ) -> None:
     """Record a promise to pay: no reminders until that date; if unpaid by then, chasing resumes."""
     until_day = _date(until, "--until")
-    tenant_id, customer_id, name = _customer(ctx, tenant, customer)
+    tenant_id, customer_id, name = pick_customer(state(ctx).store, tenant, customer)
     store = state(ctx).store
     promised: Money | None = None
     if amount is not None:
@@ -117,7 +105,7 @@ def plan(
     end: Annotated[bool, typer.Option("--end", help="The plan is over: chase normally again.")] = False,
 ) -> None:
     """Put a customer on a payment plan (not chased while it runs), or end it with --end."""
-    tenant_id, customer_id, name = _customer(ctx, tenant, customer)
+    tenant_id, customer_id, name = pick_customer(state(ctx).store, tenant, customer)
     until_day = _date(until, "--until") if until else None
     store = state(ctx).store
     with store.begin() as conn:
@@ -142,7 +130,7 @@ def pause(
     """Pause reminders to a customer until a date (or resume them)."""
     if (until is None) == (not resume):
         raise UsageProblem("give either --until DATE or --resume")
-    tenant_id, customer_id, name = _customer(ctx, tenant, customer)
+    tenant_id, customer_id, name = pick_customer(state(ctx).store, tenant, customer)
     until_day = _date(until, "--until") if until else None
     with state(ctx).store.begin() as conn:
         chasing.update_settings(conn, tenant_id, customer_id, _now(), paused_until=until_day)
@@ -157,7 +145,7 @@ def do_not_chase(
     tenant: TenantOpt = None,
 ) -> None:
     """Never send reminders to a customer (or, with --off, chase them again)."""
-    tenant_id, customer_id, name = _customer(ctx, tenant, customer)
+    tenant_id, customer_id, name = pick_customer(state(ctx).store, tenant, customer)
     with state(ctx).store.begin() as conn:
         chasing.update_settings(conn, tenant_id, customer_id, _now(), do_not_chase=not off)
     out.print(f"{name}: " + ("chased again" if off else "never chased"))
@@ -176,7 +164,7 @@ def policy(
     """Give a customer their own dunning policy (it wins over segment and risk)."""
     if (name is None) == (not default):
         raise UsageProblem("give a policy name or --default")
-    tenant_id, customer_id, customer_name = _customer(ctx, tenant, customer)
+    tenant_id, customer_id, customer_name = pick_customer(state(ctx).store, tenant, customer)
     settings = state(ctx).settings
     policies = load_policies(settings.tenant_dir(tenant_id) / "policy.yaml")
     if name is not None and policies.get(name) is None:

@@ -11,9 +11,8 @@ from rich.table import Table
 
 from connector import chasing, credit
 from connector.cli.app import UsageProblem, app, out, state
-from connector.cli.options import TenantOpt, pick_tenant
+from connector.cli.options import TenantOpt, pick_customer, pick_tenant
 from connector.reconcile import load_snapshot
-from connector.store import Store
 from connector.store.tenants import get_tenant
 
 limit_app = typer.Typer(help="Credit limits (ccm's own: the ledgers have none).", no_args_is_help=True)
@@ -25,17 +24,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _customer(store: Store, tenant: str | None, text: str) -> tuple[str, str, str]:
-    tenant_id = pick_tenant(store, tenant)
-    with store.read() as conn:
-        get_tenant(conn, tenant_id)
-        try:
-            customer_id, name = chasing.find_customer(conn, tenant_id, text)
-        except chasing.NotFound as exc:
-            raise UsageProblem(str(exc)) from None
-    return tenant_id, customer_id, name
-
-
 @limit_app.command("set")
 def set_(
     ctx: typer.Context,
@@ -45,7 +33,7 @@ def set_(
 ) -> None:
     """Set a customer's credit limit (in the tenant's base currency unless one is given)."""
     store = state(ctx).store
-    tenant_id, customer_id, name = _customer(store, tenant, customer)
+    tenant_id, customer_id, name = pick_customer(store, tenant, customer)
     with store.begin() as conn:
         base = get_tenant(conn, tenant_id).base_currency
         try:
@@ -122,7 +110,7 @@ def hold(
 ) -> None:
     """Put a customer on credit hold by hand; the rules never release a manual hold."""
     store = state(ctx).store
-    tenant_id, customer_id, name = _customer(store, tenant, customer)
+    tenant_id, customer_id, name = pick_customer(store, tenant, customer)
     if not reason.strip():
         raise UsageProblem("--reason: say why, in a few words")
     with store.begin() as conn:
@@ -140,7 +128,7 @@ def release(
 ) -> None:
     """Lift a manual hold (rules may still hold the customer if one applies)."""
     store = state(ctx).store
-    tenant_id, customer_id, name = _customer(store, tenant, customer)
+    tenant_id, customer_id, name = pick_customer(store, tenant, customer)
     with store.begin() as conn:
         chasing.update_settings(
             conn, tenant_id, customer_id, _now(), manual_hold=False, manual_hold_reason=None
@@ -164,7 +152,7 @@ def never_hold(
 ) -> None:
     """Never put a customer on hold automatically (or, with --off, let the rules do so again)."""
     store = state(ctx).store
-    tenant_id, customer_id, name = _customer(store, tenant, customer)
+    tenant_id, customer_id, name = pick_customer(store, tenant, customer)
     with store.begin() as conn:
         chasing.update_settings(conn, tenant_id, customer_id, _now(), never_hold=not off)
     out.print(f"{name}: " + ("the rules may hold this customer again" if off else "never held automatically"))

@@ -20,11 +20,10 @@ import typer
 from rich.table import Table
 
 from connector.cli.app import UsageProblem, app, out, state
+from connector.cli.options import TenantOpt, pick_tenant
 from connector.model import Tenant
 from connector.reconcile import Snapshot, allocate, behaviours, find_discrepancies, forecast, load_snapshot
 from connector.reconcile.fx import Rates
-from connector.store import Store
-from connector.store.tenants import list_tenants
 
 Cell = str | int | Decimal | date | None
 _CENT = Decimal("0.01")
@@ -36,26 +35,10 @@ class Format(StrEnum):
     JSON = "json"
 
 
-TenantOpt = Annotated[
-    str | None, typer.Option("--tenant", "-t", help="The tenant (optional when there is only one).")
-]
 AsOfOpt = Annotated[
     str | None, typer.Option("--as-of", help="Date YYYY-MM-DD (default: today, tenant time).")
 ]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table, csv or json.")]
-
-
-def pick_tenant(store: Store, tenant_id: str | None) -> str:
-    """The tenant to report on: the one named, else the only one in the store."""
-    if tenant_id is not None:
-        return tenant_id
-    with store.read() as conn:
-        known = [t.id for t in list_tenants(conn)]
-    if len(known) == 1:
-        return known[0]
-    if not known:
-        raise UsageProblem("no tenants yet: add one with `ccm tenants add`")
-    raise UsageProblem(f"{len(known)} tenants: choose one with --tenant ({', '.join(known)})")
 
 
 def parse_date(option: str, value: str) -> date:
