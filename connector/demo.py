@@ -83,7 +83,8 @@ def prepare(workdir: Path) -> None:
     (workdir / MARKER).write_text("made by ccm demo; removed and remade on every run\n")
 
 
-def _connect_xero(settings: Settings, store: Store, tenant: Tenant) -> str:
+def connect_xero(settings: Settings, store: Store, tenant: Tenant) -> str:
+    """Connect `tenant` to the sandbox's organisation through the authorization-code flow (auto-consent)."""
     from adapters.xero import connect
 
     auth = connect.begin(settings.xero)
@@ -92,7 +93,8 @@ def _connect_xero(settings: Settings, store: Store, tenant: Tenant) -> str:
     return org.name
 
 
-def _connect_quickbooks(settings: Settings, store: Store, tenant: Tenant) -> str:
+def connect_quickbooks(settings: Settings, store: Store, tenant: Tenant) -> str:
+    """Connect `tenant` to the sandbox's company through the authorization-code flow (auto-consent)."""
     from adapters.quickbooks import auth
 
     state = new_state()
@@ -151,7 +153,7 @@ def run(workdir: Path, seed: int = 1, now: datetime | None = None, prepared: boo
         london = ("GBP", "Europe/London", "GB")
         xero_tenant = Tenant("demo-xero", "Demo Trading Ltd (Xero)", "xero", *london)
         qbo_tenant = Tenant("demo-qbo", "Demo Supplies Ltd (QuickBooks)", "quickbooks", *london)
-        tenants = [(xero_tenant, _connect_xero), (qbo_tenant, _connect_quickbooks)]
+        tenants = [(xero_tenant, connect_xero), (qbo_tenant, connect_quickbooks)]
         connected = [(tenant.id, connect(settings, store, tenant)) for tenant, connect in tenants]
         summaries = []
         instant = now or datetime.now(UTC)

@@ -1,7 +1,8 @@
 """A per-tenant run lease in the database: never two runs of one tenant at once, even across processes.
 
-`acquire` succeeds when no lease exists, the lease has expired (its holder died and stopped renewing), or
-the caller already holds it. The holder renews it while working; `release` ends it early.
+`acquire` succeeds when no lease exists, the lease has expired (its holder died and stopped renewing), its
+holder was a process on this host that no longer exists, or the caller already holds it. The holder renews
+it while working; `release` ends it early.
 """
 
 from __future__ import annotations
@@ -39,17 +40,36 @@ class Lease:
     expires_at: datetime
 
 
+def holder_is_dead(holder: str) -> bool:
+    """True when the holder ran on this host and its process is gone (its lease need not be waited out)."""
+    host, _, rest = holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def _try(conn: Connection, tenant_id: str, holder: str, now: datetime, ttl: timedelta) -> bool:
     lease = run_leases.c
+    row = conn.execute(select(lease.holder).where(lease.tenant_id == tenant_id)).first()
+    current: str | None = row.holder if row is not None else None
+    condition = (lease.expires_at <= now) | (lease.holder == holder)
+    if current is not None and current != holder and holder_is_dead(current):
+        condition = condition | (lease.holder == current)
     taken = conn.execute(
         update(run_leases)
-        .where(lease.tenant_id == tenant_id, (lease.expires_at <= now) | (lease.holder == holder))
+        .where(lease.tenant_id == tenant_id, condition)
         .values(holder=holder, acquired_at=now, expires_at=now + ttl)
     )
     if taken.rowcount == 1:
         return True
-    exists = conn.execute(select(lease.holder).where(lease.tenant_id == tenant_id)).first()
-    if exists is not None:
+    if current is not None:
         return False
     conn.execute(
         run_leases.insert().values(tenant_id=tenant_id, holder=holder, acquired_at=now, expires_at=now + ttl)

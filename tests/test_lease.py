@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
+import socket
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -46,3 +50,15 @@ def test_only_one_of_many_processes_gets_the_lease(db_url: str, store: Store):
     with multiprocessing.get_context("spawn").Pool(4) as pool:
         results = pool.starmap(_grab, [(db_url, f"p{i}") for i in range(4)])
     assert sorted(results) == [False, False, False, True]
+
+
+def test_a_lease_held_by_a_dead_process_on_this_host_is_taken_over_at_once(store: Store):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    corpse = f"{socket.gethostname()}:{dead.pid}:abcd1234"
+    lease.acquire(store, "acme", corpse, NOW)
+    assert lease.holder_is_dead(corpse)
+    assert lease.acquire(store, "acme", "next", NOW + timedelta(seconds=1)).holder == "next"
+    alive = f"{socket.gethostname()}:{os.getpid()}:abcd1234"
+    assert not lease.holder_is_dead(alive)
+    assert not lease.holder_is_dead(f"another-host:{dead.pid}:x")
