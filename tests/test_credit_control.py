@@ -153,3 +153,15 @@ def test_a_bad_segment_default_is_a_one_line_settings_error(tmp_path):
         load_settings(config, {})
     assert str(exc.value).startswith(f"{config}: credit.segment_limits: ")
     assert "Retail: not an amount: 'lots'" in str(exc.value)
+
+
+def test_a_held_customer_is_not_chased_unless_the_policy_says_so(store, settings, firm, inbox):
+    set_limit(store, "1000")
+    firm.put("invoices", invoice("I1", "C1", total="1500.00", due="2026-11-10", Number="INV-0001"))
+    night = run_night(store, settings, "acme", now=MORNING, ledger=firm)
+    assert firm.held == {"C1"}
+    assert len(inbox.messages) == 1  # the hold is placed after the night's reminders are planned
+    later = run_night(store, settings, "acme", now=MORNING.replace(day=28), ledger=firm)
+    assert len(inbox.messages) == 1
+    assert later.skipped == {"customer is on credit hold and the policy does not chase held customers": 1}
+    assert night.holds

@@ -13,7 +13,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from connector import chasing, mail, outbox
+from connector import chasing, credit, mail, outbox
 from connector.config import Settings
 from connector.model import CustomerStatus, Money, Status, Tenant
 from connector.outbox import Mode, NewAction
@@ -73,6 +73,7 @@ def debtors(
     states: Mapping[str, chasing.ChasingState],
     last_levels: Mapping[str, tuple[int, date]],
     last_contacts: Mapping[str, date],
+    on_hold: frozenset[str] = frozenset(),
 ) -> list[Debtor]:
     """Each customer with open, outstanding invoices, as dunning sees them."""
     rec = reconcile(snapshot, today)
@@ -110,6 +111,7 @@ def debtors(
             paused_until=st.paused_until, promise_until=st.promise_until, on_plan=st.on_plan,
             unapplied=Money(unapplied, base) if unapplied > 0 else None,
             last_contacted_on=last_contacts.get(customer.id), items=tuple(items[customer.id]),
+            on_hold=customer.id in on_hold,
         ))  # fmt: skip
     return found
 
@@ -121,7 +123,8 @@ def evaluate_tenant(store: Store, ctx: Context, today: date) -> tuple[Evaluation
         states = chasing.states(conn, ctx.tenant.id)
         levels = outbox.last_levels(conn, ctx.tenant.id)
         contacts = outbox.last_contacts(conn, ctx.tenant.id)
-    found = debtors(snapshot, today, states, levels, contacts)
+        held = frozenset(cid for cid, h in credit.holds(conn, ctx.tenant.id).items() if h.on_hold)
+    found = debtors(snapshot, today, states, levels, contacts, held)
     return evaluate(ctx.tenant.id, found, ctx.policies, ctx.calendar, today), snapshot
 
 
