@@ -246,10 +246,10 @@ def _no_delay(running: Running) -> None:
 def run_forever(host: str, port: int, *, seed: int, size: str) -> None:
     """Serve a sandbox until interrupted (what `ccm sandbox quickbooks` runs); prints how to reach it."""
     sandbox = start(seed=seed, size=size, host=host, port=port)
-    print(f"QuickBooks Online sandbox: {sandbox.base_url}  (realmId {sandbox.realm})")
-    print(f"  API: {sandbox.api_url}  CA: {sandbox.ca_path}")
-    print(f"  client_id: {sandbox.client_id}  client_secret: {sandbox.client_secret}")
-    try:
+    try:  # the lines below tell the caller it may stop us: an interrupt from here on is a clean stop
+        print(f"QuickBooks Online sandbox: {sandbox.base_url}  (realmId {sandbox.realm})")
+        print(f"  API: {sandbox.api_url}  CA: {sandbox.ca_path}")
+        print(f"  client_id: {sandbox.client_id}  client_secret: {sandbox.client_secret}", flush=True)
         threading.Event().wait()
     except KeyboardInterrupt:
         pass

@@ -253,11 +253,11 @@ def run_forever(host: str, port: int, *, seed: int, size: str) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, terminate)  # `kill` stops it as cleanly as Ctrl-C
-    print(f"Xero sandbox: {handle.base_url}", flush=True)
-    print(f"CA certificate: {handle.ca_path}", flush=True)
-    print(f"client_id: {handle.client_id}  client_secret: {handle.client_secret}", flush=True)
-    print(f"tenant: {handle.tenant_id} ({handle.book.firm_name})", flush=True)
-    try:
+    try:  # the lines below tell the caller it may stop us: an interrupt from here on is a clean stop
+        print(f"Xero sandbox: {handle.base_url}", flush=True)
+        print(f"CA certificate: {handle.ca_path}", flush=True)
+        print(f"client_id: {handle.client_id}  client_secret: {handle.client_secret}", flush=True)
+        print(f"tenant: {handle.tenant_id} ({handle.book.firm_name})", flush=True)
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
