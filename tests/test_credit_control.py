@@ -165,3 +165,57 @@ def test_a_held_customer_is_not_chased_unless_the_policy_says_so(store, settings
     assert len(inbox.messages) == 1
     assert later.skipped == {"customer is on credit hold and the policy does not chase held customers": 1}
     assert night.holds
+
+
+def test_customer_shows_limit_hold_and_chasing_history(capsys, home, registered):
+    store = Store.open(f"sqlite:///{home / 'ccm.db'}")
+    with store.begin() as conn:
+        save_tenant(conn, Tenant("acme", "Acme Ltd", "scripted"))
+        save_connection(conn, Connection("acme", "scripted", "org-1"))
+    store.close()
+    registered.put("contacts", contact("C1", "Ann's Café", EmailAddress="ann@example.com"))
+    registered.put("invoices", invoice("I1", "C1", total="1500.00", due="2026-10-01", Number="INV-0001"))
+    assert ccm(capsys, "sync", "-t", "acme")[0] == 0
+    assert ccm(capsys, "limit", "set", "Ann", "1000")[0] == 0
+    assert ccm(capsys, "hold", "Ann", "--reason", "cheque bounced")[0] == 0
+    assert ccm(capsys, "promise", "Ann", "--until", "2026-12-01", "--note", "said Friday")[0] == 0
+    assert ccm(capsys, "consumer", "Ann")[1] == "Ann's Café: a consumer (no statutory interest)\n"
+    code, out, err = ccm(capsys, "customer", "Ann's Café")
+    assert code == 0, err
+    assert (
+        "credit limit 1,000.00 GBP · not on hold" in out
+    )  # the manual hold reaches the ledger with `ccm run`
+    assert "promise until: 2026-12-01" in out and "consumer (no statutory interest)" in out
+    assert "chasing history" in out and "said Friday" in out
+    code, out, _ = ccm(capsys, "customer", "Ann's Café", "--format", "json")
+    assert '"credit_limit": "1,000.00 GBP"' in out and '"over_limit": true' in out
+
+
+def test_suggestions_raise_idle_lines_for_reliable_payers_and_cut_limits_too_high_for_the_rating():
+    from connector.model import Allocation, Customer, Invoice, Payment, PaymentKind, SourceKind, Status
+    from connector.reconcile import Snapshot
+
+    def gbp_(amount: str) -> Money:
+        return Money(Decimal(amount), "GBP")
+
+    tenant = Tenant("acme", "Acme Ltd", "scripted")
+    invoices, payments = [], []
+    for i in range(12):  # Ann: 12 monthly invoices of 2,000, each paid on time
+        issued = date(2026, i % 12 + 1, 1) if i < 11 else date(2025, 12, 1)
+        iid = f"A{i}"
+        invoices.append(Invoice(iid, "C1", gbp_("2000"), gbp_("0"), Status.PAID, issued, issued, iid))
+        payments.append(Payment(f"PA{i}", "C1", gbp_("2000"), gbp_("0"), issued, PaymentKind.PAYMENT,
+                                allocations=(Allocation(SourceKind.PAYMENT, f"PA{i}", iid, gbp_("2000"), issued),)))  # fmt: skip
+    for i in range(4):  # Bob: 4 invoices of 300, never paid, long overdue
+        iid = f"B{i}"
+        invoices.append(
+            Invoice(iid, "C2", gbp_("300"), gbp_("300"), Status.OPEN, date(2026, 1, 1), date(2026, 2, 1), iid)
+        )
+    snapshot = Snapshot(tenant, (Customer("C1", "Ann's Café"), Customer("C2", "Bob's Bikes")), tuple(invoices), (),
+                        tuple(payments))  # fmt: skip
+    found = credit.suggest(snapshot, date(2026, 11, 24), {"C1": gbp_("500"), "C2": gbp_("20000")})
+    by_name = {s.name: s for s in found}
+    assert by_name["Ann's Café"].rating == "A"
+    assert by_name["Ann's Café"].suggested == gbp_("2500")  # peak 2,000 open, x1.25, rounded up to 500s
+    assert by_name["Bob's Bikes"].rating == "E"
+    assert by_name["Bob's Bikes"].suggested == gbp_("1500")  # its 1,200 peak, rounded up: far below 20,000

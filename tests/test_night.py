@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from connector import outbox
+from connector import chasing, outbox
 from connector.config import Settings, load_settings
 from connector.mail import TemplateProblem
 from connector.model import Connection, Tenant
@@ -174,3 +174,23 @@ def test_the_final_notice_carries_statutory_interest_when_the_tenant_claims_it(s
         "Under the Late Payment of Commercial Debts (Interest) Act 1998 we may claim interest of 2.13 GBP"
         in (" ".join(body.get_content().split()))
     )
+
+
+def test_a_consumer_never_sees_statutory_interest(store, tmp_path, inbox, firm):
+    settings = load_settings(None, {
+        "CCM_HOME": str(tmp_path / "home3"), "CCM_SMTP__HOST": inbox.host, "CCM_SMTP__PORT": str(inbox.port),
+        "CCM_SYNC__OVERLAP_SECONDS": "0", "CCM_CREDIT__STATUTORY_INTEREST": "uk",
+    })  # fmt: skip
+    firm.put("invoices", invoice("I4", "C1", total="120.00", due="2026-10-01", Number="INV-0004"))
+    with store.begin() as conn:
+        conn.execute(reminder_history.insert().values(
+            tenant_id="acme", invoice_id="I4", level=3, customer_id="C1", sent_on=date(2026, 10, 20),
+            action_key="earlier",
+        ))  # fmt: skip
+        chasing.update_settings(conn, "acme", "C1", MORNING, business=False)
+    night(store, settings, firm, MORNING)
+    [message] = inbox.messages
+    body = message.get_body(("plain",))
+    assert body is not None
+    assert "Despite our earlier reminders" in body.get_content()  # the final notice ...
+    assert "Late Payment" not in body.get_content()  # ... without the interest line

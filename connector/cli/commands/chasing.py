@@ -173,3 +173,20 @@ def policy(
     with state(ctx).store.begin() as conn:
         chasing.update_settings(conn, tenant_id, customer_id, _now(), policy=name)
     out.print(f"{customer_name}: " + (f"policy {name}" if name else "policy chosen by segment and risk"))
+
+
+@app.command()
+def consumer(
+    ctx: typer.Context,
+    customer: Annotated[str, typer.Argument(help="Customer name or id.")],
+    off: Annotated[bool, typer.Option("--off", help="The customer is a business after all.")] = False,
+    tenant: TenantOpt = None,
+) -> None:
+    """Mark a customer as a consumer: statutory late-payment interest (business to business) never applies."""
+    tenant_id, customer_id, name = pick_customer(state(ctx).store, tenant, customer)
+    with state(ctx).store.begin() as conn:
+        chasing.update_settings(conn, tenant_id, customer_id, _now(), business=off)
+    out.print(
+        f"{name}: "
+        + ("a business (statutory interest may apply)" if off else "a consumer (no statutory interest)")
+    )

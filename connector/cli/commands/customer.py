@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from connector.cli.app import app, out
+from connector import chasing, credit
+from connector.cli.app import app, out, state
 from connector.cli.commands.aging import find_customer
 from connector.cli.commands.reconcile import AsOfOpt, Cell, Format, FormatOpt, TenantOpt, cents, emit, load
-from connector.reconcile import Balance, allocate, behaviours, positions
+from connector.reconcile import Balance, Snapshot, allocate, behaviours, positions
 from connector.reconcile.fx import Rates
 
 COLUMNS = ("invoice", "state", "issued", "due", "paid on", "days late", "currency", "total", "outstanding")
@@ -57,6 +59,7 @@ def customer(
         "average_days_late": seen.average_days_late, "weighted_days_late": seen.weighted_days_late,
         "on_time_share": seen.on_time_share, "paid_invoices": seen.paid_count,
     }  # fmt: skip
+    summary.update(_credit_and_chasing(ctx, snapshot, cid, base_balance.net))
     if fmt is not Format.TABLE:
         emit(fmt, "", COLUMNS, rows, meta=summary)
         return
@@ -73,4 +76,56 @@ def customer(
     for currency, bal in (*(position.by_currency if position else ()), (f"in {base}", base_balance)):
         table.add_row(currency, *(f"{cents(v):,}" for v in (bal.open, bal.overdue, bal.unapplied, bal.net)))
     out.print(table)
+    _print_credit_and_chasing(ctx, snapshot.tenant.id, cid, summary)
     emit(fmt, "invoices", COLUMNS, rows)
+
+
+def _credit_and_chasing(ctx: typer.Context, snapshot: Snapshot, cid: str, net: Decimal) -> dict[str, Cell]:
+    """Limit, exposure and hold, and what people decided about chasing (for every output format)."""
+    st = state(ctx)
+    tenant_id = snapshot.tenant.id
+    with st.store.read() as conn:
+        limit = credit.with_segment_defaults(
+            snapshot, credit.limits(conn, tenant_id), st.settings.credit.segment_limits
+        ).get(cid)
+        held = credit.holds(conn, tenant_id).get(cid)
+        chase = chasing.states(conn, tenant_id).get(cid, chasing.ChasingState())
+        business = chasing.is_business(conn, tenant_id, cid)
+    on_hold = held is not None and held.on_hold
+    return {
+        "credit_limit": f"{limit}" if limit else None, "on_hold": on_hold,
+        "hold_reason": held.reason if on_hold and held else None,
+        "hold_since": held.since.date() if on_hold and held else None,
+        "policy": chase.policy, "do_not_chase": chase.do_not_chase, "never_hold": chase.never_hold,
+        "paused_until": chase.paused_until, "promise_until": chase.promise_until,
+        "payment_plan": chase.on_plan,
+        "disputed": ", ".join(sorted(chase.disputed)) or None, "business": business,
+        "over_limit": bool(limit and limit.currency == snapshot.tenant.base_currency and net > limit.amount),
+    }  # fmt: skip
+
+
+def _print_credit_and_chasing(ctx: typer.Context, tenant_id: str, cid: str, summary: dict[str, Cell]) -> None:
+    limit = summary["credit_limit"] or "none"
+    hold = (
+        f"ON HOLD since {summary['hold_since']}: {summary['hold_reason']}"
+        if summary["on_hold"]
+        else "not on hold"
+    )
+    out.print(f"credit limit {limit} · {hold}", markup=False)
+    flags = [f"{k.replace('_', ' ')}: {v}" for k, v in summary.items()
+             if k in ("policy", "paused_until", "promise_until", "disputed") and v]  # fmt: skip
+    flags += [k.replace("_", " ") for k in ("do_not_chase", "never_hold", "payment_plan") if summary[k]]
+    if not summary["business"]:
+        flags.append("consumer (no statutory interest)")
+    out.print("chasing: " + ("; ".join(flags) if flags else "normal"), markup=False)
+    with state(ctx).store.read() as conn:
+        history = chasing.events(conn, tenant_id, cid)
+    if history:
+        table = Table(
+            "opened", "kind", "invoice", "until", "amount", "note", "closed", title="chasing history"
+        )
+        for e in history:
+            closed = f"{e.closed_at:%Y-%m-%d} {e.outcome}" if e.closed_at else ""
+            table.add_row(f"{e.opened_at:%Y-%m-%d}", e.kind, e.invoice_id or "", str(e.until or ""),
+                          str(e.amount or ""), e.note, closed)  # fmt: skip
+        out.print(table)
