@@ -40,11 +40,11 @@ def _sandbox(ledger: str, auto_consent: bool) -> tuple[Any, dict[str, str]]:
                    "CCM_XERO__API_URL": h.base_url, "CCM_XERO__CA_BUNDLE": str(h.ca_path)}  # fmt: skip
     from adapters.quickbooks import sandbox as qbo
 
-    h = qbo.start(seed=3, size="demo", limits=False, auto_consent=auto_consent)
-    return h, {"CCM_QUICKBOOKS__CLIENT_ID": h.client_id, "CCM_QUICKBOOKS__CLIENT_SECRET": h.client_secret,
-               "CCM_QUICKBOOKS__AUTHORIZE_URL": h.authorize_url, "CCM_QUICKBOOKS__TOKEN_URL": h.token_url,
-               "CCM_QUICKBOOKS__REVOKE_URL": h.revoke_url, "CCM_QUICKBOOKS__API_URL": h.base_url,
-               "CCM_QUICKBOOKS__CA_BUNDLE": str(h.ca_path)}  # fmt: skip
+    q = qbo.start(seed=3, size="demo", limits=False, auto_consent=auto_consent)
+    return q, {"CCM_QUICKBOOKS__CLIENT_ID": q.client_id, "CCM_QUICKBOOKS__CLIENT_SECRET": q.client_secret,
+               "CCM_QUICKBOOKS__AUTHORIZE_URL": q.authorize_url, "CCM_QUICKBOOKS__TOKEN_URL": q.token_url,
+               "CCM_QUICKBOOKS__REVOKE_URL": q.revoke_url, "CCM_QUICKBOOKS__API_URL": q.base_url,
+               "CCM_QUICKBOOKS__CA_BUNDLE": str(q.ca_path)}  # fmt: skip
 
 
 def _env(ledger: str, sandbox_env: dict[str, str], home: Path) -> dict[str, str]:
