@@ -21,7 +21,6 @@ from connector.store import Store
 from connector.store.tenants import get_connection, list_tenants
 
 CCM = str(Path(sys.executable).parent / "ccm")
-AUTHORIZE_PATH = {"xero": "/identity/connect/authorize", "quickbooks": "/connect/oauth2"}
 
 
 def _free_port() -> int:
