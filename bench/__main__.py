@@ -41,6 +41,8 @@ BENCHES["qbo_sandbox"] = lambda: __import__("bench.qbo_sandbox", fromlist=["run"
 BENCHES["quickbooks_sync"] = lambda: __import__("bench.quickbooks_sync", fromlist=["run"]).run()
 BENCHES["reconcile"] = lambda: __import__("bench.reconcile", fromlist=["table"]).table()
 BENCHES["xero_sync"] = lambda: __import__("bench.xero_sync", fromlist=["bench"]).bench()
+BENCHES["dunning"] = lambda: __import__("bench.dunning", fromlist=["run"]).run()
+BENCHES["credit"] = lambda: __import__("bench.credit", fromlist=["run"]).run()
 
 
 def main(names: list[str]) -> None:

@@ -21,7 +21,7 @@ from connector import outbox
 from connector.chasing import NotFound, find_customer
 from connector.model import Money, Status, Tenant, parse_money
 from connector.outbox import NewAction
-from connector.reconcile import Rates, Snapshot, behaviours, reconcile
+from connector.reconcile import Basis, Rates, Snapshot, behaviours, reconcile
 from connector.rules.credit import HOLD, Account, Decision, Rule, evaluate
 from connector.store.schema import credit_holds, credit_limits, customer_settings
 
@@ -36,6 +36,7 @@ class Held:
     source: str
     reason: str
     since: datetime
+    action_key: str = ""
 
 
 def set_limit(
@@ -88,10 +89,9 @@ def import_limits(conn: Connection, tenant: Tenant, path: Path, now: datetime) -
 
 def holds(conn: Connection, tenant_id: str) -> dict[str, Held]:
     h = credit_holds.c
-    rows = conn.execute(
-        select(h.customer_id, h.on_hold, h.source, h.reason, h.since).where(h.tenant_id == tenant_id)
-    )
-    return {r.customer_id: Held(r.on_hold, r.source, r.reason, r.since) for r in rows}
+    columns = (h.customer_id, h.on_hold, h.source, h.reason, h.since, h.action_key)
+    rows = conn.execute(select(*columns).where(h.tenant_id == tenant_id))
+    return {r.customer_id: Held(r.on_hold, r.source, r.reason, r.since, r.action_key) for r in rows}
 
 
 def record_hold(
@@ -129,8 +129,7 @@ def _manual(conn: Connection, tenant_id: str) -> dict[str, tuple[str | None, str
 
 
 def accounts(
-    snapshot: Snapshot,
-    today: date,
+    basis: Basis,
     limit_of: Mapping[str, Money],
     held: Mapping[str, Held],
     manual: Mapping[str, tuple[str | None, str]],
@@ -138,12 +137,11 @@ def accounts(
     include_drafts: bool = False,
 ) -> list[Account]:
     """Every customer as credit control sees them, exposure in their limit's currency."""
-    rec = reconcile(snapshot, today)
-    rates = Rates.from_snapshot(snapshot)
-    rating = {cid: b.rating for cid, b in behaviours(snapshot, rec.ledger, rates, today).items()}
+    snapshot, today, rates = basis.snapshot, basis.today, basis.rates
+    rating = {cid: b.rating for cid, b in basis.behaviours.items()}
     overdue: dict[str, list[tuple[int, Decimal]]] = {}
     level: dict[str, int] = {}
-    for state in rec.ledger.invoices.values():
+    for state in basis.ledger.invoices.values():
         inv = state.invoice
         if inv.status is not Status.OPEN or state.outstanding <= 0:
             continue
@@ -160,7 +158,7 @@ def accounts(
                 drafts[inv.customer_id] = drafts.get(inv.customer_id, Decimal(0)) + value
     found = []
     for customer in snapshot.customers:
-        position = rec.positions.get(customer.id)
+        position = basis.positions.get(customer.id)
         exposure_base = (position.base.net if position else Decimal(0)) + drafts.get(customer.id, Decimal(0))
         limit = limit_of.get(customer.id)
         base = snapshot.tenant.base_currency
@@ -207,29 +205,39 @@ def decide(
     rules: Sequence[Rule],
     include_drafts: bool = False,
     segment_limits: Mapping[str, str] | None = None,
+    basis: Basis | None = None,
 ) -> tuple[list[Decision], list[Account]]:
+    """Hold decisions for every customer (pass `basis` when the night already computed it)."""
     tenant_id = snapshot.tenant.id
+    if basis is None or basis.today != today or basis.snapshot is not snapshot:
+        basis = Basis.of(snapshot, today)
     levels = {iid: lv for iid, (lv, _) in outbox.last_levels(conn, tenant_id).items()}
     limit_of = with_segment_defaults(snapshot, limits(conn, tenant_id), segment_limits or {})
-    found = accounts(
-        snapshot, today, limit_of, holds(conn, tenant_id), _manual(conn, tenant_id), levels, include_drafts
-    )
+    held, manual = holds(conn, tenant_id), _manual(conn, tenant_id)
+    found = accounts(basis, limit_of, held, manual, levels, include_drafts)
     return evaluate(found, rules), found
 
 
-def hold_key(tenant_id: str, customer_id: str, action: str, today: date) -> str:
-    """One key per customer, direction and day: planning twice in a night yields one action."""
-    text = f"{tenant_id}|{customer_id}|{action}|{today.isoformat()}"
+def hold_key(tenant_id: str, customer_id: str, action: str, today: date, after: str = "") -> str:
+    """One key per customer, direction, day and the state it changes (`after`: the key of the action that
+    made the current hold state): planning twice in a night yields one action, while a customer released
+    and held again on the same day gets a new one."""
+    text = f"{tenant_id}|{customer_id}|{action}|{today.isoformat()}|{after}"
     return f"{action}-" + hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def hold_actions(
-    decisions: Sequence[Decision], snapshot: Snapshot, today: date, now: datetime
+    decisions: Sequence[Decision],
+    snapshot: Snapshot,
+    today: date,
+    now: datetime,
+    held: Mapping[str, Held] | None = None,
 ) -> list[NewAction]:
     names = snapshot.customer_names
+    previous = {cid: h.action_key for cid, h in (held or {}).items()}
     return [
         NewAction(
-            key=hold_key(snapshot.tenant.id, d.customer_id, d.action, today),
+            key=hold_key(snapshot.tenant.id, d.customer_id, d.action, today, previous.get(d.customer_id, "")),
             kind=d.action,
             channel="ledger",
             customer_id=d.customer_id,

@@ -8,6 +8,7 @@ against a sample before anything is sent, so a broken tenant template stops that
 
 from __future__ import annotations
 
+import contextlib
 import smtplib
 import ssl
 from collections.abc import Iterable, Sequence
@@ -143,14 +144,7 @@ def build_message(
     return message
 
 
-def deliver(smtp: SmtpSettings, message: EmailMessage, recipients: Sequence[str] | None = None) -> str:
-    """Send one message; returns its Message-ID.
-
-    Raises:
-        Transient: nothing went out (connection, login or a 4xx answer before the data was accepted).
-        Refused: the server refused for good (5xx).
-        smtplib.SMTPServerDisconnected / OSError during the data phase propagate: the outcome is unknown.
-    """
+def _connect(smtp: SmtpSettings) -> smtplib.SMTP:
     if smtp.password:
         register_secret(smtp.password)
     try:
@@ -168,13 +162,65 @@ def deliver(smtp: SmtpSettings, message: EmailMessage, recipients: Sequence[str]
         raise Refused(f"SMTP login refused ({exc.smtp_code})") from None
     except (OSError, smtplib.SMTPException) as exc:
         raise Transient(f"SMTP server {smtp.host}:{smtp.port} unreachable: {type(exc).__name__}") from None
-    with client:
-        try:
-            client.send_message(message, to_addrs=list(recipients) if recipients else None)
-        except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused) as exc:
-            raise Refused(f"SMTP refused the message: {exc}") from None
-        except smtplib.SMTPDataError as exc:
-            if 400 <= exc.smtp_code < 500:
-                raise Transient(f"SMTP said try later ({exc.smtp_code})") from None
-            raise Refused(f"SMTP refused the message ({exc.smtp_code})") from None
+    return client
+
+
+def _send(client: smtplib.SMTP, message: EmailMessage, recipients: Sequence[str] | None) -> str:
+    try:
+        client.send_message(message, to_addrs=list(recipients) if recipients else None)
+    except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused) as exc:
+        raise Refused(f"SMTP refused the message: {exc}") from None
+    except smtplib.SMTPDataError as exc:
+        if 400 <= exc.smtp_code < 500:
+            raise Transient(f"SMTP said try later ({exc.smtp_code})") from None
+        raise Refused(f"SMTP refused the message ({exc.smtp_code})") from None
     return str(message["Message-ID"])
+
+
+def deliver(smtp: SmtpSettings, message: EmailMessage, recipients: Sequence[str] | None = None) -> str:
+    """Send one message on a connection of its own; returns its Message-ID.
+
+    Raises:
+        Transient: nothing went out (connection, login or a 4xx answer before the data was accepted).
+        Refused: the server refused for good (5xx).
+        smtplib.SMTPServerDisconnected / OSError during the data phase propagate: the outcome is unknown.
+    """
+    with _connect(smtp) as client:
+        return _send(client, message, recipients)
+
+
+class Session:
+    """One SMTP connection for many messages (a run's reminders), re-opened when the server dropped it.
+
+    Before each message the connection is checked with NOOP, so a connection the server closed while idle
+    is replaced before anything is sent; a failure once the message is under way still propagates as an
+    unknown outcome, exactly as `deliver` does.
+    """
+
+    def __init__(self, smtp: SmtpSettings) -> None:
+        self.smtp = smtp
+        self._client: smtplib.SMTP | None = None
+
+    def send(self, message: EmailMessage, recipients: Sequence[str] | None = None) -> str:
+        if self._client is not None:
+            try:
+                alive = self._client.noop()[0] == 250
+            except (OSError, smtplib.SMTPException):
+                alive = False
+            if not alive:
+                self.close()
+        if self._client is None:
+            self._client = _connect(self.smtp)
+        try:
+            return _send(self._client, message, recipients)
+        except (Refused, Transient):
+            raise
+        except BaseException:
+            self._client = None  # a connection that failed mid-message is not reused
+            raise
+
+    def close(self) -> None:
+        if self._client is not None:
+            with contextlib.suppress(OSError, smtplib.SMTPException):
+                self._client.quit()
+            self._client = None

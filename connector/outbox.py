@@ -161,16 +161,17 @@ def complete(
         )
         customer_id = row.scalar_one()
         day = sent_on or now.date()
-        for invoice_id, level in history:
-            h = reminder_history.c
-            exists = conn.execute(
-                select(h.level).where(h.tenant_id == tenant_id, h.invoice_id == invoice_id, h.level == level)
-            ).first()
-            if exists is None:
-                conn.execute(reminder_history.insert().values(
-                    tenant_id=tenant_id, invoice_id=invoice_id, level=level, customer_id=customer_id,
-                    sent_on=day, action_key=key,
-                ))  # fmt: skip
+        h = reminder_history.c
+        wanted = sorted({invoice_id for invoice_id, _ in history})
+        query = select(h.invoice_id, h.level).where(h.tenant_id == tenant_id, h.invoice_id.in_(wanted))
+        have = {(r.invoice_id, r.level) for r in conn.execute(query)}
+        rows = [
+            {"tenant_id": tenant_id, "invoice_id": invoice_id, "level": level, "customer_id": customer_id,
+             "sent_on": day, "action_key": key}
+            for invoice_id, level in dict.fromkeys(history) if (invoice_id, level) not in have
+        ]  # fmt: skip
+        if rows:
+            conn.execute(reminder_history.insert(), rows)
     return done
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from connector.reconcile.aging import DEFAULT_BOUNDS, Aging, AgingRow, BoundsError, aging
+from connector.reconcile.basis import Basis
 from connector.reconcile.behaviour import Behaviour, Risk, Trend, behaviours
 from connector.reconcile.discrepancies import Discrepancy, Kind, find_discrepancies
 from connector.reconcile.forecast import Forecast, Week, forecast
@@ -22,7 +23,7 @@ from connector.reconcile.positions import Balance, Position, positions
 from connector.reconcile.snapshot import Snapshot, without_gc
 
 __all__ = [
-    "DEFAULT_BOUNDS", "Aging", "AgingRow", "AllocationLedger", "Balance", "Behaviour", "BoundsError",
+    "DEFAULT_BOUNDS", "Aging", "AgingRow", "AllocationLedger", "Balance", "Basis", "Behaviour", "BoundsError",
     "Discrepancy", "Forecast", "InvoiceState", "Kind", "Position", "Rates", "Reconciliation", "Risk",
     "Snapshot", "Trend", "Week", "aging", "allocate", "behaviours", "cei", "dso", "find_discrepancies",
     "forecast", "live_allocations", "load_snapshot", "positions", "read_snapshot", "reconcile",

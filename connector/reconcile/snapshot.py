@@ -31,6 +31,10 @@ class Snapshot:
         return {c.id: c.name for c in self.customers}
 
     @cached_property
+    def customers_by_id(self) -> dict[str, Customer]:
+        return {c.id: c for c in self.customers}
+
+    @cached_property
     def invoices_by_id(self) -> dict[str, Invoice]:
         return {i.id: i for i in self.invoices}
 

@@ -21,7 +21,7 @@ from adapters.base import AuthExpired, Fatal, Ledger, LedgerError, Skippable
 from connector import chasing, credit, mail, outbox
 from connector.config import Settings
 from connector.outbox import Action, Mode
-from connector.reconcile import Snapshot
+from connector.reconcile import Basis, Snapshot
 from connector.rules import interest
 from connector.rules.dunning import Reminder
 from connector.run.plan import Context, actions_for, evaluate_tenant, why_not
@@ -65,7 +65,7 @@ def view(
     interest_line: str | None = None,
 ) -> mail.ReminderView:
     """What the template sees, from today's figures (not the planning night's)."""
-    customer = next(c for c in snapshot.customers if c.id == reminder.customer_id)
+    customer = snapshot.customers_by_id[reminder.customer_id]
     totals: dict[str, Decimal] = {}
     for line in reminder.lines:
         totals[line.item.outstanding.currency] = (
@@ -108,20 +108,30 @@ class Executor:
         self.mode = mode
         self.before_effect = before_effect  # a test hook: the instant between claim and effect
         self.tenant_id = ctx.tenant.id
+        self._session: mail.Session | None = None
 
-    def run(self, now: datetime, resync: Callable[[], object] | None = None) -> Outcome:
+    def run(
+        self, now: datetime, resync: Callable[[], object] | None = None, basis: Basis | None = None
+    ) -> Outcome:
+        """Send what is due at `now`. `basis`: what the caller read moments ago (used when not re-syncing)."""
         out = Outcome()
         with self.store.begin() as conn:
             out.unknown.extend(outbox.recover(conn, self.tenant_id, now))
         try:
-            self._reminders(now, resync, out)
+            self._reminders(now, resync, out, basis if resync is None else None)
             self._notes(now, out)
         except _Stop as stop:
             out.stopped = str(stop)
+        finally:
+            if self._session is not None:
+                self._session.close()
+                self._session = None
         return out
 
     # -- reminders
-    def _reminders(self, now: datetime, resync: Callable[[], object] | None, out: Outcome) -> None:
+    def _reminders(
+        self, now: datetime, resync: Callable[[], object] | None, out: Outcome, basis: Basis | None
+    ) -> None:
         with self.store.read() as conn:
             due = [a for a in outbox.due(conn, self.tenant_id, now) if a.kind in ("reminder", "call_task")]
         if not due:
@@ -129,7 +139,7 @@ class Executor:
         if resync is not None:
             resync()
         today = self.ctx.calendar.local_date(now)
-        fresh, snapshot = evaluate_tenant(self.store, self.ctx, today)
+        fresh, snapshot = evaluate_tenant(self.store, self.ctx, today, basis)
         by_key = {r.key: r for r in fresh.reminders}
         stale = [a for a in due if a.key not in by_key]
         if stale:
@@ -229,7 +239,12 @@ class Executor:
         rendered = mail.render(self.ctx.templates, template, shown)
         to = str(action.payload.get("email") or "")
         message = mail.build_message(rendered, to, action.key, self.settings.smtp)
-        return mail.deliver(self.settings.smtp, message)
+        return self._mail().send(message)
+
+    def _mail(self) -> mail.Session:
+        if self._session is None:
+            self._session = mail.Session(self.settings.smtp)
+        return self._session
 
     def _interest_line(self, reminder: Reminder, today: date) -> str | None:
         """The statutory interest line, when the tenant claims it, the level shows it and the debt is B2B."""

@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 from adapters.base import Ledger
 from connector import credit, lease, outbox
 from connector.config import Settings
 from connector.outbox import Action, Mode
-from connector.reconcile import load_snapshot, reconcile
+from connector.reconcile import Basis, allocate, find_discrepancies, load_snapshot
 from connector.rules.credit import Decision, load_rules
 from connector.run.execute import Executor, Outcome
 from connector.run.plan import Context, Plan, plan_tenant
@@ -45,16 +45,25 @@ class NightSummary:
 
 
 def plan_holds(
-    store: Store, settings: Settings, ctx: Context, today: date, now: datetime, mode: Mode
+    store: Store, settings: Settings, ctx: Context, now: datetime, mode: Mode, basis: Basis
 ) -> list[Decision]:
     """Credit-hold decisions for the tenant, written to the outbox (a dry run writes nothing)."""
     rules = load_rules(settings.tenant_dir(ctx.tenant.id) / CREDIT_FILE)
-    snapshot = load_snapshot(store, ctx.tenant.id)
+    snapshot, today = basis.snapshot, basis.today
     with store.begin() as conn:
         decisions, _ = credit.decide(
-            conn, snapshot, today, rules, settings.credit.include_drafts, settings.credit.segment_limits
+            conn,
+            snapshot,
+            today,
+            rules,
+            settings.credit.include_drafts,
+            settings.credit.segment_limits,
+            basis,
         )
-        outbox.plan(conn, ctx.tenant.id, credit.hold_actions(decisions, snapshot, today, now), mode, now)
+        held = credit.holds(conn, ctx.tenant.id)
+        outbox.plan(
+            conn, ctx.tenant.id, credit.hold_actions(decisions, snapshot, today, now, held), mode, now
+        )
     return decisions
 
 
@@ -90,12 +99,14 @@ def run_night(
                 summary.stopped = f"sync failed, so nothing was planned or sent: {summary.sync.error}"
                 return summary
         today = ctx.calendar.local_date(now)
-        summary.discrepancies = len(reconcile(load_snapshot(store, tenant.id), today).discrepancies)
-        summary.plan = plan_tenant(store, ctx, today, now, mode)
+        snapshot = load_snapshot(store, tenant.id)  # read once; planning, holds and sending share it
+        basis = Basis.of(snapshot, today)
+        summary.discrepancies = len(find_discrepancies(snapshot, allocate(snapshot), basis.rates))
+        summary.plan = plan_tenant(store, ctx, today, now, mode, basis)
         summary.skipped.update(s.reason.value for s in summary.plan.evaluation.skipped)
-        summary.holds = plan_holds(store, settings, ctx, today, now, mode)
+        summary.holds = plan_holds(store, settings, ctx, now, mode, basis)
         if mode is not Mode.DRY_RUN:
             executor = Executor(store, settings, ctx, ledger, holder, mode, before_effect)
-            summary.outcome = executor.run(now)
+            summary.outcome = executor.run(now, basis=basis)
             summary.stopped = summary.outcome.stopped
     return summary

@@ -17,7 +17,7 @@ from connector import chasing, credit, mail, outbox
 from connector.config import Settings
 from connector.model import CustomerStatus, Money, Status, Tenant
 from connector.outbox import Mode, NewAction
-from connector.reconcile import Rates, Snapshot, behaviours, load_snapshot, reconcile
+from connector.reconcile import Basis, Snapshot, load_snapshot
 from connector.rules.calendar import SendCalendar
 from connector.rules.dunning import Debtor, DueItem, Evaluation, Reminder, evaluate
 from connector.rules.policy import PolicySet, load_policies
@@ -68,19 +68,17 @@ class Plan:
 
 
 def debtors(
-    snapshot: Snapshot,
-    today: date,
+    basis: Basis,
     states: Mapping[str, chasing.ChasingState],
     last_levels: Mapping[str, tuple[int, date]],
     last_contacts: Mapping[str, date],
     on_hold: frozenset[str] = frozenset(),
 ) -> list[Debtor]:
     """Each customer with open, outstanding invoices, as dunning sees them."""
-    rec = reconcile(snapshot, today)
-    rates = Rates.from_snapshot(snapshot)
-    risk = {cid: b.risk.value for cid, b in behaviours(snapshot, rec.ledger, rates, today).items()}
+    snapshot = basis.snapshot
+    risk = {cid: b.risk.value for cid, b in basis.behaviours.items()}
     items: dict[str, list[DueItem]] = {}
-    for state in rec.ledger.invoices.values():
+    for state in basis.ledger.invoices.values():
         inv = state.invoice
         if inv.status is not Status.OPEN or state.outstanding <= 0:
             continue
@@ -103,7 +101,7 @@ def debtors(
         if customer.id not in items or customer.status is not CustomerStatus.ACTIVE:
             continue
         st = states.get(customer.id, chasing.ChasingState())
-        position = rec.positions.get(customer.id)
+        position = basis.positions.get(customer.id)
         unapplied = position.base.unapplied if position is not None else Decimal(0)
         found.append(Debtor(
             customer_id=customer.id, name=customer.name, email=customer.email, segments=customer.segments,
@@ -116,20 +114,24 @@ def debtors(
     return found
 
 
-def evaluate_tenant(store: Store, ctx: Context, today: date) -> tuple[Evaluation, Snapshot]:
-    """Today's dunning decisions from what the store holds now."""
-    snapshot = load_snapshot(store, ctx.tenant.id)
+def evaluate_tenant(
+    store: Store, ctx: Context, today: date, basis: Basis | None = None
+) -> tuple[Evaluation, Snapshot]:
+    """Today's dunning decisions from what the store holds now (or from `basis`, read moments ago)."""
+    if basis is None or basis.today != today:
+        basis = Basis.of(load_snapshot(store, ctx.tenant.id), today)
+    snapshot = basis.snapshot
     with store.read() as conn:
         states = chasing.states(conn, ctx.tenant.id)
         levels = outbox.last_levels(conn, ctx.tenant.id)
         contacts = outbox.last_contacts(conn, ctx.tenant.id)
         held = frozenset(cid for cid, h in credit.holds(conn, ctx.tenant.id).items() if h.on_hold)
-    found = debtors(snapshot, today, states, levels, contacts, held)
+    found = debtors(basis, states, levels, contacts, held)
     return evaluate(ctx.tenant.id, found, ctx.policies, ctx.calendar, today), snapshot
 
 
 def _payload(reminder: Reminder, snapshot: Snapshot, ctx: Context) -> dict[str, Any]:
-    customer = next(c for c in snapshot.customers if c.id == reminder.customer_id)
+    customer = snapshot.customers_by_id[reminder.customer_id]
     top = max(reminder.lines, key=lambda line: line.level.number).level
     return {
         "customer_name": customer.name, "email": customer.email, "policy": reminder.policy,
@@ -161,10 +163,12 @@ def actions_for(evaluation: Evaluation, snapshot: Snapshot, ctx: Context, now: d
     ]
 
 
-def plan_tenant(store: Store, ctx: Context, today: date, now: datetime, mode: Mode) -> Plan:
+def plan_tenant(
+    store: Store, ctx: Context, today: date, now: datetime, mode: Mode, basis: Basis | None = None
+) -> Plan:
     """Evaluate and write today's actions to the outbox (a dry run writes nothing)."""
     ctx.check_templates()
-    evaluation, snapshot = evaluate_tenant(store, ctx, today)
+    evaluation, snapshot = evaluate_tenant(store, ctx, today, basis)
     new = actions_for(evaluation, snapshot, ctx, now)
     with store.begin() as conn:
         result = outbox.plan(conn, ctx.tenant.id, new, mode, now)
