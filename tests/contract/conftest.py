@@ -11,10 +11,9 @@ import pytest
 from connector.store import Store
 from tests.contract.harness import Harness
 
-# QuickBooks runs these same tests from tests/contract/test_quickbooks_contract.py with its own fixtures (and
-# its own forms of the four tests that encode Xero's token lifetimes and per-stream call counts).
 HARNESSES = {
     "xero": "tests.contract.xero_harness:XeroHarness",
+    "quickbooks": "tests.contract.quickbooks_harness:QuickBooksHarness",
 }
 
 

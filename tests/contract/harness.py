@@ -3,9 +3,9 @@
 Every adapter passes the same suite (tests/contract/test_contract.py). To plug a ledger in, write a class
 with the methods of `Harness` below (tests/contract/xero_harness.py is the Xero one) and list it in
 `HARNESSES` in tests/contract/conftest.py as "module:Class". The suite creates one harness per test, calls
-`start`, and `stop` at the end. A ledger whose numbers differ (token lifetimes, calls per stream) may instead
-import these test functions into a module of its own with its own `harness`/`limited` fixtures, as
-tests/contract/test_quickbooks_contract.py does.
+`start`, and `stop` at the end. Where ledgers differ in their numbers (token lifetimes, calls per sync) the
+suite reads them from the harness, never from one ledger's constants. Cases only one ledger has go in a
+module of its own (tests/contract/test_quickbooks_contract.py), never a copy of a shared test.
 
 Rules the suite relies on:
 - `start` runs the ledger's sandbox in-process over HTTPS with a small seeded firm ("demo" size), its clock
@@ -54,6 +54,12 @@ class Delivery:
 class Harness(Protocol):
     name: str  # the adapter's registry name ("xero", "quickbooks")
 
+    # ---- the ledger's numbers, as its sandbox plays them (seconds are on the sandbox clock)
+    unchanged_sync_calls: int  # API calls an incremental sync of unchanged books costs
+    access_token_life_s: int  # how long an access token lives
+    refresh_rotation_s: int  # a refresh hands out a NEW refresh token this long after the last (0: always)
+    refresh_idle_life_s: int  # a refresh token unused this long dies
+
     # ---- life cycle
     def start(self, store: Store, tmp_path: Path, *, limits: bool = False) -> Settings: ...
 
@@ -84,7 +90,7 @@ class Harness(Protocol):
 
     def lose_refresh_answer(self) -> None: ...  # refresh at the ledger now and drop the answer
 
-    def spend_rate_window(self) -> None: ...  # use up the tenant's current minute window from outside ccm
+    def spend_rate_window(self) -> None: ...  # from outside ccm, use up the window ccm's next call lands in
 
     def fail_next(self, count: int, status: int = 503) -> None: ...  # the next `count` API calls fail
 

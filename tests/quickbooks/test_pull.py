@@ -13,7 +13,7 @@ from adapters.base import Cursor
 from adapters.quickbooks.ledger import QuickBooksLedger
 from connector.store import Store, records, synclog
 from connector.sync import PageEvent, run_sync
-from tests.contract.qbo_harness import QuickBooksHarness
+from tests.contract.quickbooks_harness import QuickBooksHarness
 from tests.scripted import Crash
 
 

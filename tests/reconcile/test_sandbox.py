@@ -23,7 +23,7 @@ generator = pytest.importorskip("adapters.sandbox.generator", reason="no sandbox
 
 HARNESSES = {
     "xero": ("tests.contract.xero_harness", "XeroHarness"),
-    "quickbooks": ("tests.contract.qbo_harness", "QuickBooksHarness"),
+    "quickbooks": ("tests.contract.quickbooks_harness", "QuickBooksHarness"),
 }
 PLANTED_AS = {
     "amount_due_mismatch": Kind.AMOUNT_DUE_MISMATCH,
