@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from connector.store import bulk
 from connector.store.schema import outbox, reminder_history
 
 
@@ -44,6 +45,9 @@ class Mode(StrEnum):
 
 
 OPEN_STATES = (State.AWAITING_APPROVAL, State.PLANNED)
+_CHUNK = 500
+_PLAN_COLUMNS = ("tenant_id", "key", "kind", "channel", "customer_id", "payload", "state", "replay_safe",
+                 "planned_at", "send_after", "attempts", "updated_at")  # fmt: skip
 _RETRIED = "retried: the previous attempt stopped mid-way; the ledger deduplicates by key"
 
 
@@ -91,11 +95,11 @@ def plan(
         return result
     state = State.AWAITING_APPROVAL if mode is Mode.APPROVE else State.PLANNED
     keys = [a.key for a in actions]
-    known = set(
-        conn.execute(
-            select(outbox.c.key).where(outbox.c.tenant_id == tenant_id, outbox.c.key.in_(keys))
-        ).scalars()
-    )
+    known: set[str] = set()
+    for start in range(0, len(keys), _CHUNK):
+        chunk = keys[start : start + _CHUNK]
+        query = select(outbox.c.key).where(outbox.c.tenant_id == tenant_id, outbox.c.key.in_(chunk))
+        known.update(conn.execute(query).scalars())
     rows = [
         {"tenant_id": tenant_id, "key": a.key, "kind": a.kind, "channel": a.channel,
          "customer_id": a.customer_id, "payload": a.payload, "state": str(state),
@@ -105,7 +109,8 @@ def plan(
     ]  # fmt: skip
     if rows:
         dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-        conn.execute(dialect.insert(outbox).on_conflict_do_nothing(index_elements=["tenant_id", "key"]), rows)
+        insert = dialect.insert(outbox).on_conflict_do_nothing(index_elements=["tenant_id", "key"])
+        bulk.executemany(conn, "insert:outbox", lambda: insert, outbox, rows, _PLAN_COLUMNS)
     result.created.extend(str(r["key"]) for r in rows)
     result.existing.extend(k for k in keys if k in known)
     return result
