@@ -29,11 +29,18 @@ class Rates:
     def from_snapshot(cls, snapshot: Snapshot) -> Rates:
         """Fallback rates: per currency, the rate of the latest-dated record (ties broken by id)."""
         best: dict[str, tuple[date, str, Decimal]] = {}
-        dated = [(i.currency, i.issue_date, i.id, i.currency_rate) for i in snapshot.invoices]
-        dated += [(c.currency, c.issue_date, c.id, c.currency_rate) for c in snapshot.credit_notes]
-        dated += [(p.currency, p.date, p.id, p.currency_rate) for p in snapshot.payments]
+        base = snapshot.tenant.base_currency
+        # Only foreign records carrying a rate matter; skip the rest before building anything for them.
+        dated = (
+            *((i.total.currency, i.issue_date, i.id, i.currency_rate) for i in snapshot.invoices
+              if i.currency_rate is not None and i.total.currency != base),
+            *((c.total.currency, c.issue_date, c.id, c.currency_rate) for c in snapshot.credit_notes
+              if c.currency_rate is not None and c.total.currency != base),
+            *((p.amount.currency, p.date, p.id, p.currency_rate) for p in snapshot.payments
+              if p.currency_rate is not None and p.amount.currency != base),
+        )  # fmt: skip
         for currency, when, rid, rate in dated:
-            if rate is None or rate <= 0 or currency == snapshot.tenant.base_currency:
+            if rate is None or rate <= 0:
                 continue
             seen = best.get(currency)
             if seen is None or (when, rid) > seen[:2]:
