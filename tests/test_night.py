@@ -153,9 +153,11 @@ def test_approve_mode_waits_for_the_bookkeeper(store, settings, firm, inbox):
     assert len(inbox.messages) == 1
 
 
-def test_the_final_notice_carries_statutory_interest_when_the_tenant_claims_it(store, tmp_path, inbox, firm):
+def _final_notice(store, tmp_path, inbox, firm, *, business: bool) -> str:
+    """Run a night in which INV-0004 (due 1 October, level 3 sent on 20 October) is due its final notice,
+    for a tenant that claims UK statutory interest; returns the plain-text e-mail."""
     settings = load_settings(None, {
-        "CCM_HOME": str(tmp_path / "home2"), "CCM_SMTP__HOST": inbox.host, "CCM_SMTP__PORT": str(inbox.port),
+        "CCM_HOME": str(tmp_path / "interest"), "CCM_SMTP__HOST": inbox.host, "CCM_SMTP__PORT": str(inbox.port),
         "CCM_SYNC__OVERLAP_SECONDS": "0", "CCM_CREDIT__STATUTORY_INTEREST": "uk",
     })  # fmt: skip
     firm.put("invoices", invoice("I4", "C1", total="120.00", due="2026-10-01", Number="INV-0004"))
@@ -164,33 +166,25 @@ def test_the_final_notice_carries_statutory_interest_when_the_tenant_claims_it(s
             tenant_id="acme", invoice_id="I4", level=3, customer_id="C1", sent_on=date(2026, 10, 20),
             action_key="earlier",
         ))  # fmt: skip
+        chasing.update_settings(conn, "acme", "C1", MORNING, business=business)
     night(store, settings, firm, MORNING)
     [message] = inbox.messages
     body = message.get_body(("plain",))
     assert body is not None
+    text = body.get_content()
+    assert "Despite our earlier reminders" in text  # the final notice
+    return " ".join(text.split())
+
+
+def test_the_final_notice_carries_statutory_interest_when_the_tenant_claims_it(store, tmp_path, inbox, firm):
+    text = _final_notice(store, tmp_path, inbox, firm, business=True)
     # 120.00 GBP unpaid from 2 October to 24 November 2026 (54 days) at 12% (base rate 4.00% on 30 June + 8):
     # 120 x 0.12 x 54 / 365 = 2.13; fixed compensation under £1,000: £40.
     assert (
         "Under the Late Payment of Commercial Debts (Interest) Act 1998 we may claim interest of 2.13 GBP"
-        in (" ".join(body.get_content().split()))
+        in text
     )
 
 
 def test_a_consumer_never_sees_statutory_interest(store, tmp_path, inbox, firm):
-    settings = load_settings(None, {
-        "CCM_HOME": str(tmp_path / "home3"), "CCM_SMTP__HOST": inbox.host, "CCM_SMTP__PORT": str(inbox.port),
-        "CCM_SYNC__OVERLAP_SECONDS": "0", "CCM_CREDIT__STATUTORY_INTEREST": "uk",
-    })  # fmt: skip
-    firm.put("invoices", invoice("I4", "C1", total="120.00", due="2026-10-01", Number="INV-0004"))
-    with store.begin() as conn:
-        conn.execute(reminder_history.insert().values(
-            tenant_id="acme", invoice_id="I4", level=3, customer_id="C1", sent_on=date(2026, 10, 20),
-            action_key="earlier",
-        ))  # fmt: skip
-        chasing.update_settings(conn, "acme", "C1", MORNING, business=False)
-    night(store, settings, firm, MORNING)
-    [message] = inbox.messages
-    body = message.get_body(("plain",))
-    assert body is not None
-    assert "Despite our earlier reminders" in body.get_content()  # the final notice ...
-    assert "Late Payment" not in body.get_content()  # ... without the interest line
+    assert "Late Payment" not in _final_notice(store, tmp_path, inbox, firm, business=False)
