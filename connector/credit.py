@@ -22,6 +22,7 @@ from connector.chasing import NotFound, find_customer
 from connector.model import Money, Status, Tenant, parse_money
 from connector.outbox import NewAction
 from connector.reconcile import Basis, Rates, Snapshot, behaviours, reconcile
+from connector.reconcile.snapshot import without_gc
 from connector.rules.credit import HOLD, Account, Decision, Rule, evaluate
 from connector.store.schema import credit_holds, credit_limits, customer_settings
 
@@ -198,6 +199,7 @@ def with_segment_defaults(
     return found
 
 
+@without_gc
 def decide(
     conn: Connection,
     snapshot: Snapshot,

@@ -14,7 +14,7 @@ from connector.reconcile.behaviour import Behaviour, behaviours
 from connector.reconcile.fx import Rates
 from connector.reconcile.ledger import AllocationLedger, allocate
 from connector.reconcile.positions import Position, positions
-from connector.reconcile.snapshot import Snapshot
+from connector.reconcile.snapshot import Snapshot, without_gc
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class Basis:
     behaviours: Mapping[str, Behaviour]
 
     @classmethod
+    @without_gc
     def of(cls, snapshot: Snapshot, today: date) -> Basis:
         rates = Rates.from_snapshot(snapshot)
         ledger = allocate(snapshot, today)

@@ -18,6 +18,7 @@ from connector.config import Settings
 from connector.model import CustomerStatus, Money, Status, Tenant
 from connector.outbox import Mode, NewAction
 from connector.reconcile import Basis, Snapshot, load_snapshot
+from connector.reconcile.snapshot import without_gc
 from connector.rules.calendar import SendCalendar
 from connector.rules.dunning import Debtor, DueItem, Evaluation, Reminder, evaluate
 from connector.rules.policy import PolicySet, load_policies
@@ -114,6 +115,7 @@ def debtors(
     return found
 
 
+@without_gc
 def evaluate_tenant(
     store: Store, ctx: Context, today: date, basis: Basis | None = None
 ) -> tuple[Evaluation, Snapshot]:
@@ -163,6 +165,7 @@ def actions_for(evaluation: Evaluation, snapshot: Snapshot, ctx: Context, now: d
     ]
 
 
+@without_gc
 def plan_tenant(
     store: Store, ctx: Context, today: date, now: datetime, mode: Mode, basis: Basis | None = None
 ) -> Plan:
