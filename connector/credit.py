@@ -21,7 +21,7 @@ from connector import outbox
 from connector.chasing import NotFound, find_customer
 from connector.model import Money, Status, Tenant, parse_money
 from connector.outbox import NewAction
-from connector.reconcile import Basis, Rates, Snapshot, behaviours, reconcile
+from connector.reconcile import Basis, Snapshot
 from connector.reconcile.snapshot import without_gc
 from connector.rules.credit import HOLD, Account, Decision, Rule, evaluate
 from connector.store.schema import credit_holds, credit_limits, customer_settings
@@ -271,13 +271,12 @@ def _nice(amount: Decimal) -> Decimal:
     return ((amount / step).to_integral_value(rounding="ROUND_CEILING")) * step
 
 
-def peak_exposure(snapshot: Snapshot, today: date) -> dict[str, Decimal]:
+def peak_exposure(basis: Basis) -> dict[str, Decimal]:
     """Per customer, the highest total of open invoices (base currency) on any day of the past year."""
-    rec = reconcile(snapshot, today)
-    rates = Rates.from_snapshot(snapshot)
+    today, rates = basis.today, basis.rates
     since = date(today.year - 1, today.month, min(today.day, 28))
     events: dict[str, list[tuple[date, Decimal]]] = {}
-    for state in rec.ledger.invoices.values():
+    for state in basis.ledger.invoices.values():
         inv = state.invoice
         total = rates.to_base(inv.total.amount, inv.currency, inv.currency_rate) or Decimal(0)
         end = state.paid_on or today
@@ -297,10 +296,9 @@ def peak_exposure(snapshot: Snapshot, today: date) -> dict[str, Decimal]:
 def suggest(snapshot: Snapshot, today: date, limit_of: Mapping[str, Money]) -> list[Suggestion]:
     """Idle credit lines worth raising (A/B payers whose limit is well below what they reliably pay) and
     limits too high for a D/E rating (well above anything they paid)."""
-    rec = reconcile(snapshot, today)
-    rates = Rates.from_snapshot(snapshot)
-    rated = behaviours(snapshot, rec.ledger, rates, today)
-    peaks = peak_exposure(snapshot, today)
+    basis = Basis.of(snapshot, today)
+    rated = basis.behaviours
+    peaks = peak_exposure(basis)
     base = snapshot.tenant.base_currency
     found = []
     for customer_id, peak in sorted(peaks.items()):

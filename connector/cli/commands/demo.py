@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from connector.cli.app import Failure, app, err, out
-from connector.cli.commands.run import _details, summary_table
+from connector.cli.commands.run import print_details, summary_table
 
 
 @app.command()
@@ -35,7 +35,7 @@ def demo(
         out.print(f"connected {tenant_id} to {what}")
     out.print(summary_table(result.summaries))
     for summary in result.summaries:
-        _details(summary)
+        print_details(summary)
     home = result.settings.data_dir
     out.print(f"\n{len(result.mail)} reminder e-mail(s) saved in {result.workdir / 'mail'}")
     out.print("look further with:")

@@ -53,7 +53,7 @@ def summary_table(summaries: list[NightSummary]) -> Table:
     return table
 
 
-def _details(summary: NightSummary) -> None:
+def print_details(summary: NightSummary) -> None:
     if summary.skipped:
         reasons = Table("skipped because", "invoices", title=f"{summary.tenant_id}: reminders not sent")
         for reason, count in summary.skipped.most_common():
@@ -127,7 +127,7 @@ def run(
             progress.update(task, visible=False)
     out.print(summary_table(summaries))
     for summary in summaries:
-        _details(summary)
+        print_details(summary)
     failed = [s for s in summaries if s.stopped]
     if failed:
         raise Failure(f"{len(failed)} of {len(summaries)} tenant(s) stopped: " + "; ".join(
