@@ -219,3 +219,40 @@ def test_suggestions_raise_idle_lines_for_reliable_payers_and_cut_limits_too_hig
     assert by_name["Ann's Café"].suggested == gbp_("2500")  # peak 2,000 open, x1.25, rounded up to 500s
     assert by_name["Bob's Bikes"].rating == "E"
     assert by_name["Bob's Bikes"].suggested == gbp_("1500")  # its 1,200 peak, rounded up: far below 20,000
+
+
+def test_a_manual_hold_released_by_hand_comes_off_in_the_ledger_on_the_next_run(
+    capsys, home, registered, inbox
+):
+    store = Store.open(f"sqlite:///{home / 'ccm.db'}")
+    with store.begin() as conn:
+        save_tenant(conn, Tenant("acme", "Acme Ltd", "scripted", "GBP", "Europe/London", "GB"))
+        save_connection(conn, Connection("acme", "scripted", "org-1"))
+    registered.put("contacts", contact("C1", "Ann's Café", EmailAddress="ann@example.com"))
+    registered.put("invoices", invoice("I1", "C1", total="100.00", due="2026-12-20", Number="INV-0001"))
+    settings = load_settings(None, {"CCM_HOME": str(home), "CCM_SMTP__HOST": inbox.host,
+                                    "CCM_SMTP__PORT": str(inbox.port)})  # fmt: skip
+    assert ccm(capsys, "sync", "-t", "acme")[0] == 0
+    assert ccm(capsys, "hold", "Ann", "--reason", "cheque bounced")[0] == 0
+    run_night(store, settings, "acme", now=MORNING, ledger=registered)
+    assert registered.held == {"C1"}
+    code, out, _ = ccm(capsys, "release", "Ann")
+    assert code == 0
+    assert "releases it in the ledger unless a rule applies" in out
+    night = run_night(store, settings, "acme", now=MORNING.replace(day=25), ledger=registered)
+    assert [(d.action, d.reason) for d in night.holds] == [("release", "no hold rule applies any more")]
+    assert registered.held == set()
+    store.close()
+
+
+def test_limits_suggest_from_the_command_line(capsys, home):
+    store = Store.open(f"sqlite:///{home / 'ccm.db'}")
+    with store.begin() as conn:
+        save_tenant(conn, Tenant("acme", "Acme Ltd", "scripted"))
+        records.upsert(conn, "acme", "customer", [Customer("C1", "Ann's Café")])
+    store.close()
+    code, out, _ = ccm(capsys, "limits", "suggest")
+    assert (code, out) == (0, "no suggestions: every limit fits how its customer pays\n")
+    code, _, err = ccm(capsys, "limits", "suggest", "--tenant", "zeta")
+    assert code == 2
+    assert err.startswith("ccm: error: unknown tenant 'zeta'")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -13,6 +14,7 @@ from connector.mail import (
     SAMPLE,
     LineView,
     Refused,
+    Session,
     TemplateProblem,
     Transient,
     build_message,
@@ -115,3 +117,21 @@ def test_an_unreachable_server_is_transient_and_a_refused_address_is_final():
                 smtp, build_message(render(environment(), "reminder", VIEW), "ann@example.com", "dun-1", smtp)
             )
     assert inbox.messages == []
+
+
+def test_a_session_sends_many_on_one_connection_and_reconnects_when_dropped():
+    with smtp_server() as inbox:
+        smtp = SmtpSettings(host=inbox.host, port=inbox.port, from_address="accounts@acme.example")
+        session = Session(smtp)
+        rendered = render(environment(), "reminder", VIEW)
+        session.send(build_message(rendered, "a@example.com", "dun-1", smtp))
+        first = session._client
+        session.send(build_message(rendered, "b@example.com", "dun-2", smtp))
+        assert session._client is first  # one connection for both
+        assert first is not None
+        assert first.sock is not None
+        first.sock.shutdown(socket.SHUT_RDWR)  # the connection drops while idle
+        session.send(build_message(rendered, "c@example.com", "dun-3", smtp))
+        assert session._client is not first  # replaced before sending, nothing lost
+        session.close()
+    assert [str(m["X-CCM-Action"]) for m in inbox.messages] == ["dun-1", "dun-2", "dun-3"]

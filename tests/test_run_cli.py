@@ -64,3 +64,18 @@ def test_bad_run_and_outbox_arguments_are_one_line(capsys, home, connected, args
     assert code == 2
     assert err.startswith(message)
     assert err.count("\n") == 1
+
+
+def test_outbox_send_re_pulls_and_sends_what_is_due(capsys, home, connected, monkeypatch):
+    with smtp_server() as inbox:
+        monkeypatch.setenv("CCM_SMTP__HOST", inbox.host)
+        monkeypatch.setenv("CCM_SMTP__PORT", str(inbox.port))
+        # Planned on Monday night: due at 09:00 on Tuesday.
+        assert ccm(capsys, "run", "--at", "2026-11-23T22:00:00Z")[0] == 0
+        assert inbox.messages == []
+        calls_before = connected.calls
+        code, out, err = ccm(capsys, "outbox", "send", "--at", "2026-11-24T10:00:00Z")
+        assert code == 0, err
+        assert out.startswith("sent 1, call tasks 0, cancelled 0")
+        assert connected.calls > calls_before  # the tenant was pulled again before sending
+    assert len(inbox.messages) == 1
