@@ -74,6 +74,16 @@ class Rejected:
 
 
 @dataclass(frozen=True, slots=True)
+class Usage:
+    """What a Ledger instance spent so far and what the ledger says is left (optional `usage()` method)."""
+
+    calls: int = 0
+    throttled: int = 0  # answers that were 429s
+    day_remaining: int | None = None  # calls left in the ledger's day window, when it has one
+    day_limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class WriteResult:
     """What a write-back did: `applied` False means an earlier write with the same key already did it."""
 
@@ -150,6 +160,14 @@ class Ledger(Protocol):
     def parse_webhook(self, headers: Mapping[str, str], raw_body: bytes) -> list[Change] | Rejected: ...
 
 
+# Optional Ledger methods the core uses when an adapter has them (looked up with getattr):
+#   usage() -> Usage                          calls made, 429s, the ledger's day limit left
+#   reminders_enabled() -> bool               the ledger's own reminders are on (customers chased twice)
+#   online_invoice_url(invoice_id) -> str     the pay-online link put in reminders
+
+WebhookParser = Callable[[Any, Mapping[str, str], bytes], "list[Change] | Rejected"]
+
+
 @dataclass(frozen=True, slots=True)
 class AdapterContext:
     """What a factory gets to build a Ledger for one tenant."""
@@ -162,12 +180,20 @@ class AdapterContext:
 
 @dataclass(frozen=True, slots=True)
 class AdapterSpec:
-    """A registered ledger: how to build it, its shipped mapping, and the shape of its raw records."""
+    """A registered ledger: how to build it, its shipped mapping, and the shape of its raw records.
+
+    `webhook(settings, headers, raw_body)` verifies and reads a delivery before any tenant is known (the
+    Changes name the ledger's organisation ids); `event_streams` are the streams whose changes the ledger
+    announces that way (the others are polled); `refresh_idle_days` is how long an unused refresh token lives.
+    """
 
     name: str
     factory: Callable[[AdapterContext], Ledger]
     mapping: Path
     schema: RawSchema | None = None
+    webhook: WebhookParser | None = None
+    event_streams: frozenset[str] = frozenset()
+    refresh_idle_days: int | None = None
 
 
 class UnknownLedger(LookupError):

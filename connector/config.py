@@ -111,6 +111,60 @@ class CreditSettings(_Section):
         return value
 
 
+class ServeSettings(_Section):
+    """`ccm serve`: the HTTP app (OAuth callbacks, webhooks, health, metrics) and the scheduler."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8765, ge=0, le=65535)  # the redirect URIs' port: the server takes the callbacks
+    night_time: str = "02:00"  # each tenant's nightly run, local time (`ccm tenants set T --night-time`)
+    workers: int = Field(default=4, ge=1, le=64)  # tenants run at once by one server
+    mode: Literal["auto", "approve"] = "auto"  # approve: nightly reminders wait for `ccm outbox approve`
+    misfire_grace_hours: float = Field(default=20, gt=0, le=24)  # a night missed while down runs at start
+    debounce_seconds: float = Field(default=5, ge=0, le=3600)  # quiet time after a webhook before syncing
+    max_delay_seconds: float = Field(default=60, ge=0, le=86_400)  # a burst of webhooks waits no longer
+    poll_minutes: int = Field(default=60, ge=0, le=1440)  # streams with no webhook events (Xero payments)
+    retry_minutes: float = Field(default=30, gt=0, le=1440)  # a night that failed transiently runs again
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    tick_seconds: float = Field(default=1.0, ge=0.05, le=60)  # how often the queue is looked at
+    shutdown_seconds: float = Field(default=30, ge=0, le=3600)  # SIGTERM: how long running work may finish
+    clock: str = ""  # tests and demos only: a simulated clock "ORIGIN@ANCHORxSPEED" (connector/clock.py)
+
+    @field_validator("night_time")
+    @classmethod
+    def _time_of_day(cls, value: str) -> str:
+        return check_time_of_day(value)
+
+    @field_validator("clock")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        from connector.clock import Clock, ClockSpecError
+
+        try:
+            Clock.parse(value)
+        except ClockSpecError as exc:
+            raise ValueError(exc.reason) from None
+        return value
+
+
+class HealthSettings(_Section):
+    """Connection health: what counts as a problem worth telling the firm about (once)."""
+
+    refresh_warn_days: int = Field(default=10, ge=1, le=90)  # an unused refresh token this close to dying
+    reconsent_warn_days: int = Field(default=30, ge=1, le=365)  # a consent this close to its hard end
+    day_limit_warn_percent: int = Field(default=10, ge=0, le=100)  # of the ledger's daily calls left
+    notify: bool = True  # e-mail the firm's contact address when a problem first appears
+
+
+def check_time_of_day(value: str) -> str:
+    """`value` if it is a 24-hour HH:MM, else ValueError with a one-line reason."""
+    parts = value.split(":")
+    if len(parts) != 2 or not all(p.isdigit() and len(p) == 2 for p in parts):
+        raise ValueError("must be a time of day HH:MM")
+    if int(parts[0]) > 23 or int(parts[1]) > 59:
+        raise ValueError("must be a time of day between 00:00 and 23:59")
+    return value
+
+
 class Settings(_Section):
     data_dir: Path = Field(default_factory=default_data_dir)
     database_url: str | None = None
@@ -121,6 +175,8 @@ class Settings(_Section):
     quickbooks: QuickBooksSettings = QuickBooksSettings()
     smtp: SmtpSettings = SmtpSettings()
     credit: CreditSettings = CreditSettings()
+    serve: ServeSettings = ServeSettings()
+    health: HealthSettings = HealthSettings()
 
     @field_validator("data_dir")
     @classmethod

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
+import structlog
 from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -22,6 +24,7 @@ from connector.store import Store
 from connector.store.schema import run_leases
 
 DEFAULT_TTL = timedelta(minutes=5)
+log = structlog.get_logger(__name__)
 
 
 class Busy(RuntimeError):
@@ -124,3 +127,42 @@ def held(
         yield lease
     finally:
         release(store, lease)
+
+
+@dataclass
+class Keeper:
+    """A lease renewed in the background while its holder works; `lost` is set if it could not be."""
+
+    lease: Lease
+    lost: threading.Event = field(default_factory=threading.Event)
+    _done: threading.Event = field(default_factory=threading.Event)
+
+
+def _keep(store: Store, keeper: Keeper, ttl: timedelta) -> None:
+    while not keeper._done.wait(ttl.total_seconds() / 3):
+        try:
+            keeper.lease = renew(store, keeper.lease, datetime.now(UTC), ttl)
+        except Busy:
+            keeper.lost.set()
+            log.error("lease.lost", tenant=keeper.lease.tenant_id, holder=keeper.lease.holder)
+            return
+        except Exception as exc:  # a database hiccup: try again at the next beat, before the lease runs out
+            log.warning("lease.renew_failed", tenant=keeper.lease.tenant_id, error=type(exc).__name__)
+
+
+@contextmanager
+def kept(store: Store, tenant_id: str, holder: str, ttl: timedelta = DEFAULT_TTL) -> Iterator[Keeper]:
+    """Hold the tenant's lease for the block on the real clock, renewed every third of `ttl`.
+
+    A holder that dies stops renewing, so its lease runs out within `ttl` (at once for a process on this
+    host). Raises Busy if another live holder has it.
+    """
+    keeper = Keeper(acquire(store, tenant_id, holder, datetime.now(UTC), ttl))
+    thread = threading.Thread(target=_keep, args=(store, keeper, ttl), name=f"lease-{tenant_id}", daemon=True)
+    thread.start()
+    try:
+        yield keeper
+    finally:
+        keeper._done.set()
+        thread.join(timeout=5)
+        release(store, keeper.lease)

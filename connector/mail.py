@@ -74,6 +74,20 @@ class ReminderView:
 
 
 @dataclass(frozen=True, slots=True)
+class NoticeView:
+    """What a connection-health notice to the firm may use (template `notice`)."""
+
+    firm: str
+    ledger: str
+    kind: str
+    message: str
+    reference: str
+
+
+View = ReminderView | NoticeView
+
+
+@dataclass(frozen=True, slots=True)
 class Rendered:
     subject: str
     text: str
@@ -102,7 +116,7 @@ def environment(tenant_templates: Path | None = None) -> Environment:
     )
 
 
-def _render(env: Environment, name: str, view: ReminderView) -> str:
+def _render(env: Environment, name: str, view: View) -> str:
     try:
         return env.get_template(name).render(**{f: getattr(view, f) for f in view.__slots__})
     except TemplateSyntaxError as exc:
@@ -113,7 +127,7 @@ def _render(env: Environment, name: str, view: ReminderView) -> str:
         raise TemplateProblem(f"template {name}: {exc.message}") from None
 
 
-def render(env: Environment, template: str, view: ReminderView) -> Rendered:
+def render(env: Environment, template: str, view: View) -> Rendered:
     """Subject, plain text and HTML of one message."""
     subject = " ".join(_render(env, f"{template}.subject.txt", view).split())
     return Rendered(subject, _render(env, f"{template}.txt", view), _render(env, f"{template}.html", view))

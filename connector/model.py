@@ -148,6 +148,8 @@ class Tenant:
     base_currency: str = "GBP"
     timezone: str = "UTC"
     country: str = "GB"
+    night_time: str | None = None  # HH:MM local for `ccm serve`'s nightly run; None: the server's default
+    contact_email: str | None = None  # the firm's address for connection-health notices
 
     def __post_init__(self) -> None:
         check_currency(self.base_currency)

@@ -15,12 +15,17 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 
-from adapters.base import AuthExpired, Cursor, Fatal, Ledger, LedgerError, RateLimited
+from adapters.base import AuthExpired, Cursor, Fatal, Ledger, LedgerError, RateLimited, Retriable
 from connector.mapping import CompiledMapping
+from connector.mapping.compile import CompiledStream
 from connector.store import Store, records, synclog
 
 log = structlog.get_logger(__name__)
 DEFAULT_OVERLAP = timedelta(minutes=5)
+
+
+class Stopped(Exception):
+    """Raised inside a pull when `should_stop` said so; the run ends after its last committed page."""
 
 
 class LoopDetected(Fatal):
@@ -47,6 +52,7 @@ class SyncResult:
     error: str | None = None
     reconnect_needed: bool = False
     retry_at: datetime | None = None
+    transient: bool = False  # the failure may pass by itself (5xx, dropped connections, a rate limit)
 
 
 def _utcnow() -> datetime:
@@ -71,82 +77,116 @@ def run_sync(
     clock: Callable[[], datetime] = _utcnow,
     on_page: Callable[[PageEvent], None] | None = None,
     streams: list[str] | None = None,
+    trigger: str = "cli",
+    should_stop: Callable[[], bool] | None = None,
 ) -> SyncResult:
     """Pull every mapped stream (or `streams`) of one tenant into the store and log the run.
 
     Ledger errors end the run with a failed outcome and a one-line reason (other tenants are unaffected);
-    anything else is recorded as failed and re-raised.
+    anything else is recorded as failed and re-raised. `should_stop` is asked after every committed page:
+    when it says yes (the server is shutting down) the run ends `interrupted` there, and the next run resumes
+    from that page's cursor. The caller holds the tenant's run lease.
     """
     started = clock()
-    limit = started - overlap
     kind = "full" if full else "incremental"
     with store.begin() as conn:
-        run_id = synclog.start_run(conn, tenant_id, kind, started)
+        run_id = synclog.start_run(conn, tenant_id, kind, started, trigger)
     log.info("sync.start", tenant=tenant_id, run=run_id, kind=kind)
-    api_calls = 0
-    errors_seen = 0
+    pull = _Pull(store, tenant_id, run_id, ledger, started - overlap, on_page, should_stop)
     try:
         for name, stream in mapping.streams.items():
-            if streams is not None and name not in streams:
-                continue
-            with store.read() as conn:
-                cursor = None if full else synclog.get_cursor(conn, tenant_id, name)
-            seen: set[Cursor] = set()
-            read = 0
-            for number, page in enumerate(ledger.pull(name, cursor), start=1):
-                if page.cursor in seen:
-                    raise LoopDetected(f"{name}: the ledger returned position {page.cursor} twice; stopped")
-                seen.add(page.cursor)
-                mapped, errors = stream.map_page(page.records)
-                with store.begin() as conn:
-                    changes = records.upsert(conn, tenant_id, stream.record, mapped)
-                    changes += records.mark_deleted(conn, tenant_id, stream.record, list(page.deleted_ids))
-                    synclog.record_page(
-                        conn, tenant_id, run_id, name, changes, errors, len(page.records), page.api_calls
-                    )
-                    synclog.set_cursor(conn, tenant_id, name, cap(page.cursor, limit))
-                api_calls += page.api_calls
-                errors_seen += len(errors)
-                read += len(page.records)
-                for error in errors:
-                    log.warning("sync.record_error", tenant=tenant_id, stream=name, record=error.record_id,
-                                reason=error.reason)  # fmt: skip
-                if on_page is not None:
-                    on_page(PageEvent(name, number, read, page.total_hint, len(changes)))
+            if streams is None or name in streams:
+                pull.stream(name, stream, full)
     except LedgerError as exc:
-        return _fail(store, tenant_id, run_id, exc, started)
+        return _fail(store, tenant_id, run_id, exc, clock)
+    except Stopped:
+        reason = "stopped for a shutdown after its last committed page; the next run resumes there"
+        return _finish(store, tenant_id, run_id, synclog.INTERRUPTED, reason, clock())
     except KeyboardInterrupt:
-        with store.begin() as conn:
-            synclog.finish_run(conn, tenant_id, run_id, synclog.INTERRUPTED, "interrupted by the operator")
+        _finish(store, tenant_id, run_id, synclog.INTERRUPTED, "interrupted by the operator", clock())
         raise
     except Exception as exc:
-        with store.begin() as conn:
-            synclog.finish_run(
-                conn, tenant_id, run_id, synclog.FAILED, f"internal error: {type(exc).__name__}"
-            )
+        _finish(store, tenant_id, run_id, synclog.FAILED, f"internal error: {type(exc).__name__}", clock())
         raise
+    errors_seen = pull.errors
     outcome = synclog.PARTIAL if errors_seen else synclog.OK
     summary = f"{errors_seen} record(s) could not be mapped; see `ccm log {run_id}`" if errors_seen else None
+    log.info("sync.finish", tenant=tenant_id, run=run_id, outcome=outcome, api_calls=pull.api_calls)
+    return _finish(store, tenant_id, run_id, outcome, summary, clock())
+
+
+@dataclass
+class _Pull:
+    """One run's pages: each committed with its changes, errors, counts and cursor, in one transaction."""
+
+    store: Store
+    tenant_id: str
+    run_id: int
+    ledger: Ledger
+    limit: datetime  # cursors never pass this: the pull's start less the overlap
+    on_page: Callable[[PageEvent], None] | None
+    should_stop: Callable[[], bool] | None
+    api_calls: int = 0
+    errors: int = 0
+
+    def stream(self, name: str, stream: CompiledStream, full: bool) -> None:
+        tenant_id = self.tenant_id
+        with self.store.read() as conn:
+            cursor = None if full else synclog.get_cursor(conn, tenant_id, name)
+        seen: set[Cursor] = set()
+        read = 0
+        for number, page in enumerate(self.ledger.pull(name, cursor), start=1):
+            if page.cursor in seen:
+                raise LoopDetected(f"{name}: the ledger returned position {page.cursor} twice; stopped")
+            seen.add(page.cursor)
+            mapped, errors = stream.map_page(page.records)
+            with self.store.begin() as conn:
+                changes = records.upsert(conn, tenant_id, stream.record, mapped)
+                changes += records.mark_deleted(conn, tenant_id, stream.record, list(page.deleted_ids))
+                synclog.record_page(
+                    conn, tenant_id, self.run_id, name, changes, errors, len(page.records), page.api_calls
+                )
+                synclog.set_cursor(conn, tenant_id, name, cap(page.cursor, self.limit))
+            self.api_calls += page.api_calls
+            self.errors += len(errors)
+            read += len(page.records)
+            for error in errors:
+                log.warning("sync.record_error", tenant=tenant_id, stream=name, record=error.record_id,
+                            reason=error.reason)  # fmt: skip
+            if self.on_page is not None:
+                self.on_page(PageEvent(name, number, read, page.total_hint, len(changes)))
+            if self.should_stop is not None and self.should_stop():
+                raise Stopped
+
+
+def _finish(
+    store: Store, tenant_id: str, run_id: int, outcome: str, summary: str | None, at: datetime
+) -> SyncResult:
     with store.begin() as conn:
-        synclog.finish_run(conn, tenant_id, run_id, outcome, summary)
+        synclog.finish_run(conn, tenant_id, run_id, outcome, summary, at)
         run = synclog.get_run(conn, run_id, tenant_id)
     assert run is not None
-    log.info("sync.finish", tenant=tenant_id, run=run_id, outcome=outcome, api_calls=api_calls)
     return SyncResult(run_id, outcome, run.counts, run.api_calls, summary)
 
 
-def _fail(store: Store, tenant_id: str, run_id: int, exc: LedgerError, started: datetime) -> SyncResult:
+def _fail(
+    store: Store, tenant_id: str, run_id: int, exc: LedgerError, clock: Callable[[], datetime]
+) -> SyncResult:
     reconnect = isinstance(exc, AuthExpired)
     retry_at = None
     reason = str(exc)
+    now = clock()
     if isinstance(exc, RateLimited):
-        retry_at = _utcnow() + timedelta(seconds=exc.retry_after)
+        retry_at = now + timedelta(seconds=exc.retry_after)
         reason = f"{exc.scope} limit reached; can resume after {retry_at:%Y-%m-%d %H:%M} UTC"
     elif reconnect:
         reason = f"reconnect needed: {exc}"
     with store.begin() as conn:
-        synclog.finish_run(conn, tenant_id, run_id, synclog.FAILED, reason)
+        synclog.finish_run(conn, tenant_id, run_id, synclog.FAILED, reason, now)
         run = synclog.get_run(conn, run_id, tenant_id)
     assert run is not None
     log.warning("sync.failed", tenant=tenant_id, run=run_id, reason=reason)
-    return SyncResult(run_id, synclog.FAILED, run.counts, run.api_calls, reason, reconnect, retry_at)
+    transient = isinstance(exc, Retriable | RateLimited)
+    return SyncResult(
+        run_id, synclog.FAILED, run.counts, run.api_calls, reason, reconnect, retry_at, transient
+    )

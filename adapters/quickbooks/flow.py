@@ -4,6 +4,7 @@ tokens -> stored connection), revoke."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from adapters.base import AuthExpired
 from adapters.quickbooks import auth
@@ -31,7 +32,7 @@ def finish(
     """Complete the flow from the callback's query (code and realmId); returns what was connected."""
     realm = callback.get("realmId", "")
     name = tenant.name or f"QuickBooks company {realm}"
-    named = Tenant(tenant.id, name, "quickbooks", tenant.base_currency, tenant.timezone, tenant.country)
+    named = replace(tenant, name=name, ledger="quickbooks")
     with store.begin() as conn:
         save_tenant(conn, named)
     auth.complete(

@@ -7,7 +7,17 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from adapters.base import AdapterContext, Change, Cursor, Fatal, OAuthEndpoints, Page, Rejected, WriteResult
+from adapters.base import (
+    AdapterContext,
+    Change,
+    Cursor,
+    Fatal,
+    OAuthEndpoints,
+    Page,
+    Rejected,
+    Usage,
+    WriteResult,
+)
 from adapters.quickbooks import auth, webhooks
 from adapters.quickbooks.client import QboApi
 from adapters.quickbooks.pacing import Pacer
@@ -70,6 +80,10 @@ class QuickBooksLedger:
 
     def parse_webhook(self, headers: Mapping[str, str], raw_body: bytes) -> list[Change] | Rejected:
         return webhooks.parse(headers, raw_body, self.settings.webhook_verifier)
+
+    def usage(self) -> Usage:
+        """Requests made for this company and how many QuickBooks throttled (it has no day limit)."""
+        return Usage(self.api.calls, self.api.throttled)
 
 
 def _time(

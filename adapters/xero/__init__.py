@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from adapters.base import AdapterContext, AdapterSpec, Ledger
+from collections.abc import Mapping
+from typing import Any
+
+from adapters.base import AdapterContext, AdapterSpec, Change, Ledger, Rejected
 from adapters.xero.schema import raw_schema
 from connector.mapping.loader import SHIPPED
 
@@ -13,6 +16,18 @@ def _factory(ctx: AdapterContext) -> Ledger:
     return XeroLedger(ctx)
 
 
+def _webhook(settings: Any, headers: Mapping[str, str], raw_body: bytes) -> list[Change] | Rejected:
+    from adapters.xero import webhooks
+
+    return webhooks.parse(settings.xero.webhook_key, headers, raw_body)
+
+
 def spec() -> AdapterSpec:
     """Register the adapter as "xero", with its shipped mapping and raw schema."""
-    return AdapterSpec("xero", _factory, SHIPPED / "xero.yaml", raw_schema())
+    from adapters.xero.webhooks import STREAMS
+
+    return AdapterSpec(
+        "xero", _factory, SHIPPED / "xero.yaml", raw_schema(), webhook=_webhook,
+        event_streams=frozenset(STREAMS.values()),  # no payment events: payments are polled
+        refresh_idle_days=60,
+    )  # fmt: skip

@@ -4,6 +4,7 @@ organisation -> stored connection), revoke."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from adapters.base import AuthExpired
@@ -32,9 +33,7 @@ def finish(
     """Complete the flow from the callback's query; returns the organisation's name."""
     tokens, orgs = connect.complete(settings.xero, callback["code"], code_verifier, datetime.now(UTC))
     org = connect.choose(orgs, wanted)
-    named = Tenant(
-        tenant.id, tenant.name or org.name, "xero", tenant.base_currency, tenant.timezone, tenant.country
-    )
+    named = replace(tenant, name=tenant.name or org.name, ledger="xero")
     connect.save(store, TokenVault.open(store, settings), named, org, tokens)
     return org.name
 

@@ -8,7 +8,17 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
-from adapters.base import AdapterContext, Change, Cursor, Fatal, OAuthEndpoints, Page, Rejected, WriteResult
+from adapters.base import (
+    AdapterContext,
+    Change,
+    Cursor,
+    Fatal,
+    OAuthEndpoints,
+    Page,
+    Rejected,
+    Usage,
+    WriteResult,
+)
 from adapters.xero import connect, webhooks
 from adapters.xero import pull as reads
 from adapters.xero.client import TokenSource, XeroClient
@@ -133,6 +143,11 @@ class XeroLedger:
 
     def reminders_enabled(self) -> bool:
         return self.writer.reminders_enabled()
+
+    def usage(self) -> Usage:
+        """Calls made through this ledger, 429s among them, and Xero's day limit left."""
+        pacer = self.client.pacer
+        return Usage(self.client.calls, self.client.throttled, pacer.day_remaining, pacer.limits.day)
 
     # ---- webhooks
     def parse_webhook(self, headers: Mapping[str, str], raw_body: bytes) -> list[Change] | Rejected:

@@ -44,12 +44,17 @@ class Outcome:
     notes: int = 0
     holds: list[str] = field(default_factory=list)
     releases: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)  # connection-health e-mails to the firm
     api_calls: int = 0
     stopped: str | None = None  # why execution stopped early (reconnect needed, ...)
 
 
 class _Stop(Exception):
     pass
+
+
+def _mid_send(exc: BaseException) -> str:
+    return f"the connection failed mid-send ({type(exc).__name__}): it may or may not have gone out"
 
 
 def _money(amount: Decimal, currency: str) -> str:
@@ -99,6 +104,7 @@ class Executor:
         owner: str,
         mode: Mode = Mode.AUTO,
         before_effect: Callable[[Action], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -107,6 +113,7 @@ class Executor:
         self.owner = owner
         self.mode = mode
         self.before_effect = before_effect  # a test hook: the instant between claim and effect
+        self.should_stop = should_stop  # asked before each effect: a server shutting down stops between them
         self.tenant_id = ctx.tenant.id
         self._session: mail.Session | None = None
 
@@ -120,6 +127,7 @@ class Executor:
         try:
             self._reminders(now, resync, out, basis if resync is None else None)
             self._notes(now, out)
+            self._notices(now, out)
         except _Stop as stop:
             out.stopped = str(stop)
         finally:
@@ -186,9 +194,14 @@ class Executor:
             outbox.defer(conn, self.tenant_id, action.key, when, reason, now)
         out.deferred.append((action.key, reason))
 
+    def _check_stop(self) -> None:
+        if self.should_stop is not None and self.should_stop():
+            raise _Stop("the server is shutting down; what is left goes out on the next run")
+
     def _deliver(
         self, action: Action, reminder: Reminder, snapshot: Snapshot, today: date, now: datetime, out: Outcome
     ) -> bool:
+        self._check_stop()
         with self.store.begin() as conn:
             if not outbox.claim(conn, self.tenant_id, action.key, self.owner, now):
                 return False  # another executor has it
@@ -204,8 +217,7 @@ class Executor:
             out.failed.append((action.key, str(exc)))
             return False
         except (smtplib.SMTPException, OSError) as exc:
-            reason = f"the connection failed mid-send ({type(exc).__name__}): it may or may not have gone out"
-            self._finish(outbox.mark_unknown, action, reason, now)
+            self._finish(outbox.mark_unknown, action, _mid_send(exc), now)
             out.unknown.append(action.key)
             return False
         history = [(line.item.invoice_id, line.level.number) for line in reminder.lines]
@@ -327,6 +339,7 @@ class Executor:
         with self.store.read() as conn:
             due = [a for a in outbox.due(conn, self.tenant_id, now) if a.kind in LEDGER_KINDS]
         for action in due:
+            self._check_stop()
             with self.store.begin() as conn:
                 if not outbox.claim(conn, self.tenant_id, action.key, self.owner, now):
                     continue
@@ -358,3 +371,50 @@ class Executor:
                 out.notes += 1
             else:
                 (out.holds if action.kind == "hold" else out.releases).append(action.customer_id)
+
+    # -- connection-health notices to the firm (connector/health.py)
+    def notices_only(self, now: datetime) -> Outcome:
+        """Send only the due notices (a night whose sync failed still tells the firm what is wrong)."""
+        out = Outcome()
+        try:
+            self._notices(now, out)
+        except _Stop as stop:
+            out.stopped = str(stop)
+        finally:
+            if self._session is not None:
+                self._session.close()
+                self._session = None
+        return out
+
+    def _notices(self, now: datetime, out: Outcome) -> None:
+        with self.store.read() as conn:
+            due = [a for a in outbox.due(conn, self.tenant_id, now) if a.kind == "notice"]
+        for action in due:
+            self._check_stop()
+            with self.store.begin() as conn:
+                if not outbox.claim(conn, self.tenant_id, action.key, self.owner, now):
+                    continue
+            if self.before_effect is not None:
+                self.before_effect(action)
+            p = action.payload
+            shown = mail.NoticeView(str(p["firm"]), str(p["ledger"]), str(p["kind"]), str(p["message"]),
+                                    action.key)  # fmt: skip
+            try:
+                rendered = mail.render(self.ctx.templates, "notice", shown)
+                result = self._mail().send(mail.build_message(rendered, str(p["email"]), action.key,
+                                                              self.settings.smtp))  # fmt: skip
+            except mail.Transient as exc:
+                self._finish(outbox.release, action, str(exc), now)
+                out.deferred.append((action.key, str(exc)))
+                continue
+            except (mail.Refused, mail.TemplateProblem) as exc:
+                self._finish(outbox.fail, action, str(exc), now)
+                out.failed.append((action.key, str(exc)))
+                continue
+            except (smtplib.SMTPException, OSError) as exc:
+                self._finish(outbox.mark_unknown, action, _mid_send(exc), now)
+                out.unknown.append(action.key)
+                continue
+            with self.store.begin() as conn:
+                outbox.complete(conn, self.tenant_id, action.key, result, now)
+            out.notices.append(action.key)

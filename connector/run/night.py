@@ -9,11 +9,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from adapters.base import Ledger
-from connector import credit, lease, outbox
+import structlog
+
+from adapters import base as registry
+from adapters.base import Ledger, LedgerError
+from connector import credit, health, lease, outbox
 from connector.config import Settings
+from connector.model import Tenant
 from connector.outbox import Action, Mode
 from connector.reconcile import Basis, allocate, find_discrepancies, load_snapshot
 from connector.rules.credit import Decision, load_rules
@@ -21,10 +25,11 @@ from connector.run.execute import Executor, Outcome
 from connector.run.plan import Context, Plan, plan_tenant
 from connector.runtime import ledger_for, mapping_for
 from connector.store import Store, synclog
-from connector.store.tenants import get_tenant
+from connector.store.tenants import get_connection, get_tenant
 from connector.sync import PageEvent, SyncResult, run_sync
 
-LEASE_TTL = timedelta(minutes=30)
+log = structlog.get_logger(__name__)
+LEASE_TTL = timedelta(minutes=5)  # renewed while the night runs; a dead holder's runs out within this
 CREDIT_FILE = "credit.yaml"
 
 
@@ -38,6 +43,7 @@ class NightSummary:
     stopped: str | None = None
     skipped: Counter[str] = field(default_factory=Counter)
     holds: list[Decision] = field(default_factory=list)
+    health: list[health.OpenIssue] = field(default_factory=list)
 
     @property
     def api_calls(self) -> int:
@@ -79,34 +85,105 @@ def run_night(
     holder: str | None = None,
     on_page: Callable[[PageEvent], None] | None = None,
     before_effect: Callable[[Action], None] | None = None,
+    clock: Callable[[], datetime] | None = None,
+    trigger: str = "cli",
+    should_stop: Callable[[], bool] | None = None,
 ) -> NightSummary:
-    """Run one tenant's night. Raises lease.Busy if another process is running this tenant."""
+    """Run one tenant's night at `now` under its run lease. Raises lease.Busy if another holder runs it.
+
+    `clock` is what the sync stamps its run and caps its cursors with: the ledger's time (default: the real
+    clock, whatever `now` says); `should_stop` is asked between pages and between side effects (a server
+    shutting down).
+    """
     holder = holder or lease.new_holder()
+    with lease.kept(store, tenant_id, holder, LEASE_TTL):
+        return night_held(
+            store, settings, tenant_id, now=now, mode=mode, ledger=ledger, sync=sync, holder=holder,
+            on_page=on_page, before_effect=before_effect, clock=clock, trigger=trigger,
+            should_stop=should_stop,
+        )  # fmt: skip
+
+
+def night_held(
+    store: Store,
+    settings: Settings,
+    tenant_id: str,
+    *,
+    now: datetime,
+    holder: str,
+    mode: Mode = Mode.AUTO,
+    ledger: Ledger | None = None,
+    sync: bool = True,
+    on_page: Callable[[PageEvent], None] | None = None,
+    before_effect: Callable[[Action], None] | None = None,
+    clock: Callable[[], datetime] | None = None,
+    trigger: str = "cli",
+    should_stop: Callable[[], bool] | None = None,
+) -> NightSummary:
+    """`run_night` for a caller already holding the tenant's run lease as `holder`."""
     summary = NightSummary(tenant_id)
-    with lease.held(store, tenant_id, holder, now, LEASE_TTL):
-        with store.read() as conn:
-            tenant = get_tenant(conn, tenant_id)
-        ctx = Context.load(settings, tenant)
-        ctx.check_templates()
-        if sync or ledger is None:
-            ledger = ledger or ledger_for(settings, store, tenant)
-        if sync:
-            summary.sync = run_sync(
-                store, tenant.id, ledger, mapping_for(settings, tenant), on_page=on_page,
-                overlap=timedelta(seconds=settings.sync.overlap_seconds),
-            )  # fmt: skip
-            if summary.sync.outcome == synclog.FAILED:
-                summary.stopped = f"sync failed, so nothing was planned or sent: {summary.sync.error}"
-                return summary
-        today = ctx.calendar.local_date(now)
-        snapshot = load_snapshot(store, tenant.id)  # read once; planning, holds and sending share it
-        basis = Basis.of(snapshot, today)
-        summary.discrepancies = len(find_discrepancies(snapshot, allocate(snapshot), basis.rates))
-        summary.plan = plan_tenant(store, ctx, today, now, mode, basis)
-        summary.skipped.update(s.reason.value for s in summary.plan.evaluation.skipped)
-        summary.holds = plan_holds(store, settings, ctx, now, mode, basis)
+    with store.read() as conn:
+        tenant = get_tenant(conn, tenant_id)
+    ctx = Context.load(settings, tenant)
+    ctx.check_templates()
+    if sync or ledger is None:
+        ledger = ledger or ledger_for(settings, store, tenant)
+    if sync:
+        summary.sync = run_sync(
+            store, tenant.id, ledger, mapping_for(settings, tenant), on_page=on_page,
+            overlap=timedelta(seconds=settings.sync.overlap_seconds), clock=clock or _utcnow,
+            trigger=trigger, should_stop=should_stop,
+        )  # fmt: skip
+        if summary.sync.outcome == synclog.INTERRUPTED:
+            summary.stopped = f"shutting down: {summary.sync.error}"
+            return summary
+    summary.health = check_health(store, settings, tenant, ledger, now)
+    executor = Executor(store, settings, ctx, ledger, holder, mode, before_effect, should_stop)
+    if mode is not Mode.DRY_RUN:
+        with store.begin() as conn:
+            outbox.plan(conn, tenant.id, health.notices(conn, tenant, now), Mode.AUTO, now)
+    if summary.sync is not None and summary.sync.outcome == synclog.FAILED:
         if mode is not Mode.DRY_RUN:
-            executor = Executor(store, settings, ctx, ledger, holder, mode, before_effect)
-            summary.outcome = executor.run(now, basis=basis)
-            summary.stopped = summary.outcome.stopped
+            summary.outcome = executor.notices_only(now)  # telling the firm what is wrong still goes out
+        summary.stopped = f"sync failed, so nothing was planned or sent: {summary.sync.error}"
+        return summary
+    today = ctx.calendar.local_date(now)
+    snapshot = load_snapshot(store, tenant.id)  # read once; planning, holds and sending share it
+    basis = Basis.of(snapshot, today)
+    summary.discrepancies = len(find_discrepancies(snapshot, allocate(snapshot), basis.rates))
+    summary.plan = plan_tenant(store, ctx, today, now, mode, basis)
+    summary.skipped.update(s.reason.value for s in summary.plan.evaluation.skipped)
+    summary.holds = plan_holds(store, settings, ctx, now, mode, basis)
+    if mode is not Mode.DRY_RUN:
+        summary.outcome = executor.run(now, basis=basis)
+        summary.stopped = summary.outcome.stopped
     return summary
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def check_health(
+    store: Store, settings: Settings, tenant: Tenant, ledger: Ledger | None, now: datetime
+) -> list[health.OpenIssue]:
+    """Assess and record the tenant's connection health; returns every issue still open."""
+    usage = getattr(ledger, "usage", None)
+    reminders = getattr(ledger, "reminders_enabled", None)
+    reminders_on: bool | None = None
+    if reminders is not None:
+        try:
+            reminders_on = bool(reminders())
+        except LedgerError as exc:  # the check is advice: a failure does not stop the night
+            log.info("health.reminders_unknown", tenant=tenant.id, reason=str(exc))
+    spec = registry.get(tenant.ledger)
+    with store.begin() as conn:
+        found = health.assess(
+            tenant, get_connection(conn, tenant.id), health.tokens_of(conn, tenant.id),
+            idle_days=spec.refresh_idle_days, usage=usage() if usage is not None else None,
+            reminders_on=reminders_on, now=now, rules=settings.health,
+        )  # fmt: skip
+        checked = health.KINDS if reminders_on is not None else tuple(k for k in health.KINDS
+                                                                      if k != "ledger_reminders")  # fmt: skip
+        health.record(conn, tenant.id, found, now, checked)
+        return health.open_issues(conn, tenant.id)

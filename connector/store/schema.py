@@ -1,4 +1,6 @@
-"""Tables. Every table carries `tenant_id` and every key starts with it: nothing is shared across tenants.
+"""Tables. Every table of tenant data carries `tenant_id` and every key starts with it: nothing is shared
+across tenants. A few tables belong to the running servers, not to a tenant: `servers` (who is alive),
+`apscheduler_jobs` (the scheduler's job store) and `oauth_states` (connect flows in progress).
 
 The Alembic migrations in `migrations/versions/` create exactly these; a test compares the two.
 """
@@ -10,13 +12,16 @@ from sqlalchemy import (
     Boolean,
     Column,
     Date,
+    Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
     Text,
+    Unicode,
 )
 
 from connector.store.types import RATE_SCALE, ScaledDecimal, UTCDateTime
@@ -44,6 +49,8 @@ tenants = Table(
     Column("timezone", String(64), nullable=False),
     Column("country", String(2), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+    Column("night_time", String(5)),  # HH:MM local; None: serve.night_time
+    Column("contact_email", String(320)),  # where connection-health notices go
 )
 
 connections = Table(
@@ -171,6 +178,7 @@ sync_runs = Table(
     Column("counts", JSON, nullable=False),
     Column("api_calls", Integer, nullable=False, default=0),
     Column("error_summary", Text),
+    Column("trigger", String(16)),  # what started it: cli, night, webhook, poll, now, send
     Index(None, "tenant_id", "started_at"),
 )
 
@@ -306,6 +314,81 @@ credit_holds = Table(
     Column("reason", Text, nullable=False),
     Column("since", UTCDateTime(), nullable=False),
     Column("action_key", String(128), nullable=False),
+)
+
+# One row per tenant and local night that `ccm serve` scheduled: the claim that makes a night run once,
+# across restarts and across servers sharing the database (see connector/serve/nights.py).
+nights = Table(
+    "nights",
+    metadata,
+    Column("tenant_id", Id, primary_key=True),
+    Column("night", Date, primary_key=True),  # the tenant's local date of the scheduled run
+    Column("state", String(16), nullable=False),  # due | running | retry | done | failed | superseded
+    Column("due_at", UTCDateTime(), nullable=False),
+    Column("not_before", UTCDateTime()),
+    Column("holder", String(128)),
+    Column("attempts", Integer, nullable=False),
+    Column("started_at", UTCDateTime()),
+    Column("finished_at", UTCDateTime()),
+    Column("summary", Text),
+    Index(None, "state", "not_before"),
+)
+
+# Incremental syncs asked for by webhooks, `ccm sync --now` and polling; a server debounces them per tenant.
+sync_requests = Table(
+    "sync_requests",
+    metadata,
+    Column("request_id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant_id", Id, nullable=False),
+    Column("stream", String(64)),  # None: every stream
+    Column("reason", String(16), nullable=False),  # webhook | now | poll
+    Column("requested_at", UTCDateTime(), nullable=False),  # real time: debouncing is about real bursts
+    Index(None, "tenant_id", "request_id"),
+)
+
+# Connection health problems, open until they clear; the notice to the firm goes out once per appearance.
+health_issues = Table(
+    "health_issues",
+    metadata,
+    Column("tenant_id", Id, primary_key=True),
+    Column("kind", String(32), primary_key=True),
+    Column("message", Text, nullable=False),
+    Column("first_seen", UTCDateTime(), nullable=False),
+    Column("last_seen", UTCDateTime(), nullable=False),
+    Column("resolved_at", UTCDateTime()),
+    Column("notice_key", String(128)),  # the outbox action that tells the firm (None: not yet planned)
+)
+
+# Servers alive now (each renews its row); `ccm sync --now` and `ccm schedule` read it.
+servers = Table(
+    "servers",
+    metadata,
+    Column("server_id", String(128), primary_key=True),
+    Column("url", String(255), nullable=False),
+    Column("clock", String(128), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("heartbeat_at", UTCDateTime(), nullable=False),
+)
+
+# Connect flows begun on the server and not finished yet: the PKCE verifier, the tenant's details and, while
+# the person picks Xero organisations, the tokens; encrypted with the vault key.
+oauth_states = Table(
+    "oauth_states",
+    metadata,
+    Column("state", String(64), primary_key=True),
+    Column("ledger", String(64), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+)
+
+# APScheduler's job store, exactly as its SQLAlchemyJobStore defines it (it finds the table made here).
+apscheduler_jobs = Table(
+    "apscheduler_jobs",
+    metadata,
+    Column("id", Unicode(191), primary_key=True),
+    Column("next_run_time", Float(25), index=True),
+    Column("job_state", LargeBinary, nullable=False),
 )
 
 RECORD_TABLES = {

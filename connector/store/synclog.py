@@ -34,6 +34,7 @@ class Run:
     counts: dict[str, dict[str, int]]
     api_calls: int
     error_summary: str | None
+    trigger: str | None = None  # what started it: cli, night, webhook, poll, now, send
 
     @property
     def error_count(self) -> int:
@@ -61,8 +62,13 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def start_run(conn: Connection, tenant_id: str, kind: str, started_at: datetime) -> int:
-    """Open a run row; runs of this tenant still 'running' belong to a dead process and are closed."""
+def start_run(
+    conn: Connection, tenant_id: str, kind: str, started_at: datetime, trigger: str | None = None
+) -> int:
+    """Open a run row; runs of this tenant still 'running' belong to a dead process and are closed.
+
+    The caller holds the tenant's run lease, so no live process is syncing this tenant.
+    """
     conn.execute(
         update(sync_runs)
         .where(sync_runs.c.tenant_id == tenant_id, sync_runs.c.outcome == RUNNING)
@@ -71,7 +77,13 @@ def start_run(conn: Connection, tenant_id: str, kind: str, started_at: datetime)
     )  # fmt: skip
     result = conn.execute(
         sync_runs.insert().values(
-            tenant_id=tenant_id, kind=kind, started_at=started_at, outcome=RUNNING, counts={}, api_calls=0
+            tenant_id=tenant_id,
+            kind=kind,
+            started_at=started_at,
+            outcome=RUNNING,
+            counts={},
+            api_calls=0,
+            trigger=trigger,
         )
     )
     key = result.inserted_primary_key
@@ -128,12 +140,17 @@ def record_page(
 
 
 def finish_run(
-    conn: Connection, tenant_id: str, run_id: int, outcome: str, error_summary: str | None = None
+    conn: Connection,
+    tenant_id: str,
+    run_id: int,
+    outcome: str,
+    error_summary: str | None = None,
+    at: datetime | None = None,
 ) -> None:
     conn.execute(
         update(sync_runs)
         .where(sync_runs.c.tenant_id == tenant_id, sync_runs.c.run_id == run_id)
-        .values(outcome=outcome, finished_at=_now(), error_summary=error_summary)
+        .values(outcome=outcome, finished_at=at or _now(), error_summary=error_summary)
     )
 
 
@@ -141,7 +158,7 @@ def _run(row: Any) -> Run:
     return Run(
         run_id=row.run_id, tenant_id=row.tenant_id, kind=row.kind, started_at=row.started_at,
         finished_at=row.finished_at, outcome=row.outcome, counts=row.counts or {}, api_calls=row.api_calls,
-        error_summary=row.error_summary,
+        error_summary=row.error_summary, trigger=row.trigger,
     )  # fmt: skip
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Connection, select
 
@@ -17,10 +18,11 @@ class UnknownTenant(LookupError):
         self.tenant_id = tenant_id
 
 
-def _tenant(row: dict[str, str]) -> Tenant:
+def _tenant(row: dict[str, Any]) -> Tenant:
     return Tenant(
         id=row["tenant_id"], name=row["name"], ledger=row["ledger"], base_currency=row["base_currency"],
-        timezone=row["timezone"], country=row["country"],
+        timezone=row["timezone"], country=row["country"], night_time=row.get("night_time"),
+        contact_email=row.get("contact_email"),
     )  # fmt: skip
 
 
@@ -29,7 +31,7 @@ def save_tenant(conn: Connection, tenant: Tenant) -> None:
     existing = conn.execute(select(tenants.c.ledger).where(tenants.c.tenant_id == tenant.id)).scalar()
     values = {
         "name": tenant.name, "base_currency": tenant.base_currency, "timezone": tenant.timezone,
-        "country": tenant.country,
+        "country": tenant.country, "night_time": tenant.night_time, "contact_email": tenant.contact_email,
     }  # fmt: skip
     if existing is None:
         conn.execute(
