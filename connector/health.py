@@ -114,26 +114,32 @@ def assess(
     found: list[Issue] = []
     if link is not None and link.state is ConnectionState.RECONNECT_NEEDED:
         why = link.message.removeprefix("reconnect needed: ")
-        found.append(Issue(
-            "reconnect_needed",
-            f"ccm can no longer reach {name} ({why}): someone at the firm must connect again "
-            f"({_reconnect(tenant)})",
-        ))  # fmt: skip
+        found.append(
+            Issue(
+                "reconnect_needed",
+                f"ccm can no longer reach {name} ({why}): someone at the firm must connect again "
+                f"({_reconnect(tenant)})",
+            )
+        )
     elif tokens is not None and (issue := _refresh_issue(tenant, tokens, idle_days, now, rules)):
         found.append(issue)
     left, limit = (usage.day_remaining, usage.day_limit) if usage is not None else (None, None)
     if left is not None and limit and left * 100 <= limit * rules.day_limit_warn_percent:
-        found.append(Issue(
-            "day_limit",
-            f"only {left} of {limit} daily {name} API calls were left after the last run; running out "
-            "stops syncs until midnight UTC",
-        ))  # fmt: skip
+        found.append(
+            Issue(
+                "day_limit",
+                f"only {left} of {limit} daily {name} API calls were left after the last run; running out "
+                "stops syncs until midnight UTC",
+            )
+        )
     if reminders_on:
-        found.append(Issue(
-            "ledger_reminders",
-            f"{name}'s own invoice reminders are switched on: customers would be chased twice; turn them "
-            f"off in {name} (ccm sends the reminders)",
-        ))  # fmt: skip
+        found.append(
+            Issue(
+                "ledger_reminders",
+                f"{name}'s own invoice reminders are switched on: customers would be chased twice; turn them "
+                f"off in {name} (ccm sends the reminders)",
+            )
+        )
     return found
 
 
@@ -159,9 +165,10 @@ def record(
             )
         elif row.resolved_at is not None:  # back again: a new appearance, told anew
             conn.execute(
-                this.values(message=issue.message, first_seen=now, last_seen=now, resolved_at=None,
-                            notice_key=None)
-            )  # fmt: skip
+                this.values(
+                    message=issue.message, first_seen=now, last_seen=now, resolved_at=None, notice_key=None
+                )
+            )
         else:
             conn.execute(this.values(message=issue.message, last_seen=now))
             continue
@@ -201,10 +208,33 @@ def notices(conn: Connection, tenant: Tenant, now: datetime) -> list[NewAction]:
         conn.execute(
             update(health_issues).where(h.tenant_id == tenant.id, h.kind == issue.kind).values(notice_key=key)
         )
-        actions.append(NewAction(
-            key=key, kind="notice", channel="email", customer_id="",
-            payload={"email": tenant.contact_email, "kind": issue.kind, "message": issue.message,
-                     "firm": tenant.name, "ledger": ledger_name(tenant.ledger)},
-            send_after=now,
-        ))  # fmt: skip
+        actions.append(
+            NewAction(
+                key=key,
+                kind="notice",
+                channel="email",
+                customer_id="",
+                payload={
+                    "email": tenant.contact_email,
+                    "kind": issue.kind,
+                    "message": issue.message,
+                    "firm": tenant.name,
+                    "ledger": ledger_name(tenant.ledger),
+                },
+                send_after=now,
+            )
+        )
     return actions
+
+
+STORE_KINDS = ("reconnect_needed", "refresh_idle", "consent_ending")  # what the store alone can tell
+
+
+def current(conn: Connection, tenant: Tenant, link: Link | None, idle_days: int | None, now: datetime,
+            rules: HealthSettings) -> list[Issue]:  # fmt: skip
+    """The tenant's health as of `now`: token and consent checks made afresh from the store, plus what the
+    last run found that only the ledger can tell (day limit, the ledger's own reminders)."""
+    fresh = assess(tenant, link, tokens_of(conn, tenant.id), idle_days=idle_days, usage=None,
+                   reminders_on=None, now=now, rules=rules)  # fmt: skip
+    recorded = [Issue(i.kind, i.message) for i in open_issues(conn, tenant.id) if i.kind not in STORE_KINDS]
+    return fresh + recorded

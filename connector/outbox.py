@@ -21,7 +21,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from connector.store import bulk
@@ -294,3 +294,19 @@ def last_contacts(conn: Connection, tenant_id: str) -> dict[str, date]:
         if customer_id not in found or sent_on > found[customer_id]:
             found[customer_id] = sent_on
     return found
+
+
+def due_tenants(conn: Connection, now: datetime) -> list[str]:
+    """Tenants with planned actions whose time has come (what a server sends next), longest waiting first."""
+    query = (
+        select(outbox.c.tenant_id)
+        .where(outbox.c.state == str(State.PLANNED), outbox.c.send_after <= now)
+        .group_by(outbox.c.tenant_id)
+        .order_by(func.min(outbox.c.send_after))
+    )
+    return list(conn.execute(query).scalars())
+
+
+def due_count(conn: Connection, now: datetime) -> int:
+    query = select(func.count()).where(outbox.c.state == str(State.PLANNED), outbox.c.send_after <= now)
+    return int(conn.execute(query).scalar_one())

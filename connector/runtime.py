@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from adapters import base as registry
 from adapters.base import AdapterContext, Ledger
@@ -36,11 +38,18 @@ def mapping_for(settings: Settings, tenant: Tenant) -> CompiledMapping:
     return load_mapping(spec.mapping, override if override.exists() else None, spec.schema)
 
 
-def ledger_for(settings: Settings, store: Store, tenant: Tenant) -> Ledger:
-    """A Ledger for the tenant's connection, built by its registered adapter."""
+def ledger_for(
+    settings: Settings, store: Store, tenant: Tenant, services: Mapping[str, Any] | None = None
+) -> Ledger:
+    """A Ledger for the tenant's connection, built by its registered adapter.
+
+    `services` go to the adapter besides the store, e.g. "clock" (a simulated clock the ledger runs on).
+    """
     spec = registry.get(tenant.ledger)
     with store.read() as conn:
         link = get_connection(conn, tenant.id)
     if link is None:
         raise NotConnected(tenant.id)
-    return spec.factory(AdapterContext(tenant.id, link.external_id, settings, {"store": store}))
+    return spec.factory(
+        AdapterContext(tenant.id, link.external_id, settings, {"store": store, **(services or {})})
+    )

@@ -1,5 +1,6 @@
-"""The connect flow `ccm connect xero` drives: begin (authorize URL with PKCE), finish (code -> tokens ->
-organisation -> stored connection), revoke."""
+"""The connect flow `ccm connect xero` and the server's connect pages drive: begin (authorize URL with
+PKCE), exchange (code -> tokens -> the organisations granted), save (one organisation as the tenant's
+connection), revoke."""
 
 from __future__ import annotations
 
@@ -7,19 +8,45 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from adapters.base import AuthExpired
+from adapters.base import AuthExpired, Fatal
 from adapters.xero import connect
 from connector import oauth
 from connector.config import Settings
+from connector.flow import Choice, Grant
 from connector.model import Tenant
 from connector.oauth import TokenVault
 from connector.store import Store
 
 
 def begin(settings: Settings, state: str) -> tuple[str, str | None]:
-    """The URL to send the person to, and the PKCE verifier to keep for `finish`."""
+    """The URL to send the person to, and the PKCE verifier to keep for `exchange`."""
     auth = connect.begin(settings.xero, state)
     return auth.url, auth.code_verifier
+
+
+def exchange(
+    settings: Settings, callback: Mapping[str, str], code_verifier: str | None, now: datetime | None = None
+) -> Grant:
+    """Trade the callback's code for tokens; the organisations they reach are the choices."""
+    tokens, orgs = connect.complete(settings.xero, callback["code"], code_verifier, now or datetime.now(UTC))
+    if not orgs:
+        raise Fatal("the person granted access to no Xero organisation")
+    return Grant(tokens, tuple(Choice(o.tenant_id, o.name, o.tenant_type) for o in orgs))
+
+
+def save(
+    settings: Settings,
+    store: Store,
+    tenant: Tenant,
+    grant: Grant,
+    choice: Choice,
+    vault: TokenVault | None = None,
+) -> str:
+    """Store the chosen organisation as the tenant's connection (tokens in the vault first)."""
+    named = replace(tenant, name=tenant.name or choice.name, ledger="xero")
+    org = connect.Organisation(choice.id, choice.name, choice.kind, "")
+    connect.save(store, vault or TokenVault.open(store, settings), named, org, grant.tokens)
+    return choice.name
 
 
 def finish(
@@ -31,11 +58,8 @@ def finish(
     wanted: str | None = None,
 ) -> str:
     """Complete the flow from the callback's query; returns the organisation's name."""
-    tokens, orgs = connect.complete(settings.xero, callback["code"], code_verifier, datetime.now(UTC))
-    org = connect.choose(orgs, wanted)
-    named = replace(tenant, name=tenant.name or org.name, ledger="xero")
-    connect.save(store, TokenVault.open(store, settings), named, org, tokens)
-    return org.name
+    grant = exchange(settings, callback, code_verifier)
+    return save(settings, store, tenant, grant, grant.choose(wanted, "Xero organisation"))
 
 
 def revoke(settings: Settings, store: Store, tenant_id: str) -> None:

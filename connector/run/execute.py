@@ -12,7 +12,7 @@ from __future__ import annotations
 import smtplib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import structlog
@@ -25,12 +25,14 @@ from connector.reconcile import Basis, Snapshot
 from connector.rules import interest
 from connector.rules.dunning import Reminder
 from connector.run.plan import Context, actions_for, evaluate_tenant, why_not
-from connector.store import Store
+from connector.store import Store, synclog
+from connector.sync import SyncResult
 
 log = structlog.get_logger(__name__)
 # Channels that reach the customer (a call task reaches the bookkeeper), and the ledger's write-backs.
 CONTACTING = ("email", "ledger_email")
 LEDGER_KINDS = ("note", "hold", "release")
+RECHECK_AGAIN = timedelta(minutes=15)  # a reminder whose re-check failed waits this long to try again
 
 
 @dataclass
@@ -145,7 +147,12 @@ class Executor:
         if not due:
             return
         if resync is not None:
-            resync()
+            result = resync()
+            if isinstance(result, SyncResult) and result.outcome in (synclog.FAILED, synclog.INTERRUPTED):
+                reason = f"not sent: the ledger could not be re-checked first ({result.error})"
+                for action in due:
+                    self._defer_to(action, now + RECHECK_AGAIN, reason, now, out)
+                return
         today = self.ctx.calendar.local_date(now)
         fresh, snapshot = evaluate_tenant(self.store, self.ctx, today, basis)
         by_key = {r.key: r for r in fresh.reminders}
@@ -179,6 +186,11 @@ class Executor:
         reason = self.ctx.calendar.why_not(now) or "outside sending hours"
         for action in due:
             self._defer(action, now, reason, out)
+
+    def _defer_to(self, action: Action, when: datetime, reason: str, now: datetime, out: Outcome) -> None:
+        with self.store.begin() as conn:
+            outbox.defer(conn, self.tenant_id, action.key, when, reason, now)
+        out.deferred.append((action.key, reason))
 
     def _defer(
         self, action: Action, now: datetime, reason: str, out: Outcome, next_day: bool = False

@@ -23,9 +23,10 @@ class _Queue(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily(
-            "ccm_queue_depth", "Work waiting: nights due, sync requests, sends due, jobs in this server",
+            "ccm_queue_depth",
+            "Work waiting: nights due, sync requests, sends due, jobs in this server",
             labels=["queue"],
-        )  # fmt: skip
+        )
         try:
             depths = self.read()
         except Exception:  # a scrape must not fail because the database blinked; the gauge is left out
@@ -48,9 +49,12 @@ class Metrics:
         self.reminders = Counter("ccm_reminders_sent", "Reminders that went out", registry=r)
         self.webhooks = Counter("ccm_webhooks", "Webhook deliveries", ["ledger", "result"], registry=r)
         self.seconds = Histogram(
-            "ccm_run_seconds", "How long tenant runs took", ["kind"], registry=r,
+            "ccm_run_seconds",
+            "How long tenant runs took",
+            ["kind"],
+            registry=r,
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800),
-        )  # fmt: skip
+        )
         self.busy = Gauge("ccm_workers_busy", "Tenant runs in progress in this server", registry=r)
         if queue is not None:
             r.register(_Queue(queue))

@@ -52,9 +52,17 @@ class Night:
 
 def _night(row: Any) -> Night:
     return Night(
-        row.tenant_id, row.night, row.state, row.due_at, row.not_before, row.holder, row.attempts,
-        row.started_at, row.finished_at, row.summary,
-    )  # fmt: skip
+        row.tenant_id,
+        row.night,
+        row.state,
+        row.due_at,
+        row.not_before,
+        row.holder,
+        row.attempts,
+        row.started_at,
+        row.finished_at,
+        row.summary,
+    )
 
 
 def mark_due(conn: Connection, tenant_id: str, night: date, due_at: datetime) -> bool:
@@ -94,14 +102,20 @@ def claimable(conn: Connection, now: datetime, real_now: datetime, limit: int = 
         .subquery()
     )
     query = (
-        select(n.tenant_id, n.night, n.state, n.holder, lease.holder.label("lease_holder"),
-               lease.expires_at.label("lease_expires"))
+        select(
+            n.tenant_id,
+            n.night,
+            n.state,
+            n.holder,
+            lease.holder.label("lease_holder"),
+            lease.expires_at.label("lease_expires"),
+        )
         .join(latest, and_(latest.c.tenant_id == n.tenant_id, latest.c.night == n.night))
         .outerjoin(run_leases, lease.tenant_id == n.tenant_id)
         .where(or_(n.state != RETRY, n.not_before <= now))
         .order_by(n.due_at)
         .limit(limit)
-    )  # fmt: skip
+    )
     found = [Claimable(*row) for row in conn.execute(query)]
     return [c for c in found if c.lease_holder is None or not _alive(c, real_now)]
 

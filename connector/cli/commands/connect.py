@@ -2,34 +2,34 @@
 
 from __future__ import annotations
 
-import importlib
+import sys
 import webbrowser
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 from rich.table import Table
 from sqlalchemy import select
 
-from adapters import base as registry
 from adapters.base import LedgerError
 from connector.callback import CallbackError, receiver_for
 from connector.cli.app import Failure, UsageProblem, app, err, out, state
-from connector.model import ConnectionState, ModelError, Tenant
+from connector.flow import Choice, Grant, NoFlow
+from connector.flow import flow as flow_of
+from connector.model import ConnectionState
 from connector.oauth import TokenVault, new_state
 from connector.store import synclog
 from connector.store.schema import oauth_tokens
 from connector.store.tenants import get_connection, get_tenant, list_tenants, save_connection
+from connector.tenantspec import TenantProblem, build
 
 
 def _flow(ledger: str) -> Any:
-    registry.get(ledger)  # an unknown ledger is a usage error
     try:
-        return importlib.import_module(f"adapters.{ledger}.flow")
-    except ModuleNotFoundError:
-        raise UsageProblem(f"ledger {ledger!r} has no connect flow") from None
+        return flow_of(ledger)  # an unknown ledger is a usage error
+    except NoFlow as exc:
+        raise UsageProblem(str(exc)) from None
 
 
 @app.command()
@@ -44,23 +44,35 @@ def connect(
     base_currency: Annotated[str, typer.Option(help="ISO currency of the firm's books.")] = "GBP",
     timezone: Annotated[str, typer.Option(help="IANA time zone, e.g. Europe/London.")] = "Europe/London",
     country: Annotated[str, typer.Option(help="ISO country code (public holidays).")] = "GB",
+    night_time: Annotated[
+        str | None, typer.Option(help="Local HH:MM of its nightly run (default: serve.night_time).")
+    ] = None,
+    contact_email: Annotated[
+        str | None, typer.Option(help="The firm's address for connection-health notices.")
+    ] = None,
     browser: Annotated[bool, typer.Option(help="Open the authorize page in a browser.")] = True,
     timeout: Annotated[int, typer.Option(min=10, help="Seconds to wait for the consent.")] = 300,
 ) -> None:
     """Connect a firm's ledger through OAuth: consent in the browser, the redirect comes back to ccm."""
     flow = _flow(ledger)
     try:
-        ZoneInfo(timezone)
-        firm = Tenant(tenant, name, ledger, base_currency.upper(), timezone, country.upper())
-    except (ZoneInfoNotFoundError, ValueError, ModelError) as exc:
-        raise UsageProblem(f"--timezone/--base-currency: {exc}") from None
+        firm = build(
+            tenant, name, ledger, base_currency=base_currency, timezone=timezone, country=country,
+            night_time=night_time, contact_email=contact_email,
+        )  # fmt: skip
+    except TenantProblem as exc:
+        raise UsageProblem(f"--{exc.field.replace('_', '-')}: {str(exc).split(': ', 1)[1]}") from None
     st = state(ctx)
     settings, store = st.settings, st.store
     redirect = getattr(settings, ledger).redirect_uri
     try:
         receiver = receiver_for(redirect).start()
     except CallbackError as exc:
-        raise UsageProblem(f"{ledger}.redirect_uri: {exc}") from None
+        hint = ""
+        if "cannot listen" in str(exc):
+            hint = (f"; if `ccm serve` runs there, connect through it: open "
+                    f"{redirect.split('/oauth/')[0]}/connect/{ledger}?tenant={tenant}")  # fmt: skip
+        raise UsageProblem(f"{ledger}.redirect_uri: {exc}{hint}") from None
     state_value = new_state()
     try:
         url, verifier = flow.begin(settings, state_value)
@@ -83,30 +95,76 @@ def connect(
     if "code" not in answer:
         raise Failure("the redirect carried no authorization code; nothing was stored")
     try:
-        what = flow.finish(settings, store, firm, answer, verifier, org)
+        grant = flow.exchange(settings, answer, verifier)
+        what = flow.save(settings, store, firm, grant, _choose(grant, org))
     except LedgerError as exc:
         raise Failure(f"connecting failed: {exc}") from None
     out.print(f"connected tenant {tenant} to {what}; run `ccm sync -t {tenant}`", markup=False)
 
 
+def _choose(grant: Grant, wanted: str | None) -> Choice:
+    """The organisation named by --org, the only one granted, or the one the person picks at the prompt."""
+    if wanted is not None or len(grant.choices) == 1 or not sys.stdin.isatty():
+        try:
+            return grant.choose(wanted, "organisation")
+        except LedgerError as exc:
+            raise Failure(f"{exc}; nothing was stored (connect again with --org NAME)") from None
+    for number, choice in enumerate(grant.choices, start=1):
+        out.print(f"  {number}. {choice.name} ({choice.id})", markup=False)
+    picked = typer.prompt("Which organisation is this tenant?", type=int, default=1)
+    if not 1 <= picked <= len(grant.choices):
+        raise UsageProblem(f"choose a number from 1 to {len(grant.choices)}; nothing was stored")
+    return grant.choices[picked - 1]
+
+
 @app.command("connections")
 def list_connections(ctx: typer.Context) -> None:
-    """Every connection with its state, token expiry and last sync."""
-    store = state(ctx).store
-    table = Table("tenant", "ledger", "ledger id", "state", "refresh token dies", "last sync", "message")
+    """Every connection with its state, refresh-token expiry, last sync and health problems."""
+    from adapters import base as registry
+    from connector import health
+
+    st = state(ctx)
+    store, settings = st.store, st.settings
+    table = Table("tenant", "ledger", "ledger id", "state", "refresh token dies", "last sync", "health")
+    problems: list[tuple[str, health.Issue]] = []
+    now = datetime.now(UTC)
     with store.read() as conn:
-        expiry = dict(conn.execute(select(oauth_tokens.c.tenant_id, oauth_tokens.c.refresh_expires_at)).all())
+        expiry = {r.tenant_id: r for r in conn.execute(select(oauth_tokens)).all()}
         for t in list_tenants(conn):
             link = get_connection(conn, t.id)
             if link is None:
                 continue
             last = synclog.runs(conn, t.id, limit=1)
-            dies = expiry.get(t.id)
+            issues = (
+                health.current(conn, t, link, registry.get(t.ledger).refresh_idle_days, now, settings.health)
+                if link.state is not ConnectionState.DISCONNECTED
+                else []
+            )
+            problems += [(t.id, i) for i in issues]
+            fine = "ok" if link.state is ConnectionState.CONNECTED else "-"
             table.add_row(
-                t.id, t.ledger, link.external_id, str(link.state), f"{dies:%Y-%m-%d}" if dies else "-",
-                f"{last[0].started_at:%Y-%m-%d %H:%M} {last[0].outcome}" if last else "never", link.message,
+                t.id, t.ledger, link.external_id, str(link.state), _dies(expiry.get(t.id), t.ledger),
+                f"{last[0].started_at:%Y-%m-%d %H:%M} {last[0].outcome}" if last else "never",
+                ", ".join(i.kind for i in issues) or fine,
             )  # fmt: skip
-    out.print(table if table.row_count else "no connections yet: `ccm connect xero|quickbooks -t ID`")
+    if not table.row_count:
+        out.print("no connections yet: `ccm connect xero|quickbooks -t ID`")
+        return
+    out.print(table)
+    for tenant_id, issue in problems:
+        out.print(f"{tenant_id}: {issue.kind}: {issue.message}", markup=False)
+
+
+def _dies(row: Any, ledger: str) -> str:
+    """When the refresh token dies: the ledger's word, else its idle life from the last refresh."""
+    from adapters import base as registry
+
+    if row is None:
+        return "-"
+    if row.refresh_expires_at is not None:
+        return f"{row.refresh_expires_at:%Y-%m-%d}"
+    idle = registry.get(ledger).refresh_idle_days
+    return f"{row.updated_at + timedelta(days=idle):%Y-%m-%d} unless used" if idle else "-"
 
 
 @app.command()

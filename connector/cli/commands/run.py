@@ -69,6 +69,11 @@ def print_details(summary: NightSummary) -> None:
             out.print(f"deferred {key}: {reason}", markup=False)
         for key in summary.outcome.unknown:
             out.print(f"UNKNOWN {key}: may or may not have gone out; check, then `ccm outbox resolve {key}`")
+    for issue in summary.health:
+        out.print(f"[health] {summary.tenant_id}: {issue.kind}: {issue.message}", markup=False)
+    if summary.outcome and summary.outcome.notices:
+        out.print(f"{summary.tenant_id}: told the firm's contact about it ({len(summary.outcome.notices)} "
+                  "notice e-mail(s))", markup=False)  # fmt: skip
     for decision in summary.holds:
         who = decision.name or decision.customer_id
         out.print(f"{decision.action} {who}: {decision.reason}", markup=False)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
@@ -16,11 +16,32 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from adapters.base import Ledger
+from connector import lease
 from connector.cli.app import Failure, UsageProblem, app, err, out, state
+from connector.config import Settings
+from connector.mapping import CompiledMapping
 from connector.runtime import NotConnected, ledger_for, mapping_for
-from connector.store import synclog
+from connector.store import Store, synclog
 from connector.store.tenants import get_tenant
 from connector.sync import PageEvent, run_sync
+
+
+def _queue(store: Store, tenant_id: str) -> None:
+    """Ask the running server(s) for an incremental sync of the tenant (debounced with its webhooks)."""
+    from connector.serve import servers, syncqueue
+
+    now = datetime.now(UTC)
+    with store.begin() as conn:
+        alive = servers.alive(conn, now)
+        if not alive:
+            raise Failure(
+                f"no `ccm serve` is running to take it; `ccm sync -t {tenant_id}` syncs here and now"
+            )
+        syncqueue.add(conn, tenant_id, [None], syncqueue.NOW, now)
+    where = ", ".join(s.url for s in alive)
+    out.print(f"queued an incremental sync of {tenant_id} for the running server ({where}); "
+              f"`ccm log -t {tenant_id}` shows it when done", markup=False)  # fmt: skip
 
 
 @app.command()
@@ -28,18 +49,36 @@ def sync(
     ctx: typer.Context,
     tenant: Annotated[str, typer.Option("--tenant", "-t", help="The tenant to sync.")],
     full: Annotated[bool, typer.Option("--full", help="Re-read everything, not just what changed.")] = False,
+    now: Annotated[
+        bool,
+        typer.Option("--now", help="Let the running `ccm serve` do it (within seconds), not this process."),
+    ] = False,
 ) -> None:
     """Pull customers, invoices, credit notes and payments from the tenant's ledger."""
     st = state(ctx)
     store, settings = st.store, st.settings
     with store.read() as conn:
         found = get_tenant(conn, tenant)
+    if now:
+        if full:
+            raise UsageProblem("--now asks the server for an incremental sync; --full runs here only")
+        _queue(store, found.id)
+        return
     mapping = mapping_for(settings, found)
     try:
         ledger = ledger_for(settings, store, found)
     except NotConnected as exc:
         raise UsageProblem(str(exc)) from None
+    try:
+        with lease.kept(store, found.id, lease.new_holder()):
+            _pull(found.id, store, settings, ledger, mapping, full)
+    except lease.Busy as exc:
+        raise Failure(str(exc)) from None
 
+
+def _pull(
+    found_id: str, store: Store, settings: Settings, ledger: Ledger, mapping: CompiledMapping, full: bool
+) -> None:
     with Progress(
         SpinnerColumn(), TextColumn("{task.description:<14}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("{task.fields[changed]} changed"), TimeElapsedColumn(), console=err, transient=False,
@@ -53,7 +92,7 @@ def sync(
             progress.update(task, completed=event.read, total=total, changed=changed)
 
         result = run_sync(
-            store, found.id, ledger, mapping, full=full, on_page=on_page,
+            store, found_id, ledger, mapping, full=full, on_page=on_page,
             overlap=timedelta(seconds=settings.sync.overlap_seconds),
         )  # fmt: skip
         for task in tasks.values():
@@ -68,6 +107,6 @@ def sync(
     out.print(table)
     out.print(f"outcome: {result.outcome}; API calls: {result.api_calls}")
     if result.outcome == synclog.FAILED:
-        raise Failure(f"sync of {found.id} failed: {result.error}")
+        raise Failure(f"sync of {found_id} failed: {result.error}")
     if result.error:
         out.print(result.error)

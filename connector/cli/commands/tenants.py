@@ -1,18 +1,17 @@
-"""`ccm tenants list|add`."""
+"""`ccm tenants list|add|set`."""
 
 from __future__ import annotations
 
 from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 from rich.table import Table
 
 from adapters import base as registry
 from connector.cli.app import UsageProblem, app, out, state
-from connector.model import ModelError, Tenant
 from connector.store import synclog
 from connector.store.tenants import get_connection, get_tenant, list_tenants, save_tenant
+from connector.tenantspec import TenantProblem, build, changed
 
 tenants_app = typer.Typer(
     help="Tenants: the firms' ledger organisations ccm looks after.", no_args_is_help=True
@@ -47,19 +46,22 @@ def add(
     base_currency: Annotated[str, typer.Option(help="ISO currency of the firm's books.")] = "GBP",
     timezone: Annotated[str, typer.Option(help="IANA time zone, e.g. Europe/London.")] = "Europe/London",
     country: Annotated[str, typer.Option(help="ISO country code (for public holidays).")] = "GB",
+    night_time: Annotated[
+        str | None, typer.Option(help="Local HH:MM of its nightly run (default: serve.night_time).")
+    ] = None,
+    contact_email: Annotated[
+        str | None, typer.Option(help="The firm's address for connection-health notices.")
+    ] = None,
 ) -> None:
-    """Add a tenant (or update its name, currency, time zone and country)."""
+    """Add a tenant (or update its name, currency, time zone, country, night time and contact)."""
     registry.get(ledger)  # an unknown ledger is a usage error, before anything is stored
     try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise UsageProblem(f"--timezone: unknown time zone {timezone!r}") from None
-    if len(country) != 2 or not country.isalpha():
-        raise UsageProblem(f"--country: expected a two-letter ISO code, got {country!r}")
-    try:
-        tenant = Tenant(tenant_id, name, ledger, base_currency.upper(), timezone, country.upper())
-    except ModelError as exc:
-        raise UsageProblem(f"--base-currency: {exc}") from None
+        tenant = build(
+            tenant_id, name, ledger, base_currency=base_currency, timezone=timezone, country=country,
+            night_time=night_time, contact_email=contact_email,
+        )  # fmt: skip
+    except TenantProblem as exc:
+        raise UsageProblem(f"--{exc.field.replace('_', '-')}: {str(exc).split(': ', 1)[1]}") from None
     store = state(ctx).store
     try:
         with store.begin() as conn:
@@ -69,3 +71,39 @@ def add(
     with store.read() as conn:
         saved = get_tenant(conn, tenant_id)
     out.print(f"tenant {saved.id}: {saved.name} on {saved.ledger} ({saved.base_currency}, {saved.timezone})")
+
+
+@tenants_app.command("set")
+def set_(
+    ctx: typer.Context,
+    tenant_id: Annotated[str, typer.Argument(help="The tenant.")],
+    name: Annotated[str | None, typer.Option(help="The firm's name.")] = None,
+    timezone: Annotated[str | None, typer.Option(help="IANA time zone, e.g. Europe/London.")] = None,
+    country: Annotated[str | None, typer.Option(help="ISO country code (for public holidays).")] = None,
+    night_time: Annotated[
+        str | None, typer.Option(help="Local HH:MM of its nightly run; '' for the server's default.")
+    ] = None,
+    contact_email: Annotated[
+        str | None, typer.Option(help="The firm's address for connection-health notices; '' for none.")
+    ] = None,
+) -> None:
+    """Change a tenant's settings; a running `ccm serve` re-times its nightly run within seconds."""
+    store = state(ctx).store
+    with store.read() as conn:
+        found = get_tenant(conn, tenant_id)
+    try:
+        tenant = changed(
+            found, name=name, timezone=timezone, country=country, night_time=night_time,
+            contact_email=contact_email,
+        )  # fmt: skip
+    except TenantProblem as exc:
+        raise UsageProblem(f"--{exc.field.replace('_', '-')}: {str(exc).split(': ', 1)[1]}") from None
+    with store.begin() as conn:
+        save_tenant(conn, tenant)
+    at = tenant.night_time or f"{state(ctx).settings.serve.night_time} (the server's default)"
+    notices = tenant.contact_email or "nobody (set --contact-email)"
+    out.print(
+        f"tenant {tenant.id}: {tenant.name}; {tenant.timezone}, {tenant.country}; nightly at {at}; "
+        f"notices to {notices}",
+        markup=False,
+    )

@@ -1,0 +1,54 @@
+"""`ccm schedule`: each tenant's nightly run, the last night's outcome, what waits, and the servers alive."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.table import Table
+
+from connector.cli.app import app, out, state
+
+
+@app.command()
+def schedule(ctx: typer.Context) -> None:
+    """When each tenant's next night runs (its local time), how the last one went, and who serves."""
+    from connector.clock import Clock
+    from connector.model import ConnectionState
+    from connector.serve import nights, servers, syncqueue
+    from connector.serve.trigger import next_fire, parse_time
+    from connector.store.tenants import get_connection, list_tenants
+
+    st = state(ctx)
+    store, settings = st.store, st.settings
+    now_real = datetime.now(UTC)
+    with store.read() as conn:
+        alive = servers.alive(conn, now_real)
+        latest = nights.latest_per_tenant(conn)
+        waiting = {p.tenant_id: p.count for p in syncqueue.pending(conn)}
+        found = [(t, get_connection(conn, t.id)) for t in list_tenants(conn)]
+    clock = Clock.parse(alive[0].clock) if alive else Clock.parse(settings.serve.clock)
+    now = clock.now()
+    columns = ("tenant", "time zone", "night at", "next night (local)", "next (UTC)", "last night", "outcome",
+               "syncs asked")  # fmt: skip
+    table = Table(*columns, title="ccm schedule")
+    for tenant, link in found:
+        if link is None or link.state is ConnectionState.DISCONNECTED:
+            continue
+        at = tenant.night_time or settings.serve.night_time
+        nxt = next_fire(now, parse_time(at), ZoneInfo(tenant.timezone))
+        last = latest.get(tenant.id)
+        table.add_row(
+            tenant.id, tenant.timezone, at, f"{nxt.astimezone(ZoneInfo(tenant.timezone)):%Y-%m-%d %H:%M %Z}",
+            f"{nxt:%Y-%m-%d %H:%M}", f"{last.night} {last.state}" if last else "never",
+            (last.summary or "")[:80] if last else "", str(waiting.get(tenant.id, 0)),
+        )  # fmt: skip
+    out.print(table if table.row_count else "no connected tenants to schedule")
+    if alive:
+        for server in alive:
+            clock_note = f", clock {server.clock}" if server.clock else ""
+            since = f"{server.started_at:%Y-%m-%d %H:%M} UTC"
+            out.print(f"serving: {server.url} ({server.server_id}, since {since}{clock_note})", markup=False)
+    else:
+        out.print("no `ccm serve` is running: nights run only while one is", markup=False)

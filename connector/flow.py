@@ -1,0 +1,75 @@
+"""What a ledger's connect flow hands back between the code exchange and saving the connection.
+
+`ccm connect` and the server's connect pages both drive an adapter's `flow` module (begin, exchange, save,
+revoke); a Grant carries the new tokens and what they may connect to (Xero: the organisations the person
+granted; QuickBooks: the one company), so the person can pick before anything is stored.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import ModuleType
+
+from adapters import base as registry
+from adapters.base import Fatal
+from connector.oauth import TokenSet
+
+
+class NoFlow(LookupError):
+    def __init__(self, ledger: str) -> None:
+        super().__init__(f"ledger {ledger!r} has no connect flow")
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    id: str  # the ledger's id of the organisation or company (the connection's external id)
+    name: str
+    kind: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    tokens: TokenSet
+    choices: tuple[Choice, ...]
+
+    def choose(self, wanted: str | None, what: str) -> Choice:
+        """The choice named by id or name, or the only one."""
+        if wanted is not None:
+            for choice in self.choices:
+                if wanted in (choice.id, choice.name):
+                    return choice
+            raise Fatal(f"no {what} {wanted!r} among those granted: {self.listed()}")
+        if len(self.choices) == 1:
+            return self.choices[0]
+        raise Fatal(f"several {what}s were granted; choose one: {self.listed()}")
+
+    def listed(self) -> str:
+        return ", ".join(f"{c.name} ({c.id})" for c in self.choices) or "none"
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"tokens": self.tokens.to_json(), "choices": [[c.id, c.name, c.kind] for c in self.choices]}
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Grant:
+        data = json.loads(text)
+        return cls(TokenSet.from_json(data["tokens"]), tuple(Choice(*c) for c in data["choices"]))
+
+
+def flow(ledger: str) -> ModuleType:
+    """The adapter's connect flow module (`adapters.<ledger>.flow`)."""
+    registry.get(ledger)
+    try:
+        return importlib.import_module(f"adapters.{ledger}.flow")
+    except ModuleNotFoundError:
+        raise NoFlow(ledger) from None
+
+
+def pick(choices: Sequence[Choice], ids: Sequence[str]) -> list[Choice]:
+    """The choices with the given ids, in the order given (unknown ids are skipped)."""
+    by_id = {c.id: c for c in choices}
+    return [by_id[i] for i in ids if i in by_id]

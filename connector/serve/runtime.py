@@ -1,0 +1,56 @@
+"""What every part of one `ccm serve` process shares: settings, store, clock, metrics, the stop signal."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from adapters.base import Ledger
+from connector.clock import Clock
+from connector.config import Settings
+from connector.model import Tenant
+from connector.outbox import Mode
+from connector.runtime import ledger_for
+from connector.serve.metrics import Metrics
+from connector.store import Store
+
+Report = Callable[[str], None]
+
+
+def _quiet(line: str) -> None:
+    return None
+
+
+@dataclass
+class Runtime:
+    """One server's shared state. `stopping` is set on SIGTERM: work stops at its next safe point."""
+
+    settings: Settings
+    store: Store
+    clock: Clock
+    server_id: str
+    metrics: Metrics = field(default_factory=Metrics)
+    stopping: threading.Event = field(default_factory=threading.Event)
+    report: Report = _quiet  # one line per finished job, for the operator's console
+
+    @property
+    def mode(self) -> Mode:
+        return Mode.APPROVE if self.settings.serve.mode == "approve" else Mode.AUTO
+
+    def services(self) -> dict[str, Any]:
+        """What adapters get besides the store: the simulated clock, when there is one."""
+        return {"clock": self.clock} if self.clock.simulated else {}
+
+    def ledger(self, tenant: Tenant) -> Ledger:
+        return ledger_for(self.settings, self.store, tenant, self.services())
+
+    def should_stop(self) -> bool:
+        return self.stopping.is_set()
+
+    @staticmethod
+    def real_now() -> datetime:
+        """Real UTC time: leases and debouncing are about processes and bursts, not the schedule."""
+        return datetime.now(UTC)

@@ -1,0 +1,85 @@
+"""POST /webhooks/{ledger}: verified on the raw body, answered at once, the sync queued (never done inline).
+
+The adapter's `webhook` hook checks the signature (hmac.compare_digest) and reads the events; a bad or
+missing signature is refused with the adapter's status (401) and changes nothing. Xero's intent-to-receive
+deliveries carry no events and get 200 with an empty body. Events name the ledger's organisation (Xero's
+tenantId, QuickBooks' realmId); those ccm connects become sync requests of the streams they name, which the
+dispatcher debounces and runs. Events for organisations ccm does not know are acknowledged and dropped:
+the ledger would otherwise retry them for a day.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+
+import structlog
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from adapters import base as registry
+from adapters.base import Change, Rejected, UnknownLedger
+from connector.model import ConnectionState
+from connector.serve import syncqueue
+from connector.serve.runtime import Runtime
+from connector.store.schema import connections
+
+log = structlog.get_logger(__name__)
+MAX_BODY = 1_000_000  # bytes; the ledgers send a few kilobytes
+
+
+def queue(rt: Runtime, ledger: str, changes: Sequence[Change]) -> dict[str, int]:
+    """Sync requests for the tenants the changes concern; returns requests added per tenant."""
+    by_org: dict[str, set[str]] = {}
+    for change in changes:
+        by_org.setdefault(change.tenant_external_id, set()).add(change.stream)
+    added: dict[str, int] = {}
+    c = connections.c
+    with rt.store.begin() as conn:
+        rows = conn.execute(
+            select(c.tenant_id, c.external_id).where(
+                c.ledger == ledger,
+                c.external_id.in_(list(by_org)),
+                c.state != str(ConnectionState.DISCONNECTED),
+            )
+        ).all()
+        for tenant_id, external_id in rows:
+            added[tenant_id] = syncqueue.add(
+                conn, tenant_id, sorted(by_org[external_id]), syncqueue.WEBHOOK, rt.real_now()
+            )
+    unknown = set(by_org) - {external_id for _, external_id in rows}
+    if unknown:
+        log.info("webhook.unknown_organisations", ledger=ledger, count=len(unknown))
+    return added
+
+
+def endpoint(rt: Runtime, wake: Callable[[], None]) -> Callable[[Request], Awaitable[Response]]:
+    """The Starlette endpoint for POST /webhooks/{ledger}."""
+
+    async def receive(request: Request) -> Response:
+        ledger = request.path_params["ledger"]
+        try:
+            spec = registry.get(ledger)
+        except UnknownLedger:
+            return PlainTextResponse(f"no ledger {ledger!r}", status_code=404)
+        if spec.webhook is None:
+            return PlainTextResponse(f"{ledger} sends no webhooks ccm reads", status_code=404)
+        body = await request.body()
+        if len(body) > MAX_BODY:
+            rt.metrics.webhooks.labels(ledger, "rejected").inc()
+            return PlainTextResponse("body too large", status_code=413)
+        result = spec.webhook(rt.settings, dict(request.headers), body)
+        if isinstance(result, Rejected):
+            rt.metrics.webhooks.labels(ledger, "rejected").inc()
+            log.warning("webhook.rejected", ledger=ledger, reason=result.reason, status=result.status)
+            return PlainTextResponse(result.reason, status_code=result.status)
+        rt.metrics.webhooks.labels(ledger, "accepted").inc()
+        if result:
+            added = await run_in_threadpool(queue, rt, ledger, result)
+            log.info("webhook.queued", ledger=ledger, events=len(result), tenants=len(added))
+            if added:
+                wake()
+        return Response(status_code=200)  # an empty body: what Xero's intent-to-receive requires
+
+    return receive

@@ -1,0 +1,288 @@
+"""The three kinds of work a server does for one tenant, each under the tenant's run lease:
+
+- `night`: the scheduled night (sync, reconcile, plan, send what may go out now, health), claimed in the
+  nights table so it runs once however many servers see it due;
+- `sync`: an incremental sync asked for by webhooks, `ccm sync --now` or polling, of the streams asked for;
+- `send`: what the outbox holds that has come due (reminders deferred to the send window, approved ones,
+  retried ledger writes, notices), after re-pulling the tenant so nobody who paid since is chased.
+
+Each returns a `Done` saying what happened in one line; none raises for a tenant's own problems.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import structlog
+
+from adapters.base import LedgerError, Usage
+from connector import lease
+from connector.mail import TemplateProblem
+from connector.model import Tenant
+from connector.run.execute import Executor, Outcome
+from connector.run.night import NightSummary, night_held
+from connector.run.plan import Context
+from connector.runtime import NotConnected, mapping_for
+from connector.serve import nights, syncqueue
+from connector.serve.runtime import Runtime
+from connector.store import synclog
+from connector.store.tenants import UnknownTenant, get_tenant
+from connector.sync import SyncResult, run_sync
+from connector.yamlfile import FileProblem
+
+log = structlog.get_logger(__name__)
+LEASE_TTL = timedelta(minutes=5)
+# A tenant's own problem (its files, its connection, its settings): reported, never a crash of the server.
+_TENANT_PROBLEMS = (NotConnected, TemplateProblem, FileProblem, UnknownTenant, LedgerError, ValueError)
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    kind: str  # night | sync | send
+    tenant_id: str
+    outcome: str  # done | failed | retry | due | skipped | busy | ok | partial | interrupted
+    line: str
+    seconds: float = 0.0
+
+
+def _sync_line(result: SyncResult | None) -> str:
+    if result is None:
+        return "no sync"
+    counts = result.counts.values()
+    read = sum(c.get("read", 0) for c in counts)
+    changed = sum(c.get("inserted", 0) + c.get("updated", 0) + c.get("deleted", 0) for c in counts)
+    return f"read {read}, changed {changed}, {result.api_calls} API calls"
+
+
+def _outcome_line(o: Outcome | None) -> str:
+    if o is None:
+        return ""
+    parts = [f"sent {len(o.sent)}", f"deferred {len(o.deferred)}"]
+    for label, items in (
+        ("call tasks", o.tasks),
+        ("cancelled", o.cancelled),
+        ("failed", o.failed),
+        ("unknown", o.unknown),
+        ("holds", o.holds),
+        ("releases", o.releases),
+        ("notices", o.notices),
+    ):
+        if items:
+            parts.append(f"{label} {len(items)}")
+    if o.notes:
+        parts.append(f"notes {o.notes}")
+    return ", ".join(parts)
+
+
+def _count(
+    rt: Runtime, tenant: Tenant | None, usage: Usage | None, api_calls: int, o: Outcome | None
+) -> None:
+    ledger = tenant.ledger if tenant is not None else "unknown"
+    rt.metrics.api_calls.labels(ledger).inc(api_calls)
+    if usage is not None and usage.throttled:
+        rt.metrics.throttled.labels(ledger).inc(usage.throttled)
+    if o is not None and o.sent:
+        rt.metrics.reminders.inc(len(o.sent))
+
+
+def _finished(rt: Runtime, done: Done) -> Done:
+    rt.metrics.runs.labels(done.kind, done.outcome).inc()
+    rt.metrics.seconds.labels(done.kind).observe(done.seconds)
+    if done.outcome in ("failed", "retry"):
+        rt.metrics.failures.labels(done.kind).inc()
+    if done.outcome not in ("skipped", "busy"):
+        rt.report(f"{rt.clock.now():%Y-%m-%d %H:%M} UTC {done.tenant_id} {done.kind}: {done.line}")
+    log.info(f"{done.kind}.finished", tenant=done.tenant_id, outcome=done.outcome, detail=done.line)
+    return done
+
+
+# ---- the night
+
+
+def _classify(rt: Runtime, summary: NightSummary, attempt: int) -> tuple[str, str, datetime | None]:
+    """(night state, one line, retry time) for a night that ran."""
+    result = summary.sync
+    line = "; ".join(part for part in (_sync_line(result), _outcome_line(summary.outcome)) if part)
+    if summary.health:
+        line += f"; health: {', '.join(i.kind for i in summary.health)}"
+    if result is not None and result.outcome == synclog.INTERRUPTED:
+        return nights.DUE, f"stopped by a shutdown ({line}); runs again", None
+    if result is not None and result.outcome == synclog.FAILED:
+        if result.transient and attempt < rt.settings.serve.max_attempts:
+            wait = rt.clock.now() + timedelta(minutes=rt.settings.serve.retry_minutes)
+            when = max(wait, result.retry_at) if result.retry_at else wait
+            return nights.RETRY, f"{result.error}; attempt {attempt}, again after {when:%H:%M} UTC", when
+        return nights.FAILED, f"{summary.stopped}", None
+    if summary.stopped and not rt.should_stop():
+        return nights.FAILED, f"{line}; stopped: {summary.stopped}", None
+    return nights.DONE, line, None
+
+
+def night(rt: Runtime, tenant_id: str, on: date) -> Done:
+    """Run the tenant's night of local date `on`, unless another holder has or is running it."""
+    holder = lease.new_holder()
+    began = time.perf_counter()
+    try:
+        with lease.kept(rt.store, tenant_id, holder, LEASE_TTL):
+            with rt.store.begin() as conn:
+                attempt = nights.claim(conn, tenant_id, on, holder, rt.clock.now())
+            if attempt is None:
+                return Done("night", tenant_id, "skipped", f"night {on} was taken by another holder")
+            requested_before = rt.real_now()
+            state, line, when, synced = _night(rt, tenant_id, holder, attempt)
+            with rt.store.begin() as conn:
+                nights.finish(conn, tenant_id, on, holder, state, line, rt.clock.now(), when)
+                if synced:  # the night's sync read every stream: requests made before it are answered
+                    syncqueue.covered_by(conn, tenant_id, requested_before)
+    except lease.Busy:
+        return Done("night", tenant_id, "busy", "another holder is running this tenant")
+    return _finished(rt, Done("night", tenant_id, state, f"night {on}: {line}", time.perf_counter() - began))
+
+
+def _night(rt: Runtime, tenant_id: str, holder: str, attempt: int) -> tuple[str, str, datetime | None, bool]:
+    tenant: Tenant | None = None
+    ledger = None
+    try:
+        with rt.store.read() as conn:
+            tenant = get_tenant(conn, tenant_id)
+        ledger = rt.ledger(tenant)
+        summary = night_held(
+            rt.store,
+            rt.settings,
+            tenant_id,
+            now=rt.clock.now(),
+            holder=holder,
+            mode=rt.mode,
+            ledger=ledger,
+            clock=rt.clock.now,
+            trigger="night",
+            should_stop=rt.should_stop,
+        )
+    except _TENANT_PROBLEMS as exc:
+        return nights.FAILED, str(exc), None, False
+    except Exception as exc:  # a bug or the database: logged in full, tried again later
+        log.exception("night.crashed", tenant=tenant_id)
+        again = rt.clock.now() + timedelta(minutes=rt.settings.serve.retry_minutes)
+        state = nights.RETRY if attempt < rt.settings.serve.max_attempts else nights.FAILED
+        return state, f"internal error ({type(exc).__name__}); see the server's log", again, False
+    finally:
+        usage = getattr(ledger, "usage", None)
+        _count(rt, tenant, usage() if usage else None, 0, None)
+    _count(rt, tenant, None, summary.api_calls, summary.outcome)
+    state, line, when = _classify(rt, summary, attempt)
+    synced = summary.sync is not None and summary.sync.outcome in (synclog.OK, synclog.PARTIAL)
+    return state, line, when, synced
+
+
+# ---- syncs asked for
+
+
+def _trigger(reasons: list[str]) -> str:
+    for reason in (syncqueue.WEBHOOK, syncqueue.NOW, syncqueue.POLL):
+        if reason in reasons:
+            return reason
+    return syncqueue.NOW
+
+
+def sync(rt: Runtime, tenant_id: str, up_to: int) -> Done:
+    """An incremental sync of what the tenant's requests up to `up_to` ask for; forgets them after."""
+    holder = lease.new_holder()
+    began = time.perf_counter()
+    try:
+        with lease.kept(rt.store, tenant_id, holder, LEASE_TTL):
+            outcome, line, forget = _sync(rt, tenant_id, up_to)
+            if forget:
+                with rt.store.begin() as conn:
+                    syncqueue.done(conn, tenant_id, up_to)
+    except lease.Busy:
+        return Done("sync", tenant_id, "busy", "another holder is running this tenant")
+    return _finished(rt, Done("sync", tenant_id, outcome, line, time.perf_counter() - began))
+
+
+def _sync(rt: Runtime, tenant_id: str, up_to: int) -> tuple[str, str, bool]:
+    """(outcome, line, whether the requests are answered)."""
+    with rt.store.read() as conn:
+        streams, reasons = syncqueue.streams(conn, tenant_id, up_to)
+    trigger = _trigger(reasons)
+    tenant: Tenant | None = None
+    ledger = None
+    try:
+        with rt.store.read() as conn:
+            tenant = get_tenant(conn, tenant_id)
+        mapping = mapping_for(rt.settings, tenant)
+        wanted = None if streams is None else [s for s in streams if s in mapping.streams]
+        if wanted == []:
+            return "ok", f"{trigger}: nothing ccm reads changed", True
+        ledger = rt.ledger(tenant)
+        result = run_sync(
+            rt.store,
+            tenant_id,
+            ledger,
+            mapping,
+            streams=wanted,
+            trigger=trigger,
+            clock=rt.clock.now,
+            overlap=timedelta(seconds=rt.settings.sync.overlap_seconds),
+            should_stop=rt.should_stop,
+        )
+    except _TENANT_PROBLEMS as exc:
+        return "failed", f"{trigger}: {exc}", True
+    finally:
+        usage = getattr(ledger, "usage", None)
+        _count(rt, tenant, usage() if usage else None, 0, None)
+    _count(rt, tenant, None, result.api_calls, None)
+    what = ", ".join(wanted) if wanted else "every stream"
+    line = f"{trigger} sync of {what}: {_sync_line(result)}"
+    if result.outcome == synclog.FAILED:
+        return "failed", f"{line}; {result.error}", not result.transient
+    return result.outcome, line, result.outcome != synclog.INTERRUPTED
+
+
+# ---- sending what has come due
+
+
+def send(rt: Runtime, tenant_id: str) -> Done:
+    """Send the tenant's due actions, re-pulling it first (a payment since planning cancels a reminder)."""
+    holder = lease.new_holder()
+    began = time.perf_counter()
+    tenant: Tenant | None = None
+    ledger = None
+    try:
+        with lease.kept(rt.store, tenant_id, holder, LEASE_TTL):
+            with rt.store.read() as conn:
+                tenant = get_tenant(conn, tenant_id)
+            ctx = Context.load(rt.settings, tenant)
+            ctx.check_templates()
+            ledger = rt.ledger(tenant)
+            mapping = mapping_for(rt.settings, tenant)
+            found, live = tenant, ledger
+
+            def resync() -> SyncResult:
+                return run_sync(
+                    rt.store,
+                    found.id,
+                    live,
+                    mapping,
+                    trigger="send",
+                    clock=rt.clock.now,
+                    overlap=timedelta(seconds=rt.settings.sync.overlap_seconds),
+                    should_stop=rt.should_stop,
+                )
+
+            executor = Executor(
+                rt.store, rt.settings, ctx, ledger, holder, rt.mode, should_stop=rt.should_stop
+            )
+            outcome = executor.run(rt.clock.now(), resync=resync)
+    except lease.Busy:
+        return Done("send", tenant_id, "busy", "another holder is running this tenant")
+    except _TENANT_PROBLEMS as exc:
+        return _finished(rt, Done("send", tenant_id, "failed", str(exc), time.perf_counter() - began))
+    finally:
+        usage = getattr(ledger, "usage", None)
+        _count(rt, tenant, usage() if usage else None, 0, None)
+    _count(rt, tenant, None, outcome.api_calls, outcome)
+    line = _outcome_line(outcome) + (f"; stopped: {outcome.stopped}" if outcome.stopped else "")
+    state = "failed" if outcome.stopped and not rt.should_stop() else "done"
+    return _finished(rt, Done("send", tenant_id, state, line, time.perf_counter() - began))

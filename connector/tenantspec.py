@@ -1,0 +1,107 @@
+"""A tenant as a person typed it (CLI options, the connect form), checked field by field.
+
+Each problem is one line naming the field: `timezone: unknown time zone 'Europe/Londn'`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from connector.config import check_time_of_day
+from connector.model import ModelError, Tenant
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class TenantProblem(ValueError):
+    """A field of a tenant is unusable; `field` names it."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+
+
+def check_id(tenant_id: str) -> str:
+    if not _ID.match(tenant_id):
+        raise TenantProblem("tenant", f"use letters, digits, '.', '_' or '-' (at most 64), not {tenant_id!r}")
+    return tenant_id
+
+
+def check_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise TenantProblem("timezone", f"unknown time zone {name!r}") from None
+    return name
+
+
+def check_email(address: str | None) -> str | None:
+    if address in (None, ""):
+        return None
+    if not _EMAIL.match(address):
+        raise TenantProblem("contact_email", f"not an e-mail address: {address!r}")
+    return address
+
+
+def check_night_time(value: str | None) -> str | None:
+    if value in (None, ""):
+        return None
+    try:
+        return check_time_of_day(value)
+    except ValueError as exc:
+        raise TenantProblem("night_time", f"{exc} (got {value!r})") from None
+
+
+def build(
+    tenant_id: str,
+    name: str,
+    ledger: str,
+    *,
+    base_currency: str = "GBP",
+    timezone: str = "Europe/London",
+    country: str = "GB",
+    night_time: str | None = None,
+    contact_email: str | None = None,
+) -> Tenant:
+    """A Tenant from typed-in values, or TenantProblem naming the first bad field."""
+    check_id(tenant_id)
+    check_timezone(timezone)
+    if len(country) != 2 or not country.isalpha():
+        raise TenantProblem("country", f"expected a two-letter ISO code, got {country!r}")
+    try:
+        return Tenant(
+            tenant_id,
+            name,
+            ledger,
+            base_currency.upper(),
+            timezone,
+            country.upper(),
+            check_night_time(night_time),
+            check_email(contact_email),
+        )
+    except ModelError as exc:
+        raise TenantProblem("base_currency", str(exc)) from None
+
+
+def changed(tenant: Tenant, **fields: str | None) -> Tenant:
+    """`tenant` with the given fields replaced (None leaves a field as it is; "" clears an optional one)."""
+    wanted: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
+    if "timezone" in wanted:
+        check_timezone(str(wanted["timezone"]))
+    if "night_time" in wanted:
+        wanted["night_time"] = check_night_time(wanted["night_time"])
+    if "contact_email" in wanted:
+        wanted["contact_email"] = check_email(wanted["contact_email"])
+    if "country" in wanted:
+        country = str(wanted["country"])
+        if len(country) != 2 or not country.isalpha():
+            raise TenantProblem("country", f"expected a two-letter ISO code, got {country!r}")
+        wanted["country"] = country.upper()
+    try:
+        return replace(tenant, **wanted)
+    except ModelError as exc:
+        raise TenantProblem("base_currency", str(exc)) from None
