@@ -184,7 +184,9 @@ class AdapterSpec:
 
     `webhook(settings, headers, raw_body)` verifies and reads a delivery before any tenant is known (the
     Changes name the ledger's organisation ids); `event_streams` are the streams whose changes the ledger
-    announces that way (the others are polled); `refresh_idle_days` is how long an unused refresh token lives.
+    announces that way (the others are polled); `companions` names streams worth syncing along with an event
+    stream (Xero: an invoice whose amount due changed usually means a payment, which has no event of its
+    own); `refresh_idle_days` is how long an unused refresh token lives.
     """
 
     name: str
@@ -193,6 +195,7 @@ class AdapterSpec:
     schema: RawSchema | None = None
     webhook: WebhookParser | None = None
     event_streams: frozenset[str] = frozenset()
+    companions: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     refresh_idle_days: int | None = None
 
 

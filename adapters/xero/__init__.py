@@ -22,6 +22,9 @@ def _webhook(settings: Any, headers: Mapping[str, str], raw_body: bytes) -> list
     return webhooks.parse(settings.xero.webhook_key, headers, raw_body)
 
 
+PAYMENT_STREAMS = ("payments", "overpayments", "prepayments")
+
+
 def spec() -> AdapterSpec:
     """Register the adapter as "xero", with its shipped mapping and raw schema."""
     from adapters.xero.webhooks import STREAMS
@@ -29,5 +32,5 @@ def spec() -> AdapterSpec:
     return AdapterSpec(
         "xero", _factory, SHIPPED / "xero.yaml", raw_schema(), webhook=_webhook,
         event_streams=frozenset(STREAMS.values()),  # no payment events: payments are polled
-        refresh_idle_days=60,
+        companions={"invoices": PAYMENT_STREAMS, "credit_notes": PAYMENT_STREAMS}, refresh_idle_days=60,
     )  # fmt: skip

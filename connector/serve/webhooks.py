@@ -31,9 +31,12 @@ MAX_BODY = 1_000_000  # bytes; the ledgers send a few kilobytes
 
 def queue(rt: Runtime, ledger: str, changes: Sequence[Change]) -> dict[str, int]:
     """Sync requests for the tenants the changes concern; returns requests added per tenant."""
+    companions = registry.get(ledger).companions
     by_org: dict[str, set[str]] = {}
     for change in changes:
-        by_org.setdefault(change.tenant_external_id, set()).add(change.stream)
+        streams = by_org.setdefault(change.tenant_external_id, set())
+        streams.add(change.stream)
+        streams.update(companions.get(change.stream, ()))
     added: dict[str, int] = {}
     c = connections.c
     with rt.store.begin() as conn:

@@ -1,0 +1,113 @@
+"""Two `ccm serve` processes on one PostgreSQL database never run one tenant twice.
+
+Both see every tenant's nightly job in the shared APScheduler job store and both mark the nights due; the
+nights table and the tenants' run leases let exactly one run each night. Six tenants and two workers per
+server keep both servers busy at once; webhooks from the sandboxes add syncs into the same queue.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, select, text
+
+from adapters.quickbooks import sandbox as qbo_sandbox
+from adapters.xero import sandbox as xero_sandbox
+from connector.store import Store
+from connector.store.engine import normalise_url
+from connector.store.schema import sync_runs
+from tests.conftest import PG_URL, pg_schema_url
+from tests.serve.harness import (
+    SimClock,
+    clean_env,
+    connect,
+    free_port,
+    night_rows,
+    night_syncs,
+    qbo_env,
+    serving,
+    utc,
+    xero_env,
+)
+
+pytestmark = pytest.mark.slow
+NIGHTS = [date(2026, 11, 18), date(2026, 11, 19)]
+ZONES = ["Europe/London", "Europe/Paris", "Europe/Madrid", "Europe/Dublin", "Europe/Lisbon"]
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    if not PG_URL:
+        pytest.skip("two servers share a PostgreSQL database: set CCM_TEST_DATABASE_URL (CI does)")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(normalise_url(PG_URL))
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield pg_schema_url(PG_URL, schema)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def test_two_servers_on_one_postgresql_never_run_a_tenant_twice(pg_url: str, tmp_path: Path):
+    clock = SimClock.starting(utc(2026, 11, 17, 15), 7200)  # time to connect six before 01:00
+    port_a, port_b = free_port(), free_port()
+    firms = [clock.firm(30 + i, name=f"Firm {i} Ltd") for i in range(5)]
+    xero = xero_sandbox.start(firms[0], clock=clock.sandbox(), extra_firms=firms[1:],
+                              webhook_url=f"http://127.0.0.1:{port_a}/webhooks/xero")  # fmt: skip
+    qbo = qbo_sandbox.start(clock.firm(40), clock=clock.sandbox(),
+                            webhook_url=f"http://127.0.0.1:{port_b}/webhooks/quickbooks")  # fmt: skip
+    store = Store.open(pg_url)  # migrated once here, before two servers start on it
+    base = clean_env() | {
+        "CCM_HOME": str(tmp_path / "home"), "CCM_DATABASE_URL": pg_url, "CCM_SERVE__CLOCK": clock.spec,
+        "CCM_SERVE__POLL_MINUTES": "0", "CCM_SERVE__TICK_SECONDS": "0.1", "CCM_SERVE__WORKERS": "2",
+        "CCM_SERVE__DEBOUNCE_SECONDS": "0.2", "CCM_SMTP__PORT": "1",  # no mail server: reminders wait
+    }  # fmt: skip
+    try:
+        with serving(base | xero_env(xero, port_a) | qbo_env(qbo, port_a), port_a) as a, \
+                serving(base | xero_env(xero, port_b) | qbo_env(qbo, port_b), port_b) as b:  # fmt: skip
+            for i, org in enumerate(xero.books):
+                page = connect(
+                    a.url, "xero", f"x{i}", xero, choose=org, timezone=ZONES[i], night_time="01:00"
+                )
+                assert "is connected to" in page.text, page.text
+            page = connect(b.url, "quickbooks", "q0", qbo, timezone="Europe/London", night_time="01:00")
+            assert "is connected to" in page.text, page.text
+            clock.wait_until(utc(2026, 11, 19, 6))
+            assert a.stop() == 0, a.output()[-3000:]
+            assert b.stop() == 0, b.output()[-3000:]
+            pids = {a.process.pid, b.process.pid}  # type: ignore[union-attr]
+    finally:
+        xero.stop()
+        qbo.stop()
+
+    tenants = [f"x{i}" for i in range(len(firms))] + ["q0"]
+    rows = night_rows(store)
+    assert sorted((r.tenant_id, r.night) for r in rows) == sorted((t, n) for t in tenants for n in NIGHTS)
+    assert all(r.state == "done" and r.attempts == 1 for r in rows), rows
+    assert Counter((r.tenant_id, r.started_at.date()) for r in night_syncs(store)) == {
+        (t, n): 1 for t in tenants for n in NIGHTS
+    }  # one nightly sync per tenant and night, not one per server
+    holders = {int(r.holder.split(":")[1]) for r in rows}
+    assert holders <= pids
+    with store.read() as conn:
+        runs = conn.execute(select(sync_runs).order_by(sync_runs.c.started_at)).all()
+    by_tenant = defaultdict(list)
+    for run in runs:
+        by_tenant[run.tenant_id].append(run)
+    for tenant, mine in by_tenant.items():  # never two runs of one tenant at once, whichever server
+        for before, after in itertools.pairwise(mine):
+            assert before.finished_at is not None and before.finished_at <= after.started_at, (
+                tenant,
+                before,
+                after,
+            )
+    store.close()
