@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import importlib
 import json
+import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
 
 from adapters import base as registry
@@ -32,8 +33,11 @@ class Choice:
 
 @dataclass(frozen=True, slots=True)
 class Grant:
+    """One consent's tokens and what they reach; tenants saved from one Grant share its tokens (`id`)."""
+
     tokens: TokenSet
     choices: tuple[Choice, ...]
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def choose(self, wanted: str | None, what: str) -> Choice:
         """The choice named by id or name, or the only one."""

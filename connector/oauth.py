@@ -4,6 +4,10 @@ The vault keeps each tenant's tokens encrypted at rest (Fernet). A refresh takes
 lock, and a database lock so other processes wait too), re-reads the stored tokens in case another holder
 already refreshed, calls the ledger, and commits the rotated refresh token BEFORE the new access token is
 handed out: a crash can never leave ccm holding only a dead refresh token.
+
+Tenants connected by one consent share one token set (a bookkeeper's Xero login reaches many client
+organisations through one grant, whose refresh token rotates on every use): their rows carry the same
+`grant_id`, a refresh locks and rewrites them all, and a dead grant marks them all for reconnecting.
 """
 
 from __future__ import annotations
@@ -171,16 +175,37 @@ class TokenVault:
         remember(tokens)
         return tokens
 
-    def _write(self, conn: Connection, tenant_id: str, tokens: TokenSet) -> None:
+    def _write(self, conn: Connection, tenant_id: str, tokens: TokenSet, grant: str | None = None) -> None:
+        """Store the tenant's tokens, and those of every tenant sharing its grant."""
         values = {
             "ciphertext": self._encrypt(tokens), "expires_at": tokens.expires_at,
             "refresh_expires_at": tokens.refresh_expires_at, "updated_at": self._clock(),
         }  # fmt: skip
-        done = conn.execute(
-            update(oauth_tokens).where(oauth_tokens.c.tenant_id == tenant_id).values(**values)
-        )
+        t = oauth_tokens.c
+        shared = grant or conn.execute(select(t.grant_id).where(t.tenant_id == tenant_id)).scalar()
+        if grant is not None:
+            values["grant_id"] = grant
+        done = conn.execute(update(oauth_tokens).where(t.tenant_id == tenant_id).values(**values))
         if done.rowcount == 0:
             conn.execute(oauth_tokens.insert().values(tenant_id=tenant_id, **values))
+        if shared:
+            conn.execute(
+                update(oauth_tokens).where(t.grant_id == shared, t.tenant_id != tenant_id).values(**values)
+            )
+
+    def _grant(self, conn: Connection, tenant_id: str) -> str | None:
+        t = oauth_tokens.c
+        return conn.execute(select(t.grant_id).where(t.tenant_id == tenant_id)).scalar()
+
+    def sharing(self, tenant_id: str) -> list[str]:
+        """Other tenants whose tokens come from the same consent as this tenant's."""
+        t = oauth_tokens.c
+        with self.store.read() as conn:
+            grant = self._grant(conn, tenant_id)
+            if grant is None:
+                return []
+            rows = conn.execute(select(t.tenant_id).where(t.grant_id == grant, t.tenant_id != tenant_id))
+            return sorted(rows.scalars())
 
     def get(self, tenant_id: str) -> TokenSet | None:
         with self.store.read() as conn:
@@ -189,10 +214,12 @@ class TokenVault:
             ).scalar()
         return self._decrypt(tenant_id, text) if text else None
 
-    def put(self, tenant_id: str, tokens: TokenSet) -> None:
+    def put(self, tenant_id: str, tokens: TokenSet, grant: str | None = None) -> None:
+        """Store a tenant's tokens; `grant` names the consent they came from (tenants of one consent share
+        them: a refresh for any of them rotates them all)."""
         remember(tokens)
         with self.store.begin() as conn:
-            self._write(conn, tenant_id, tokens)
+            self._write(conn, tenant_id, tokens, grant)
 
     def delete(self, tenant_id: str) -> None:
         with self.store.begin() as conn:
@@ -222,13 +249,15 @@ class TokenVault:
                 tenant's connection is then marked reconnect_needed with the reason.
         """
         failure: AuthExpired | None = None
-        with self._thread_lock(tenant_id), self.store.begin() as conn:
-            query = select(oauth_tokens.c.ciphertext).where(oauth_tokens.c.tenant_id == tenant_id)
+        with self.store.read() as conn:
+            grant = self._grant(conn, tenant_id)
+        with self._thread_lock(grant or tenant_id), self.store.begin() as conn:
+            t = oauth_tokens.c
+            query = select(t.ciphertext).where(t.grant_id == grant if grant else t.tenant_id == tenant_id)
             if conn.dialect.name == "postgresql":
-                query = (
-                    query.with_for_update()
-                )  # other processes wait here; SQLite's BEGIN IMMEDIATE does the same
-            text = conn.execute(query).scalar()
+                query = query.with_for_update()  # other processes wait here; SQLite's BEGIN IMMEDIATE too
+            rows = conn.execute(query.order_by(t.updated_at.desc())).scalars().all()
+            text = rows[0] if rows else None
             if text is None:
                 raise AuthExpired(f"tenant {tenant_id!r} has no tokens: connect it first")
             current = self._decrypt(tenant_id, text)
@@ -238,9 +267,12 @@ class TokenVault:
                 fresh = refresher(current)
             except AuthExpired as exc:
                 failure = exc
+                affected = [tenant_id]
+                if grant:
+                    affected = list(conn.execute(select(t.tenant_id).where(t.grant_id == grant)).scalars())
                 conn.execute(
                     update(connections)
-                    .where(connections.c.tenant_id == tenant_id)
+                    .where(connections.c.tenant_id.in_(affected))
                     .values(state=str(ConnectionState.RECONNECT_NEEDED), message=f"reconnect needed: {exc}",
                             updated_at=self._clock())
                 )  # fmt: skip

@@ -31,6 +31,12 @@ def check_id(tenant_id: str) -> str:
     return tenant_id
 
 
+def slug(name: str) -> str:
+    """A tenant id made from a firm's name: 'Dale Demo Trading Ltd' -> 'dale-demo-trading-ltd'."""
+    made = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:64].strip("-")
+    return made or "tenant"
+
+
 def check_timezone(name: str) -> str:
     try:
         ZoneInfo(name)

@@ -145,3 +145,43 @@ def test_a_redirect_uri_that_is_not_loopback_is_refused(tmp_path: Path):
                           env=env, check=False)  # fmt: skip
     assert done.returncode == 2
     assert done.stderr.startswith("ccm: error: xero.redirect_uri: redirect_uri must be a loopback http URL")
+
+
+def _two_org_xero() -> tuple[Any, dict[str, str]]:
+    from adapters.sandbox.generator import FirmSize, generate
+    from adapters.xero import sandbox as xero
+
+    size = FirmSize(5, 100, 50)
+    h = xero.start(generate(91, size, name="North Ltd"), extra_firms=[generate(92, size, name="South Ltd")],
+                   limits=False)  # fmt: skip
+    return h, {"CCM_XERO__CLIENT_ID": h.client_id, "CCM_XERO__CLIENT_SECRET": h.client_secret,
+               "CCM_XERO__LOGIN_URL": h.base_url, "CCM_XERO__IDENTITY_URL": h.base_url,
+               "CCM_XERO__API_URL": h.base_url, "CCM_XERO__CA_BUNDLE": str(h.ca_path)}  # fmt: skip
+
+
+def test_several_xero_organisations_from_one_consent_become_tenants_sharing_it(tmp_path: Path):
+    sandbox, sandbox_env = _two_org_xero()
+    try:
+        env = _env("xero", sandbox_env, tmp_path / "home")
+        child = subprocess.Popen([CCM, "connect", "xero", "-t", "north", "--org", "North Ltd", "--org",
+                                  "South Ltd=south", "--no-browser", "--timeout", "60"], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+        _browse(sandbox, _authorize_url(child), allow=None)
+        stdout, stderr = child.communicate(timeout=60)
+        assert child.returncode == 0, stderr
+        assert "connected tenant north to North Ltd" in stdout
+        assert "connected tenant south to South Ltd" in stdout
+        settings = load_settings(None, env)
+        store = Store.open(settings.db_url)
+        vault = TokenVault.open(store, settings)
+        assert vault.sharing("north") == ["south"]
+        store.close()
+
+        undecided = _connect(env, "xero")  # two granted, no --org, no terminal to ask at
+        _browse(sandbox, _authorize_url(undecided), allow=None)
+        _, stderr = undecided.communicate(timeout=60)
+        assert undecided.returncode == 1
+        assert stderr.startswith("ccm: several organisations were granted; choose one: North Ltd (")
+        assert stderr.endswith("nothing was stored (connect again with --org NAME)\n")
+    finally:
+        sandbox.stop()

@@ -67,11 +67,12 @@ def finish(
     return save(settings, store, tenant, grant, grant.choose(wanted, "QuickBooks company"))
 
 
-def revoke(settings: Settings, store: Store, tenant_id: str) -> None:
-    """Revoke the tenant's refresh token at Intuit."""
+def revoke(settings: Settings, store: Store, tenant_id: str) -> str:
+    """Revoke the tenant's refresh token at Intuit; says what was done."""
     tokens = TokenVault.open(store, settings).get(tenant_id)
     if tokens is None:
         raise AuthExpired(f"tenant {tenant_id!r} holds no tokens to revoke")
     client_id, secret = auth._client(settings.quickbooks)
     oauth.revoke(auth.endpoints(settings.quickbooks), client_id, secret, tokens.refresh_token,
                  verify=auth.verify(settings.quickbooks))  # fmt: skip
+    return "the consent was revoked at QuickBooks"

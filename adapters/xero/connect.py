@@ -132,6 +132,24 @@ def connections(xero: XeroSettings, tokens: TokenSet, now: datetime | None = Non
     ]
 
 
+def remove_connection(xero: XeroSettings, tokens: TokenSet, org_id: str, now: datetime | None = None) -> bool:
+    """Disconnect one organisation from the consent (DELETE /connections/{id}), leaving the others; False
+    when it was not connected any more."""
+    found = [o for o in connections(xero, tokens, now) if o.tenant_id == org_id]
+    if not found:
+        return False
+    config = Configuration(oauth2_token=OAuth2Token())
+    config.ssl_ca_cert = str(xero.ca_bundle) if xero.ca_bundle else None
+    token = sdk_token(tokens, now or datetime.now(UTC))
+    client = ApiClient(config, oauth2_token_getter=lambda: token, oauth2_token_saver=lambda _: None)
+    try:
+        IdentityApi(client, base_url=xero.api_url.rstrip("/")).delete_connection(found[0].connection_id)
+    except Exception as exc:
+        status = getattr(exc, "status", None)
+        raise Fatal(f"Xero did not remove the organisation's connection (HTTP {status or '?'})") from None
+    return True
+
+
 def complete(
     xero: XeroSettings, code: str, code_verifier: str | None, now: datetime | None = None
 ) -> tuple[TokenSet, list[Organisation]]:
@@ -158,9 +176,17 @@ def choose(organisations: Sequence[Organisation], wanted: str | None = None) -> 
     raise Fatal(f"several Xero organisations were granted; choose one: {listed}")
 
 
-def save(store: Store, vault: TokenVault, tenant: Tenant, org: Organisation, tokens: TokenSet) -> None:
-    """Record the tenant, its connection to the organisation, and its tokens (vault first)."""
-    vault.put(tenant.id, tokens)
+def save(
+    store: Store,
+    vault: TokenVault,
+    tenant: Tenant,
+    org: Organisation,
+    tokens: TokenSet,
+    grant: str | None = None,
+) -> None:
+    """Record the tenant, its connection to the organisation, and its tokens (vault first); `grant` names
+    the consent, which other tenants connected by it share."""
+    vault.put(tenant.id, tokens, grant)
     with store.begin() as conn:
         save_tenant(conn, tenant)
         save_connection(conn, Connection(tenant.id, "xero", org.tenant_id, ConnectionState.CONNECTED, ""))

@@ -16,6 +16,7 @@ from connector.flow import Choice, Grant
 from connector.model import Tenant
 from connector.oauth import TokenVault
 from connector.store import Store
+from connector.store.tenants import get_connection
 
 
 def begin(settings: Settings, state: str) -> tuple[str, str | None]:
@@ -45,7 +46,7 @@ def save(
     """Store the chosen organisation as the tenant's connection (tokens in the vault first)."""
     named = replace(tenant, name=tenant.name or choice.name, ledger="xero")
     org = connect.Organisation(choice.id, choice.name, choice.kind, "")
-    connect.save(store, vault or TokenVault.open(store, settings), named, org, grant.tokens)
+    connect.save(store, vault or TokenVault.open(store, settings), named, org, grant.tokens, grant.id)
     return choice.name
 
 
@@ -62,11 +63,24 @@ def finish(
     return save(settings, store, tenant, grant, grant.choose(wanted, "Xero organisation"))
 
 
-def revoke(settings: Settings, store: Store, tenant_id: str) -> None:
-    """Revoke the tenant's refresh token at Xero (which removes the app's connections)."""
-    tokens = TokenVault.open(store, settings).get(tenant_id)
+def revoke(settings: Settings, store: Store, tenant_id: str) -> str:
+    """End ccm's access to the tenant's organisation at Xero; says what was done.
+
+    A consent that other tenants share stays: only this organisation's connection is removed from it.
+    Otherwise the refresh token is revoked, which removes the consent and its connections.
+    """
+    vault = TokenVault.open(store, settings)
+    tokens = vault.get(tenant_id)
     if tokens is None:
         raise AuthExpired(f"tenant {tenant_id!r} holds no tokens to revoke")
+    others = vault.sharing(tenant_id)
+    if others:
+        with store.read() as conn:
+            link = get_connection(conn, tenant_id)
+        if link is not None:
+            connect.remove_connection(settings.xero, tokens, link.external_id)
+        return f"its organisation was removed from a consent {', '.join(others)} still use"
     client_id, secret = connect.credentials(settings.xero)
     oauth.revoke(connect.endpoints(settings.xero), client_id, secret, tokens.refresh_token,
                  verify=connect.verify(settings.xero))  # fmt: skip
+    return "the consent was revoked at Xero"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qsl
@@ -30,7 +30,7 @@ from connector.model import Tenant
 from connector.oauth import TokenVault, load_key, new_state
 from connector.serve.runtime import Runtime
 from connector.store.schema import oauth_states
-from connector.tenantspec import TenantProblem, build
+from connector.tenantspec import TenantProblem, build, check_id, slug
 
 log = structlog.get_logger(__name__)
 STATE_LIFE = timedelta(minutes=15)
@@ -160,20 +160,22 @@ class Flows:
         if len(grant.choices) > 1:
             state = q["state"]
             await run_in_threadpool(self._put, state, ledger, {**payload, "grant": grant.to_json()})
+            named = [(c, tenant.id if i == 0 else slug(c.name)) for i, c in enumerate(grant.choices)]
             return page(
-                "Choose the organisation",
-                f"Access was granted to {len(grant.choices)} organisations. "
-                f"Which one is {tenant.name or tenant.id}?",
-                choices=grant.choices,
+                "Choose the organisations",
+                f"Access was granted to {len(grant.choices)} organisations. Which should ccm look after, and "
+                "under which tenant id?",
+                choices=named,
                 action=f"/connect/{ledger}/choose",
                 state=state,
             )
-        return await self._save(ledger, tenant, grant, grant.choices[0])
+        return await self._save(ledger, grant, [(tenant, grant.choices[0])])
 
     # -- POST /connect/{ledger}/choose
     async def choose(self, request: Request) -> Response:
         ledger = request.path_params["ledger"]
-        form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+        pairs = parse_qsl((await request.body()).decode("utf-8", "replace"))
+        form = dict(pairs)
         payload = await run_in_threadpool(self._take, form.get("state", ""), ledger)
         if payload is None or "grant" not in payload:
             return page(
@@ -183,34 +185,51 @@ class Flows:
                 "bad",
             )
         grant = Grant.from_json(payload["grant"])
-        wanted = form.get("choice", "")
-        chosen = [c for c in grant.choices if c.id == wanted]
-        if not chosen:
-            return page(
-                "Not connected",
-                f"{wanted!r} was not among the organisations granted; nothing was stored.",
-                400,
-                "bad",
+        wanted = [value for key, value in pairs if key == "choice"]
+        by_id = {c.id: c for c in grant.choices}
+        unknown = [w for w in wanted if w not in by_id]
+        if unknown or not wanted:
+            what = (
+                f"{unknown[0]!r} was not among the organisations granted" if unknown else "nothing was chosen"
             )
-        return await self._save(ledger, Tenant(**payload["tenant"]), grant, chosen[0])
+            return page("Not connected", f"{what}; nothing was stored.", 400, "bad")
+        base = Tenant(**payload["tenant"])
+        picked: list[tuple[Tenant, Choice]] = []
+        for choice_id in wanted:
+            tenant_id = form.get(f"tenant_{choice_id}") or (
+                base.id if len(wanted) == 1 else slug(by_id[choice_id].name)
+            )
+            try:
+                check_id(tenant_id)
+            except TenantProblem as exc:
+                return page(
+                    "Not connected", f"{by_id[choice_id].name}: {exc}; nothing was stored.", 400, "bad"
+                )
+            name = base.name if len(wanted) == 1 else ""
+            picked.append((replace(base, id=tenant_id, name=name), by_id[choice_id]))
+        if len({t.id for t, _ in picked}) < len(picked):
+            same = "two organisations were given the same tenant id; nothing was stored."
+            return page("Not connected", same, 400, "bad")
+        return await self._save(ledger, grant, picked)
 
-    async def _save(self, ledger: str, tenant: Tenant, grant: Grant, choice: Choice) -> Response:
+    async def _save(self, ledger: str, grant: Grant, picked: list[tuple[Tenant, Choice]]) -> Response:
         rt = self.rt
         vault = TokenVault(rt.store, load_key(rt.settings), rt.clock.now)
-        try:
-            what = await run_in_threadpool(
-                flow(ledger).save, rt.settings, rt.store, tenant, grant, choice, vault
-            )
-        except (LedgerError, ValueError) as exc:
-            return page("Not connected", f"Saving the connection failed: {exc}", 500, "bad")
+        module = flow(ledger)
+        done: list[str] = []
+        for tenant, choice in picked:
+            try:
+                what = await run_in_threadpool(
+                    module.save, rt.settings, rt.store, tenant, grant, choice, vault
+                )
+            except (LedgerError, ValueError) as exc:
+                saved = f" ({'; '.join(done)} saved)" if done else ""
+                return page("Not connected", f"Saving {tenant.id} failed: {exc}{saved}", 500, "bad")
+            at = tenant.night_time or rt.settings.serve.night_time
+            done.append(f"tenant {tenant.id} is connected to {what}, its nights at {at} {tenant.timezone}")
         self.on_connected()
-        at = tenant.night_time or rt.settings.serve.night_time
-        return page(
-            "Connected",
-            f"Tenant {tenant.id} is connected to {what}. ccm runs its night at {at} "
-            f"{tenant.timezone}; `ccm connections` shows it.",
-            tone="ok",
-        )
+        said = "; ".join(done)
+        return page("Connected", f"{said[0].upper()}{said[1:]}. `ccm connections` shows them.", tone="ok")
 
     def routes(self) -> list[tuple[str, Endpoint, list[str]]]:
         return [

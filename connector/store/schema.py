@@ -73,6 +73,8 @@ oauth_tokens = Table(
     Column("expires_at", UTCDateTime(), nullable=False),
     Column("refresh_expires_at", UTCDateTime()),
     Column("updated_at", UTCDateTime(), nullable=False),
+    Column("grant_id", String(64)),  # tenants connected by one consent share its rotating tokens
+    Index(None, "grant_id"),
 )
 
 customers = Table(

@@ -76,7 +76,8 @@ def test_connecting_through_the_server(ledger: str, tmp_path: Path):
             page = connect(server.url, ledger, "acme", sandbox, timezone="America/New_York", country="US",
                            base_currency="USD", night_time="03:15", contact_email="owner@acme.example")  # fmt: skip
             assert page.status_code == 200, page.text
-            assert "Tenant acme is connected to" in page.text and "03:15 America/New_York" in page.text
+            assert "Tenant acme is connected to" in page.text
+            assert "its nights at 03:15 America/New_York" in page.text
             wait_for(lambda: _count(store, apscheduler_jobs) >= 1, 10, "the tenant's nightly job")
             health = server.health()
             assert health["status"] == "ok" and health["database"] == "ok"
@@ -104,28 +105,41 @@ def test_connecting_through_the_server(ledger: str, tmp_path: Path):
 
 def test_a_consent_covering_several_xero_organisations_lets_the_person_pick(tmp_path: Path):
     port = free_port()
-    first, second = generate(73, SMALL, name="North Ltd"), generate(74, SMALL, name="South Ltd")
-    xero = xero_sandbox.start(first, extra_firms=[second], limits=False)
-    south = next(tid for tid, book in xero.books.items() if book.firm_name == "South Ltd")
+    firms = [generate(73 + i, SMALL, name=name) for i, name in enumerate(("North Ltd", "South Ltd", "West Ltd"))]
+    xero = xero_sandbox.start(firms[0], extra_firms=firms[1:], limits=False)
+    org = {book.firm_name: tid for tid, book in xero.books.items()}
     home = tmp_path / "home"
     env = clean_env() | xero_env(xero, port) | {"CCM_HOME": str(home)}
     store = Store.open(f"sqlite:///{home / 'ccm.db'}")
     try:
         with serving(env, port) as server:
-            asked = connect(server.url, "xero", "south", xero)  # stops at the choice
-            assert "Choose the organisation" in asked.text
-            assert "North Ltd" in asked.text and "South Ltd" in asked.text
+            asked = connect(server.url, "xero", "north", xero)  # stops at the choice
+            assert "Choose the organisations" in asked.text
+            assert all(name in asked.text for name in org)
+            assert 'name="tenant_' + org["South Ltd"] + '" value="south-ltd"' in asked.text  # a slug is offered
             state = asked.text.split('name="state" value="', 1)[1].split('"', 1)[0]
             wrong = requests.post(f"{server.url}/connect/xero/choose", data={"state": state, "choice": "nope"},
                                   timeout=10)  # fmt: skip
             assert wrong.status_code == 400 and "nothing was stored" in wrong.text
             assert _count(store, tenants) == 0
-            page = connect(server.url, "xero", "south", xero, choose=south)
-            assert "Tenant south is connected to South Ltd" in page.text, page.text
+
+            asked = connect(server.url, "xero", "north", xero)
+            state = asked.text.split('name="state" value="', 1)[1].split('"', 1)[0]
+            form = [("state", state), ("choice", org["North Ltd"]), ("choice", org["South Ltd"]),
+                    ("tenant_" + org["North Ltd"], "north"), ("tenant_" + org["South Ltd"], "south")]  # fmt: skip
+            page = requests.post(f"{server.url}/connect/xero/choose", data=form, timeout=10)
+            assert page.status_code == 200, page.text
+            assert "Tenant north is connected to North Ltd" in page.text
+            assert "tenant south is connected to South Ltd" in page.text
             assert server.stop() == 0
     finally:
         xero.stop()
     with store.read() as conn:
-        link = get_connection(conn, "south")
-    assert link is not None and link.external_id == south
+        links = {t: get_connection(conn, t) for t in ("north", "south")}
+        grants = dict(conn.execute(select(oauth_tokens.c.tenant_id, oauth_tokens.c.grant_id)).all())
+    assert {t: link.external_id for t, link in links.items() if link} == {
+        "north": org["North Ltd"], "south": org["South Ltd"]
+    }
+    assert grants["north"] == grants["south"] is not None  # one consent: one token set, kept together
+    assert _count(store, tenants) == 2  # West Ltd was granted but not chosen
     store.close()

@@ -17,12 +17,12 @@ from connector.callback import CallbackError, receiver_for
 from connector.cli.app import Failure, UsageProblem, app, err, out, state
 from connector.flow import Choice, Grant, NoFlow
 from connector.flow import flow as flow_of
-from connector.model import ConnectionState
+from connector.model import ConnectionState, Tenant
 from connector.oauth import TokenVault, new_state
 from connector.store import synclog
 from connector.store.schema import oauth_tokens
 from connector.store.tenants import get_connection, get_tenant, list_tenants, save_connection
-from connector.tenantspec import TenantProblem, build
+from connector.tenantspec import TenantProblem, build, check_id
 
 
 def _flow(ledger: str) -> Any:
@@ -39,7 +39,11 @@ def connect(
     tenant: Annotated[str, typer.Option("--tenant", "-t", help="An id for the tenant, e.g. acme.")],
     name: Annotated[str, typer.Option(help="The firm's name (default: the ledger's).")] = "",
     org: Annotated[
-        str | None, typer.Option(help="Which Xero organisation, by name or id, if several.")
+        list[str] | None,
+        typer.Option(
+            help="Which Xero organisation (name or id) if several were granted; repeat as NAME=TENANT to "
+            "connect several, which then share the consent."
+        ),
     ] = None,
     base_currency: Annotated[str, typer.Option(help="ISO currency of the firm's books.")] = "GBP",
     timezone: Annotated[str, typer.Option(help="IANA time zone, e.g. Europe/London.")] = "Europe/London",
@@ -96,25 +100,46 @@ def connect(
         raise Failure("the redirect carried no authorization code; nothing was stored")
     try:
         grant = flow.exchange(settings, answer, verifier)
-        what = flow.save(settings, store, firm, grant, _choose(grant, org))
+        picked = _choose(grant, firm, org or [])
+        for each, choice in picked:
+            what = flow.save(settings, store, each, grant, choice)
+            out.print(f"connected tenant {each.id} to {what}; run `ccm sync -t {each.id}`", markup=False)
     except LedgerError as exc:
         raise Failure(f"connecting failed: {exc}") from None
-    out.print(f"connected tenant {tenant} to {what}; run `ccm sync -t {tenant}`", markup=False)
 
 
-def _choose(grant: Grant, wanted: str | None) -> Choice:
-    """The organisation named by --org, the only one granted, or the one the person picks at the prompt."""
-    if wanted is not None or len(grant.choices) == 1 or not sys.stdin.isatty():
+def _choose(grant: Grant, firm: Tenant, wanted: list[str]) -> list[tuple[Tenant, Choice]]:
+    """The organisations named by --org (NAME or NAME=TENANT), the only one granted, or the one the person
+    picks at the prompt; each with the tenant it becomes."""
+    if len(wanted) > 1 or any("=" in w for w in wanted):
+        picked = []
+        for number, entry in enumerate(wanted):
+            name, _, tenant_id = entry.partition("=")
+            if not tenant_id and number:
+                raise UsageProblem(f"--org {entry!r}: name the tenant it becomes, as NAME=TENANT")
+            try:
+                choice = grant.choose(name, "organisation")
+                each = replace(
+                    firm, id=check_id(tenant_id or firm.id), name="" if len(wanted) > 1 else firm.name
+                )
+            except LedgerError as exc:
+                raise Failure(f"{exc}; nothing was stored") from None
+            except TenantProblem as exc:
+                raise UsageProblem(f"--org {entry!r}: {exc}") from None
+            picked.append((each, choice))
+        return picked
+    one = wanted[0] if wanted else None
+    if one is not None or len(grant.choices) == 1 or not sys.stdin.isatty():
         try:
-            return grant.choose(wanted, "organisation")
+            return [(firm, grant.choose(one, "organisation"))]
         except LedgerError as exc:
             raise Failure(f"{exc}; nothing was stored (connect again with --org NAME)") from None
     for number, choice in enumerate(grant.choices, start=1):
         out.print(f"  {number}. {choice.name} ({choice.id})", markup=False)
-    picked = typer.prompt("Which organisation is this tenant?", type=int, default=1)
-    if not 1 <= picked <= len(grant.choices):
+    number = typer.prompt("Which organisation is this tenant?", type=int, default=1)
+    if not 1 <= number <= len(grant.choices):
         raise UsageProblem(f"choose a number from 1 to {len(grant.choices)}; nothing was stored")
-    return grant.choices[picked - 1]
+    return [(firm, grant.choices[number - 1])]
 
 
 @app.command("connections")
@@ -181,12 +206,13 @@ def disconnect(
     if link is None:
         raise UsageProblem(f"tenant {tenant!r} has no connection")
     flow = _flow(found.ledger)
+    done = "the ledger did not confirm it"
     try:
-        flow.revoke(settings, store, tenant)
+        done = flow.revoke(settings, store, tenant)
     except LedgerError as exc:
         err.print(f"ccm: the ledger did not confirm the revocation ({exc}); forgetting the tokens anyway")
     TokenVault.open(store, settings).delete(tenant)
     with store.begin() as conn:
         note = f"disconnected {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"  # the row stays, as history
         save_connection(conn, replace(link, state=ConnectionState.DISCONNECTED, message=note))
-    out.print(f"tenant {tenant}: disconnected; its records stay in ccm")
+    out.print(f"tenant {tenant}: disconnected ({done}); its records stay in ccm", markup=False)

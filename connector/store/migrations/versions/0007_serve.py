@@ -1,5 +1,5 @@
 """ccm serve: nights, sync requests, connection health, servers, OAuth states, the scheduler's job store;
-tenants' night time and contact address; what triggered a sync run.
+tenants' night time and contact address; what triggered a sync run; tokens shared by one consent.
 
 Revision ID: 0007
 Revises: 0006
@@ -22,6 +22,9 @@ def upgrade() -> None:
         batch.add_column(sa.Column("contact_email", sa.String(length=320), nullable=True))
     with op.batch_alter_table("sync_runs") as batch:
         batch.add_column(sa.Column("trigger", sa.String(length=16), nullable=True))
+    with op.batch_alter_table("oauth_tokens") as batch:
+        batch.add_column(sa.Column("grant_id", sa.String(length=64), nullable=True))
+    op.create_index(op.f("ix_oauth_tokens_grant_id"), "oauth_tokens", ["grant_id"])
     op.create_table(
         "nights",
         sa.Column("tenant_id", sa.String(length=255), nullable=False),
@@ -98,6 +101,9 @@ def downgrade() -> None:
     op.drop_table("sync_requests")
     op.drop_index(op.f("ix_nights_state_not_before"), table_name="nights")
     op.drop_table("nights")
+    op.drop_index(op.f("ix_oauth_tokens_grant_id"), table_name="oauth_tokens")
+    with op.batch_alter_table("oauth_tokens") as batch:
+        batch.drop_column("grant_id")
     with op.batch_alter_table("sync_runs") as batch:
         batch.drop_column("trigger")
     with op.batch_alter_table("tenants") as batch:

@@ -1,0 +1,109 @@
+"""Organisations connected by one Xero consent share one rotating token set.
+
+Xero's refresh token belongs to the consent, not to an organisation, and every refresh replaces it (the old
+one is accepted for 30 minutes more). Two tenants each holding their own copy would break the day after:
+the first refresh kills the other's copy. Stored as one grant, a refresh for either rewrites both.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from adapters.sandbox.clock import SandboxClock
+from adapters.sandbox.generator import FirmSize, generate
+from adapters.xero import connect as xero_connect
+from adapters.xero import flow
+from adapters.xero import sandbox as xero_sandbox
+from connector.config import Settings, XeroSettings
+from connector.model import ConnectionState, Tenant
+from connector.oauth import TokenVault, load_key
+from connector.runtime import ledger_for, mapping_for
+from connector.store import Store
+from connector.store.tenants import get_connection, get_tenant
+from connector.sync import run_sync
+
+SIZE = FirmSize(5, 100, 50)
+
+
+@pytest.fixture
+def xero():
+    clock = SandboxClock(speed=0)  # moves only when the test says
+    handle = xero_sandbox.start(generate(81, SIZE, name="North Ltd"), clock=clock, limits=False,
+                                extra_firms=[generate(82, SIZE, name="South Ltd")])  # fmt: skip
+    yield handle
+    handle.stop()
+
+
+def _settings(handle, tmp_path: Path) -> Settings:
+    h = handle
+    return Settings(data_dir=tmp_path, xero=XeroSettings(client_id=h.client_id, client_secret=h.client_secret,
+                    login_url=h.base_url, identity_url=h.base_url, api_url=h.base_url, ca_bundle=h.ca_path))  # fmt: skip
+
+
+def _sync(store: Store, settings: Settings, tenant_id: str, clock: SandboxClock):
+    with store.read() as conn:
+        tenant = get_tenant(conn, tenant_id)
+    ledger = ledger_for(settings, store, tenant, {"clock": clock})
+    return run_sync(store, tenant_id, ledger, mapping_for(settings, tenant), clock=clock.now)
+
+
+def test_two_organisations_of_one_consent_outlive_a_rotation(xero, store: Store, tmp_path: Path):
+    settings = _settings(xero, tmp_path)
+    auth = xero_connect.begin(settings.xero)
+    code = xero_connect.consent_code(auth, settings.xero)
+    grant = flow.exchange(settings, {"code": code}, auth.code_verifier, xero.clock.now())
+    vault = TokenVault(store, load_key(settings), xero.clock.now)
+    by_name = {c.name: c for c in grant.choices}
+    for tenant_id, name in (("north", "North Ltd"), ("south", "South Ltd")):
+        flow.save(settings, store, Tenant(tenant_id, "", "xero"), grant, by_name[name], vault)
+    assert vault.sharing("north") == ["south"]
+
+    for _ in range(3):  # each round: tokens expire, north refreshes (rotating), the grace runs out, south syncs
+        xero.clock.advance(timedelta(minutes=31).total_seconds())
+        assert _sync(store, settings, "north", xero.clock).outcome == "ok"
+        xero.clock.advance(timedelta(minutes=45).total_seconds())  # past the old refresh token's grace
+        assert _sync(store, settings, "south", xero.clock).outcome == "ok"
+    assert vault.get("north") == vault.get("south")  # one token set, rewritten for both at every refresh
+
+
+def test_a_dead_consent_marks_every_organisation_for_reconnecting(xero, store: Store, tmp_path: Path):
+    settings = _settings(xero, tmp_path)
+    auth = xero_connect.begin(settings.xero)
+    grant = flow.exchange(settings, {"code": xero_connect.consent_code(auth, settings.xero)}, auth.code_verifier,
+                          xero.clock.now())  # fmt: skip
+    vault = TokenVault(store, load_key(settings), xero.clock.now)
+    for choice in grant.choices:
+        flow.save(settings, store, Tenant(choice.name.split()[0].lower(), "", "xero"), grant, choice, vault)
+    xero.clock.advance(timedelta(days=61).total_seconds())  # the refresh token died unused
+    failed = _sync(store, settings, "north", xero.clock)
+    assert failed.outcome == "failed" and failed.reconnect_needed
+    with store.read() as conn:
+        states = {t: get_connection(conn, t).state for t in ("north", "south")}  # type: ignore[union-attr]
+    assert states == {"north": ConnectionState.RECONNECT_NEEDED, "south": ConnectionState.RECONNECT_NEEDED}
+
+
+def test_disconnecting_one_organisation_keeps_the_consent_for_the_other(xero, store: Store, tmp_path: Path):
+    settings = _settings(xero, tmp_path)
+    auth = xero_connect.begin(settings.xero)
+    grant = flow.exchange(settings, {"code": xero_connect.consent_code(auth, settings.xero)}, auth.code_verifier,
+                          xero.clock.now())  # fmt: skip
+    vault = TokenVault(store, load_key(settings), xero.clock.now)
+    for choice in grant.choices:
+        flow.save(settings, store, Tenant(choice.name.split()[0].lower(), "", "xero"), grant, choice, vault)
+    north_org = next(c.id for c in grant.choices if c.name == "North Ltd")
+
+    said = flow.revoke(settings, store, "north")
+    vault.delete("north")
+
+    assert said == "its organisation was removed from a consent south still use"
+    tokens = vault.get("south")
+    assert tokens is not None
+    remaining = {o.tenant_id for o in xero_connect.connections(settings.xero, tokens, xero.clock.now())}
+    assert north_org not in remaining and len(remaining) == 1
+    assert _sync(store, settings, "south", xero.clock).outcome == "ok"
+    assert vault.sharing("south") == []
+    said = flow.revoke(settings, store, "south")  # the last one revokes the consent itself
+    assert said == "the consent was revoked at Xero"
