@@ -105,7 +105,9 @@ def test_connecting_through_the_server(ledger: str, tmp_path: Path):
 
 def test_a_consent_covering_several_xero_organisations_lets_the_person_pick(tmp_path: Path):
     port = free_port()
-    firms = [generate(73 + i, SMALL, name=name) for i, name in enumerate(("North Ltd", "South Ltd", "West Ltd"))]
+    firms = [
+        generate(73 + i, SMALL, name=name) for i, name in enumerate(("North Ltd", "South Ltd", "West Ltd"))
+    ]
     xero = xero_sandbox.start(firms[0], extra_firms=firms[1:], limits=False)
     org = {book.firm_name: tid for tid, book in xero.books.items()}
     home = tmp_path / "home"
@@ -116,7 +118,10 @@ def test_a_consent_covering_several_xero_organisations_lets_the_person_pick(tmp_
             asked = connect(server.url, "xero", "north", xero)  # stops at the choice
             assert "Choose the organisations" in asked.text
             assert all(name in asked.text for name in org)
-            assert 'name="tenant_' + org["South Ltd"] + '" value="south-ltd"' in asked.text  # a slug is offered
+            offered = (
+                'name="tenant_' + org["South Ltd"] + '" value="south-ltd"'
+            )  # a tenant id made from its name
+            assert offered in asked.text
             state = asked.text.split('name="state" value="', 1)[1].split('"', 1)[0]
             wrong = requests.post(f"{server.url}/connect/xero/choose", data={"state": state, "choice": "nope"},
                                   timeout=10)  # fmt: skip
@@ -138,7 +143,8 @@ def test_a_consent_covering_several_xero_organisations_lets_the_person_pick(tmp_
         links = {t: get_connection(conn, t) for t in ("north", "south")}
         grants = dict(conn.execute(select(oauth_tokens.c.tenant_id, oauth_tokens.c.grant_id)).all())
     assert {t: link.external_id for t, link in links.items() if link} == {
-        "north": org["North Ltd"], "south": org["South Ltd"]
+        "north": org["North Ltd"],
+        "south": org["South Ltd"],
     }
     assert grants["north"] == grants["south"] is not None  # one consent: one token set, kept together
     assert _count(store, tenants) == 2  # West Ltd was granted but not chosen

@@ -61,7 +61,8 @@ def test_two_organisations_of_one_consent_outlive_a_rotation(xero, store: Store,
         flow.save(settings, store, Tenant(tenant_id, "", "xero"), grant, by_name[name], vault)
     assert vault.sharing("north") == ["south"]
 
-    for _ in range(3):  # each round: tokens expire, north refreshes (rotating), the grace runs out, south syncs
+    # Each round: the tokens expire, north refreshes (rotating them), the old one's grace runs out, south syncs.
+    for _ in range(3):
         xero.clock.advance(timedelta(minutes=31).total_seconds())
         assert _sync(store, settings, "north", xero.clock).outcome == "ok"
         xero.clock.advance(timedelta(minutes=45).total_seconds())  # past the old refresh token's grace
