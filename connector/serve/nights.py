@@ -72,8 +72,9 @@ def mark_due(conn: Connection, tenant_id: str, night: date, due_at: datetime) ->
         dialect.insert(nights)
         .values(tenant_id=tenant_id, night=night, state=DUE, due_at=due_at, attempts=0)
         .on_conflict_do_nothing(index_elements=["tenant_id", "night"])
+        .returning(nights.c.tenant_id)  # rowcount is not reliable for this statement on every driver
     )
-    return conn.execute(insert).rowcount == 1
+    return conn.execute(insert).first() is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,11 +72,11 @@ class NightlyTrigger(BaseTrigger):
         return self._clock
 
     def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime:
-        """The next real instant to fire at: after the previous firing, else from `now` (both real)."""
-        base = now
-        if previous_fire_time is not None:
-            base = min(now, previous_fire_time + timedelta(microseconds=1))
-        on_clock = self._clock.to_clock(base.timestamp())
+        """The next real instant to fire at: after the previous firing (never it again), else from `now`."""
+        if previous_fire_time is None:
+            on_clock = self._clock.to_clock(now.timestamp())
+        else:  # runs are on whole minutes: a second past the last one is past it, whatever float rounding did
+            on_clock = self._clock.to_clock(previous_fire_time.timestamp()) + timedelta(seconds=1)
         fire = next_fire(on_clock, self._at, self._zone)
         return datetime.fromtimestamp(self._clock.to_real(fire), UTC)
 
