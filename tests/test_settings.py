@@ -68,3 +68,25 @@ def test_the_file_is_found_by_flag_then_environment_then_working_directory(tmp_p
     assert config_path(None, {}) == Path("ccm.toml")
     assert config_path(None, {"CCM_CONFIG": "/etc/ccm.toml"}) == Path("/etc/ccm.toml")
     assert config_path(Path("x.toml"), {"CCM_CONFIG": "/etc/ccm.toml"}) == Path("x.toml")
+
+
+def test_the_example_settings_file_names_every_setting_with_its_default():
+    import re
+    import tomllib
+
+    from connector.config import Settings
+
+    example = Path(__file__).parents[1] / "deploy" / "ccm.example.toml"
+    text = example.read_text()
+    loaded = tomllib.loads(text)
+    defaults = Settings().model_dump()
+    for section, fields in defaults.items():
+        if not isinstance(fields, dict):
+            assert re.search(rf"^#? ?{section} = ", text, re.M), f"{section} is not in the example"
+            continue
+        for key, value in fields.items():
+            shown = loaded.get(section, {})
+            if key in shown:
+                assert shown[key] == (str(value) if isinstance(value, Path) else value), f"{section}.{key}"
+            else:
+                assert re.search(rf"^# ?{key} = ", text, re.M), f"{section}.{key} is not in the example"

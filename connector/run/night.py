@@ -139,7 +139,7 @@ def night_held(
             return summary
     summary.health = check_health(store, settings, tenant, ledger, now)
     executor = Executor(store, settings, ctx, ledger, holder, mode, before_effect, should_stop)
-    if mode is not Mode.DRY_RUN:
+    if mode is not Mode.DRY_RUN and settings.health.notify:
         with store.begin() as conn:
             outbox.plan(conn, tenant.id, health.notices(conn, tenant, now), Mode.AUTO, now)
     if summary.sync is not None and summary.sync.outcome == synclog.FAILED:
