@@ -43,6 +43,7 @@ BENCHES["reconcile"] = lambda: __import__("bench.reconcile", fromlist=["table"])
 BENCHES["xero_sync"] = lambda: __import__("bench.xero_sync", fromlist=["bench"]).bench()
 BENCHES["dunning"] = lambda: __import__("bench.dunning", fromlist=["run"]).run()
 BENCHES["credit"] = lambda: __import__("bench.credit", fromlist=["run"]).run()
+BENCHES["serve"] = lambda: __import__("bench.serve", fromlist=["table"]).table()
 
 
 def main(names: list[str]) -> None:

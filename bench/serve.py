@@ -185,18 +185,20 @@ def run(tenants: int, database: str | None) -> dict[str, Any]:
     ahead = clock.now() + timedelta(seconds=20)  # time for the server to start and schedule everyone
     due = (ahead + timedelta(minutes=1)).replace(second=0, microsecond=0)
     _set_night_time(store, f"{due:%H:%M}")
-    server = subprocess.Popen(
-        [CCM, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
+    log = home / "serve.log"  # a file, not a pipe: one line per run would fill a pipe nobody reads
+    with log.open("w") as sink:
+        server = subprocess.Popen([CCM, "serve"], env=env, stdout=sink, stderr=subprocess.STDOUT, text=True)
     try:
-        line = server.stdout.readline() if server.stdout else ""
-        url = line.split("listening on ", 1)[1].split(";", 1)[0]
+        url = _url(log)
         assert requests.get(f"{url}/healthz", timeout=10).status_code == 200
         time.sleep(max(0.0, clock.to_real(due) - time.time()))
         cpu_before = _cpu(server.pid)
         steady = _wait_done(store, due.date(), tenants, timeout=900)
         cpu_after = _cpu(server.pid)
         peak = _peak_rss_mb(server.pid)
+        metrics = requests.get(f"{url}/metrics", timeout=10).text
+        all_calls = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+                        if line.startswith("ccm_api_calls_total{"))  # fmt: skip
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(60)
@@ -212,10 +214,22 @@ def run(tenants: int, database: str | None) -> dict[str, Any]:
         "runs_per_min": tenants / span * 60 if span > 0 else float("inf"),
         "span_s": span,
         "calls": steady["calls"],
+        "all_calls": all_calls,
         "cpu_per_run_s": (cpu_after - cpu_before) / tenants,
         "peak_rss_mb": peak,
         "states": steady["states"],
     }
+
+
+def _url(log: Path, timeout: float = 30) -> str:
+    """The server's base URL, from its first line."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = log.read_text()
+        if "listening on " in text:
+            return text.split("listening on ", 1)[1].split(";", 1)[0]
+        time.sleep(0.1)
+    raise SystemExit(f"bench.serve: the server did not start: {log.read_text()[-2000:]}")
 
 
 def _set_night_time(store: Store, at: str) -> None:
@@ -224,6 +238,44 @@ def _set_night_time(store: Store, at: str) -> None:
 
     with store.begin() as conn:
         conn.execute(tenants.update().values(night_time=at))
+
+
+def table() -> None:
+    """`python -m bench serve`: the table, on SQLite and on PostgreSQL (a schema of its own, then removed)."""
+    from rich.console import Console
+    from rich.table import Table
+    from sqlalchemy import create_engine, text
+
+    from bench.reconcile import PG_DEFAULT, _pg_schema
+    from connector.store.engine import normalise_url
+
+    columns = ("backend", "tenants", "nightly runs/min", "CPU s per run", "sync calls (minimum)",
+               "all API calls", "server peak RSS (MB)", "first nights, full (s)")  # fmt: skip
+    title = "one ccm serve, 1,000 Xero sandbox tenants, a night with nothing changed (target ≥ 300 runs/min)"
+    shown = Table(*columns, title=title)
+    for backend in ("sqlite", "postgresql"):
+        args = [sys.executable, "-m", "bench.serve", "--tenants", "1000"]
+        if backend == "sqlite":
+            done = subprocess.run(args, capture_output=True, text=True, check=True)
+        else:  # a schema of its own, removed afterwards
+            base = os.environ.get("CCM_TEST_DATABASE_URL") or PG_DEFAULT
+            schema, url = _pg_schema(base)
+            admin = create_engine(normalise_url(base))
+            with admin.begin() as conn:
+                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+            try:
+                done = subprocess.run([*args, "--database", url], capture_output=True, text=True, check=True)
+            finally:
+                with admin.begin() as conn:
+                    conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+                admin.dispose()
+        r = json.loads(done.stdout.strip().splitlines()[-1])
+        shown.add_row(
+            r["backend"], f"{r['tenants']:,}", f"{r['runs_per_min']:,.0f}", f"{r['cpu_per_run_s']:.3f}",
+            f"{r['calls']:,} ({6 * r['tenants']:,})", f"{r['all_calls']:,.0f}", f"{r['peak_rss_mb']:.0f}",
+            f"{r['first_nights_s']:.0f}",
+        )  # fmt: skip
+    Console(highlight=False).print(shown)
 
 
 def main() -> None:

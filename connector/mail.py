@@ -9,6 +9,7 @@ against a sample before anything is sent, so a broken tenant template stops that
 from __future__ import annotations
 
 import contextlib
+import functools
 import smtplib
 import ssl
 from collections.abc import Iterable, Sequence
@@ -102,8 +103,12 @@ SAMPLE = ReminderView(
 )  # fmt: skip
 
 
+@functools.lru_cache(maxsize=256)
 def environment(tenant_templates: Path | None = None) -> Environment:
-    """A Jinja2 environment reading the tenant's templates first, then the shipped ones."""
+    """A Jinja2 environment reading the tenant's templates first, then the shipped ones.
+
+    One per templates folder, kept: Jinja2 compiles each template once and notices edited files itself.
+    """
     loaders: list[BaseLoader] = (
         [FileSystemLoader(str(tenant_templates))] if tenant_templates is not None else []
     )

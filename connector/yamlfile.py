@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import hashlib
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +34,35 @@ def _construct_mapping(
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+_parsed: dict[tuple[str, str], Any] = {}
+_parsed_lock = threading.Lock()
+_CACHE_FILES = 512
+
+
 def read_yaml(path: Path, name: str, error: type[FileProblem] = FileProblem) -> Any:
-    """Parse the YAML file at `path` (shown as `name`), raising `error` with one line on any failure."""
+    """Parse the YAML file at `path` (shown as `name`), raising `error` with one line on any failure.
+
+    Parses are kept per file content: a server reads the same mapping and policy files for every tenant
+    every night, and PyYAML takes milliseconds a file where reading and hashing it takes microseconds.
+    Callers get a copy of their own.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise error(f"{name}: cannot read: {exc.strerror or exc}") from None
+    key = (name, hashlib.sha256(text.encode()).hexdigest())
+    with _parsed_lock:
+        if key in _parsed:
+            return copy.deepcopy(_parsed[key])
+    parsed = _parse(text, name, error)
+    with _parsed_lock:
+        if len(_parsed) >= _CACHE_FILES:
+            _parsed.clear()
+        _parsed[key] = parsed
+    return copy.deepcopy(parsed)
+
+
+def _parse(text: str, name: str, error: type[FileProblem]) -> Any:
     try:
         return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:

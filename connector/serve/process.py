@@ -51,6 +51,7 @@ class Server:
         self._thread: threading.Thread | None = None
         self._tenants_digest = ""
         self.url = ""
+        self.scheduled = 0  # tenants with a nightly job
 
     # -- lifecycle
     def start(self) -> str:
@@ -89,7 +90,7 @@ class Server:
         with self.rt.store.begin() as conn:
             servers.register(conn, self.rt.server_id, self.url, self.rt.clock.spec(), self.rt.real_now())
         self._tenants_digest = self._digest()
-        self.scheduler.start()
+        self.scheduled = self.scheduler.start()
         self.dispatcher.start()
         log.info(
             "serve.started", url=self.url, server=self.rt.server_id, clock=self.rt.clock.spec() or "real"
@@ -123,13 +124,13 @@ class Server:
         digest = self._digest()
         if digest != self._tenants_digest:  # a tenant was connected, re-timed or disconnected
             self._tenants_digest = digest
-            self.scheduler.align()
+            self.scheduled = self.scheduler.align()
         self.scheduler.poke()
 
     def tenants_changed(self) -> None:
         """A tenant was connected through the server: schedule it now rather than at the next look."""
         self._tenants_digest = self._digest()
-        self.scheduler.align()
+        self.scheduled = self.scheduler.align()
 
     def _digest(self) -> str:
         """What the nightly jobs depend on: tenants' zones and night times, and their connections' states."""

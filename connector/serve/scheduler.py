@@ -107,9 +107,10 @@ class Scheduler:
         grace = self.rt.clock.real_seconds(self.rt.settings.serve.misfire_grace_hours * 3600)
         return {"coalesce": True, "max_instances": 1, "misfire_grace_time": max(1, int(grace))}
 
-    def start(self) -> None:
+    def start(self) -> int:
+        """Start scheduling; returns how many tenants have a nightly job."""
         self.scheduler.start()
-        self.align()
+        return self.align()
 
     def shutdown(self) -> None:
         if self.scheduler.running:

@@ -76,15 +76,15 @@ def _outcome_line(o: Outcome | None) -> str:
     return ", ".join(parts)
 
 
-def _count(
-    rt: Runtime, tenant: Tenant | None, usage: Usage | None, api_calls: int, o: Outcome | None
-) -> None:
-    ledger = tenant.ledger if tenant is not None else "unknown"
-    rt.metrics.api_calls.labels(ledger).inc(api_calls)
-    if usage is not None and usage.throttled:
-        rt.metrics.throttled.labels(ledger).inc(usage.throttled)
-    if o is not None and o.sent:
-        rt.metrics.reminders.inc(len(o.sent))
+def _count(rt: Runtime, tenant: Tenant | None, ledger: object) -> None:
+    """Add what a job's ledger spent to the metrics: every call it made (the adapter counts them), 429s."""
+    name = tenant.ledger if tenant is not None else "unknown"
+    usage_of = getattr(ledger, "usage", None)
+    usage: Usage | None = usage_of() if usage_of is not None else None
+    if usage is not None:
+        rt.metrics.api_calls.labels(name).inc(usage.calls)
+        if usage.throttled:
+            rt.metrics.throttled.labels(name).inc(usage.throttled)
 
 
 def _finished(rt: Runtime, done: Done) -> Done:
@@ -168,9 +168,9 @@ def _night(rt: Runtime, tenant_id: str, holder: str, attempt: int) -> tuple[str,
         state = nights.RETRY if attempt < rt.settings.serve.max_attempts else nights.FAILED
         return state, f"internal error ({type(exc).__name__}); see the server's log", again, False
     finally:
-        usage = getattr(ledger, "usage", None)
-        _count(rt, tenant, usage() if usage else None, 0, None)
-    _count(rt, tenant, None, summary.api_calls, summary.outcome)
+        _count(rt, tenant, ledger)
+    if summary.outcome is not None and summary.outcome.sent:
+        rt.metrics.reminders.inc(len(summary.outcome.sent))
     state, line, when = _classify(rt, summary, attempt)
     synced = summary.sync is not None and summary.sync.outcome in (synclog.OK, synclog.PARTIAL)
     return state, line, when, synced
@@ -230,9 +230,7 @@ def _sync(rt: Runtime, tenant_id: str, up_to: int) -> tuple[str, str, bool]:
     except _TENANT_PROBLEMS as exc:
         return "failed", f"{trigger}: {exc}", True
     finally:
-        usage = getattr(ledger, "usage", None)
-        _count(rt, tenant, usage() if usage else None, 0, None)
-    _count(rt, tenant, None, result.api_calls, None)
+        _count(rt, tenant, ledger)
     what = ", ".join(wanted) if wanted else "every stream"
     line = f"{trigger} sync of {what}: {_sync_line(result)}"
     if result.outcome == synclog.FAILED:
@@ -280,9 +278,9 @@ def send(rt: Runtime, tenant_id: str) -> Done:
     except _TENANT_PROBLEMS as exc:
         return _finished(rt, Done("send", tenant_id, "failed", str(exc), time.perf_counter() - began))
     finally:
-        usage = getattr(ledger, "usage", None)
-        _count(rt, tenant, usage() if usage else None, 0, None)
-    _count(rt, tenant, None, outcome.api_calls, outcome)
+        _count(rt, tenant, ledger)
+    if outcome.sent:
+        rt.metrics.reminders.inc(len(outcome.sent))
     line = _outcome_line(outcome) + (f"; stopped: {outcome.stopped}" if outcome.stopped else "")
     state = "failed" if outcome.stopped and not rt.should_stop() else "done"
     return _finished(rt, Done("send", tenant_id, state, line, time.perf_counter() - began))

@@ -41,7 +41,7 @@ def serve(
         url = server.start()
     except ServeError as exc:
         raise Failure(f"{exc} (is another `ccm serve` running? set serve.port or --port)") from None
-    jobs = server.scheduler.align()
+    jobs = server.scheduled
     clock = server.rt.clock
     out.print(
         f"ccm serve: listening on {url}; {jobs} tenant(s) scheduled; {settings.serve.workers} worker(s)",
