@@ -21,6 +21,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -204,23 +205,30 @@ def _pg_schema(base: str) -> tuple[str, str]:
     return schema, url.render_as_string(hide_password=False)
 
 
-def run_backend(name: str) -> dict[str, float]:
-    """Write then measure on one backend, in a database of its own that is removed afterwards."""
-    if name == "sqlite":
-        with tempfile.TemporaryDirectory() as tmp:
-            url = f"sqlite:///{Path(tmp) / 'bench.db'}"
-            return {**_child("--url", url, "--write"), **_child("--url", url, "--measure")}
+@contextmanager
+def pg_database() -> Iterator[str]:
+    """A PostgreSQL schema of its own on the local server (or CCM_TEST_DATABASE_URL's), then dropped."""
     base = os.environ.get("CCM_TEST_DATABASE_URL") or PG_DEFAULT
     schema, url = _pg_schema(base)
     admin = create_engine(normalise_url(base))
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     try:
-        return {**_child("--url", url, "--write"), **_child("--url", url, "--measure")}
+        yield url
     finally:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+def run_backend(name: str) -> dict[str, float]:
+    """Write then measure on one backend, in a database of its own that is removed afterwards."""
+    if name == "sqlite":
+        with tempfile.TemporaryDirectory() as tmp:
+            url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+            return {**_child("--url", url, "--write"), **_child("--url", url, "--measure")}
+    with pg_database() as url:
+        return {**_child("--url", url, "--write"), **_child("--url", url, "--measure")}
 
 
 def table() -> None:

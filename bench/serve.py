@@ -244,10 +244,8 @@ def table() -> None:
     """`python -m bench serve`: the table, on SQLite and on PostgreSQL (a schema of its own, then removed)."""
     from rich.console import Console
     from rich.table import Table
-    from sqlalchemy import create_engine, text
 
-    from bench.reconcile import PG_DEFAULT, _pg_schema
-    from connector.store.engine import normalise_url
+    from bench.reconcile import pg_database
 
     columns = ("backend", "tenants", "nightly runs/min", "CPU s per run", "sync calls (minimum)",
                "all API calls", "server peak RSS (MB)", "first nights, full (s)")  # fmt: skip
@@ -258,17 +256,8 @@ def table() -> None:
         if backend == "sqlite":
             done = subprocess.run(args, capture_output=True, text=True, check=True)
         else:  # a schema of its own, removed afterwards
-            base = os.environ.get("CCM_TEST_DATABASE_URL") or PG_DEFAULT
-            schema, url = _pg_schema(base)
-            admin = create_engine(normalise_url(base))
-            with admin.begin() as conn:
-                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-            try:
+            with pg_database() as url:
                 done = subprocess.run([*args, "--database", url], capture_output=True, text=True, check=True)
-            finally:
-                with admin.begin() as conn:
-                    conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-                admin.dispose()
         r = json.loads(done.stdout.strip().splitlines()[-1])
         shown.add_row(
             r["backend"], f"{r['tenants']:,}", f"{r['runs_per_min']:,.0f}", f"{r['cpu_per_run_s']:.3f}",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -40,12 +41,19 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         return
     if not PG_URL:
         pytest.skip("PostgreSQL: set CCM_TEST_DATABASE_URL to run store tests on it (CI does)")
+    with pg_schema(PG_URL) as url:
+        yield url
+
+
+@contextmanager
+def pg_schema(base: str) -> Iterator[str]:
+    """A PostgreSQL schema of its own for the block (a URL whose connections see only it), then dropped."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(normalise_url(PG_URL))
+    admin = create_engine(normalise_url(base))
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     try:
-        yield pg_schema_url(PG_URL, schema)
+        yield pg_schema_url(base, schema)
     finally:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))

@@ -54,19 +54,6 @@ def save(
     return f"company {choice.id}"
 
 
-def finish(
-    settings: Settings,
-    store: Store,
-    tenant: Tenant,
-    callback: Mapping[str, str],
-    code_verifier: str | None,
-    wanted: str | None = None,
-) -> str:
-    """Complete the flow from the callback's query (code and realmId); returns what was connected."""
-    grant = exchange(settings, callback, code_verifier)
-    return save(settings, store, tenant, grant, grant.choose(wanted, "QuickBooks company"))
-
-
 def revoke(settings: Settings, store: Store, tenant_id: str) -> str:
     """Revoke the tenant's refresh token at Intuit; says what was done."""
     tokens = TokenVault.open(store, settings).get(tenant_id)

@@ -50,19 +50,6 @@ def save(
     return choice.name
 
 
-def finish(
-    settings: Settings,
-    store: Store,
-    tenant: Tenant,
-    callback: Mapping[str, str],
-    code_verifier: str | None,
-    wanted: str | None = None,
-) -> str:
-    """Complete the flow from the callback's query; returns the organisation's name."""
-    grant = exchange(settings, callback, code_verifier)
-    return save(settings, store, tenant, grant, grant.choose(wanted, "Xero organisation"))
-
-
 def revoke(settings: Settings, store: Store, tenant_id: str) -> str:
     """End ccm's access to the tenant's organisation at Xero; says what was done.
 

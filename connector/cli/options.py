@@ -10,6 +10,15 @@ from connector.cli.app import UsageProblem
 from connector.store import Store
 from connector.store.tenants import list_tenants
 
+# A firm's details, as `ccm tenants add` and `ccm connect` take them.
+CurrencyOpt = Annotated[str, typer.Option(help="ISO currency of the firm's books.")]
+TimezoneOpt = Annotated[str, typer.Option(help="IANA time zone, e.g. Europe/London.")]
+CountryOpt = Annotated[str, typer.Option(help="ISO country code (for public holidays).")]
+NightTimeOpt = Annotated[
+    str | None, typer.Option(help="Local HH:MM of its nightly run (default: serve.night_time).")
+]
+ContactOpt = Annotated[str | None, typer.Option(help="The firm's address for connection-health notices.")]
+
 TenantOpt = Annotated[
     str | None, typer.Option("--tenant", "-t", help="The tenant (optional when there is only one).")
 ]
@@ -41,3 +50,13 @@ def pick_customer(store: Store, tenant: str | None, text: str) -> tuple[str, str
         except NotFound as exc:
             raise UsageProblem(str(exc)) from None
     return tenant_id, customer_id, name
+
+
+def tenant_problem(exc: Exception) -> UsageProblem:
+    """A bad tenant field as the option the person typed: `--night-time: must be a time of day HH:MM`."""
+    from connector.tenantspec import TenantProblem
+
+    if isinstance(exc, TenantProblem):
+        reason = str(exc).split(": ", 1)[1]
+        return UsageProblem(f"--{exc.field.replace('_', '-')}: {reason}")
+    return UsageProblem(str(exc))

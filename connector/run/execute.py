@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 
 import structlog
 
@@ -133,10 +134,13 @@ class Executor:
         except _Stop as stop:
             out.stopped = str(stop)
         finally:
-            if self._session is not None:
-                self._session.close()
-                self._session = None
+            self._close_mail()
         return out
+
+    def _close_mail(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
 
     # -- reminders
     def _reminders(
@@ -210,27 +214,32 @@ class Executor:
         if self.should_stop is not None and self.should_stop():
             raise _Stop("the server is shutting down; what is left goes out on the next run")
 
-    def _deliver(
-        self, action: Action, reminder: Reminder, snapshot: Snapshot, today: date, now: datetime, out: Outcome
-    ) -> bool:
+    def _attempt(self, action: Action, effect: Callable[[], str], now: datetime, out: Outcome) -> str | None:
+        """Claim a message's action and perform it; its result, or None when it was not done (taken by
+        another executor, or failed: settled as retry-later, failed, or unknown when it may have gone)."""
         self._check_stop()
         with self.store.begin() as conn:
             if not outbox.claim(conn, self.tenant_id, action.key, self.owner, now):
-                return False  # another executor has it
+                return None  # another executor has it
         if self.before_effect is not None:
             self.before_effect(action)
         try:
-            result = self._effect(action, reminder, snapshot, today, out)
+            return effect()
         except (mail.Transient, LedgerError) as exc:
             self._settle_error(action, exc, now, out)
-            return False
-        except mail.Refused as exc:
+        except (mail.Refused, mail.TemplateProblem) as exc:
             self._finish(outbox.fail, action, str(exc), now)
             out.failed.append((action.key, str(exc)))
-            return False
         except (smtplib.SMTPException, OSError) as exc:
             self._finish(outbox.mark_unknown, action, _mid_send(exc), now)
             out.unknown.append(action.key)
+        return None
+
+    def _deliver(
+        self, action: Action, reminder: Reminder, snapshot: Snapshot, today: date, now: datetime, out: Outcome
+    ) -> bool:
+        result = self._attempt(action, lambda: self._effect(action, reminder, snapshot, today, out), now, out)
+        if result is None:
             return False
         history = [(line.item.invoice_id, line.level.number) for line in reminder.lines]
         with self.store.begin() as conn:
@@ -393,39 +402,25 @@ class Executor:
         except _Stop as stop:
             out.stopped = str(stop)
         finally:
-            if self._session is not None:
-                self._session.close()
-                self._session = None
+            self._close_mail()
         return out
+
+    def _notice(self, action: Action) -> str:
+        p = action.payload
+        shown = mail.NoticeView(
+            str(p["firm"]), str(p["ledger"]), str(p["kind"]), str(p["message"]), action.key
+        )
+        rendered = mail.render(self.ctx.templates, "notice", shown)
+        return self._mail().send(
+            mail.build_message(rendered, str(p["email"]), action.key, self.settings.smtp)
+        )
 
     def _notices(self, now: datetime, out: Outcome) -> None:
         with self.store.read() as conn:
             due = [a for a in outbox.due(conn, self.tenant_id, now) if a.kind == "notice"]
         for action in due:
-            self._check_stop()
-            with self.store.begin() as conn:
-                if not outbox.claim(conn, self.tenant_id, action.key, self.owner, now):
-                    continue
-            if self.before_effect is not None:
-                self.before_effect(action)
-            p = action.payload
-            shown = mail.NoticeView(str(p["firm"]), str(p["ledger"]), str(p["kind"]), str(p["message"]),
-                                    action.key)  # fmt: skip
-            try:
-                rendered = mail.render(self.ctx.templates, "notice", shown)
-                result = self._mail().send(mail.build_message(rendered, str(p["email"]), action.key,
-                                                              self.settings.smtp))  # fmt: skip
-            except mail.Transient as exc:
-                self._finish(outbox.release, action, str(exc), now)
-                out.deferred.append((action.key, str(exc)))
-                continue
-            except (mail.Refused, mail.TemplateProblem) as exc:
-                self._finish(outbox.fail, action, str(exc), now)
-                out.failed.append((action.key, str(exc)))
-                continue
-            except (smtplib.SMTPException, OSError) as exc:
-                self._finish(outbox.mark_unknown, action, _mid_send(exc), now)
-                out.unknown.append(action.key)
+            result = self._attempt(action, partial(self._notice, action), now, out)
+            if result is None:
                 continue
             with self.store.begin() as conn:
                 outbox.complete(conn, self.tenant_id, action.key, result, now)

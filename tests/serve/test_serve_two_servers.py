@@ -8,21 +8,19 @@ server keep both servers busy at once; webhooks from the sandboxes add syncs int
 from __future__ import annotations
 
 import itertools
-import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 
 from adapters.quickbooks import sandbox as qbo_sandbox
 from adapters.xero import sandbox as xero_sandbox
 from connector.store import Store
-from connector.store.engine import normalise_url
 from connector.store.schema import sync_runs
-from tests.conftest import PG_URL, pg_schema_url
+from tests.conftest import PG_URL, pg_schema
 from tests.serve.harness import (
     SimClock,
     clean_env,
@@ -45,16 +43,8 @@ ZONES = ["Europe/London", "Europe/Paris", "Europe/Madrid", "Europe/Dublin", "Eur
 def pg_url() -> Iterator[str]:
     if not PG_URL:
         pytest.skip("two servers share a PostgreSQL database: set CCM_TEST_DATABASE_URL (CI does)")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(normalise_url(PG_URL))
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield pg_schema_url(PG_URL, schema)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with pg_schema(PG_URL) as url:
+        yield url
 
 
 def test_two_servers_on_one_postgresql_never_run_a_tenant_twice(pg_url: str, tmp_path: Path):

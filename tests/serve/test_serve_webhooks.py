@@ -23,6 +23,8 @@ from sqlalchemy import func, select
 from adapters.quickbooks import sandbox as qbo_sandbox
 from adapters.sandbox.webhooks import sign
 from adapters.xero import sandbox as xero_sandbox
+from connector.config import load_settings
+from connector.oauth import TokenVault
 from connector.store import Store
 from connector.store.schema import customers, invoices, payments, sync_requests, sync_runs
 from tests.serve.harness import (
@@ -69,7 +71,7 @@ def test_webhooks_lead_to_an_incremental_sync_within_seconds(tmp_path: Path):
     home = tmp_path / "home"
     env = clean_env() | xero_env(xero, port) | qbo_env(qbo, port) | {
         "CCM_HOME": str(home), "CCM_SERVE__POLL_MINUTES": "0", "CCM_SERVE__DEBOUNCE_SECONDS": "1",
-        "CCM_SERVE__TICK_SECONDS": "0.2",
+        "CCM_SERVE__TICK_SECONDS": "0.2", "CCM_LOG__LEVEL": "debug",  # every log line: none may hold a secret
     }  # fmt: skip
     store = Store.open(f"sqlite:///{home / 'ccm.db'}")
     try:
@@ -127,10 +129,23 @@ def test_webhooks_lead_to_an_incremental_sync_within_seconds(tmp_path: Path):
             assert _value(store, select(func.count()).select_from(sync_requests)) == 0
             time.sleep(2)  # longer than the debounce: a queued sync would have run by now
             assert len(_runs(store, "xr")) + len(_runs(store, "qb")) == runs
+            listed = subprocess.run(
+                [CCM, "log", "-t", "xr"], env=env, capture_output=True, text=True, check=False
+            )
+            assert "webhook" in listed.stdout and "now" in listed.stdout  # why each sync ran
+            planned = subprocess.run([CCM, "schedule"], env=env, capture_output=True, text=True, check=False)
+            assert f"serving: {server.url}" in planned.stdout
+            assert "xr" in planned.stdout and "03:00" in planned.stdout
             metrics = requests.get(f"{server.url}/metrics", timeout=5).text
             assert 'ccm_webhooks_total{ledger="xero",result="rejected"} 3.0' in metrics  # + the handshake's
             assert 'ccm_webhooks_total{ledger="quickbooks",result="rejected"} 2.0' in metrics
             assert server.stop() == 0
+            logged = server.output()
+            assert "sync.finish" in logged  # debug logging was on
+            vault_tokens = [TokenVault.open(store, load_settings(None, env)).get(t) for t in ("xr", "qb")]
+            secrets = [xero.client_secret, qbo.client_secret, XERO_KEY, QBO_VERIFIER]
+            secrets += [s for t in vault_tokens if t for s in (t.access_token, t.refresh_token)]
+            assert not [s for s in secrets if s in logged]
     finally:
         xero.stop()
         qbo.stop()

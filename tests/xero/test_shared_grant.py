@@ -18,6 +18,7 @@ from adapters.xero import connect as xero_connect
 from adapters.xero import flow
 from adapters.xero import sandbox as xero_sandbox
 from connector.config import Settings, XeroSettings
+from connector.flow import Choice
 from connector.model import ConnectionState, Tenant
 from connector.oauth import TokenVault, load_key
 from connector.runtime import ledger_for, mapping_for
@@ -43,6 +44,17 @@ def _settings(handle, tmp_path: Path) -> Settings:
                     login_url=h.base_url, identity_url=h.base_url, api_url=h.base_url, ca_bundle=h.ca_path))  # fmt: skip
 
 
+def _consented(xero, store: Store, settings: Settings) -> tuple[TokenVault, list[Choice]]:
+    """One consent through the sandbox; each organisation saved as a tenant named after it (north, south)."""
+    auth = xero_connect.begin(settings.xero)
+    grant = flow.exchange(settings, {"code": xero_connect.consent_code(auth, settings.xero)}, auth.code_verifier,
+                          xero.clock.now())  # fmt: skip
+    vault = TokenVault(store, load_key(settings), xero.clock.now)
+    for choice in grant.choices:
+        flow.save(settings, store, Tenant(choice.name.split()[0].lower(), "", "xero"), grant, choice, vault)
+    return vault, list(grant.choices)
+
+
 def _sync(store: Store, settings: Settings, tenant_id: str, clock: SandboxClock):
     with store.read() as conn:
         tenant = get_tenant(conn, tenant_id)
@@ -52,13 +64,7 @@ def _sync(store: Store, settings: Settings, tenant_id: str, clock: SandboxClock)
 
 def test_two_organisations_of_one_consent_outlive_a_rotation(xero, store: Store, tmp_path: Path):
     settings = _settings(xero, tmp_path)
-    auth = xero_connect.begin(settings.xero)
-    code = xero_connect.consent_code(auth, settings.xero)
-    grant = flow.exchange(settings, {"code": code}, auth.code_verifier, xero.clock.now())
-    vault = TokenVault(store, load_key(settings), xero.clock.now)
-    by_name = {c.name: c for c in grant.choices}
-    for tenant_id, name in (("north", "North Ltd"), ("south", "South Ltd")):
-        flow.save(settings, store, Tenant(tenant_id, "", "xero"), grant, by_name[name], vault)
+    vault, _ = _consented(xero, store, settings)
     assert vault.sharing("north") == ["south"]
 
     # Each round: the tokens expire, north refreshes (rotating them), the old one's grace runs out, south syncs.
@@ -72,12 +78,7 @@ def test_two_organisations_of_one_consent_outlive_a_rotation(xero, store: Store,
 
 def test_a_dead_consent_marks_every_organisation_for_reconnecting(xero, store: Store, tmp_path: Path):
     settings = _settings(xero, tmp_path)
-    auth = xero_connect.begin(settings.xero)
-    grant = flow.exchange(settings, {"code": xero_connect.consent_code(auth, settings.xero)}, auth.code_verifier,
-                          xero.clock.now())  # fmt: skip
-    vault = TokenVault(store, load_key(settings), xero.clock.now)
-    for choice in grant.choices:
-        flow.save(settings, store, Tenant(choice.name.split()[0].lower(), "", "xero"), grant, choice, vault)
+    _consented(xero, store, settings)
     xero.clock.advance(timedelta(days=61).total_seconds())  # the refresh token died unused
     failed = _sync(store, settings, "north", xero.clock)
     assert failed.outcome == "failed" and failed.reconnect_needed
@@ -88,13 +89,8 @@ def test_a_dead_consent_marks_every_organisation_for_reconnecting(xero, store: S
 
 def test_disconnecting_one_organisation_keeps_the_consent_for_the_other(xero, store: Store, tmp_path: Path):
     settings = _settings(xero, tmp_path)
-    auth = xero_connect.begin(settings.xero)
-    grant = flow.exchange(settings, {"code": xero_connect.consent_code(auth, settings.xero)}, auth.code_verifier,
-                          xero.clock.now())  # fmt: skip
-    vault = TokenVault(store, load_key(settings), xero.clock.now)
-    for choice in grant.choices:
-        flow.save(settings, store, Tenant(choice.name.split()[0].lower(), "", "xero"), grant, choice, vault)
-    north_org = next(c.id for c in grant.choices if c.name == "North Ltd")
+    vault, choices = _consented(xero, store, settings)
+    north_org = next(c.id for c in choices if c.name == "North Ltd")
 
     said = flow.revoke(settings, store, "north")
     vault.delete("north")

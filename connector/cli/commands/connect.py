@@ -15,6 +15,14 @@ from sqlalchemy import select
 from adapters.base import LedgerError
 from connector.callback import CallbackError, receiver_for
 from connector.cli.app import Failure, UsageProblem, app, err, out, state
+from connector.cli.options import (
+    ContactOpt,
+    CountryOpt,
+    CurrencyOpt,
+    NightTimeOpt,
+    TimezoneOpt,
+    tenant_problem,
+)
 from connector.flow import Choice, Grant, NoFlow
 from connector.flow import flow as flow_of
 from connector.model import ConnectionState, Tenant
@@ -45,15 +53,11 @@ def connect(
             "connect several, which then share the consent."
         ),
     ] = None,
-    base_currency: Annotated[str, typer.Option(help="ISO currency of the firm's books.")] = "GBP",
-    timezone: Annotated[str, typer.Option(help="IANA time zone, e.g. Europe/London.")] = "Europe/London",
-    country: Annotated[str, typer.Option(help="ISO country code (public holidays).")] = "GB",
-    night_time: Annotated[
-        str | None, typer.Option(help="Local HH:MM of its nightly run (default: serve.night_time).")
-    ] = None,
-    contact_email: Annotated[
-        str | None, typer.Option(help="The firm's address for connection-health notices.")
-    ] = None,
+    base_currency: CurrencyOpt = "GBP",
+    timezone: TimezoneOpt = "Europe/London",
+    country: CountryOpt = "GB",
+    night_time: NightTimeOpt = None,
+    contact_email: ContactOpt = None,
     browser: Annotated[bool, typer.Option(help="Open the authorize page in a browser.")] = True,
     timeout: Annotated[int, typer.Option(min=10, help="Seconds to wait for the consent.")] = 300,
 ) -> None:
@@ -65,7 +69,7 @@ def connect(
             night_time=night_time, contact_email=contact_email,
         )  # fmt: skip
     except TenantProblem as exc:
-        raise UsageProblem(f"--{exc.field.replace('_', '-')}: {str(exc).split(': ', 1)[1]}") from None
+        raise tenant_problem(exc) from None
     st = state(ctx)
     settings, store = st.settings, st.store
     redirect = getattr(settings, ledger).redirect_uri

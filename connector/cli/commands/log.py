@@ -50,13 +50,14 @@ def log(
     if not runs:
         out.print("no runs yet" if not failed else "no failed runs")
         return
-    table = Table("run", "tenant", "kind", "started (UTC)", "took", "outcome", "read", "changed", "errors",
-                  "API calls", "summary")  # fmt: skip
+    table = Table("run", "tenant", "kind", "why", "started (UTC)", "took", "outcome", "read", "changed",
+                  "errors", "API calls", "summary")  # fmt: skip
     for r in runs:
         changed = _total(r, "inserted") + _total(r, "updated") + _total(r, "deleted")
         table.add_row(
-            str(r.run_id), r.tenant_id, r.kind, _when(r.started_at), _duration(r), r.outcome,
-            str(_total(r, "read")), str(changed), str(r.error_count), str(r.api_calls), r.error_summary or "",
+            str(r.run_id), r.tenant_id, r.kind, r.trigger or "-", _when(r.started_at), _duration(r),
+            r.outcome, str(_total(r, "read")), str(changed), str(r.error_count), str(r.api_calls),
+            r.error_summary or "",
         )  # fmt: skip
     out.print(table)
 

@@ -9,6 +9,14 @@ from rich.table import Table
 
 from adapters import base as registry
 from connector.cli.app import UsageProblem, app, out, state
+from connector.cli.options import (
+    ContactOpt,
+    CountryOpt,
+    CurrencyOpt,
+    NightTimeOpt,
+    TimezoneOpt,
+    tenant_problem,
+)
 from connector.store import synclog
 from connector.store.tenants import get_connection, get_tenant, list_tenants, save_tenant
 from connector.tenantspec import TenantProblem, build, changed
@@ -43,15 +51,11 @@ def add(
     tenant_id: Annotated[str, typer.Argument(help="A short id for the tenant, e.g. acme.")],
     ledger: Annotated[str, typer.Option(help="The ledger adapter: xero, quickbooks, ...")],
     name: Annotated[str, typer.Option(help="The firm's name.")],
-    base_currency: Annotated[str, typer.Option(help="ISO currency of the firm's books.")] = "GBP",
-    timezone: Annotated[str, typer.Option(help="IANA time zone, e.g. Europe/London.")] = "Europe/London",
-    country: Annotated[str, typer.Option(help="ISO country code (for public holidays).")] = "GB",
-    night_time: Annotated[
-        str | None, typer.Option(help="Local HH:MM of its nightly run (default: serve.night_time).")
-    ] = None,
-    contact_email: Annotated[
-        str | None, typer.Option(help="The firm's address for connection-health notices.")
-    ] = None,
+    base_currency: CurrencyOpt = "GBP",
+    timezone: TimezoneOpt = "Europe/London",
+    country: CountryOpt = "GB",
+    night_time: NightTimeOpt = None,
+    contact_email: ContactOpt = None,
 ) -> None:
     """Add a tenant (or update its name, currency, time zone, country, night time and contact)."""
     registry.get(ledger)  # an unknown ledger is a usage error, before anything is stored
@@ -61,7 +65,7 @@ def add(
             night_time=night_time, contact_email=contact_email,
         )  # fmt: skip
     except TenantProblem as exc:
-        raise UsageProblem(f"--{exc.field.replace('_', '-')}: {str(exc).split(': ', 1)[1]}") from None
+        raise tenant_problem(exc) from None
     store = state(ctx).store
     try:
         with store.begin() as conn:
@@ -97,7 +101,7 @@ def set_(
             contact_email=contact_email,
         )  # fmt: skip
     except TenantProblem as exc:
-        raise UsageProblem(f"--{exc.field.replace('_', '-')}: {str(exc).split(': ', 1)[1]}") from None
+        raise tenant_problem(exc) from None
     with store.begin() as conn:
         save_tenant(conn, tenant)
     at = tenant.night_time or f"{state(ctx).settings.serve.night_time} (the server's default)"
