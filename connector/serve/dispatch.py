@@ -17,10 +17,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import structlog
+from sqlalchemy import Connection, select
 
 from connector import outbox
+from connector.model import ConnectionState
 from connector.serve import nights, servers, syncqueue, work
 from connector.serve.runtime import Runtime
+from connector.store.schema import connections
 
 log = structlog.get_logger(__name__)
 SEND_COOLDOWN_S = 30.0  # a tenant whose send job left actions due is looked at again after this (real)
@@ -33,6 +36,12 @@ class Task:
     kind: str  # send | sync | night
     tenant_id: str
     run: Callable[[], work.Done]
+
+
+def _disconnected(conn: Connection) -> set[str]:
+    c = connections.c
+    query = select(c.tenant_id).where(c.state == str(ConnectionState.DISCONNECTED))
+    return set(conn.execute(query).scalars())
 
 
 class Dispatcher:
