@@ -62,3 +62,22 @@ def test_a_lease_held_by_a_dead_process_on_this_host_is_taken_over_at_once(store
     alive = f"{socket.gethostname()}:{os.getpid()}:abcd1234"
     assert not lease.holder_is_dead(alive)
     assert not lease.holder_is_dead(f"another-host:{dead.pid}:x")
+
+
+def test_a_kept_lease_outlives_its_ttl_and_notices_when_it_is_lost(store: Store):
+    import time
+
+    from connector.store.schema import run_leases
+
+    with lease.kept(store, "acme", "a", timedelta(seconds=3)) as keeper:
+        time.sleep(4)  # past the first TTL: the keeper renewed it in the background
+        with pytest.raises(lease.Busy):
+            lease.acquire(store, "acme", "b", datetime.now(UTC))
+        with store.begin() as conn:  # someone else has it now (it ran out while this process was frozen)
+            conn.execute(run_leases.update().values(holder="b"))
+        deadline = time.monotonic() + 5
+        while not keeper.lost.is_set() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert keeper.lost.is_set()  # work under it stops at its next safe point
+    with store.read() as conn:
+        assert conn.execute(run_leases.select()).one().holder == "b"  # not released from under its holder

@@ -12,6 +12,7 @@ Each returns a `Done` saying what happened in one line; none raises for a tenant
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -125,13 +126,13 @@ def night(rt: Runtime, tenant_id: str, on: date) -> Done:
     holder = lease.new_holder()
     began = time.perf_counter()
     try:
-        with lease.kept(rt.store, tenant_id, holder, LEASE_TTL):
+        with lease.kept(rt.store, tenant_id, holder, LEASE_TTL) as keeper:
             with rt.store.begin() as conn:
                 attempt = nights.claim(conn, tenant_id, on, holder, rt.clock.now())
             if attempt is None:
                 return Done("night", tenant_id, "skipped", f"night {on} was taken by another holder")
             requested_before = rt.real_now()
-            state, line, when, synced = _night(rt, tenant_id, holder, attempt)
+            state, line, when, synced = _night(rt, tenant_id, holder, attempt, _stopper(rt, keeper))
             with rt.store.begin() as conn:
                 nights.finish(conn, tenant_id, on, holder, state, line, rt.clock.now(), when)
                 if synced:  # the night's sync read every stream: requests made before it are answered
@@ -141,7 +142,15 @@ def night(rt: Runtime, tenant_id: str, on: date) -> Done:
     return _finished(rt, Done("night", tenant_id, state, f"night {on}: {line}", time.perf_counter() - began))
 
 
-def _night(rt: Runtime, tenant_id: str, holder: str, attempt: int) -> tuple[str, str, datetime | None, bool]:
+def _stopper(rt: Runtime, keeper: lease.Keeper) -> Callable[[], bool]:
+    """Stop at the next safe point when the server shuts down, or when the lease could not be kept (another
+    holder may be running the tenant by now)."""
+    return lambda: rt.should_stop() or keeper.lost.is_set()
+
+
+def _night(
+    rt: Runtime, tenant_id: str, holder: str, attempt: int, stop: Callable[[], bool]
+) -> tuple[str, str, datetime | None, bool]:
     tenant: Tenant | None = None
     ledger = None
     try:
@@ -158,7 +167,7 @@ def _night(rt: Runtime, tenant_id: str, holder: str, attempt: int) -> tuple[str,
             ledger=ledger,
             clock=rt.clock.now,
             trigger="night",
-            should_stop=rt.should_stop,
+            should_stop=stop,
         )
     except _TENANT_PROBLEMS as exc:
         return nights.FAILED, str(exc), None, False
@@ -191,8 +200,8 @@ def sync(rt: Runtime, tenant_id: str, up_to: int) -> Done:
     holder = lease.new_holder()
     began = time.perf_counter()
     try:
-        with lease.kept(rt.store, tenant_id, holder, LEASE_TTL):
-            outcome, line, forget = _sync(rt, tenant_id, up_to)
+        with lease.kept(rt.store, tenant_id, holder, LEASE_TTL) as keeper:
+            outcome, line, forget = _sync(rt, tenant_id, up_to, _stopper(rt, keeper))
             if forget:
                 with rt.store.begin() as conn:
                     syncqueue.done(conn, tenant_id, up_to)
@@ -201,7 +210,7 @@ def sync(rt: Runtime, tenant_id: str, up_to: int) -> Done:
     return _finished(rt, Done("sync", tenant_id, outcome, line, time.perf_counter() - began))
 
 
-def _sync(rt: Runtime, tenant_id: str, up_to: int) -> tuple[str, str, bool]:
+def _sync(rt: Runtime, tenant_id: str, up_to: int, stop: Callable[[], bool]) -> tuple[str, str, bool]:
     """(outcome, line, whether the requests are answered)."""
     with rt.store.read() as conn:
         streams, reasons = syncqueue.streams(conn, tenant_id, up_to)
@@ -225,7 +234,7 @@ def _sync(rt: Runtime, tenant_id: str, up_to: int) -> tuple[str, str, bool]:
             trigger=trigger,
             clock=rt.clock.now,
             overlap=timedelta(seconds=rt.settings.sync.overlap_seconds),
-            should_stop=rt.should_stop,
+            should_stop=stop,
         )
     except _TENANT_PROBLEMS as exc:
         return "failed", f"{trigger}: {exc}", True
@@ -248,7 +257,8 @@ def send(rt: Runtime, tenant_id: str) -> Done:
     tenant: Tenant | None = None
     ledger = None
     try:
-        with lease.kept(rt.store, tenant_id, holder, LEASE_TTL):
+        with lease.kept(rt.store, tenant_id, holder, LEASE_TTL) as keeper:
+            stop = _stopper(rt, keeper)
             with rt.store.read() as conn:
                 tenant = get_tenant(conn, tenant_id)
             ctx = Context.load(rt.settings, tenant)
@@ -266,12 +276,10 @@ def send(rt: Runtime, tenant_id: str) -> Done:
                     trigger="send",
                     clock=rt.clock.now,
                     overlap=timedelta(seconds=rt.settings.sync.overlap_seconds),
-                    should_stop=rt.should_stop,
+                    should_stop=stop,
                 )
 
-            executor = Executor(
-                rt.store, rt.settings, ctx, ledger, holder, rt.mode, should_stop=rt.should_stop
-            )
+            executor = Executor(rt.store, rt.settings, ctx, ledger, holder, rt.mode, should_stop=stop)
             outcome = executor.run(rt.clock.now(), resync=resync)
     except lease.Busy:
         return Done("send", tenant_id, "busy", "another holder is running this tenant")
