@@ -124,13 +124,14 @@ class Dispatcher:
         now, real = rt.clock.now(), rt.real_now()
         serve = rt.settings.serve
         with rt.store.read() as conn:
-            sends = outbox.due_tenants(conn, now)
+            gone = _disconnected(conn)  # their work waits (they may be connected again), never loops
+            sends = [t for t in outbox.due_tenants(conn, now) if t not in gone]
             requests = [
                 p
                 for p in syncqueue.pending(conn)
-                if p.ready(real, serve.debounce_seconds, serve.max_delay_seconds)
+                if p.tenant_id not in gone and p.ready(real, serve.debounce_seconds, serve.max_delay_seconds)
             ]
-            due = nights.claimable(conn, now, real)
+            due = [n for n in nights.claimable(conn, now, real) if n.tenant_id not in gone]
         tasks = [Task("send", t, lambda t=t: work.send(rt, t)) for t in sends]  # type: ignore[misc]
         tasks += [
             Task("sync", p.tenant_id, lambda p=p: work.sync(rt, p.tenant_id, p.up_to))  # type: ignore[misc]
