@@ -41,9 +41,11 @@ def demo(
     out.print("look further with:")
     for command in (
         "ccm log",
+        "ccm connections",
         "ccm outbox list -t demo-xero",
         "ccm aging -t demo-xero",
         "ccm discrepancies -t demo-qbo",
     ):
         out.print(f"  CCM_HOME={home} {command}")
+    out.print("every night, unattended, in each tenant's time zone: `ccm serve` (see README, ccm serve)")
     out.print(f"demo finished in {time.perf_counter() - began:.1f}s")
