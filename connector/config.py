@@ -62,6 +62,7 @@ class XeroSettings(_Section):
     api_url: str = "https://api.xero.com"
     ca_bundle: Path | None = None  # extra CA to trust (the local sandbox's); None: the system's
     pacing: bool = True  # space calls under Xero's limits; off only against a sandbox with limits off
+    day_limit: int = Field(default=5000, ge=1)  # calls a day per organisation (Xero's Starter plan: 1,000)
 
 
 class QuickBooksSettings(_Section):

@@ -181,3 +181,21 @@ def test_ccm_connections_shows_a_xero_token_unused_for_fifty_one_days(xero_side:
 def test_settings_are_the_defaults_the_docs_state():
     rules = Settings().health
     assert (rules.refresh_warn_days, rules.reconsent_warn_days, rules.day_limit_warn_percent) == (10, 30, 10)
+
+
+def test_the_day_limit_xero_reports_reaches_the_health_check(tmp_path: Path, store: Store, inbox: Inbox):
+    from adapters.xero import sandbox as xero_sandbox
+
+    side = XeroSide(xero_sandbox.start(seed=8, size="demo", day_limit=40))  # a Starter-tier-like allowance
+    try:
+        settings = settings_for(side, tmp_path / "data", inbox)
+        settings = settings.model_copy(update={
+            "health": HealthSettings(day_limit_warn_percent=90),
+            "xero": settings.xero.model_copy(update={"day_limit": 40}),
+        })  # fmt: skip
+        tenant = connected(side, settings, store)
+        night = run_night(store, settings, tenant.id, now=datetime.now(UTC))
+    finally:
+        side.handle.stop()
+    [issue] = [i for i in night.health if i.kind == "day_limit"]
+    assert issue.message.startswith("only ") and " of 40 daily Xero API calls were left" in issue.message

@@ -69,7 +69,7 @@ class XeroLedger:
                 client_id,
                 ctx.external_id,
                 self.clock,
-                ctx.services.get("limits") or Limits(),
+                ctx.services.get("limits") or Limits(day=self.xero.day_limit),
                 scope,
                 spacing=self.xero.pacing,
             ),
