@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 import json
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 
@@ -71,9 +70,3 @@ def flow(ledger: str) -> ModuleType:
         return importlib.import_module(f"adapters.{ledger}.flow")
     except ModuleNotFoundError:
         raise NoFlow(ledger) from None
-
-
-def pick(choices: Sequence[Choice], ids: Sequence[str]) -> list[Choice]:
-    """The choices with the given ids, in the order given (unknown ids are skipped)."""
-    by_id = {c.id: c for c in choices}
-    return [by_id[i] for i in ids if i in by_id]

@@ -199,3 +199,16 @@ def test_the_day_limit_xero_reports_reaches_the_health_check(tmp_path: Path, sto
         side.handle.stop()
     [issue] = [i for i in night.health if i.kind == "day_limit"]
     assert issue.message.startswith("only ") and " of 40 daily Xero API calls were left" in issue.message
+
+
+def test_with_notify_off_the_issue_is_recorded_and_nobody_is_mailed(xero_side: XeroSide, tmp_path: Path,
+                                                                    store: Store, inbox: Inbox):  # fmt: skip
+    settings = settings_for(xero_side, tmp_path / "data", inbox)
+    settings = settings.model_copy(update={"health": HealthSettings(notify=False)})
+    tenant = connected(xero_side, settings, store)
+    with store.begin() as conn:
+        save_tenant(conn, replace(tenant, contact_email="owner@firm.example"))
+    xero_side.handle.set_reminders(True)
+    night = run_night(store, settings, tenant.id, now=datetime.now(UTC))
+    assert [i.kind for i in night.health] == ["ledger_reminders"]
+    assert [m for m in inbox.messages if str(m["To"]) == "owner@firm.example"] == []

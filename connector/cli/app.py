@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from adapters.base import UnknownLedger
+from adapters.base import LedgerError, UnknownLedger
 from connector.config import ConfigError, Settings, config_path, load_settings
 from connector.logs import configure
 from connector.redact import scrub
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     except _USAGE_ERRORS as exc:
         err.print(f"ccm: error: {scrub(str(exc))}", markup=False)
         sys.exit(2)
-    except Failure as exc:
+    except (Failure, LedgerError) as exc:  # a ledger's refusal (not configured, not reachable): one line too
         err.print(f"ccm: {scrub(str(exc))}", markup=False)
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)

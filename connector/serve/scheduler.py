@@ -51,12 +51,15 @@ def poll_job() -> int:
     if rt is None or rt.should_stop():
         return 0
     asked = 0
+    polled: dict[str, list[str]] = {}  # per ledger, worked out once a poll
     with rt.store.begin() as conn:
         for tenant in list_tenants(conn):
             link = get_connection(conn, tenant.id)
             if link is None or link.state is not ConnectionState.CONNECTED:
                 continue
-            streams = polled_streams(tenant.ledger)
+            if tenant.ledger not in polled:
+                polled[tenant.ledger] = polled_streams(tenant.ledger)
+            streams = polled[tenant.ledger]
             if streams:
                 syncqueue.add(conn, tenant.id, streams, syncqueue.POLL, rt.real_now())
                 asked += 1
@@ -181,14 +184,6 @@ class Scheduler:
             self.scheduler.remove_job(job_id)
         except JobLookupError:  # another server removed it
             return
-
-    def next_runs(self) -> dict[str, datetime]:
-        """Each tenant's next night, on the server's clock."""
-        found = {}
-        for job in self.scheduler.get_jobs():
-            if job.id.startswith(NIGHT) and job.next_run_time is not None:
-                found[job.id[len(NIGHT) :]] = self.rt.clock.to_clock(job.next_run_time.timestamp())
-        return found
 
     def _ran(self, event: JobExecutionEvent) -> None:
         """A nightly job ran (or missed its grace): mark the night it was scheduled for due."""

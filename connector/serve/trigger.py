@@ -44,16 +44,6 @@ def next_fire(after: datetime, at: time, zone: ZoneInfo) -> datetime:
         day += timedelta(days=1)
 
 
-def last_fire(before: datetime, at: time, zone: ZoneInfo) -> tuple[date, datetime]:
-    """The latest run at or before `before` (UTC): its local date (the night's name) and instant."""
-    day = before.astimezone(zone).date() + timedelta(days=1)
-    while True:
-        instant = fire_on(day, at, zone)
-        if instant <= before:
-            return day, instant
-        day -= timedelta(days=1)
-
-
 class NightlyTrigger(BaseTrigger):
     """Fires once per local date of `timezone` at `at` (HH:MM), on `clock`'s time."""
 

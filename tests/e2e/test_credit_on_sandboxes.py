@@ -15,12 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from connector import credit
+from connector import credit, outbox
 from connector.config import Settings
 from connector.model import Money, Status, Tenant
 from connector.reconcile import load_snapshot, reconcile
 from connector.rules.calendar import SendCalendar
+from connector.run.execute import Executor
 from connector.run.night import run_night
+from connector.run.plan import Context
 from connector.runtime import ledger_for, mapping_for
 from connector.store import Store
 from connector.sync import run_sync
@@ -188,3 +190,34 @@ def test_a_payment_between_planning_and_sending_cancels_that_reminder(side, sett
 
     assert again.outcome is not None and again.outcome.sent == [] and again.outcome.notes == 0
     assert (len(inbox.messages), side.writes()) == (sent, writes)  # nothing goes out twice
+
+
+def test_a_reminder_waits_when_the_ledger_cannot_be_rechecked_before_sending(
+    side, settings, store, tenant, inbox
+):
+    d = days()
+    night = run_night(store, settings, tenant.id, now=d.night)
+    planned = {a.key for a in night.plan.actions if a.channel == "email"} if night.plan else set()
+    assert planned, "the demo firm has reminders to send in the morning"
+    if isinstance(side, QuickBooksSide):
+        side.handle.disconnect()  # the firm revoked ccm in QuickBooks: the re-pull cannot happen
+    else:
+        side.handle.disconnect(side.handle.tenant_id)
+
+    ledger = ledger_for(settings, store, tenant)
+    executor = Executor(store, settings, Context.load(settings, tenant), ledger, "morning-send")
+    outcome = executor.run(
+        d.morning, resync=lambda: run_sync(store, tenant.id, ledger, mapping_for(settings, tenant))
+    )
+
+    assert outcome.sent == [] and inbox.messages == []
+    held = dict(outcome.deferred)
+    assert planned <= set(held)
+    assert all(
+        reason.startswith("not sent: the ledger could not be re-checked first") for reason in held.values()
+    )
+    with store.read() as conn:
+        waiting = {
+            a.key: a.send_after for a in outbox.due(conn, tenant.id, d.morning + timedelta(minutes=15))
+        }
+    assert planned <= set(waiting)  # tried again a quarter of an hour later, not dropped

@@ -127,3 +127,47 @@ def test_connect_on_a_port_the_server_holds_points_at_its_connect_page(env):
     assert done.returncode == 2
     assert f"open http://127.0.0.1:{port}/connect/xero?tenant=acme" in done.stderr
     assert done.stderr.count("\n") == 1
+
+
+def _connected(env: dict[str, str]) -> None:
+    from connector.model import Connection
+    from connector.store import Store
+    from connector.store.tenants import save_connection
+
+    store = Store.open(f"sqlite:///{env['CCM_HOME']}/ccm.db")
+    with store.begin() as conn:
+        save_connection(conn, Connection("acme", "xero", "org-acme"))
+    store.close()
+
+
+def test_a_ledger_app_not_configured_is_one_line_not_a_traceback(env):
+    _connected(env)
+    synced = ccm(env, "sync", "-t", "acme")
+    assert synced.returncode == 1
+    assert (
+        synced.stderr == "ccm: xero.client_id is not set (ccm.toml [xero] client_id or CCM_XERO__CLIENT_ID)\n"
+    )
+    ran = ccm(env, "run", "-t", "acme")
+    assert ran.returncode == 1
+    assert ran.stderr.strip().splitlines()[-1] == (
+        "ccm: 1 of 1 tenant(s) stopped: acme: xero.client_id is not set (ccm.toml [xero] client_id or "
+        "CCM_XERO__CLIENT_ID)"
+    )
+
+
+def test_sync_waits_for_no_one_while_another_holder_runs_the_tenant(env):
+    from datetime import UTC, datetime
+
+    from connector import lease
+    from connector.store import Store
+
+    _connected(env)
+    store = Store.open(f"sqlite:///{env['CCM_HOME']}/ccm.db")
+    held = lease.acquire(store, "acme", lease.new_holder(), datetime.now(UTC))  # this live process has it
+    try:
+        done = ccm(env | {"CCM_XERO__CLIENT_ID": "x", "CCM_XERO__CLIENT_SECRET": "y"}, "sync", "-t", "acme")
+    finally:
+        lease.release(store, held)
+        store.close()
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"ccm: tenant 'acme' is being run by {held.holder} (lease until ")

@@ -16,7 +16,7 @@ import pytest
 from apscheduler.triggers.cron import CronTrigger
 
 from connector.clock import Clock
-from connector.serve.trigger import NightlyTrigger, fire_on, last_fire, next_fire, parse_time
+from connector.serve.trigger import NightlyTrigger, fire_on, next_fire, parse_time
 
 ZONES = ["Europe/London", "America/New_York", "Australia/Sydney", "Australia/Lord_Howe", "Atlantic/Azores",
          "Pacific/Chatham", "America/Santiago", "Asia/Kolkata", "UTC"]  # fmt: skip
@@ -84,12 +84,11 @@ def test_a_simulated_clock_hands_apscheduler_real_instants():
     assert (nxt - now_real).total_seconds() == pytest.approx(6.5 * 3600 / 3600)  # 6.5 h of clock: 6.5 s
 
 
-def test_last_and_next_fire_agree_on_the_night():
+def test_next_fire_counts_the_instant_itself_and_moves_on_after_it():
     zone = ZoneInfo("Europe/Helsinki")
     at = parse_time("03:30")
-    instant = datetime(2026, 10, 25, 12, tzinfo=UTC)
-    day, fired = last_fire(instant, at, zone)
-    assert day == date(2026, 10, 25) and fired == fire_on(day, at, zone)
+    fired = fire_on(date(2026, 10, 25), at, zone)
+    assert fired == datetime(2026, 10, 25, 0, 30, tzinfo=UTC)  # 03:30 EEST, the first of the two
     assert next_fire(fired, at, zone) == fired
     assert next_fire(fired + timedelta(seconds=1), at, zone) == fire_on(date(2026, 10, 26), at, zone)
 

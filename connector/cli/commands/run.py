@@ -9,6 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn
 from rich.table import Table
 
+from adapters.base import LedgerError
 from connector import lease
 from connector.cli.app import Failure, UsageProblem, app, err, out, state
 from connector.mail import TemplateProblem
@@ -125,7 +126,7 @@ def run(
             try:
                 summary = run_night(store, settings, tenant_id, now=now, mode=mode, sync=not no_sync,
                                     on_page=on_page)  # fmt: skip
-            except (lease.Busy, NotConnected, TemplateProblem) as exc:
+            except (lease.Busy, NotConnected, TemplateProblem, LedgerError) as exc:
                 problems.append(f"{tenant_id}: {exc}")
                 summary = NightSummary(tenant_id, stopped=str(exc))
             summaries.append(summary)
