@@ -23,7 +23,7 @@ from connector import lease
 from connector.mail import TemplateProblem
 from connector.model import Tenant
 from connector.run.execute import Executor, Outcome
-from connector.run.night import NightSummary, night_held
+from connector.run.night import LEASE_TTL, NightSummary, night_held
 from connector.run.plan import Context
 from connector.runtime import NotConnected, mapping_for
 from connector.serve import nights, syncqueue
@@ -34,7 +34,6 @@ from connector.sync import SyncResult, run_sync
 from connector.yamlfile import FileProblem
 
 log = structlog.get_logger(__name__)
-LEASE_TTL = timedelta(minutes=5)
 # A tenant's own problem (its files, its connection, its settings): reported, never a crash of the server.
 _TENANT_PROBLEMS = (NotConnected, TemplateProblem, FileProblem, UnknownTenant, LedgerError, ValueError)
 
