@@ -42,8 +42,8 @@ TENANTS = {  # tenant: (ledger, zone, night time in the hour that zone repeats i
     "hel": ("quickbooks", "Europe/Helsinki", "03:30"),
 }
 CHANGES = {
-    "summer time ends": (utc(2026, 10, 23, 21), [date(2026, 10, 24), date(2026, 10, 25), date(2026, 10, 26)]),
-    "summer time starts": (utc(2027, 3, 26, 21), [date(2027, 3, 27), date(2027, 3, 28), date(2027, 3, 29)]),
+    "summer time ends": (utc(2026, 10, 23, 12), [date(2026, 10, 24), date(2026, 10, 25), date(2026, 10, 26)]),
+    "summer time starts": (utc(2027, 3, 26, 12), [date(2027, 3, 27), date(2027, 3, 28), date(2027, 3, 29)]),
 }
 
 
@@ -80,6 +80,8 @@ def test_each_tenant_runs_once_per_local_night_across_a_dst_change(change: str, 
                                choose=orgs.get(tenant), timezone=zone, night_time=at,
                                contact_email=f"owner@{tenant}.example")  # fmt: skip
                 assert "is connected to" in page.text, page.text
+            first = datetime.combine(expected[0], time(0, 0), tzinfo=ZoneInfo("UTC"))
+            assert clock.now() < first, f"connecting took until {clock.now()}, past the first night"
             clock.wait_until(datetime.combine(expected[-1], time(4, 0), tzinfo=ZoneInfo("UTC")))
             assert server.stop() == 0, server.output()[-3000:]
     finally:

@@ -41,7 +41,9 @@ NEW_YORK = ZoneInfo("America/New_York")
 
 
 def test_a_restarted_server_catches_up_the_missed_nights_once(tmp_path: Path, inbox: Inbox):
-    clock = SimClock.starting(utc(2026, 11, 10, 20), 14400)  # Tuesday evening; four hours a real second
+    clock = SimClock.starting(
+        utc(2026, 11, 10, 8), 14400
+    )  # Tuesday morning: time to connect; four hours a real second
     port = free_port()
     xero = xero_sandbox.start(clock.firm(21), clock=clock.sandbox())
     qbo = qbo_sandbox.start(clock.firm(22), clock=clock.sandbox())
@@ -57,7 +59,7 @@ def test_a_restarted_server_catches_up_the_missed_nights_once(tmp_path: Path, in
                                                 night_time="02:00").text  # fmt: skip
             assert "is connected to" in connect(first.url, "quickbooks", "us", qbo, timezone="America/New_York",
                                                 night_time="02:00", country="US", base_currency="USD").text  # fmt: skip
-            clock.wait_until(utc(2026, 11, 11, 8))  # both ran the night of the 11th
+            clock.wait_until(utc(2026, 11, 11, 10))  # both ran the night of the 11th
             assert first.stop() == 0, first.output()[-3000:]
         with store.read() as conn:
             assert conn.execute(select(run_leases)).all() == []  # a clean stop leaves no lease behind

@@ -4,6 +4,7 @@ due again, and the next server start finishes it from where it stopped."""
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -35,7 +36,7 @@ def _night_runs(store: Store) -> list:
 
 
 def test_sigterm_mid_sync_checkpoints_releases_the_lease_and_the_night_resumes(tmp_path: Path):
-    clock = SimClock.starting(utc(2026, 11, 25, 1, 59), 60)  # the night is at 02:00, a second away
+    clock = SimClock.starting(utc(2026, 11, 25, 1, 59), 60)  # a minute a second
     port = free_port()
     firm = clock.firm(61, size=FirmSize(300, 3000, 2000))
     xero = xero_sandbox.start(firm, clock=clock.sandbox(), limits=False)
@@ -47,8 +48,11 @@ def test_sigterm_mid_sync_checkpoints_releases_the_lease_and_the_night_resumes(t
     store = Store.open(f"sqlite:///{home / 'ccm.db'}")
     try:
         with serving(env, port) as server:
+            soon = (clock.now() + timedelta(minutes=6)).replace(
+                second=0, microsecond=0
+            )  # connected well before
             assert "is connected to" in connect(server.url, "xero", "big", xero, timezone="UTC",
-                                                night_time="02:00").text  # fmt: skip
+                                                night_time=f"{soon:%H:%M}").text  # fmt: skip
             xero.faults.latency_s = 0.4  # every page takes a while: the night is mid-sync for seconds
             run = wait_for(lambda: [r for r in _night_runs(store) if r.counts], 30, "a first committed page")[
                 0

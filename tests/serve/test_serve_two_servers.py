@@ -48,7 +48,7 @@ def pg_url() -> Iterator[str]:
 
 
 def test_two_servers_on_one_postgresql_never_run_a_tenant_twice(pg_url: str, tmp_path: Path):
-    clock = SimClock.starting(utc(2026, 11, 17, 15), 7200)  # time to connect six before 01:00
+    clock = SimClock.starting(utc(2026, 11, 17, 6), 7200)  # time to connect six before 01:00
     port_a, port_b = free_port(), free_port()
     firms = [clock.firm(30 + i, name=f"Firm {i} Ltd") for i in range(5)]
     xero = xero_sandbox.start(firms[0], clock=clock.sandbox(), extra_firms=firms[1:],
@@ -71,6 +71,9 @@ def test_two_servers_on_one_postgresql_never_run_a_tenant_twice(pg_url: str, tmp
                 assert "is connected to" in page.text, page.text
             page = connect(b.url, "quickbooks", "q0", qbo, timezone="Europe/London", night_time="01:00")
             assert "is connected to" in page.text, page.text
+            assert clock.now() < utc(2026, 11, 18), (
+                f"connecting took until {clock.now()}, past the first night"
+            )
             clock.wait_until(utc(2026, 11, 19, 6))
             assert a.stop() == 0, a.output()[-3000:]
             assert b.stop() == 0, b.output()[-3000:]
