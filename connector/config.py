@@ -92,6 +92,7 @@ class SmtpSettings(_Section):
     from_name: str | None = None
     reply_to: str | None = None
     timeout_seconds: float = Field(default=30, gt=0)
+    allow_plaintext_auth: bool = False  # send AUTH over a connection without TLS (security = "none")
 
 
 class CreditSettings(_Section):
@@ -128,6 +129,8 @@ class ServeSettings(_Section):
     max_attempts: int = Field(default=3, ge=1, le=20)
     tick_seconds: float = Field(default=1.0, ge=0.05, le=60)  # how often the queue is looked at
     shutdown_seconds: float = Field(default=30, ge=0, le=3600)  # SIGTERM: how long running work may finish
+    metrics_token: str | None = None  # bearer token for /metrics and /healthz details; None: /metrics open
+    invite_hours: float = Field(default=72, gt=0, le=24 * 30)  # how long a `ccm invite` link stays valid
     clock: str = ""  # tests and demos only: a simulated clock "ORIGIN@ANCHORxSPEED" (connector/clock.py)
 
     @field_validator("night_time")

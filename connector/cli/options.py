@@ -60,3 +60,9 @@ def tenant_problem(exc: Exception) -> UsageProblem:
         reason = str(exc).split(": ", 1)[1]
         return UsageProblem(f"--{exc.field.replace('_', '-')}: {reason}")
     return UsageProblem(str(exc))
+
+
+def given(ctx: typer.Context, name: str) -> bool:
+    """Whether the option `name` was typed (or came from the environment) rather than left at its default."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name != "DEFAULT"

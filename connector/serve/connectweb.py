@@ -1,17 +1,23 @@
-"""Connecting a firm through the server: /connect/{ledger} → the ledger's consent → /oauth/{ledger}/callback.
+"""Connecting a firm through the server: /connect/{ledger}?invite=… → the ledger's consent → the callback.
+
+Connecting is an operator's act: the pages answer only to a live invite (`ccm invite`, connector/invites.py);
+anything else is 403 and nothing is stored. The invite names the tenant; a new tenant gets the details the
+operator gave, an existing one keeps its own, so the link's holder chooses nothing but which organisation to
+consent to, and a tenant that has synced is only reconnected to its own organisation (connector/binding.py).
 
 The same flow modules as `ccm connect` (adapters/<ledger>/flow.py). What the server must remember between the
-redirect and the callback (the tenant's details, the PKCE verifier and, while the person picks among several
-Xero organisations, the new tokens) is kept in `oauth_states`, encrypted with the vault key, for 15 minutes
-and used once. A person who denies consent, or a state that is unknown, expired or already used, gets a page
-saying so and nothing is stored.
+redirect and the callback (the tenant, the PKCE verifier, the invite's hash and, while the person picks among
+several Xero organisations, the new tokens) is kept in `oauth_states`, encrypted with the vault key, for 15
+minutes and used once. A person who denies consent, or a state that is unknown, expired or already used, gets
+a page saying so and nothing is stored.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qsl
@@ -25,12 +31,14 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from adapters.base import LedgerError, UnknownLedger
+from connector import binding, invites
 from connector.flow import Choice, Grant, NoFlow, flow
+from connector.invites import InviteProblem
 from connector.model import Tenant
 from connector.oauth import TokenVault, load_key, new_state
 from connector.serve.runtime import Runtime
 from connector.store.schema import oauth_states
-from connector.tenantspec import TenantProblem, build, check_id, slug
+from connector.store.tenants import UnknownTenant, get_tenant
 
 log = structlog.get_logger(__name__)
 STATE_LIFE = timedelta(minutes=15)
@@ -40,12 +48,21 @@ _pages = Environment(
     undefined=StrictUndefined,
 )
 Endpoint = Callable[[Request], Awaitable[Response]]
+NO_INVITE = (
+    "Connecting a firm needs a connect link from whoever runs ccm: on the server, "
+    "`ccm invite TENANT --ledger {ledger}` makes one, single use and expiring. Nothing was stored."
+)
 
 
 def page(title: str, message: str, status: int = 200, tone: str = "", **extra: Any) -> HTMLResponse:
-    fields = {"choices": (), "ask": False, "action": "", "state": "", "ledger": ""} | extra
+    fields = {"choices": (), "action": "", "state": ""} | extra
     html = _pages.get_template("page.html").render(title=title, message=message, tone=tone, **fields)
     return HTMLResponse(html, status_code=status)
+
+
+def _sentence(exc: Exception) -> str:
+    text = str(exc)
+    return f"{text[:1].upper()}{text[1:]}; nothing was stored."
 
 
 class Flows:
@@ -85,53 +102,54 @@ class Flows:
         except InvalidToken:  # the vault key changed since: start again
             return None
 
-    # -- GET /connect/{ledger}
+    # -- GET /connect/{ledger}?invite=TOKEN
     async def start(self, request: Request) -> Response:
         ledger = request.path_params["ledger"]
         try:
             module = flow(ledger)
         except (UnknownLedger, NoFlow) as exc:
             return page("Unknown ledger", str(exc), 404, "bad")
-        q = request.query_params
-        if not q.get("tenant"):
-            return page(
-                f"Connect a firm's {ledger}",
-                "Who is this firm? ccm files its data under the tenant id.",
-                ask=True,
-                action=f"/connect/{ledger}",
-                ledger=ledger,
-            )
+        token = request.query_params.get("invite", "")
+        if not token:
+            log.info("connect.refused", ledger=ledger, reason="no invite")
+            return page("Connect link needed", NO_INVITE.format(ledger=ledger), 403, "bad")
         try:
-            tenant = build(
-                q["tenant"],
-                q.get("name", ""),
-                ledger,
-                base_currency=q.get("base_currency", "GBP"),
-                timezone=q.get("timezone", "Europe/London"),
-                country=q.get("country", "GB"),
-                night_time=q.get("night_time") or None,
-                contact_email=q.get("contact_email") or None,
-            )
-        except TenantProblem as exc:
-            return page("Cannot connect", str(exc), 400, "bad")
+            invite, tenant = await run_in_threadpool(self._invited, token, ledger)
+        except InviteProblem as exc:
+            log.info("connect.refused", ledger=ledger, reason=str(exc).split(":")[0])
+            return page("Cannot connect", _sentence(exc), 403, "bad")
         state = new_state()
         try:
             url, verifier = module.begin(self.rt.settings, state)
         except LedgerError as exc:
             return page("Cannot connect", str(exc), 500, "bad")
-        await run_in_threadpool(self._put, state, ledger, {"tenant": asdict(tenant), "verifier": verifier})
+        payload = {"tenant": asdict(tenant), "verifier": verifier, "invite": invite.token_hash}
+        await run_in_threadpool(self._put, state, ledger, payload)
         return RedirectResponse(url, status_code=302)
+
+    def _invited(self, token: str, ledger: str) -> tuple[invites.Invite, Tenant]:
+        """The live invite and the tenant it connects: the stored one if it exists, else the invite's."""
+        with self.rt.store.read() as conn:
+            invite = invites.find(conn, token, ledger, self.rt.real_now())
+            try:
+                return invite, get_tenant(conn, invite.tenant_id)
+            except UnknownTenant:
+                if invite.tenant is None:
+                    raise invites.InviteProblem(
+                        f"tenant {invite.tenant_id} no longer exists: ask whoever sent the link for a new one"
+                    ) from None
+                return invite, invite.tenant
 
     # -- GET /oauth/{ledger}/callback
     async def callback(self, request: Request) -> Response:
         ledger = request.path_params["ledger"]
         q = dict(request.query_params)
         payload = await run_in_threadpool(self._take, q.get("state", ""), ledger)
-        again = f"start again at /connect/{ledger}"
-        if payload is None:
+        again = "open your connect link again"
+        if payload is None or "invite" not in payload:
             return page(
                 "Connect link expired",
-                f"This connect link is unknown, expired or already used: {again}.",
+                f"This connect attempt is unknown, expired or already used: {again}.",
                 400,
                 "bad",
             )
@@ -160,16 +178,15 @@ class Flows:
         if len(grant.choices) > 1:
             state = q["state"]
             await run_in_threadpool(self._put, state, ledger, {**payload, "grant": grant.to_json()})
-            named = [(c, tenant.id if i == 0 else slug(c.name)) for i, c in enumerate(grant.choices)]
             return page(
-                "Choose the organisations",
-                f"Access was granted to {len(grant.choices)} organisations. Which should ccm look after, and "
-                "under which tenant id?",
-                choices=named,
+                "Choose the organisation",
+                f"Access was granted to {len(grant.choices)} organisations. "
+                f"Which one is {tenant.name or tenant.id}?",
+                choices=grant.choices,
                 action=f"/connect/{ledger}/choose",
                 state=state,
             )
-        return await self._save(ledger, grant, [(tenant, grant.choices[0])])
+        return await self._save(ledger, grant, tenant, grant.choices[0], payload["invite"])
 
     # -- POST /connect/{ledger}/choose
     async def choose(self, request: Request) -> Response:
@@ -177,10 +194,10 @@ class Flows:
         pairs = parse_qsl((await request.body()).decode("utf-8", "replace"))
         form = dict(pairs)
         payload = await run_in_threadpool(self._take, form.get("state", ""), ledger)
-        if payload is None or "grant" not in payload:
+        if payload is None or "grant" not in payload or "invite" not in payload:
             return page(
                 "Connect link expired",
-                f"This choice has expired: start again at /connect/{ledger}.",
+                "This choice has expired: open your connect link again.",
                 400,
                 "bad",
             )
@@ -188,48 +205,53 @@ class Flows:
         wanted = [value for key, value in pairs if key == "choice"]
         by_id = {c.id: c for c in grant.choices}
         unknown = [w for w in wanted if w not in by_id]
-        if unknown or not wanted:
+        if unknown or len(wanted) != 1:
             what = (
-                f"{unknown[0]!r} was not among the organisations granted" if unknown else "nothing was chosen"
+                f"{unknown[0]!r} was not among the organisations granted"
+                if unknown
+                else "choose exactly one organisation"
             )
             return page("Not connected", f"{what}; nothing was stored.", 400, "bad")
-        base = Tenant(**payload["tenant"])
-        picked: list[tuple[Tenant, Choice]] = []
-        for choice_id in wanted:
-            tenant_id = form.get(f"tenant_{choice_id}") or (
-                base.id if len(wanted) == 1 else slug(by_id[choice_id].name)
-            )
-            try:
-                check_id(tenant_id)
-            except TenantProblem as exc:
-                return page(
-                    "Not connected", f"{by_id[choice_id].name}: {exc}; nothing was stored.", 400, "bad"
-                )
-            name = base.name if len(wanted) == 1 else ""
-            picked.append((replace(base, id=tenant_id, name=name), by_id[choice_id]))
-        if len({t.id for t, _ in picked}) < len(picked):
-            same = "two organisations were given the same tenant id; nothing was stored."
-            return page("Not connected", same, 400, "bad")
-        return await self._save(ledger, grant, picked)
+        tenant = Tenant(**payload["tenant"])
+        return await self._save(ledger, grant, tenant, by_id[wanted[0]], payload["invite"])
 
-    async def _save(self, ledger: str, grant: Grant, picked: list[tuple[Tenant, Choice]]) -> Response:
-        rt = self.rt
-        vault = TokenVault(rt.store, load_key(rt.settings), rt.clock.now)
-        module = flow(ledger)
-        done: list[str] = []
-        for tenant, choice in picked:
-            try:
-                what = await run_in_threadpool(
-                    module.save, rt.settings, rt.store, tenant, grant, choice, vault
-                )
-            except (LedgerError, ValueError) as exc:
-                saved = f" ({'; '.join(done)} saved)" if done else ""
-                return page("Not connected", f"Saving {tenant.id} failed: {exc}{saved}", 500, "bad")
-            at = tenant.night_time or rt.settings.serve.night_time
-            done.append(f"tenant {tenant.id} is connected to {what}, its nights at {at} {tenant.timezone}")
+    async def _save(self, ledger: str, grant: Grant, tenant: Tenant, choice: Choice, invite: str) -> Response:
+        try:
+            what = await run_in_threadpool(self._save_one, ledger, grant, tenant, choice, invite)
+        except binding.OtherOrganisation as exc:
+            log.warning("connect.other_organisation", ledger=ledger, tenant=tenant.id)
+            return page("Not connected", str(exc), 409, "bad")
+        except invites.InviteProblem as exc:
+            return page("Not connected", _sentence(exc), 409, "bad")
+        except (LedgerError, ValueError) as exc:
+            return page("Not connected", f"Saving {tenant.id} failed: {exc}; nothing was stored.", 500, "bad")
         self.on_connected()
-        said = "; ".join(done)
-        return page("Connected", f"{said[0].upper()}{said[1:]}. `ccm connections` shows them.", tone="ok")
+        at = tenant.night_time or self.rt.settings.serve.night_time
+        message = f"Tenant {tenant.id} is connected to {what}, its nights at {at} {tenant.timezone}."
+        return page("Connected", message, tone="ok")
+
+    def _save_one(self, ledger: str, grant: Grant, tenant: Tenant, choice: Choice, invite: str) -> str:
+        """Check the binding, claim the invite, save; the invite is given back if saving fails."""
+        rt = self.rt
+        with rt.store.begin() as conn:
+            with contextlib.suppress(UnknownTenant):  # an existing tenant keeps its details as they are now
+                tenant = get_tenant(conn, tenant.id)
+            bound = binding.check(conn, tenant.id, ledger, choice)
+            if bound is not None:
+                how = (
+                    "If the firm really moved to it, the operator can move the tenant with "
+                    f"`ccm connect {ledger} -t {tenant.id} --replace-organisation`; this link stays usable."
+                )
+                raise binding.refusal(bound, choice, how)
+            if not invites.claim(conn, invite, rt.real_now()):
+                raise invites.InviteProblem("this connect link was already used")
+        vault = TokenVault(rt.store, load_key(rt.settings), rt.clock.now)
+        try:
+            return str(flow(ledger).save(rt.settings, rt.store, tenant, grant, choice, vault))
+        except BaseException:
+            with rt.store.begin() as conn:
+                invites.unclaim(conn, invite)
+            raise
 
     def routes(self) -> list[tuple[str, Endpoint, list[str]]]:
         return [

@@ -6,10 +6,15 @@ deliveries carry no events and get 200 with an empty body. Events name the ledge
 tenantId, QuickBooks' realmId); those ccm connects become sync requests of the streams they name, which the
 dispatcher debounces and runs. Events for organisations ccm does not know are acknowledged and dropped:
 the ledger would otherwise retry them for a day.
+
+Rejected deliveries are counted in /metrics, and logged at most once a minute per ledger and client address
+(with how many were not logged since), so an anonymous client cannot make the log grow.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
@@ -27,6 +32,37 @@ from connector.store.schema import connections
 
 log = structlog.get_logger(__name__)
 MAX_BODY = 1_000_000  # bytes; the ledgers send a few kilobytes
+LOG_EVERY = 60.0  # seconds between two log lines about rejections from one source
+
+
+class Throttle:
+    """At most one log line per source per `every` seconds; counts what it held back.
+
+    Its memory is bounded: past `limit` sources, those not seen for `every` seconds are forgotten, and if that
+    is not enough, all are (a flood from many addresses then costs at most `limit` lines a minute).
+    """
+
+    def __init__(
+        self, every: float = LOG_EVERY, limit: int = 10_000, now: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.every, self.limit, self._now = every, limit, now
+        self._seen: dict[str, tuple[float, int]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, source: str) -> int | None:
+        """None: do not log now; else log, saying how many were held back since the last line."""
+        now = self._now()
+        with self._lock:
+            last, held = self._seen.get(source, (float("-inf"), 0))
+            if now - last < self.every:
+                self._seen[source] = (last, held + 1)
+                return None
+            if len(self._seen) >= self.limit:
+                self._seen = {k: v for k, v in self._seen.items() if now - v[0] < self.every}
+                if len(self._seen) >= self.limit:
+                    self._seen.clear()
+            self._seen[source] = (now, 0)
+            return held
 
 
 def queue(rt: Runtime, ledger: str, changes: Sequence[Change]) -> dict[str, int]:
@@ -60,6 +96,8 @@ def queue(rt: Runtime, ledger: str, changes: Sequence[Change]) -> dict[str, int]
 def endpoint(rt: Runtime, wake: Callable[[], None]) -> Callable[[Request], Awaitable[Response]]:
     """The Starlette endpoint for POST /webhooks/{ledger}."""
 
+    throttle = Throttle()
+
     async def receive(request: Request) -> Response:
         ledger = request.path_params["ledger"]
         try:
@@ -75,7 +113,11 @@ def endpoint(rt: Runtime, wake: Callable[[], None]) -> Callable[[Request], Await
         result = spec.webhook(rt.settings, dict(request.headers), body)
         if isinstance(result, Rejected):
             rt.metrics.webhooks.labels(ledger, "rejected").inc()
-            log.warning("webhook.rejected", ledger=ledger, reason=result.reason, status=result.status)
+            client = request.client.host if request.client else "unknown"
+            held = throttle.allow(f"{ledger} {client}")
+            if held is not None:
+                log.warning("webhook.rejected", ledger=ledger, client=client, reason=result.reason,
+                            status=result.status, not_logged_since=held)  # fmt: skip
             return PlainTextResponse(result.reason, status_code=result.status)
         rt.metrics.webhooks.labels(ledger, "accepted").inc()
         if result:

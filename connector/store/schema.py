@@ -384,6 +384,23 @@ oauth_states = Table(
     Column("expires_at", UTCDateTime(), nullable=False),
 )
 
+# Connect links an operator made (`ccm invite`): only their SHA-256 is kept, so the database holds no usable
+# link. Single use: `used_at` is set by the connection they made; a tenant that does not exist yet is created
+# from `tenant` (the details the operator gave), never from what the link's holder types.
+invites = Table(
+    "invites",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("tenant_id", Id, nullable=False),
+    Column("ledger", String(64), nullable=False),
+    Column("tenant", JSON),  # the new tenant's details; None: the tenant exists and keeps its own
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("used_at", UTCDateTime()),
+    Index(None, "tenant_id"),
+)
+
 # APScheduler's job store, exactly as its SQLAlchemyJobStore defines it (it finds the table made here).
 apscheduler_jobs = Table(
     "apscheduler_jobs",

@@ -28,9 +28,13 @@ from sqlalchemy import select
 
 from adapters.sandbox.clock import SandboxClock
 from adapters.sandbox.generator import Firm, FirmSize, generate
+from connector import invites
 from connector.clock import Clock
+from connector.config import load_settings
 from connector.store import Store
 from connector.store.schema import nights, sync_runs
+from connector.store.tenants import UnknownTenant, get_tenant
+from connector.tenantspec import build
 
 CCM = str(Path(sys.executable).parent / "ccm")
 SMALL = FirmSize(8, 100, 60)
@@ -170,8 +174,18 @@ def serving(env: dict[str, str], port: int | None = None) -> Iterator[Serve]:
             server.stop()
 
 
+def invite(env: dict[str, str], ledger: str, tenant: str, *options: str) -> str:
+    """`ccm invite` as the operator runs it on the server's machine; returns the link it printed."""
+    done = subprocess.run([CCM, "invite", tenant, "--ledger", ledger, *options], env=env, capture_output=True,
+                          text=True, timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    links = [w for w in done.stdout.split() if "/connect/" in w and "invite=" in w]
+    assert len(links) == 1, done.stdout
+    return links[0]
+
+
 def connect(
-    server_url: str,
+    server: Serve,
     ledger: str,
     tenant: str,
     sandbox: Any,
@@ -180,10 +194,36 @@ def connect(
     allow: bool = True,
     **fields: str,
 ) -> requests.Response:
-    """What a person's browser does on the server's connect page; returns the last page ccm showed."""
+    """The operator's invite, then what the firm owner's browser does with it; returns the last page ccm
+    showed. `fields` are the new tenant's details, as `ccm invite` options (timezone="UTC", ...)."""
+    link = quick_invite(server.env, ledger, tenant, **fields)
+    return follow(server.url, link, sandbox, choose=choose, allow=allow)
+
+
+def quick_invite(env: dict[str, str], ledger: str, tenant: str, **fields: str) -> str:
+    """What `ccm invite` does, in-process: tests on a fast simulated clock cannot wait for a CLI to start."""
+    settings = load_settings(None, env)
+    store = Store.open(settings.db_url)
+    try:
+        with store.begin() as conn:
+            try:
+                get_tenant(conn, tenant)
+                new = None
+            except UnknownTenant:
+                new = build(tenant, fields.pop("name", ""), ledger, **fields)
+            token = invites.create(conn, tenant, ledger, new, datetime.now(UTC), timedelta(hours=1), "test")
+    finally:
+        store.close()
+    return invites.link(getattr(settings, ledger).redirect_uri, ledger, token)
+
+
+def follow(
+    server_url: str, link: str, sandbox: Any, *, choose: str | None = None, allow: bool = True
+) -> requests.Response:
+    """What a person's browser does with a connect link; returns the last page ccm showed."""
+    ledger = urlparse(link).path.rsplit("/", 1)[1]
     http = requests.Session()
-    first = http.get(f"{server_url}/connect/{ledger}", params={"tenant": tenant, **fields}, allow_redirects=False,
-                     timeout=30)  # fmt: skip
+    first = http.get(link, allow_redirects=False, timeout=30)
     assert first.status_code == 302, first.text[:500]
     authorize = first.headers["location"]
     answer = http.get(authorize, allow_redirects=False, verify=str(sandbox.ca_path), timeout=30)

@@ -20,13 +20,16 @@ from connector.store.tenants import save_connection, save_tenant
 
 KEY = "app-test-webhook-key"
 VERIFIER = "app-test-verifier"
+METRICS_TOKEN = "app-test-metrics-token"
+BEARER = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
     settings = Settings(data_dir=tmp_path, xero=XeroSettings(webhook_key=KEY),
                         quickbooks=QuickBooksSettings(webhook_verifier=VERIFIER),
-                        serve=ServeSettings(port=0, poll_minutes=0, debounce_seconds=3600))  # fmt: skip
+                        serve=ServeSettings(port=0, poll_minutes=0, debounce_seconds=3600,
+                                            metrics_token=METRICS_TOKEN))  # fmt: skip
     store = Store.open(settings.db_url)
     with store.begin() as conn:
         save_tenant(conn, Tenant("acme", "Acme Ltd", "xero"))
@@ -52,13 +55,19 @@ def _requests(server: Server) -> list[tuple[str, str | None, str]]:
         return sorted((t, s, r) for t, s, r in rows)
 
 
-def test_health_says_what_the_server_is_doing(server: Server):
+def test_health_tells_anyone_how_the_server_is_and_the_operator_what_it_is_doing(server: Server):
     answer = requests.get(f"{server.url}/healthz", timeout=5)
     assert answer.status_code == 200
     body = answer.json()
     assert body["status"] == "ok" and body["database"] == "ok" and body["scheduler"] == "running"
-    assert body["workers"]["of"] == 4 and body["queue"]["servers"] == 1
-    assert body["server"] == server.rt.server_id
+    assert body["workers"] == {"busy": 0, "of": 4} and body["queue"]["servers"] == 1
+    assert set(body) == {"status", "database", "scheduler", "workers", "queue"}  # counts, nothing named
+
+    wrong = requests.get(f"{server.url}/healthz", headers={"Authorization": "Bearer nope"}, timeout=5)
+    assert set(wrong.json()) == set(body)
+    detailed = requests.get(f"{server.url}/healthz", headers=BEARER, timeout=5).json()
+    assert detailed["server"] == server.rt.server_id and detailed["workers"]["tenants"] == {}
+    assert "last" in detailed and "clock" in detailed
 
 
 def test_an_invoice_event_queues_its_stream_and_xeros_payment_streams(server: Server):
@@ -91,7 +100,10 @@ def test_bad_deliveries_get_the_status_that_says_why(server: Server):
 
 def test_metrics_are_prometheus_text_with_the_queue(server: Server):
     _xero(server, [], key="wrong")
-    answer = requests.get(f"{server.url}/metrics", timeout=5)
+    anonymous = requests.get(f"{server.url}/metrics", timeout=5)
+    assert anonymous.status_code == 401 and "ccm_" not in anonymous.text
+    assert anonymous.headers["www-authenticate"].startswith("Bearer")
+    answer = requests.get(f"{server.url}/metrics", headers=BEARER, timeout=5)
     assert answer.headers["content-type"].startswith("text/plain; version=0.0.4")
     text = answer.text
     for name in ("ccm_runs_total", "ccm_run_failures_total", "ccm_api_calls_total", "ccm_rate_limited_total",

@@ -125,7 +125,7 @@ def test_connect_on_a_port_the_server_holds_points_at_its_connect_page(env):
                           "CCM_XERO__REDIRECT_URI": f"http://127.0.0.1:{port}/oauth/xero/callback"},
                    "connect", "xero", "-t", "acme", "--no-browser")  # fmt: skip
     assert done.returncode == 2
-    assert f"open http://127.0.0.1:{port}/connect/xero?tenant=acme" in done.stderr
+    assert "connect through it with a link from `ccm invite acme --ledger xero`" in done.stderr
     assert done.stderr.count("\n") == 1
 
 

@@ -76,7 +76,7 @@ def test_each_tenant_runs_once_per_local_night_across_a_dst_change(change: str, 
     try:
         with serving(env, port) as server:
             for tenant, (ledger, zone, at) in TENANTS.items():
-                page = connect(server.url, ledger, tenant, xero if ledger == "xero" else qbo,
+                page = connect(server, ledger, tenant, xero if ledger == "xero" else qbo,
                                choose=orgs.get(tenant), timezone=zone, night_time=at,
                                contact_email=f"owner@{tenant}.example")  # fmt: skip
                 assert "is connected to" in page.text, page.text

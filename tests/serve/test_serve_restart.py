@@ -55,9 +55,9 @@ def test_a_restarted_server_catches_up_the_missed_nights_once(tmp_path: Path, in
     store = Store.open(f"sqlite:///{home / 'ccm.db'}")
     try:
         with serving(env, port) as first:
-            assert "is connected to" in connect(first.url, "xero", "uk", xero, timezone="Europe/London",
+            assert "is connected to" in connect(first, "xero", "uk", xero, timezone="Europe/London",
                                                 night_time="02:00").text  # fmt: skip
-            assert "is connected to" in connect(first.url, "quickbooks", "us", qbo, timezone="America/New_York",
+            assert "is connected to" in connect(first, "quickbooks", "us", qbo, timezone="America/New_York",
                                                 night_time="02:00", country="US", base_currency="USD").text  # fmt: skip
             clock.wait_until(utc(2026, 11, 11, 10))  # both ran the night of the 11th
             assert first.stop() == 0, first.output()[-3000:]

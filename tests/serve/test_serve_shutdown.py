@@ -51,7 +51,7 @@ def test_sigterm_mid_sync_checkpoints_releases_the_lease_and_the_night_resumes(t
             soon = (clock.now() + timedelta(minutes=6)).replace(
                 second=0, microsecond=0
             )  # connected well before
-            assert "is connected to" in connect(server.url, "xero", "big", xero, timezone="UTC",
+            assert "is connected to" in connect(server, "xero", "big", xero, timezone="UTC",
                                                 night_time=f"{soon:%H:%M}").text  # fmt: skip
             xero.faults.latency_s = 0.4  # every page takes a while: the night is mid-sync for seconds
             run = wait_for(lambda: [r for r in _night_runs(store) if r.counts], 30, "a first committed page")[

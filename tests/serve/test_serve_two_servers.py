@@ -65,11 +65,9 @@ def test_two_servers_on_one_postgresql_never_run_a_tenant_twice(pg_url: str, tmp
         with serving(base | xero_env(xero, port_a) | qbo_env(qbo, port_a), port_a) as a, \
                 serving(base | xero_env(xero, port_b) | qbo_env(qbo, port_b), port_b) as b:  # fmt: skip
             for i, org in enumerate(xero.books):
-                page = connect(
-                    a.url, "xero", f"x{i}", xero, choose=org, timezone=ZONES[i], night_time="01:00"
-                )
+                page = connect(a, "xero", f"x{i}", xero, choose=org, timezone=ZONES[i], night_time="01:00")
                 assert "is connected to" in page.text, page.text
-            page = connect(b.url, "quickbooks", "q0", qbo, timezone="Europe/London", night_time="01:00")
+            page = connect(b, "quickbooks", "q0", qbo, timezone="Europe/London", night_time="01:00")
             assert "is connected to" in page.text, page.text
             assert clock.now() < utc(2026, 11, 18), (
                 f"connecting took until {clock.now()}, past the first night"

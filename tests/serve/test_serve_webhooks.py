@@ -78,9 +78,7 @@ def test_webhooks_lead_to_an_incremental_sync_within_seconds(tmp_path: Path):
         with serving(env, port) as server:
             assert xero.intent_to_receive(f"{server.url}/webhooks/xero").passed
             for ledger, tenant, sandbox in (("xero", "xr", xero), ("quickbooks", "qb", qbo)):
-                assert (
-                    "is connected to" in connect(server.url, ledger, tenant, sandbox, night_time="03:00").text
-                )
+                assert "is connected to" in connect(server, ledger, tenant, sandbox, night_time="03:00").text
                 asked = subprocess.run([CCM, "sync", "--now", "-t", tenant], env=env, capture_output=True,
                                        text=True, check=False)  # fmt: skip
                 assert asked.returncode == 0, asked.stderr
@@ -164,7 +162,7 @@ def test_payments_no_event_announces_are_polled(tmp_path: Path):
     store = Store.open(f"sqlite:///{home / 'ccm.db'}")
     try:
         with serving(env, port) as server:
-            assert "is connected to" in connect(server.url, "xero", "xr", xero, night_time="03:00").text
+            assert "is connected to" in connect(server, "xero", "xr", xero, night_time="03:00").text
             wait_for(lambda: any(r.trigger == "poll" for r in _runs(store, "xr")), 20, "a first poll")
             invoice = next(
                 i for i in xero.book.invoices.by_id.values() if i.status == "authorised" and i.kind == "sales"

@@ -13,6 +13,7 @@ from rich.table import Table
 from sqlalchemy import select
 
 from adapters.base import LedgerError
+from connector import binding, lease
 from connector.callback import CallbackError, receiver_for
 from connector.cli.app import Failure, UsageProblem, app, err, out, state
 from connector.cli.options import (
@@ -21,6 +22,7 @@ from connector.cli.options import (
     CurrencyOpt,
     NightTimeOpt,
     TimezoneOpt,
+    given,
     tenant_problem,
 )
 from connector.flow import Choice, Grant, NoFlow
@@ -29,7 +31,7 @@ from connector.model import ConnectionState, Tenant
 from connector.oauth import TokenVault, new_state
 from connector.store import synclog
 from connector.store.schema import oauth_tokens
-from connector.store.tenants import get_connection, get_tenant, list_tenants, save_connection
+from connector.store.tenants import UnknownTenant, get_connection, get_tenant, list_tenants, save_connection
 from connector.tenantspec import TenantProblem, build, check_id
 
 
@@ -60,6 +62,14 @@ def connect(
     contact_email: ContactOpt = None,
     browser: Annotated[bool, typer.Option(help="Open the authorize page in a browser.")] = True,
     timeout: Annotated[int, typer.Option(min=10, help="Seconds to wait for the consent.")] = 300,
+    replace_organisation: Annotated[
+        bool,
+        typer.Option(
+            "--replace-organisation",
+            help="Move a tenant that has synced to the organisation consented to now: its records of the old "
+            "one are removed and what was planned for them cancelled.",
+        ),
+    ] = False,
 ) -> None:
     """Connect a firm's ledger through OAuth: consent in the browser, the redirect comes back to ccm."""
     flow = _flow(ledger)
@@ -72,14 +82,15 @@ def connect(
         raise tenant_problem(exc) from None
     st = state(ctx)
     settings, store = st.settings, st.store
+    firm = _kept(ctx, store, firm)
     redirect = getattr(settings, ledger).redirect_uri
     try:
         receiver = receiver_for(redirect).start()
     except CallbackError as exc:
         hint = ""
         if "cannot listen" in str(exc):
-            hint = (f"; if `ccm serve` runs there, connect through it: open "
-                    f"{redirect.split('/oauth/')[0]}/connect/{ledger}?tenant={tenant}")  # fmt: skip
+            hint = (f"; if `ccm serve` runs there, connect through it with a link from "
+                    f"`ccm invite {tenant} --ledger {ledger}`")  # fmt: skip
         raise UsageProblem(f"{ledger}.redirect_uri: {exc}{hint}") from None
     state_value = new_state()
     try:
@@ -105,11 +116,54 @@ def connect(
     try:
         grant = flow.exchange(settings, answer, verifier)
         picked = _choose(grant, firm, org or [])
+        moving = _bindings(store, ledger, picked, replace_organisation)
         for each, choice in picked:
+            if each.id in moving:
+                _move(store, each.id, ledger, choice)
             what = flow.save(settings, store, each, grant, choice)
             out.print(f"connected tenant {each.id} to {what}; run `ccm sync -t {each.id}`", markup=False)
     except LedgerError as exc:
         raise Failure(f"connecting failed: {exc}") from None
+
+
+def _kept(ctx: typer.Context, store: Any, firm: Tenant) -> Tenant:
+    """A tenant being reconnected keeps its details, but for the options given on this command line."""
+    with store.read() as conn:
+        try:
+            known = get_tenant(conn, firm.id)
+        except UnknownTenant:
+            return firm
+    if known.ledger != firm.ledger:
+        raise UsageProblem(f"tenant {firm.id!r} is on {known.ledger}, not {firm.ledger}")
+    fields = ("name", "base_currency", "timezone", "country", "night_time", "contact_email")
+    return replace(known, **{f: getattr(firm, f) for f in fields if given(ctx, f)})
+
+
+def _bindings(store: Any, ledger: str, picked: list[tuple[Tenant, Choice]], replace: bool) -> set[str]:
+    """Tenants that would move to another organisation: refused (nothing stored) unless `replace`."""
+    moving: set[str] = set()
+    with store.read() as conn:
+        for each, choice in picked:
+            bound = binding.check(conn, each.id, ledger, choice)
+            if bound is None:
+                continue
+            if not replace:
+                how = f"To move it, run `ccm connect {ledger} -t {each.id} --replace-organisation`."
+                raise Failure(str(binding.refusal(bound, choice, how)))
+            moving.add(each.id)
+    return moving
+
+
+def _move(store: Any, tenant_id: str, ledger: str, choice: Choice) -> None:
+    """Clear the tenant's records of its old organisation under its run lease, before saving the new one."""
+    now = datetime.now(UTC)
+    reason = f"the tenant was moved to {ledger} organisation {choice.name} ({choice.id})"
+    try:
+        with lease.held(store, tenant_id, lease.new_holder(), now), store.begin() as conn:
+            counts = binding.clear(conn, tenant_id, reason, now)
+    except lease.Busy as exc:
+        raise Failure(f"{exc}: try again when it ends; nothing was stored") from None
+    out.print(f"tenant {tenant_id}: {binding.said(counts)} of the old organisation", markup=False)
 
 
 def _choose(grant: Grant, firm: Tenant, wanted: list[str]) -> list[tuple[Tenant, Choice]]:
