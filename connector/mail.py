@@ -4,6 +4,14 @@ Templates live in connector/templates/ (`<name>.subject.txt`, `<name>.txt`, `<na
 any of them by putting a file of the same name in `<data_dir>/tenants/<id>/templates/`. HTML is autoescaped;
 an undefined name is an error, never an empty string. `check_templates` renders every template a policy uses
 against a sample before anything is sent, so a broken tenant template stops that tenant's run up front.
+
+A firm writes its own templates, so they are rendered in Jinja2's immutable sandbox: no attribute starting
+with an underscore, no str.format tricks, no mutating methods. A template that tries is a TemplateProblem like
+any other broken template. The sandbox does not bound time or memory (`'x' * 10**10`).
+
+SMTP credentials never cross the wire unencrypted: with `security = "none"` ccm refuses to log in unless
+`allow_plaintext_auth` says so, and with `starttls` a server that does not offer STARTTLS is refused, never
+spoken to in plain text.
 """
 
 from __future__ import annotations
@@ -18,11 +26,11 @@ from datetime import date
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate
 from pathlib import Path
+from types import TracebackType
 
 from jinja2 import (
     BaseLoader,
     ChoiceLoader,
-    Environment,
     FileSystemLoader,
     PackageLoader,
     StrictUndefined,
@@ -31,7 +39,10 @@ from jinja2 import (
     TemplateSyntaxError,
     select_autoescape,
 )
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from adapters.base import Fatal
 from connector.config import SmtpSettings
 from connector.redact import register_secret
 
@@ -103,9 +114,13 @@ SAMPLE = ReminderView(
 )  # fmt: skip
 
 
+# Every environment a firm can supply templates to is this sandbox; the type says so to every caller.
+Templates = ImmutableSandboxedEnvironment
+
+
 @functools.lru_cache(maxsize=256)
-def environment(tenant_templates: Path | None = None) -> Environment:
-    """A Jinja2 environment reading the tenant's templates first, then the shipped ones.
+def environment(tenant_templates: Path | None = None) -> Templates:
+    """A sandboxed Jinja2 environment reading the tenant's templates first, then the shipped ones.
 
     One per templates folder, kept: Jinja2 compiles each template once and notices edited files itself.
     """
@@ -113,32 +128,56 @@ def environment(tenant_templates: Path | None = None) -> Environment:
         [FileSystemLoader(str(tenant_templates))] if tenant_templates is not None else []
     )
     loaders.append(PackageLoader("connector", "templates"))
-    return Environment(
+    env = ImmutableSandboxedEnvironment(
         loader=ChoiceLoader(loaders),
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False),
         undefined=StrictUndefined,
         keep_trailing_newline=True,
     )
+    del env.globals["lipsum"]  # no place in a reminder, and the best-known way out of a plain Jinja2
+    return env
 
 
-def _render(env: Environment, name: str, view: View) -> str:
+def _failing_template(tb: TracebackType | None, default: str) -> str:
+    """The file name of the innermost template in a rendering traceback (an included one, say)."""
+    found = default
+    while tb is not None:
+        if "__jinja_exception__" in tb.tb_frame.f_globals:  # Jinja2 marks the frames it maps to templates
+            found = Path(tb.tb_frame.f_code.co_filename).name
+        tb = tb.tb_next
+    return found
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _render(env: Templates, name: str, view: View) -> str:
     try:
         return env.get_template(name).render(**{f: getattr(view, f) for f in view.__slots__})
     except TemplateSyntaxError as exc:
-        raise TemplateProblem(f"template {exc.name or name}: line {exc.lineno}: {exc.message}") from None
+        raise TemplateProblem(
+            f"template {exc.name or name}: line {exc.lineno}: {_one_line(exc.message or '')}"
+        ) from None
     except TemplateNotFound as exc:
         raise TemplateProblem(f"template {name}: not found ({exc.name})") from None
+    except SecurityError as exc:
+        where = _failing_template(exc.__traceback__, name)
+        raise TemplateProblem(f"template {where}: unsafe template: {_one_line(str(exc))}") from None
     except TemplateError as exc:
-        raise TemplateProblem(f"template {name}: {exc.message}") from None
+        raise TemplateProblem(f"template {name}: {_one_line(exc.message or '')}") from None
+    except Exception as exc:  # 1/0, int('x') in a firm's template: its problem, never a crash of the run
+        where = _failing_template(exc.__traceback__, name)
+        raise TemplateProblem(f"template {where}: {type(exc).__name__}: {_one_line(str(exc))}") from None
 
 
-def render(env: Environment, template: str, view: View) -> Rendered:
+def render(env: Templates, template: str, view: View) -> Rendered:
     """Subject, plain text and HTML of one message."""
     subject = " ".join(_render(env, f"{template}.subject.txt", view).split())
     return Rendered(subject, _render(env, f"{template}.txt", view), _render(env, f"{template}.html", view))
 
 
-def check_templates(env: Environment, templates: Iterable[str]) -> None:
+def check_templates(env: Templates, templates: Iterable[str]) -> None:
     """Render every named template against a sample; raise TemplateProblem on the first that fails."""
     for template in sorted(set(templates)):
         render(env, template, SAMPLE)
@@ -163,7 +202,24 @@ def build_message(
     return message
 
 
+PLAINTEXT_AUTH = (
+    'smtp.security = "none" would send the SMTP password unencrypted; use starttls or tls, '
+    "or set smtp.allow_plaintext_auth = true"
+)
+
+
+def check_smtp(smtp: SmtpSettings) -> None:
+    """Refuse settings that would send the SMTP password in plain text (call it at start, before any work).
+
+    Raises:
+        Fatal: the firm's run stops with a one-line reason naming the settings; nothing was sent.
+    """
+    if smtp.security == "none" and smtp.username and smtp.password and not smtp.allow_plaintext_auth:
+        raise Fatal(PLAINTEXT_AUTH)
+
+
 def _connect(smtp: SmtpSettings) -> smtplib.SMTP:
+    check_smtp(smtp)  # before the socket opens: a refused setting never reaches the server
     if smtp.password:
         register_secret(smtp.password)
     try:
@@ -173,15 +229,32 @@ def _connect(smtp: SmtpSettings) -> smtplib.SMTP:
             )
         else:
             client = smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout_seconds)
+    except (OSError, smtplib.SMTPException) as exc:
+        raise Transient(f"SMTP server {smtp.host}:{smtp.port} unreachable: {type(exc).__name__}") from None
+    try:
         if smtp.security == "starttls":
-            client.starttls(context=ssl.create_default_context())
+            _starttls(client, smtp)
         if smtp.username and smtp.password:
             client.login(smtp.username, smtp.password)
     except smtplib.SMTPAuthenticationError as exc:
+        client.close()
         raise Refused(f"SMTP login refused ({exc.smtp_code})") from None
     except (OSError, smtplib.SMTPException) as exc:
+        client.close()
         raise Transient(f"SMTP server {smtp.host}:{smtp.port} unreachable: {type(exc).__name__}") from None
     return client
+
+
+def _starttls(client: smtplib.SMTP, smtp: SmtpSettings) -> None:
+    """Upgrade to TLS, or refuse: a server (or a man in the middle) not offering STARTTLS gets nothing."""
+    client.ehlo_or_helo_if_needed()
+    if not client.has_extn("starttls"):
+        client.close()
+        raise Fatal(
+            f'SMTP server {smtp.host}:{smtp.port} does not offer STARTTLS (smtp.security = "starttls"); '
+            "nothing was sent"
+        )
+    client.starttls(context=ssl.create_default_context())
 
 
 def _send(client: smtplib.SMTP, message: EmailMessage, recipients: Sequence[str] | None) -> str:

@@ -35,10 +35,11 @@ class Context:
     tenant: Tenant
     policies: PolicySet
     calendar: SendCalendar
-    templates: Any  # a Jinja2 Environment
+    templates: mail.Templates  # sandboxed: a firm writes its own templates
 
     @classmethod
     def load(cls, settings: Settings, tenant: Tenant) -> Context:
+        mail.check_smtp(settings.smtp)  # unsafe mail settings stop the run before anything is done
         folder = settings.tenant_dir(tenant.id)
         policies = load_policies(folder / POLICY_FILE)
         templates_dir = folder / TEMPLATES_DIR
