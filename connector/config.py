@@ -189,8 +189,17 @@ class Settings(_Section):
 
     @property
     def db_url(self) -> str:
-        """The database to use: database_url, else the SQLite file in data_dir."""
-        return self.database_url or f"sqlite:///{self.data_dir / 'ccm.db'}"
+        """The database to use: database_url, else the SQLite file in data_dir.
+
+        For the latter, data_dir is made private (0700) or tightened first, with the database files in it
+        (0600): asking for the URL is the step before opening it. The path is escaped in the URL, so a
+        data_dir with `?`, `%` or `#` in it opens exactly data_dir/ccm.db.
+        """
+        if self.database_url:
+            return self.database_url
+        from connector.store.engine import default_url, secure_data_dir
+
+        return default_url(secure_data_dir(self.data_dir))
 
     def tenant_dir(self, tenant_id: str) -> Path:
         """Per-tenant files (mapping overrides, policies, templates) live here."""

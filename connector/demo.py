@@ -7,6 +7,7 @@ window, delivers the reminders to a local SMTP server that saves them as .eml fi
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from connector.oauth import TokenVault, new_state
 from connector.rules.calendar import SendCalendar
 from connector.run.night import NightSummary, run_night
 from connector.store import Store
+from connector.store.engine import private_dir
 from connector.store.tenants import save_tenant
 
 MARKER = ".ccm-demo"  # only a folder carrying this file is ever wiped by the demo
@@ -47,7 +49,9 @@ class MailFolder:
         message = message_from_bytes(envelope.original_content, policy=policy.default)
         to = str(message.get("To", "unknown")).replace("@", "_at_").replace("/", "_")
         path = self.folder / f"{len(self.saved) + 1:03d}-{to}.eml"
-        path.write_bytes(envelope.original_content)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # customers' names and balances
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(envelope.original_content)
         self.saved.append(path)
         return "250 Message accepted for delivery"
 
@@ -60,7 +64,7 @@ def _free_port() -> int:
 
 @contextmanager
 def mail_server(folder: Path) -> Iterator[tuple[MailFolder, int]]:
-    folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder)  # 0700: the reminders name customers and what they owe
     box = MailFolder(folder)
     port = _free_port()
     controller = Controller(box, hostname="127.0.0.1", port=port)

@@ -33,11 +33,11 @@ from connector.config import Settings
 from connector.model import ConnectionState
 from connector.redact import register_secret
 from connector.store import Store
+from connector.store.engine import KEY_FILE, secure_data_dir
 from connector.store.schema import connections, oauth_tokens
 
 AuthMethod = Literal["client_secret_basic", "client_secret_post"]
 Verify = Path | str | bool
-KEY_FILE = "vault.key"
 _DEAD_GRANT = {"invalid_grant", "invalid_client", "unauthorized_client", "access_denied"}
 
 
@@ -120,21 +120,24 @@ def remember(tokens: TokenSet) -> None:
 
 
 def load_key(settings: Settings) -> bytes:
-    """settings.vault_key, else <data_dir>/vault.key, created (mode 0600) on first use."""
+    """settings.vault_key, else <data_dir>/vault.key, created (mode 0600) on first use.
+
+    The data folder is made private (0700) or tightened on the way, the key file too (see secure_data_dir).
+    """
     if settings.vault_key:
         key = settings.vault_key.encode()
         where = "vault_key"
     else:
-        path = settings.data_dir / KEY_FILE
+        path = secure_data_dir(settings.data_dir) / KEY_FILE
         where = str(path)
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
             try:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             except FileExistsError:
                 pass  # another process made it first: use theirs
             else:
                 with os.fdopen(fd, "wb") as fh:
+                    os.fchmod(fh.fileno(), 0o600)  # whatever the umask took
                     fh.write(Fernet.generate_key())
         key = path.read_bytes().strip()
     try:

@@ -1,22 +1,37 @@
-"""Opening the database: URL resolution, SQLite pragmas (WAL), and migrations applied on first use."""
+"""Opening the database: URL resolution, SQLite pragmas (WAL), and migrations applied on first use.
+
+Files at rest are private whatever the umask: ccm's data folder is 0700, and the SQLite file (so its -wal
+and -shm, which SQLite creates with the database file's mode) and the vault key are 0600. A data folder
+from before ccm cared is tightened when ccm opens it.
+"""
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+import structlog
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import URL, Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _PG_LOCK = 0x63636D  # "ccm": one migrator at a time on a shared PostgreSQL
+DB_FILE = "ccm.db"
+KEY_FILE = "vault.key"  # the token vault's key (connector.oauth), when not given in the settings
+_SIDECARS = ("-wal", "-shm", "-journal")  # SQLite's files beside the database, as private as it
+_PRIVATE_FILES = (DB_FILE, *(DB_FILE + s for s in _SIDECARS), KEY_FILE)  # what ccm keeps in data_dir
+_OTHERS = 0o077  # group and other permission bits
+
+log = structlog.get_logger(__name__)
 
 
 class DatabaseUrlError(ValueError):
@@ -24,7 +39,70 @@ class DatabaseUrlError(ValueError):
 
 
 def default_url(data_dir: Path) -> str:
-    return f"sqlite:///{data_dir / 'ccm.db'}"
+    """The SQLite file in `data_dir` as a URL that opens exactly it (`?`, `%`, `#` in the path escaped)."""
+    return URL.create("sqlite", database=str(data_dir / DB_FILE)).render_as_string(hide_password=False)
+
+
+def private_dir(path: Path) -> Path:
+    """`path` made if missing (its parents as usual) and closed to other users: 0700, whatever the umask.
+
+    A folder that already exists keeps its owner's bits and loses any group's and others'.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        tighten(path)
+    else:
+        os.chmod(path, 0o700)  # mkdir's mode passes through the umask, which could take owner bits too
+    return path
+
+
+def create_private_file(path: Path) -> None:
+    """Make `path` empty with mode 0600 unless it exists (then it is left as it is).
+
+    The mode is set as the file is created, so no other user can open it in between; a process-wide umask
+    change would not be safe in a server's threads.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    try:
+        os.fchmod(fd, 0o600)  # the umask could have taken owner bits away
+    finally:
+        os.close(fd)
+
+
+def tighten(path: Path) -> None:
+    """Take group and other permissions off `path` if it has any (one from before ccm made files private).
+
+    Logs (info) which path and modes, never what is in it. A path ccm may not chmod (another user's) is
+    left with a warning: ccm still works, and the warning says what to fix.
+    """
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        return
+    if not mode & _OTHERS:
+        return
+    try:
+        os.chmod(path, mode & ~_OTHERS)
+    except PermissionError:
+        log.warning("files.open_to_others", path=str(path), mode=f"{mode:04o}", fix="chmod go-rwx")
+        return
+    log.info("files.tightened", path=str(path), was=f"{mode:04o}", now=f"{mode & ~_OTHERS:04o}")
+
+
+def secure_data_dir(data_dir: Path) -> Path:
+    """ccm's data folder made (0700) or tightened, and the database and vault key files in it 0600.
+
+    The folders in it (tenants/) need nothing of their own: no other user gets past a 0700 parent.
+    """
+    private_dir(data_dir)
+    for name in _PRIVATE_FILES:
+        tighten(data_dir / name)
+    return data_dir
 
 
 def normalise_url(url: str) -> str:
@@ -59,6 +137,30 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cur.close()
 
 
+def _sidecars_like(database: Path) -> None:
+    """-wal/-shm/-journal no more open than the database file.
+
+    SQLite gives the ones it creates the database file's mode (umask or not); ones left from before the
+    database was made private keep their old mode until this takes it down to the database's.
+    """
+    try:
+        allowed = stat.S_IMODE(database.stat().st_mode)
+    except FileNotFoundError:
+        return
+    for suffix in _SIDECARS:
+        sidecar = database.with_name(database.name + suffix)
+        try:
+            mode = stat.S_IMODE(sidecar.stat().st_mode)
+        except FileNotFoundError:
+            continue
+        if not mode & ~allowed:
+            continue
+        try:
+            os.chmod(sidecar, mode & allowed)
+        except PermissionError:  # another user's file beside a shared database: theirs to mind
+            log.warning("files.open_to_others", path=str(sidecar), mode=f"{mode:04o}", fix="chmod go-rwx")
+
+
 def _sqlite_begin(conn: Connection) -> None:
     # Writers take the write lock up front, so a transaction that reads then writes never fails to upgrade
     # its lock under WAL; readers (Store.read) begin deferred and never block anyone.
@@ -67,17 +169,40 @@ def _sqlite_begin(conn: Connection) -> None:
 
 
 def create(url: str) -> Engine:
-    """An Engine for `url` with ccm's settings. SQLite files get WAL and their folder is created."""
+    """An Engine for `url` with ccm's settings. SQLite files get WAL; a missing one is made 0600 (its folder
+    too, if missing, as any folder: ccm's own data folder is made private by Settings.db_url)."""
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
+        if (database := _sqlite_file(parsed)) is not None:
+            database.parent.mkdir(parents=True, exist_ok=True)
+            with suppress(OSError):  # a folder, or no write access: SQLite says so in its own words
+                create_private_file(database)  # before SQLite makes it 0644; its -wal/-shm copy its mode
+            event.listen(engine, "connect", _SidecarModes(database))  # after the pragmas made -wal/-shm
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+class _SidecarModes:
+    """A connect listener: the database's -wal/-shm no more open than it (see _sidecars_like)."""
+
+    def __init__(self, database: Path) -> None:
+        self.database = database
+
+    def __call__(self, _dbapi_connection: Any, _record: Any) -> None:
+        _sidecars_like(self.database)
+
+
+def _sqlite_file(parsed: URL) -> Path | None:
+    """The file a SQLite URL opens; None for memory and for `uri=true` URLs (SQLite parses those)."""
+    if not parsed.database or parsed.database == ":memory:":
+        return None
+    if str(parsed.query.get("uri", "")).lower() in ("true", "1", "yes", "on"):
+        return None
+    return Path(parsed.database)
 
 
 def _alembic_config(connection: Connection) -> Config:
