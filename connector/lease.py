@@ -3,6 +3,11 @@
 `acquire` succeeds when no lease exists, the lease has expired (its holder died and stopped renewing), its
 holder was a process on this host that no longer exists, or the caller already holds it. The holder renews
 it while working; `release` ends it early.
+
+Whatever runs a firm (`ccm serve`, `ccm run`, `ccm sync`, `ccm outbox send`) holds the lease with `kept`, on
+the real clock whatever instant it runs "as if", and passes `Keeper.is_lost` as its `should_stop`: a holder
+that was frozen (laptop sleep, SIGSTOP, a database blip) past its lease stops at its next safe point instead
+of working beside, and settling the sends of, the holder that took over.
 """
 
 from __future__ import annotations
@@ -131,34 +136,71 @@ def held(
 
 @dataclass
 class Keeper:
-    """A lease renewed in the background while its holder works; `lost` is set if it could not be."""
+    """A lease renewed in the background while its holder works; `lost` is set once it could not be."""
 
     lease: Lease
     lost: threading.Event = field(default_factory=threading.Event)
     _done: threading.Event = field(default_factory=threading.Event)
+    _store: Store | None = None
+    _ttl: timedelta = DEFAULT_TTL
+    _log_loss: bool = True
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def is_lost(self) -> bool:
+        """Whether the lease is gone, as of now on the real clock: the holder's `should_stop`.
+
+        While the last renewal has more than a third of the TTL to run, nobody else can have taken it. Past
+        that (the process was frozen, or the keeper fell behind) it is renewed here and now, because the
+        background keeper may not have woken yet; a lease that ran out and cannot be renewed is lost.
+        """
+        if self.lost.is_set():
+            return True
+        if self._store is None or self.lease.expires_at - datetime.now(UTC) > self._ttl / 3:
+            return False
+        self._renew()
+        return self.lost.is_set()
+
+    def _renew(self) -> None:
+        assert self._store is not None
+        with self._lock:
+            if self.lost.is_set():
+                return
+            now = datetime.now(UTC)
+            try:
+                self.lease = renew(self._store, self.lease, now, self._ttl)
+            except Busy:
+                self._lose()
+            except Exception as exc:  # a database hiccup: tried again at the next beat, before it runs out
+                log.warning("lease.renew_failed", tenant=self.lease.tenant_id, error=type(exc).__name__)
+                if self.lease.expires_at <= now:  # ran out unconfirmed: another holder may have it by now
+                    self._lose()
+
+    def _lose(self) -> None:
+        self.lost.set()
+        if self._log_loss:
+            log.error("lease.lost", tenant=self.lease.tenant_id, holder=self.lease.holder)
 
 
-def _keep(store: Store, keeper: Keeper, ttl: timedelta) -> None:
-    while not keeper._done.wait(ttl.total_seconds() / 3):
-        try:
-            keeper.lease = renew(store, keeper.lease, datetime.now(UTC), ttl)
-        except Busy:
-            keeper.lost.set()
-            log.error("lease.lost", tenant=keeper.lease.tenant_id, holder=keeper.lease.holder)
-            return
-        except Exception as exc:  # a database hiccup: try again at the next beat, before the lease runs out
-            log.warning("lease.renew_failed", tenant=keeper.lease.tenant_id, error=type(exc).__name__)
+def _keep(keeper: Keeper, ttl: timedelta) -> None:
+    while not keeper._done.wait(ttl.total_seconds() / 3) and not keeper.lost.is_set():
+        keeper._renew()
 
 
 @contextmanager
-def kept(store: Store, tenant_id: str, holder: str, ttl: timedelta = DEFAULT_TTL) -> Iterator[Keeper]:
+def kept(
+    store: Store, tenant_id: str, holder: str, ttl: timedelta = DEFAULT_TTL, *, log_loss: bool = True
+) -> Iterator[Keeper]:
     """Hold the tenant's lease for the block on the real clock, renewed every third of `ttl`.
 
     A holder that dies stops renewing, so its lease runs out within `ttl` (at once for a process on this
-    host). Raises Busy if another live holder has it.
+    host). Work under it asks `Keeper.is_lost` at its safe points and stops there once the lease is gone.
+    `log_loss=False` leaves telling of a loss to the caller (a command that prints it as its one line).
+    Raises Busy if another live holder has it.
     """
-    keeper = Keeper(acquire(store, tenant_id, holder, datetime.now(UTC), ttl))
-    thread = threading.Thread(target=_keep, args=(store, keeper, ttl), name=f"lease-{tenant_id}", daemon=True)
+    keeper = Keeper(
+        acquire(store, tenant_id, holder, datetime.now(UTC), ttl), _store=store, _ttl=ttl, _log_loss=log_loss
+    )
+    thread = threading.Thread(target=_keep, args=(keeper, ttl), name=f"lease-{tenant_id}", daemon=True)
     thread.start()
     try:
         yield keeper

@@ -81,3 +81,29 @@ def test_a_kept_lease_outlives_its_ttl_and_notices_when_it_is_lost(store: Store)
         assert keeper.lost.is_set()  # work under it stops at its next safe point
     with store.read() as conn:
         assert conn.execute(run_leases.select()).one().holder == "b"  # not released from under its holder
+
+
+def test_a_holder_frozen_past_its_lease_finds_it_lost_at_its_next_safe_point(store: Store):
+    """The keeper thread may not have woken yet when the holder resumes: asking is enough to find out."""
+    from connector.store.schema import run_leases
+
+    with lease.kept(store, "acme", "a", timedelta(minutes=5)) as keeper:
+        assert not keeper.is_lost()  # minutes left: nobody else can have it, and the database is not asked
+        past = datetime.now(UTC) - timedelta(seconds=1)
+        keeper.lease = lease.Lease("acme", "a", past)  # it slept through its renewals and ran out
+        with store.begin() as conn:
+            conn.execute(run_leases.update().values(expires_at=past))
+        assert not keeper.is_lost()  # ran out, but nobody took it: renewed on the spot
+        with store.read() as conn:
+            assert conn.execute(run_leases.select()).one().expires_at > datetime.now(UTC) + timedelta(
+                minutes=4
+            )
+        keeper.lease = lease.Lease("acme", "a", past)
+        with store.begin() as conn:  # this time another holder took it while it slept
+            conn.execute(
+                run_leases.update().values(holder="b", expires_at=datetime.now(UTC) + timedelta(minutes=5))
+            )
+        assert keeper.is_lost()
+        assert keeper.lost.is_set()
+    with store.read() as conn:
+        assert conn.execute(run_leases.select()).one().holder == "b"

@@ -74,12 +74,31 @@ def _ledger_notes(ledger: str, handle: Any) -> list[str]:
     return [str(company.doc("Attachable", row).get("Note", "")) for row in rows]
 
 
+def _connected(ledger: str, tmp_path: Path, inbox: Inbox) -> tuple[Any, dict[str, str], Store, datetime]:
+    """A sandbox with tenant 'acme' connected to it: (sandbox, the env `ccm` runs with, store, send time)."""
+    handle, ledger_env = (_xero if ledger == "xero" else _quickbooks)(tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CCM_")} | ledger_env | {
+        "CCM_HOME": str(tmp_path / "home"), "CCM_SMTP__HOST": inbox.host, "CCM_SMTP__PORT": str(inbox.port),
+        "CCM_SMTP__FROM_ADDRESS": "accounts@acme.example",
+    }  # fmt: skip
+    settings = load_settings(None, env)
+    tenant = Tenant("acme", "Acme Ltd", ledger, "GBP", "Europe/London", "GB")
+    store = Store.open(settings.db_url)
+    try:
+        (connect_xero if ledger == "xero" else connect_quickbooks)(settings, store, tenant)
+    except BaseException:
+        store.close()
+        handle.stop()
+        raise
+    return handle, env, store, SendCalendar(tenant.timezone, tenant.country).next_send_time(datetime.now(UTC))
+
+
 def _run(
-    env: dict[str, str], at: datetime, kill: tuple[int, str] | None = None
+    env: dict[str, str], at: datetime, kill: tuple[int, str] | None = None, *options: str
 ) -> subprocess.CompletedProcess[str]:
     args = ["run", "--at", at.isoformat()]
     command = (
-        [sys.executable, "-m", "tests.killpoint", str(kill[0]), kill[1], "--", *args]
+        [sys.executable, "-m", "tests.killpoint", str(kill[0]), kill[1], *options, "--", *args]
         if kill
         else [CCM, *args]
     )
@@ -97,18 +116,8 @@ CASES = [("xero", k) for k in KILLS] + [("quickbooks", k) for k in KILLS[1::2]]
 )
 def test_a_run_killed_at_any_side_effect_then_restarted(ledger: str, kill: tuple[int, str], tmp_path: Path,
                                                         inbox: Inbox) -> None:  # fmt: skip
-    handle, ledger_env = (_xero if ledger == "xero" else _quickbooks)(tmp_path)
+    handle, env, store, at = _connected(ledger, tmp_path, inbox)
     try:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CCM_")} | ledger_env | {
-            "CCM_HOME": str(tmp_path / "home"), "CCM_SMTP__HOST": inbox.host, "CCM_SMTP__PORT": str(inbox.port),
-            "CCM_SMTP__FROM_ADDRESS": "accounts@acme.example",
-        }  # fmt: skip
-        settings = load_settings(None, env)
-        tenant = Tenant("acme", "Acme Ltd", ledger, "GBP", "Europe/London", "GB")
-        store = Store.open(settings.db_url)
-        (connect_xero if ledger == "xero" else connect_quickbooks)(settings, store, tenant)
-        at = SendCalendar(tenant.timezone, tenant.country).next_send_time(datetime.now(UTC))
-
         killed = _run(env, at, kill)
         assert killed.returncode in (-signal.SIGKILL, 0), killed.stderr[-3000:]
         if kill[0] == 1:
@@ -145,4 +154,21 @@ def test_a_run_killed_at_any_side_effect_then_restarted(ledger: str, kill: tuple
                     )
         store.close()
     finally:
+        handle.stop()
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_a_kill_before_email_n_delivers_exactly_n_minus_1_emails(
+    n: int, tmp_path: Path, inbox: Inbox
+) -> None:
+    handle, env, store, at = _connected("xero", tmp_path, inbox)
+    try:
+        killed = _run(env, at, (n, "before"), "--only", "email")
+        assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]  # the night had an e-mail number n
+        assert len(inbox.messages) == n - 1  # and the kill came before it, after every one before it
+        with store.read() as conn:
+            sending = [a.key for a in outbox.actions(conn, "acme") if a.state is State.SENDING]
+        assert len(sending) == 1  # e-mail n was claimed, then killed before it went: the restart settles it
+    finally:
+        store.close()
         handle.stop()

@@ -125,6 +125,9 @@ class Executor:
     ) -> Outcome:
         """Send what is due at `now`. `basis`: what the caller read moments ago (used when not re-syncing)."""
         out = Outcome()
+        if self.should_stop is not None and self.should_stop():  # a lost lease: another's sends are not ours
+            out.stopped = "stopped before sending anything"
+            return out
         with self.store.begin() as conn:
             out.unknown.extend(outbox.recover(conn, self.tenant_id, now))
         try:

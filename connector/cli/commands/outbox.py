@@ -10,7 +10,7 @@ from rich.table import Table
 
 from connector import lease, outbox
 from connector.cli.app import Failure, UsageProblem, app, out, state
-from connector.cli.commands.run import parse_at
+from connector.cli.commands.run import before_sending, lost_lease, parse_at
 from connector.cli.options import TenantOpt, pick_tenant
 from connector.outbox import State
 from connector.run.execute import Executor
@@ -83,7 +83,11 @@ def send(
         str | None, typer.Option("--at", help="Send as if it were this instant (ISO 8601).")
     ] = None,
 ) -> None:
-    """Send what is due now, after re-pulling the tenant so nothing paid since planning goes out."""
+    """Send what is due now, after re-pulling the tenant so nothing paid since planning goes out.
+
+    Under the tenant's run lease, kept as `ccm serve` keeps it: a lease lost on the way stops the sending
+    at its next safe point, leaving alone whatever the new holder has in flight.
+    """
     now = parse_at(at)
     st = state(ctx)
     store, settings = st.store, st.settings
@@ -96,11 +100,14 @@ def send(
         raise UsageProblem(str(exc)) from None
     context = Context.load(settings, found)
     context.check_templates()
+    mapping = mapping_for(settings, found)
     holder = lease.new_holder()
-    try:
-        with lease.held(store, tenant_id, holder, now):
-            outcome = Executor(store, settings, context, ledger, holder).run(
-                now, resync=lambda: run_sync(store, tenant_id, ledger, mapping_for(settings, found))
+    try:  # the lease is kept on the real clock: `--at` moves what is due, never the lease
+        with lease.kept(store, tenant_id, holder, log_loss=False) as keeper:
+            stop = keeper.is_lost
+            executor = Executor(store, settings, context, ledger, holder, should_stop=stop)
+            outcome = executor.run(
+                now, resync=lambda: run_sync(store, tenant_id, ledger, mapping, should_stop=stop)
             )
     except lease.Busy as exc:
         raise Failure(str(exc)) from None
@@ -109,6 +116,8 @@ def send(
         f"sent {len(o.sent)}, call tasks {len(o.tasks)}, cancelled {len(o.cancelled)}, "
         f"deferred {len(o.deferred)}, failed {len(o.failed)}, unknown {len(o.unknown)}, notes {o.notes}"
     )
+    if outcome.stopped and keeper.lost.is_set():
+        raise Failure(lost_lease(tenant_id, before_sending(outcome)))
     if outcome.stopped:
         raise Failure(f"{tenant_id} stopped: {outcome.stopped}")
 

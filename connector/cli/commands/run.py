@@ -1,4 +1,9 @@
-"""`ccm run [--tenant T] [--dry-run] [--approve]`: a tenant's whole night, with progress and a summary."""
+"""`ccm run [--tenant T] [--dry-run] [--approve]`: a tenant's whole night, with progress and a summary.
+
+Each tenant runs under its run lease, kept on the real clock as `ccm serve` keeps it (`--at` moves the
+night, never the lease); a lease lost mid-run (the process was frozen and a server took the firm over)
+stops the tenant at its next safe point, with one line saying so.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +19,10 @@ from connector import lease
 from connector.cli.app import Failure, UsageProblem, app, err, out, state
 from connector.mail import TemplateProblem
 from connector.outbox import Mode
-from connector.run.night import NightSummary, run_night
+from connector.run.execute import Outcome
+from connector.run.night import NightSummary, night_held
 from connector.runtime import NotConnected
+from connector.store import synclog
 from connector.store.tenants import list_tenants
 from connector.sync import PageEvent
 
@@ -31,6 +38,26 @@ def parse_at(value: str | None) -> datetime:
             f"--at: not an ISO date-time (e.g. 2026-11-24T09:30:00+00:00): {value!r}"
         ) from None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def lost_lease(tenant_id: str, before: str) -> str:
+    """The one line of a command that lost its tenant's run lease and stopped at a safe point."""
+    return f"lost the lease on tenant {tenant_id!r} (another process may run it now); stopped before {before}"
+
+
+def before_sending(outcome: Outcome | None) -> str:
+    """What an execution that stopped early did not do."""
+    if outcome is None:
+        return "sending anything"
+    done = (len(outcome.sent) + len(outcome.tasks) + len(outcome.notices) + len(outcome.holds)
+            + len(outcome.releases) + outcome.notes)  # fmt: skip
+    return f"sending the rest ({done} sent or written)" if done else "sending anything"
+
+
+def _night_before(summary: NightSummary) -> str:
+    if summary.sync is not None and summary.sync.outcome == synclog.INTERRUPTED:
+        return "the sync finished; nothing was planned or sent"
+    return before_sending(summary.outcome)
 
 
 def summary_table(summaries: list[NightSummary]) -> Table:
@@ -114,6 +141,7 @@ def run(
             raise UsageProblem(f"unknown tenant {t!r} (see `ccm tenants list`)")
     summaries: list[NightSummary] = []
     problems: list[str] = []
+    lost: list[str] = []
     with Progress(SpinnerColumn(), TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(),
                   console=err, transient=True) as progress:  # fmt: skip
         for tenant_id in chosen:
@@ -123,9 +151,16 @@ def run(
                 progress.update(task, description=f"{tenant_id}: {event.stream}", completed=event.read,
                                 total=event.total_hint)  # fmt: skip
 
+            holder = lease.new_holder()
             try:
-                summary = run_night(store, settings, tenant_id, now=now, mode=mode, sync=not no_sync,
-                                    on_page=on_page)  # fmt: skip
+                with lease.kept(store, tenant_id, holder, log_loss=False) as keeper:
+                    summary = night_held(
+                        store, settings, tenant_id, now=now, holder=holder, mode=mode, sync=not no_sync,
+                        on_page=on_page, should_stop=keeper.is_lost,
+                    )  # fmt: skip
+                if summary.stopped and keeper.lost.is_set():
+                    summary.stopped = lost_lease(tenant_id, _night_before(summary))
+                    lost.append(summary.stopped)
             except (lease.Busy, NotConnected, TemplateProblem, LedgerError) as exc:
                 problems.append(f"{tenant_id}: {exc}")
                 summary = NightSummary(tenant_id, stopped=str(exc))
@@ -135,6 +170,9 @@ def run(
     for summary in summaries:
         print_details(summary)
     failed = [s for s in summaries if s.stopped]
+    if lost:  # the one line that matters: another process may be running these firms now
+        others = [f"{s.tenant_id}: {s.stopped}" for s in failed if s.stopped not in lost]
+        raise Failure("; ".join(lost + others))
     if failed:
         raise Failure(f"{len(failed)} of {len(summaries)} tenant(s) stopped: " + "; ".join(
             f"{s.tenant_id}: {s.stopped}" for s in failed))  # fmt: skip

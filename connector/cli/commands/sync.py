@@ -1,4 +1,5 @@
-"""`ccm sync --tenant T [--full]`."""
+"""`ccm sync --tenant T [--full]`, under the tenant's run lease (a lease lost mid-pull stops it after its last
+committed page, as `ccm serve` stops)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from rich.table import Table
 from adapters.base import Ledger
 from connector import lease
 from connector.cli.app import Failure, UsageProblem, app, err, out, state
+from connector.cli.commands.run import lost_lease
 from connector.config import Settings
 from connector.mapping import CompiledMapping
 from connector.runtime import NotConnected, ledger_for, mapping_for
@@ -70,14 +72,20 @@ def sync(
     except NotConnected as exc:
         raise UsageProblem(str(exc)) from None
     try:
-        with lease.kept(store, found.id, lease.new_holder()):
-            _pull(found.id, store, settings, ledger, mapping, full)
+        with lease.kept(store, found.id, lease.new_holder(), log_loss=False) as keeper:
+            _pull(found.id, store, settings, ledger, mapping, full, keeper)
     except lease.Busy as exc:
         raise Failure(str(exc)) from None
 
 
 def _pull(
-    found_id: str, store: Store, settings: Settings, ledger: Ledger, mapping: CompiledMapping, full: bool
+    found_id: str,
+    store: Store,
+    settings: Settings,
+    ledger: Ledger,
+    mapping: CompiledMapping,
+    full: bool,
+    keeper: lease.Keeper,
 ) -> None:
     with Progress(
         SpinnerColumn(), TextColumn("{task.description:<14}"), BarColumn(), MofNCompleteColumn(),
@@ -93,7 +101,7 @@ def _pull(
 
         result = run_sync(
             store, found_id, ledger, mapping, full=full, on_page=on_page,
-            overlap=timedelta(seconds=settings.sync.overlap_seconds),
+            overlap=timedelta(seconds=settings.sync.overlap_seconds), should_stop=keeper.is_lost,
         )  # fmt: skip
         for task in tasks.values():
             if progress.tasks[task].total is None:
@@ -106,6 +114,8 @@ def _pull(
         )
     out.print(table)
     out.print(f"outcome: {result.outcome}; API calls: {result.api_calls}")
+    if result.outcome == synclog.INTERRUPTED and keeper.lost.is_set():
+        raise Failure(lost_lease(found_id, "the sync finished (it resumes from its last committed page)"))
     if result.outcome == synclog.FAILED:
         raise Failure(f"sync of {found_id} failed: {result.error}")
     if result.error:
