@@ -150,6 +150,14 @@ class ServeSettings(_Section):
         return value
 
 
+class RatesSettings(_Section):
+    """Central-bank reference rates for statutory interest (connector/reference_rates)."""
+
+    refresh: bool = True  # `ccm serve` fetches them daily while credit.statutory_interest is on
+    boe_url: str = "https://www.bankofengland.co.uk/boeapps/database/_iadb-fromshowcolumns.asp"
+    ecb_url: str = "https://data-api.ecb.europa.eu/service/data/FM/D.U2.EUR.4F.KR.MRR_FR.LEV"
+
+
 class HealthSettings(_Section):
     """Connection health: what counts as a problem worth telling the firm about (once)."""
 
@@ -181,6 +189,7 @@ class Settings(_Section):
     credit: CreditSettings = CreditSettings()
     serve: ServeSettings = ServeSettings()
     health: HealthSettings = HealthSettings()
+    rates: RatesSettings = RatesSettings()
 
     @field_validator("data_dir")
     @classmethod

@@ -8,6 +8,13 @@ Checked after every night's sync, from what the store knows and what the ledger 
   after consent; the ledger stops extending them), so a person must re-consent before then.
 - `day_limit`: the ledger's daily call allowance is nearly spent (Xero: 5,000 a day per organisation).
 - `ledger_reminders`: the ledger's own invoice reminders are on: customers would be chased twice.
+- `reference_rate_stale`: statutory interest is on and the central-bank rate today's half-year needs is not
+  known yet (connector/reference_rates): interest is stated at the last rate known until it is. Checked
+  after each reference-rate refresh (`ccm serve` daily, `ccm rates --refresh`), not by the night.
+- `smtp_login_refused`: the SMTP server refused ccm's login: no e-mail goes out until smtp.username /
+  smtp.password are fixed. Recorded by the executor when it opens its SMTP session; closed when one opens.
+- `actions_need_attention`: outbox actions whose outcome is unknown or that failed wait for a person
+  (`ccm outbox resolve`, `ccm outbox retry`). Recorded by the executor after each execution.
 
 An issue stays open while the check keeps finding it and closes when it does not; the firm's contact address
 gets one e-mail when an issue opens (through the outbox, so at most once), none while it stays open, and a new
@@ -18,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, select, update
@@ -28,9 +35,22 @@ from connector.config import HealthSettings
 from connector.model import Connection as Link
 from connector.model import ConnectionState, Tenant
 from connector.outbox import NewAction
+from connector.rules import interest
 from connector.store.schema import health_issues, oauth_tokens
 
 KINDS = ("reconnect_needed", "refresh_idle", "consent_ending", "day_limit", "ledger_reminders")
+STALE_RATE = "reference_rate_stale"
+# Recorded by the reference-rate check (connector/reference_rates/refresh.py), never by a night: a kind in
+# KINDS is closed by every night's check that does not find it.
+RATE_KINDS = (STALE_RATE,)
+SMTP_LOGIN = "smtp_login_refused"
+ATTENTION = "actions_need_attention"
+# Recorded by the executor as it sends (connector/run/execute.py), each with its own `checked`.
+SEND_KINDS = (SMTP_LOGIN, ATTENTION)
+_RATE_NAMES = {
+    interest.Regime.UK: "Bank of England Bank Rate",
+    interest.Regime.EU: "ECB main refinancing rate",
+}
 _LEDGER_NAMES = {"xero": "Xero", "quickbooks": "QuickBooks"}
 
 
@@ -141,6 +161,26 @@ def assess(
             )
         )
     return found
+
+
+def reference_rate_issue(regime: interest.Regime, rates: interest.RateTable, today: date) -> Issue | None:
+    """Whether statutory interest assessed `today` has the reference rate it needs (a pure function)."""
+    series, on = interest.SERIES[regime.value], interest.needed(regime, today)
+    if rates.confirmed(series, on):
+        return None
+    through = rates.through(series)
+    try:
+        last = f"the last rate known ({rates.in_force(series, on)}% + {interest.MARGIN}%)"
+    except interest.RateUnknown:
+        last = "no rate at all"
+    known = f"ccm's rates are confirmed only up to {through}" if through else "ccm knows no such rate"
+    half = interest.half_name(interest.half_start(today))
+    return Issue(
+        STALE_RATE,
+        f"statutory interest for {half} uses the {_RATE_NAMES[regime]} on {on.day} {on:%B %Y}, but {known}: "
+        f"reminders state interest at {last} until ccm fetches it (`ccm rates --refresh`; `ccm serve` tries "
+        "daily) or it is added to reference_rates.yaml",
+    )
 
 
 def _row(row: Any) -> OpenIssue:

@@ -80,14 +80,17 @@ def test_a_reminder_line_says_what_may_be_claimed():
     )
 
 
-def test_a_tenant_extends_the_table_and_stale_tables_are_refused(tmp_path: Path):
-    with pytest.raises(RateUnknown, match="add changes up to 2027-06-30"):
-        claim(gbp("100.00"), date(2027, 6, 30), date(2027, 7, 10), Regime.UK, RATES)
+def test_a_stale_table_is_flagged_not_refused_and_a_tenant_extends_it(tmp_path: Path):
+    stale = claim(gbp("100.00"), date(2027, 6, 30), date(2027, 7, 10), Regime.UK, RATES)
+    assert stale.periods and stale.unconfirmed == stale.periods  # the last rate known, marked unconfirmed
     own = tmp_path / "reference_rates.yaml"
-    own.write_text('boe_base_rate:\n  2027-05-01: "3.25"\n')
+    own.write_text('checked:\n  boe_base_rate: 2027-06-30\nboe_base_rate:\n  2027-05-01: "3.25"\n')
     extended = load_rates(own)
     result = claim(gbp("100.00"), date(2027, 6, 30), date(2027, 7, 10), Regime.UK, extended)
     assert [p.rate for p in result.periods] == [Decimal("11.25")]
+    assert result.unconfirmed == ()
+    with pytest.raises(RateUnknown, match="no boe_base_rate rate known on 2008-12-31"):
+        claim(gbp("100.00"), date(2009, 1, 1), date(2009, 2, 1), Regime.UK, RATES)  # before the table
 
 
 def test_a_bad_rates_file_is_one_line(tmp_path: Path):

@@ -9,6 +9,10 @@ there (servers sharing the database mark the same row; nights.py makes it run on
 
 A second job, `poll`, asks for a sync of the streams the ledgers send no webhook events for (Xero's
 payments) every `serve.poll_minutes`.
+
+A third, `rates`, while statutory interest is on: fetches the central-bank reference rate it needs once a day
+(real time: the banks publish in real time), at start too, and checks every tenant is covered
+(connector/reference_rates/refresh.py).
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ from connector.store.tenants import get_connection, list_tenants
 log = structlog.get_logger(__name__)
 NIGHT = "night:"
 POLL = "poll"
+RATES = "rates"
+RATES_EVERY = timedelta(days=1)
 _runtime: Runtime | None = None  # the process's server, for the job functions APScheduler calls by name
 _wake: Callable[[], None] | None = None
 
@@ -66,6 +72,19 @@ def poll_job() -> int:
     if _wake is not None:
         _wake()
     return asked
+
+
+def rates_job() -> str:
+    """Refresh the reference rates statutory interest needs and check every tenant; one line."""
+    from connector.reference_rates import refresh
+
+    rt = _runtime
+    if rt is None or rt.should_stop():
+        return ""
+    now = rt.clock.now()
+    line = refresh.daily(rt.store, rt.settings, now)
+    rt.report(f"{now:%Y-%m-%d %H:%M} UTC reference rates: {line}")
+    return line
 
 
 def polled_streams(ledger: str) -> list[str]:
@@ -141,6 +160,7 @@ class Scheduler:
         for job_id, trigger in wanted.items():
             self._ensure(job_id, trigger, stored.get(job_id))
         self._ensure_poll(stored.get(POLL))
+        self._ensure_rates(stored.get(RATES))
         return len(wanted)
 
     def _ensure(self, job_id: str, trigger: NightlyTrigger, job: Any) -> None:
@@ -176,6 +196,22 @@ class Scheduler:
                 name=POLL,
                 replace_existing=job is not None,
             )
+        except ConflictingIdError:
+            return
+
+    def _ensure_rates(self, job: Any) -> None:
+        settings = self.rt.settings
+        if settings.credit.statutory_interest == "off" or not settings.rates.refresh:
+            if job is not None:
+                self._remove(RATES)
+            return
+        if job is not None:
+            return  # keeps its next run; one missed while down runs at start (no misfire limit)
+        try:
+            self.scheduler.add_job(
+                rates_job, IntervalTrigger(seconds=RATES_EVERY.total_seconds()), id=RATES, name=RATES,
+                next_run_time=datetime.now(UTC), misfire_grace_time=None,
+            )  # fmt: skip
         except ConflictingIdError:
             return
 

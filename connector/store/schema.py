@@ -416,3 +416,16 @@ RECORD_TABLES = {
     "credit_note": credit_notes,
     "payment": payments,
 }
+
+
+# Central-bank reference rates as their official sources last answered (connector/reference_rates): one row
+# per observation, all rows of a source replaced by each successful fetch (`fetched_at` is that fetch).
+# Not tenant data: every tenant's statutory interest reads them, merged over the shipped table.
+reference_rates = Table(
+    "reference_rates",
+    metadata,
+    Column("source", String(32), primary_key=True),  # the series: boe_base_rate | ecb_mro_rate
+    Column("effective_date", Date, primary_key=True),
+    Column("rate", Rate, nullable=False),  # percent
+    Column("fetched_at", UTCDateTime(), nullable=False),
+)
