@@ -4,10 +4,17 @@ The SDK never refreshes tokens and misreads throttling (a 429 with an XML body b
 response"), so every request goes through `_SdkClient.process_request`: it paces the realm, adds the current
 bearer token, and turns the status and body into ccm's typed errors before the SDK parses anything. The
 SDK's global-singleton mode is never used: each `QboApi` builds its own client for its realm.
+
+Reads are retried on 5xx and dropped connections. Writes are not: a write whose answer is lost may have
+been applied, so it raises OutcomeUnknown and the caller looks at QBO before sending it again (writeback.py).
+A write is resent here only after a 429 or a 401, which QBO answers before doing anything. Every write
+carries a `requestid`, which Intuit documents as making a repeat answer the first answer instead of
+applying again; the re-check does not rely on it.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -47,6 +54,13 @@ class StaleObject(Retriable):
     """QBO fault 5010: the SyncToken sent is not the latest; re-read the object and apply the change again."""
 
     resend = False  # sending the same body again cannot succeed: the caller must re-read first
+
+
+class OutcomeUnknown(Retriable):
+    """A write was sent and its answer lost (a dropped connection, a 5xx, an unreadable answer): QuickBooks
+    may or may not have applied it. Never resent as it is: look at the ledger first, now or on a later try."""
+
+    resend = False
 
 
 class NotFound(Fatal):
@@ -166,10 +180,27 @@ class QboApi:
             raise error
         return response
 
+    def _retrying(self) -> Any:
+        return retrying(self.attempts, self.sleep) if self.sleep else retrying(self.attempts)
+
     def _call(self, action: Callable[[], Any]) -> Any:
-        """Run an SDK call with retries, translating the SDK's exceptions into ccm's."""
-        retry = retrying(self.attempts, self.sleep) if self.sleep else retrying(self.attempts)
-        return retry(lambda: self._translated(action))
+        """Run an SDK read with retries, translating the SDK's exceptions into ccm's."""
+        return self._retrying()(lambda: self._translated(action))
+
+    def _write(self, what: str, action: Callable[[], Any]) -> Any:
+        """Run an SDK write: resent after a 429 only; a lost answer raises OutcomeUnknown, never a resend."""
+
+        def once() -> Any:
+            try:
+                return self._translated(action)
+            except (RateLimited, StaleObject):
+                raise
+            except Retriable as exc:
+                raise OutcomeUnknown(
+                    f"{what}: the answer was lost ({exc}); QuickBooks may have done it"
+                ) from None
+
+        return self._retrying()(once)
 
     @staticmethod
     def _translated(action: Callable[[], Any]) -> Any:
@@ -207,32 +238,40 @@ class QboApi:
         result = self._call(lambda: self._sdk.get_single_object(entity, record_id))
         return dict(result[entity])
 
-    def create(self, entity: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        import json
-
-        result = self._call(lambda: self._sdk.create_object(entity, json.dumps(body)))
-        return dict(result[entity])
-
-    def update(self, entity: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        """A (sparse, if `body` says so) update; raises StaleObject on a stale SyncToken."""
-        import json
-
-        result = self._call(lambda: self._sdk.update_object(entity, json.dumps(body)))
-        return dict(result[entity])
-
-    def send_invoice(self, invoice_id: str, send_to: str | None = None) -> dict[str, Any]:
-        """QBO emails the invoice with its own template (to `send_to`, else the invoice's BillEmail)."""
-        params = {"sendTo": send_to} if send_to else None
-        url = f"{self.company_url}/invoice/{invoice_id}/send"
-        result = self._call(
-            lambda: self._sdk.post(url, "", content_type="application/octet-stream", params=params)
+    def create(self, entity: str, body: Mapping[str, Any], request_id: str | None = None) -> dict[str, Any]:
+        """Create an object, sent once (see `_write`); `request_id` is QBO's requestid for it."""
+        text = json.dumps(body)
+        result = self._write(
+            f"create {entity}", lambda: self._sdk.create_object(entity, text, request_id=request_id)
         )
+        return dict(result[entity])
+
+    def update(self, entity: str, body: Mapping[str, Any], request_id: str | None = None) -> dict[str, Any]:
+        """A (sparse, if `body` says so) update, sent once; raises StaleObject on a stale SyncToken."""
+        text = json.dumps(body)
+        result = self._write(
+            f"update {entity} {body.get('Id')}",
+            lambda: self._sdk.update_object(entity, text, request_id=request_id),
+        )
+        return dict(result[entity])
+
+    def send_invoice(
+        self, invoice_id: str, send_to: str | None = None, request_id: str | None = None
+    ) -> dict[str, Any]:
+        """QBO emails the invoice with its own template (to `send_to`, else the invoice's BillEmail); sent
+        once (see `_write`)."""
+        params = {"sendTo": send_to} if send_to else {}
+        url = f"{self.company_url}/invoice/{invoice_id}/send"
+        result = self._write(
+            f"e-mail of invoice {invoice_id}",
+            lambda: self._sdk.post(url, "", content_type="application/octet-stream", params=dict(params),
+                                   request_id=request_id),
+        )  # fmt: skip
         return dict(result.get("Invoice", {}))
 
     def batch(self, items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-        """Up to 30 operations in one request: the answer (BatchItemResponse, time)."""
-        import json
-
+        """Up to 30 queries in one request: the answer (BatchItemResponse, time). Retried as a read: never
+        put a write in it."""
         body = json.dumps({"BatchItemRequest": list(items)})
         result: dict[str, Any] = self._call(lambda: self._sdk.batch_operation(body))
         return result

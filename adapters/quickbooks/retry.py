@@ -1,4 +1,9 @@
-"""The one tenacity Retrying factory of the QBO adapter: honours Retry-After, backs off on failures."""
+"""The one tenacity Retrying factory of the QBO adapter: honours Retry-After, backs off on failures.
+
+Reads go through it as they are. Writes reach it only as RateLimited (QBO refused them before doing
+anything) or as errors marked `resend = False` (OutcomeUnknown, StaleObject), which it never resends:
+see QboApi._write and writeback.py, which look at QBO before sending a write again.
+"""
 
 from __future__ import annotations
 

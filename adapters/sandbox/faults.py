@@ -1,13 +1,26 @@
-"""Fault injection for the sandboxes: latency, 500/503 answers and dropped connections, changeable live."""
+"""Fault injection for the sandboxes: latency, 500/503 answers, dropped connections and lost answers.
+
+Latency, errors and drops fire before the ledger sees the request: nothing happened. The apply-then-drop fault
+(`apply_drop_*`) fires after: the ledger applies the request (the handler runs and commits its effect), then
+the client loses the answer, its connection closed or a 503 in the place of the real answer, as when a read
+timeout or a proxy's 5xx follows a write the ledger did. It hits writes (POST, PUT, PATCH, DELETE) unless
+`apply_drop_all_methods` is set. Every field may be changed while the sandbox runs; draws are seeded.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
+import re
 import threading
 from dataclasses import dataclass, field
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+LOST_AS = ("drop", "503", "either")
+_DISCONNECT_WAIT_S = 1.0
 
 
 @dataclass
@@ -18,6 +31,14 @@ class Faults:
     error_rate: float = 0.0  # share of answers replaced by 500/503
     drop_rate: float = 0.0  # share of requests whose connection is closed without an answer
     seed: int = 0
+    apply_drop_rate: float = 0.0  # share of requests the ledger applies and whose answer is then lost
+    apply_drop_next: int = 0  # the next N eligible requests lose their answer after it, whatever the rate
+    apply_drop_skip: int = 0  # eligible requests let through untouched before `apply_drop_next` applies
+    apply_drop_all_methods: bool = False  # False: writes only (POST, PUT, PATCH, DELETE); True: reads too
+    apply_drop_only: str = ""  # a regex searched in "METHOD /path": only matching requests are eligible
+    apply_drop_as: str = "either"  # "drop": the connection is closed; "503": a 503 replaces the answer
+    # "METHOD /path" of every request applied whose answer was then lost, in order
+    lost: list[str] = field(default_factory=list, compare=False)
     _rng: random.Random = field(init=False, repr=False, compare=False)
     _lock: threading.Lock = field(init=False, repr=False, compare=False, default_factory=threading.Lock)
 
@@ -40,13 +61,41 @@ class Faults:
         with self._lock:
             return self._rng.random() < self.drop_rate
 
+    def draw_apply_drop(self, method: str, path: str) -> str | None:
+        """How this request's answer is lost after the ledger applies it ("drop" or "503"), or None.
+
+        Raises:
+            ValueError: `apply_drop_as` is not "drop", "503" or "either".
+        """
+        if self.apply_drop_rate <= 0 and self.apply_drop_next <= 0:
+            return None
+        method = method.upper()
+        if not self.apply_drop_all_methods and method not in WRITES:
+            return None
+        if self.apply_drop_only and not re.search(self.apply_drop_only, f"{method} {path}"):
+            return None
+        if self.apply_drop_as not in LOST_AS:
+            raise ValueError(f"apply_drop_as must be one of {LOST_AS}, not {self.apply_drop_as!r}")
+        with self._lock:
+            if self.apply_drop_next > 0 and self.apply_drop_skip > 0:
+                self.apply_drop_skip -= 1
+                return None
+            if self.apply_drop_next > 0:
+                self.apply_drop_next -= 1
+            elif self._rng.random() >= self.apply_drop_rate:
+                return None
+            how = self.apply_drop_as if self.apply_drop_as != "either" else self._rng.choice(("drop", "503"))
+            self.lost.append(f"{method} {path}")
+            return how
+
     def clear(self) -> None:
         """No more faults."""
-        self.latency_s = self.error_rate = self.drop_rate = 0.0
+        self.latency_s = self.error_rate = self.drop_rate = self.apply_drop_rate = 0.0
+        self.apply_drop_next = self.apply_drop_skip = 0
 
 
 class FaultMiddleware:
-    """ASGI middleware adding latency and replacing answers with 500/503 as `faults` says."""
+    """ASGI middleware adding latency, replacing answers with 500/503 and losing applied requests' answers."""
 
     def __init__(self, app: ASGIApp, faults: Faults) -> None:
         self.app = app
@@ -59,10 +108,39 @@ class FaultMiddleware:
         if self.faults.latency_s > 0:
             await asyncio.sleep(self.faults.latency_s)
         status = self.faults.draw_error()
-        if status is None:
+        if status is not None:
+            await _answer(send, status)
+            return
+        lost = self.faults.draw_apply_drop(scope["method"], scope["path"])
+        if lost is None:
             await self.app(scope, receive, send)
             return
-        body = b"Service Unavailable" if status == 503 else b"Internal Server Error"
-        headers = [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await self.app(scope, receive, _nowhere)  # the ledger applies the request; its answer goes nowhere
+        if lost == "drop" and await _abort(send, receive):
+            return
+        await _answer(send, 503)
+
+
+async def _nowhere(message: Message) -> None:
+    del message
+
+
+async def _answer(send: Send, status: int) -> None:
+    body = b"Service Unavailable" if status == 503 else b"Internal Server Error"
+    headers = [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _abort(send: Send, receive: Receive) -> bool:
+    """Close the connection without an answer; False when the server does not expose it (answer 503 then).
+
+    uvicorn's `send` is a method of the request's cycle, which holds the connection's transport.
+    """
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    if transport is None or not callable(getattr(transport, "abort", None)):
+        return False
+    transport.abort()
+    with contextlib.suppress(TimeoutError):  # once the server has seen the disconnect it expects no answer
+        await asyncio.wait_for(receive(), _DISCONNECT_WAIT_S)
+    return True

@@ -1,8 +1,9 @@
 """Write-backs to Xero, each done once per key: History notes, credit holds, Xero's own invoice e-mail.
 
 Two guards make a retry harmless: every write carries the key as Idempotency-Key (Xero replays the first
-answer), and before writing we look in the record's History for the key's marker, so a retry after a lost
-answer, or after the process died between Xero's answer and our commit, never writes twice.
+answer, so the client may resend it after a lost answer), and before writing we look in the record's History
+for the key's marker, so a retry after the process died between Xero's answer and our commit never writes
+twice. The one write without a key, a release's DELETE of a group membership, is idempotent itself.
 Xero has no credit-hold field: a hold is membership of a contact group (its name from the mapping's
 `options.hold_group`, created if missing) plus a contact History note saying why.
 """

@@ -20,6 +20,11 @@ Rules the suite relies on:
 - The change methods alter the sandbox's books as a person using the ledger would, and return the id of
   the record whose canonical form changed (an invoice id, a payment id).
 - The fault methods act on the NEXT calls only; `stats()` reports what the sandbox served.
+- `sandbox_faults()` is the sandbox's own fault injection (adapters/sandbox/faults.py), changeable live;
+  `write_requests` picks the ledger's writes out of its requests ("METHOD /path") for the apply-then-drop
+  fault (QBO reads by POSTing queries, so "every POST" will not do).
+- Effects of write-backs are counted in the sandbox's own books (notes, e-mails sent, hold marks), never
+  in what ccm or the adapter says it did.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from pathlib import Path
 from typing import Protocol
 
 from adapters.base import Ledger
+from adapters.sandbox.faults import Faults
 from connector.config import Settings
 from connector.mapping import CompiledMapping
 from connector.model import Tenant
@@ -59,6 +65,7 @@ class Harness(Protocol):
     access_token_life_s: int  # how long an access token lives
     refresh_rotation_s: int  # a refresh hands out a NEW refresh token this long after the last (0: always)
     refresh_idle_life_s: int  # a refresh token unused this long dies
+    write_requests: str  # a regex matching the ledger's write requests as "METHOD /path"
 
     # ---- life cycle
     def start(self, store: Store, tmp_path: Path, *, limits: bool = False) -> Settings: ...
@@ -96,6 +103,8 @@ class Harness(Protocol):
 
     def stats(self) -> Stats: ...
 
+    def sandbox_faults(self) -> Faults: ...  # the sandbox's fault injection, changeable while it serves
+
     # ---- webhooks
     def delivery(self, *, events: bool, good_signature: bool) -> Delivery: ...
 
@@ -104,8 +113,14 @@ class Harness(Protocol):
 
     def an_invoice(self) -> str: ...  # an open sales invoice id
 
+    def customers(self, count: int) -> list[str]: ...  # `count` different customers write-backs may act on
+
+    def open_invoices(self, count: int) -> list[str]: ...  # `count` open sales invoices the ledger can e-mail
+
     def notes(self, kind: str, record_id: str) -> list[str]: ...  # notes ("invoice"/"customer") as stored
 
     def on_hold(self, customer_id: str) -> bool: ...
+
+    def hold_marks(self, customer_id: str) -> int: ...  # hold lines / hold-group memberships the books hold
 
     def emails_sent(self, invoice_id: str) -> int: ...

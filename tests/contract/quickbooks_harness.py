@@ -26,6 +26,7 @@ from adapters.quickbooks.sandbox.api import Answer
 from adapters.quickbooks.sandbox.notify import Event, legacy_body
 from adapters.quickbooks.writeback import HOLD_MARKER
 from adapters.sandbox.clock import SandboxClock
+from adapters.sandbox.faults import Faults
 from adapters.sandbox.generator import FirmSize, generate
 from adapters.sandbox.webhooks import sign
 from connector.config import QuickBooksSettings, Settings
@@ -48,6 +49,7 @@ class QuickBooksHarness:
     access_token_life_s = 3600
     refresh_rotation_s = 24 * 3600  # a refresh hands back a NEW refresh token value only after a day
     refresh_idle_life_s = 100 * 24 * 3600
+    write_requests = r"^POST (?!.*/query$)"  # every POST but a query
 
     def __init__(self, *, size: str | FirmSize = "demo", speed: float = SPEED) -> None:
         self.size = size
@@ -55,7 +57,6 @@ class QuickBooksHarness:
         self.throttled = 0
         self._fail: list[int] = []
         self._spend_window = False
-        self.sent: dict[str, int] = {}
 
     # ---- life cycle
     def start(self, store: Store, tmp_path: Path, *, limits: bool = False) -> Settings:
@@ -95,14 +96,6 @@ class QuickBooksHarness:
 
         api.throttled = counted_throttle  # type: ignore[method-assign]
         api.handle = failing_handle  # type: ignore[method-assign]
-        on_change = api.on_change
-
-        def counted_change(entity: str, id_: str, operation: str) -> None:
-            if operation == "Emailed":
-                self.sent[id_] = self.sent.get(id_, 0) + 1
-            on_change(entity, id_, operation)
-
-        api.on_change = counted_change
 
     def stop(self) -> None:
         gc.collect()  # close the dropped adapters' keep-alive connections: the server then stops at once
@@ -205,6 +198,9 @@ class QuickBooksHarness:
     def stats(self) -> Stats:
         return Stats(sum(self.sb.api.calls.values()), self.throttled)
 
+    def sandbox_faults(self) -> Faults:
+        return self.sb.faults
+
     # ---- webhooks
     def delivery(self, *, events: bool, good_signature: bool) -> Delivery:
         changes = (Event("Invoice", self._open_invoice(), "Update", self.clock.now()),) if events else ()
@@ -220,10 +216,17 @@ class QuickBooksHarness:
 
     def an_invoice(self) -> str:
         """An open invoice QBO can e-mail (it has a BillEmail)."""
+        return self.open_invoices(1)[0]
+
+    def customers(self, count: int) -> list[str]:
+        active = [str(r.id) for r in self._rows("Customer") if self._field("Customer", r, "Active")]
+        return sorted(active, key=int)[:count]
+
+    def open_invoices(self, count: int) -> list[str]:
         company = self.sb.company
         found = [str(r.id) for r in self._rows("Invoice")
                  if self._field("Invoice", r, "Balance") > 0 and company.doc("Invoice", r).get("BillEmail")]  # fmt: skip
-        return sorted(found, key=int)[0]
+        return sorted(found, key=int)[:count]
 
     def notes(self, kind: str, record_id: str) -> list[str]:
         entity = {"invoice": "Invoice", "customer": "Customer"}[kind]
@@ -239,5 +242,10 @@ class QuickBooksHarness:
         notes = str(self.doc("Customer", customer_id).get("Notes") or "")
         return any(line.startswith(HOLD_MARKER) for line in notes.split("\n"))
 
+    def hold_marks(self, customer_id: str) -> int:
+        notes = str(self.doc("Customer", customer_id).get("Notes") or "")
+        return sum(line.startswith(HOLD_MARKER) for line in notes.split("\n"))
+
     def emails_sent(self, invoice_id: str) -> int:
-        return self.sent.get(invoice_id, 0)
+        with self.sb.company.lock:
+            return self.sb.company.emailed.count(invoice_id)

@@ -26,6 +26,7 @@ from connector.store import Store
 from connector.store.tenants import get_connection
 from tests.contract.quickbooks_harness import VERIFIER, QuickBooksHarness
 from tests.contract.test_contract import changed_ids, sync, tokens_of
+from tests.contract.test_lost_answers import NAMES, each_key_once_under_lost_answers
 
 
 def _started(
@@ -151,7 +152,7 @@ def test_a_stale_sync_token_is_reread_and_the_hold_still_applied(harness, store)
     real_update = ledger.api.update
     raced: list[bool] = []
 
-    def update_after_someone_else(entity, body):
+    def update_after_someone_else(entity, body, request_id=None):
         if not raced:  # a person edits the customer between our read and our write
             raced.append(True)
             row = company.get("Customer", customer)
@@ -164,7 +165,7 @@ def test_a_stale_sync_token_is_reread_and_the_hold_still_applied(harness, store)
                     "Notes": "Changed by a person",
                 },
             )
-        return real_update(entity, body)
+        return real_update(entity, body, request_id)
 
     ledger.api.update = update_after_someone_else
     result = ledger.set_hold(f"customer:{customer}", True, "over limit", "k/hold/1")
@@ -193,6 +194,37 @@ def test_a_customers_own_notes_survive_hold_and_release(harness, store):
     harness.ledger().set_hold(f"customer:{customer}", False, "paid up", "k/release/2")
     assert harness.doc("Customer", customer)["Notes"] == own
     assert any("released" in n for n in harness.notes("customer", customer))
+
+
+def test_writes_are_done_once_even_when_qbo_ignores_requestid(harness, store):
+    """Users report repeated requestids applied again: the adapter's re-checks do not rely on it."""
+    harness.sb.api.honour_requestid = False
+    harness.connect()
+    for name in NAMES:
+        each_key_once_under_lost_answers(harness, name)
+    assert harness.sb.api.replayed == 0
+
+
+def test_every_write_carries_a_requestid_that_only_a_resend_repeats(harness, store):
+    harness.connect()
+    seen: list[tuple[str, str | None]] = []
+    handle = harness.sb.api.handle
+
+    def recording(method, realm, path, params, headers, body):
+        if method == "POST" and path != "query":
+            seen.append((path, params.get("requestid")))
+        return handle(method, realm, path, params, headers, body)
+
+    harness.sb.api.handle = recording
+    customer, invoice = harness.a_customer(), harness.an_invoice()
+    ledger = harness.ledger()
+    ledger.add_note(f"invoice:{invoice}", "Reminder 1", "k/rid/note")
+    ledger.set_hold(f"customer:{customer}", True, "over limit", "k/rid/hold")
+    ledger.send_via_ledger(f"invoice:{invoice}", "k/rid/send")
+    assert [path for path, _ in seen] == ["attachable", "customer", "attachable", "attachable",
+                                          f"invoice/{invoice}/send"]  # fmt: skip
+    ids = [rid for _, rid in seen]
+    assert all(ids) and len(set(ids)) == len(ids)
 
 
 @pytest.mark.parametrize("kind", ["legacy", "cloudevents"])

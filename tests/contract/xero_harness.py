@@ -70,6 +70,7 @@ class XeroHarness:
     access_token_life_s = 30 * 60
     refresh_rotation_s = 0  # every refresh returns a new refresh token
     refresh_idle_life_s = 60 * 24 * 3600
+    write_requests = r"^(PUT|POST|DELETE) "  # Xero reads are GETs
 
     def start(
         self, store: Store, tmp_path: Path, *, limits: bool = False, size: str | FirmSize = "demo",
@@ -203,6 +204,9 @@ class XeroHarness:
     def stats(self) -> Stats:
         return Stats(self.sandbox.accounting.calls, self.sandbox.accounting.refused)
 
+    def sandbox_faults(self) -> Faults:
+        return self.faults
+
     # ---- webhooks
     def delivery(self, *, events: bool, good_signature: bool) -> Delivery:
         self._received.clear()
@@ -227,6 +231,23 @@ class XeroHarness:
     def an_invoice(self) -> str:
         return self._open_invoice()
 
+    def customers(self, count: int) -> list[str]:
+        with self.sandbox.book.lock:
+            live = [
+                c.id for c in self.sandbox.book.contacts.by_id.values() if not (c.archived or c.merged_into)
+            ]
+        return sorted(live)[:count]
+
+    def open_invoices(self, count: int) -> list[str]:
+        book = self.sandbox.book
+        with book.lock:
+            found = [
+                inv.id for inv in sorted(book.invoices.by_id.values(), key=lambda i: i.id)
+                if inv.kind == "sales" and book.invoice_status(inv) == "AUTHORISED"
+                and book.customer(inv.customer_id).email
+            ]  # fmt: skip
+        return found[:count]
+
     def notes(self, kind: str, record_id: str) -> list[str]:
         with self.sandbox.book.lock:
             return [n.details for n in self.sandbox.book.history.get(record_id, [])]
@@ -235,6 +256,11 @@ class XeroHarness:
         book = self.sandbox.book
         with book.lock:
             return any(g.name == HOLD_GROUP and customer_id in g.members for g in book.groups.values())
+
+    def hold_marks(self, customer_id: str) -> int:
+        book = self.sandbox.book
+        with book.lock:
+            return sum(g.name == HOLD_GROUP and customer_id in g.members for g in book.groups.values())
 
     def emails_sent(self, invoice_id: str) -> int:
         with self.sandbox.book.lock:

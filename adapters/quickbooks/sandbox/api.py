@@ -2,12 +2,19 @@
 
 Every request is authenticated (Bearer), counted against the realm's limits (500/min, 10 in flight; batch
 40/min) and must carry `minorversion` >= 75, in that order, as QBO checks them.
+
+A write (any POST but a query) carrying `requestid` is done once per realm and id: a repeat gets the first
+answer again instead of being applied again, whatever its body, as Intuit documents it; a repeat arriving
+while the first is still being served waits for its answer. A first answer that is a 5xx is not kept (the
+write did not happen). Users report QBO ignoring requestid at times: `honour_requestid = False` plays that.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +30,8 @@ from adapters.sandbox.limiter import WindowLimiter
 
 MIN_MINOR_VERSION = 75
 MAX_BATCH_ITEMS = 30
+REQUEST_IDS_KEPT = 100_000  # per sandbox; the oldest are forgotten first
+REQUEST_ID_WAIT_S = 30.0  # how long a repeat waits for the first request's answer
 _PATHS = {e.lower(): e for e in ENTITIES}
 
 
@@ -46,6 +55,11 @@ class Api:
     on_change: Callable[[str, str, str], None] = lambda entity, id_, operation: None
     slow_s: float = 0.0  # test control: time each call holds its concurrency slot
     calls: dict[str, int] = field(default_factory=dict)  # per path kind, calls answered (not throttled)
+    honour_requestid: bool = True  # False: a repeated requestid is applied again
+    replayed: int = 0  # writes answered from a repeated requestid's first answer
+    _answers: OrderedDict[tuple[str, str], Answer] = field(default_factory=OrderedDict, repr=False)
+    _pending: dict[tuple[str, str], threading.Event] = field(default_factory=dict, repr=False)
+    _ids_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def stamp(self) -> str:
         """The `time` of an answer, in the company's zone with milliseconds."""
@@ -75,16 +89,50 @@ class Api:
                 return self.throttled(f"The request limit was reached ({verdict.problem}).")
             if self.slow_s:
                 time.sleep(self.slow_s)
-            try:
-                _minor_version(params)
-                inner = self._route(method, path, params, body)
-            except _Throttled:
-                return self.throttled("The batch request limit was reached (40 per minute).")
-            except QboFault as exc:
-                return self.fault(exc)
             kind = path.strip("/").split("/", 1)[0]
-            self.calls[kind] = self.calls.get(kind, 0) + 1
-            return Answer(200, self._envelope(inner))
+            request_id = params.get("requestid")
+            if request_id and self.honour_requestid and method == "POST" and kind != "query":
+                answer = self._once((realm, request_id), lambda: self._answer(method, path, params, body))
+            else:
+                answer = self._answer(method, path, params, body)
+            if answer.status == 200:
+                self.calls[kind] = self.calls.get(kind, 0) + 1
+            return answer
+
+    def _answer(self, method: str, path: str, params: Mapping[str, str], body: bytes) -> Answer:
+        try:
+            _minor_version(params)
+            return Answer(200, self._envelope(self._route(method, path, params, body)))
+        except _Throttled:
+            return self.throttled("The batch request limit was reached (40 per minute).")
+        except QboFault as exc:
+            return self.fault(exc)
+
+    def _once(self, key: tuple[str, str], serve: Callable[[], Answer]) -> Answer:
+        """The answer of the first request with this (realm, requestid), serving it if there is none yet."""
+        while True:
+            with self._ids_lock:
+                kept = self._answers.get(key)
+                if kept is not None:
+                    self.replayed += 1
+                    return kept
+                pending = self._pending.get(key)
+                if pending is None:
+                    mine = self._pending[key] = threading.Event()
+                    break
+            pending.wait(REQUEST_ID_WAIT_S)  # a repeat while the first is served: wait for its answer
+        try:
+            answer = serve()
+            if answer.status < 500 and answer.status != 429:
+                with self._ids_lock:
+                    self._answers[key] = answer
+                    while len(self._answers) > REQUEST_IDS_KEPT:
+                        self._answers.popitem(last=False)
+            return answer
+        finally:
+            with self._ids_lock:
+                del self._pending[key]
+            mine.set()
 
     def _authenticate(self, authorization: str) -> str:
         if not authorization.lower().startswith("bearer "):

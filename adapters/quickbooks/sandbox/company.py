@@ -116,6 +116,7 @@ class Company:
         self.ids = render.index(firm, self.tz)
         self.tables = {name: Table(name, fields) for name, fields in ENTITIES.items()}
         self._cached: deque[Row] = deque()
+        self.emailed: list[str] = []  # invoice ids QBO e-mailed, in order (one per send)
         self._load()
 
     def _load(self) -> None:
@@ -356,6 +357,7 @@ class Company:
             doc["EmailStatus"] = "EmailSent"
             doc["DeliveryInfo"] = {"DeliveryType": "Email", "DeliveryTime": render.stamp(self.now(), self.tz)}
             self._commit("Invoice", row, doc)
+            self.emailed.append(str(row.id))
             return row
 
     def void_invoice(self, id_: str, sync_token: str | None = None) -> Row:
