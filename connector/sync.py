@@ -4,24 +4,29 @@ A page's rows, its change and error rows, the run's counts and the stream's curs
 crash at any instant loses nothing and duplicates nothing: the next run resumes after the last committed
 page. Stored cursors never pass the moment the pull started, less an overlap (re-reading the overlap is
 harmless: upserts are keyed and unchanged records write nothing).
+
+A full sync also makes the store equal the ledger: once every stream that feeds an entity has been read to
+its end in the run, the entity's live records the ledger did not return are marked deleted, in one short
+transaction of their own, as a deletion the ledger reported would be. Only ids are held until then.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import structlog
 
-from adapters.base import AuthExpired, Cursor, Fatal, Ledger, LedgerError, RateLimited, Retriable
+from adapters.base import AuthExpired, Cursor, Fatal, Ledger, LedgerError, RateLimited, RawRecord, Retriable
 from connector.mapping import CompiledMapping
 from connector.mapping.compile import CompiledStream
 from connector.store import Store, records, synclog
 
 log = structlog.get_logger(__name__)
 DEFAULT_OVERLAP = timedelta(minutes=5)
+MISSING = "not returned by a full read"  # why a record the ledger no longer has is marked deleted
 
 
 class Stopped(Exception):
@@ -86,17 +91,21 @@ def run_sync(
     anything else is recorded as failed and re-raised. `should_stop` is asked after every committed page:
     when it says yes (the server is shutting down) the run ends `interrupted` there, and the next run resumes
     from that page's cursor. The caller holds the tenant's run lease.
+
+    A full sync (`full`) re-reads everything; once every stream of an entity has been read to its end, the
+    entity's records the ledger did not return are marked deleted (change rows say why). Never otherwise.
     """
     started = clock()
     kind = "full" if full else "incremental"
     with store.begin() as conn:
         run_id = synclog.start_run(conn, tenant_id, kind, started, trigger)
     log.info("sync.start", tenant=tenant_id, run=run_id, kind=kind)
-    pull = _Pull(store, tenant_id, run_id, ledger, started - overlap, on_page, should_stop)
+    selected = [name for name in mapping.streams if streams is None or name in streams]
+    whole = _FullRead.of(mapping, selected) if full else None
+    pull = _Pull(store, tenant_id, run_id, ledger, started - overlap, on_page, should_stop, whole)
     try:
-        for name, stream in mapping.streams.items():
-            if streams is None or name in streams:
-                pull.stream(name, stream, full)
+        for name in selected:
+            pull.stream(name, mapping.streams[name], full)
     except LedgerError as exc:
         return _fail(store, tenant_id, run_id, exc, clock)
     except Stopped:
@@ -116,6 +125,56 @@ def run_sync(
 
 
 @dataclass
+class _FullRead:
+    """What a full sync has read of each entity, until every stream that feeds the entity is read whole.
+
+    Xero's payments, overpayments and prepayments all feed `payment`: a payment missing from one stream may
+    be in another, so an entity is settled only after all of its streams. Entities with a stream outside
+    this run are never settled. Marks are counted under the entity's first stream.
+    """
+
+    counted_under: dict[str, str]  # entity -> stream
+    pending: dict[str, set[str]]  # entity -> its streams not yet read to the end in this run
+    seen: dict[str, set[str]]  # entity -> ids of every record the ledger returned (mapped or not)
+    unsure: set[str] = field(default_factory=set)  # entities a record without an id came back for
+
+    @classmethod
+    def of(cls, mapping: CompiledMapping, selected: Collection[str]) -> _FullRead:
+        feeds: dict[str, list[str]] = {}
+        for name, stream in mapping.streams.items():
+            feeds.setdefault(stream.record, []).append(name)
+        whole = {entity: names for entity, names in feeds.items() if all(n in selected for n in names)}
+        return cls(
+            {entity: names[0] for entity, names in whole.items()},
+            {entity: set(names) for entity, names in whole.items()},
+            {entity: set() for entity in whole},
+        )
+
+    def note(self, stream: CompiledStream, raws: Sequence[RawRecord]) -> None:
+        """Keep the ids of a page's raw records (one the mapping rejected or left out was still returned)."""
+        seen = self.seen.get(stream.record)
+        if seen is None:
+            return
+        for raw in raws:
+            rid = stream.id_of(raw) if isinstance(raw, dict) else None
+            if rid is not None and rid != "":
+                seen.add(rid if type(rid) is str else str(rid))
+            elif stream.accepts(raw):  # one of ours, but which? Marking anything could mark it.
+                self.unsure.add(stream.record)
+
+    def read_whole(self, name: str, entity: str) -> set[str] | None:
+        """Stream `name` was read to its end: the entity's ids once all its streams were, else None."""
+        pending = self.pending.get(entity)
+        if pending is None:
+            return None
+        pending.discard(name)
+        if pending:
+            return None
+        del self.pending[entity]
+        return self.seen.pop(entity)
+
+
+@dataclass
 class _Pull:
     """One run's pages: each committed with its changes, errors, counts and cursor, in one transaction."""
 
@@ -126,6 +185,7 @@ class _Pull:
     limit: datetime  # cursors never pass this: the pull's start less the overlap
     on_page: Callable[[PageEvent], None] | None
     should_stop: Callable[[], bool] | None
+    whole: _FullRead | None  # a full sync's ids read so far; None in an incremental one
     api_calls: int = 0
     errors: int = 0
 
@@ -140,6 +200,8 @@ class _Pull:
                 raise LoopDetected(f"{name}: the ledger returned position {page.cursor} twice; stopped")
             seen.add(page.cursor)
             mapped, errors = stream.map_page(page.records)
+            if self.whole is not None:
+                self.whole.note(stream, page.records)
             with self.store.begin() as conn:
                 changes = records.upsert(conn, tenant_id, stream.record, mapped)
                 changes += records.mark_deleted(conn, tenant_id, stream.record, list(page.deleted_ids))
@@ -157,6 +219,25 @@ class _Pull:
                 self.on_page(PageEvent(name, number, read, page.total_hint, len(changes)))
             if self.should_stop is not None and self.should_stop():
                 raise Stopped
+        returned = self.whole.read_whole(name, stream.record) if self.whole is not None else None
+        if returned is not None:
+            self.settle(stream.record, returned)
+
+    def settle(self, entity: str, seen: set[str]) -> None:
+        """After a full read of every stream of `entity`: mark deleted what the ledger did not return."""
+        assert self.whole is not None
+        if entity in self.whole.unsure:
+            log.warning("sync.not_settled", tenant=self.tenant_id, run=self.run_id, entity=entity,
+                        reason="a record without an id came back; nothing was marked deleted")  # fmt: skip
+            return
+        name = self.whole.counted_under[entity]
+        with self.store.begin() as conn:
+            changes = records.mark_missing(conn, self.tenant_id, entity, seen, MISSING)
+            if changes:
+                synclog.record_page(conn, self.tenant_id, self.run_id, name, changes, [], 0, 0)
+        if changes:
+            log.info("sync.marked_missing", tenant=self.tenant_id, run=self.run_id, entity=entity,
+                     count=len(changes))  # fmt: skip
 
 
 def _finish(

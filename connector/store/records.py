@@ -7,7 +7,7 @@ writes nothing, so overlap re-reads never duplicate change rows.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -25,6 +25,7 @@ from connector.store.types import MONEY_SCALE, RATE_SCALE, ScaledDecimal
 _MONEY = ScaledDecimal(MONEY_SCALE)
 _RATE = ScaledDecimal(RATE_SCALE)
 _CHUNK = 500  # ids per IN (...) query: well under every backend's parameter limit
+_STREAM_BATCH = 5000  # rows fetched at a time by a streamed read
 DELETED = "deleted"
 # Bookkeeping, not content: a record whose only change is its timestamp is not rewritten or logged.
 _QUIET = frozenset({"updated_at"})
@@ -206,11 +207,43 @@ def mark_deleted(conn: Connection, tenant_id: str, entity: str, ids: Sequence[st
             table.c.tenant_id == tenant_id, table.c.id.in_(chunk), table.c.status != DELETED
         )
         live.extend((rid, status) for rid, status in conn.execute(query))
+    return _mark(conn, table, tenant_id, entity, live, {})
+
+
+def mark_missing(
+    conn: Connection, tenant_id: str, entity: str, seen: Container[str], reason: str
+) -> list[RowChange]:
+    """Mark deleted every live record of `entity` whose id is not in `seen` (what a full read returned).
+
+    The same marking as `mark_deleted`, each change row also saying why. Reads ids and statuses only,
+    streamed, so memory holds `seen` and the records to mark, never whole records.
+    """
+    table = RECORD_TABLES[entity]
+    query = (
+        select(table.c.id, table.c.status)
+        .where(table.c.tenant_id == tenant_id, table.c.status != DELETED)
+        .order_by(table.c.id)
+        .execution_options(stream_results=True, yield_per=_STREAM_BATCH)  # this query only, not the update
+    )
+    missing = [(rid, status) for rid, status in conn.execute(query) if rid not in seen]
+    return _mark(conn, table, tenant_id, entity, missing, {"reason": [None, reason]})
+
+
+def _mark(
+    conn: Connection,
+    table: Table,
+    tenant_id: str,
+    entity: str,
+    live: Sequence[tuple[str, str]],
+    why: dict[str, list[str | None]],
+) -> list[RowChange]:
+    """Set `live` records' status to deleted; their allocations stay but no longer count (their source is
+    not live), exactly as when the ledger itself reports a deletion."""
     for chunk in _chunks([rid for rid, _ in live]):
         conn.execute(
             update(table).where(table.c.tenant_id == tenant_id, table.c.id.in_(chunk)).values(status=DELETED)
         )
-    return [RowChange(entity, rid, "delete", {"status": [status, DELETED]}) for rid, status in live]
+    return [RowChange(entity, rid, "delete", {"status": [status, DELETED], **why}) for rid, status in live]
 
 
 def load(
