@@ -1,20 +1,47 @@
 """OAuth 2.0 for ledgers: authlib flows and the encrypted token vault with serialised refresh.
 
-The vault keeps each tenant's tokens encrypted at rest (Fernet). A refresh takes the tenant's lock (a thread
-lock, and a database lock so other processes wait too), re-reads the stored tokens in case another holder
-already refreshed, calls the ledger, and commits the rotated refresh token BEFORE the new access token is
-handed out: a crash can never leave ccm holding only a dead refresh token.
+The vault keeps each tenant's tokens encrypted at rest (Fernet). Tenants connected by one consent share one
+token set (a bookkeeper's Xero login reaches many client organisations through one grant, whose refresh token
+rotates on every use): their rows carry the same `grant_id`, a refresh rewrites them all, and a dead grant
+marks them all for reconnecting.
 
-Tenants connected by one consent share one token set (a bookkeeper's Xero login reaches many client
-organisations through one grant, whose refresh token rotates on every use): their rows carry the same
-`grant_id`, a refresh locks and rewrites them all, and a dead grant marks them all for reconnecting.
+A refresh never holds a database transaction while it waits on the token endpoint (up to 30 s: under
+SQLite's one writer, every tenant's commits would wait behind it). It goes in three short steps:
+
+1. Claim. The grant (else the tenant) is claimed with a row in `run_leases` keyed `refresh:<grant or tenant>`
+   (connector.lease: compare-and-set, `REFRESH_TTL` long, well over the token call's 30 s timeout). Threads of
+   one process queue on a lock first, so one of them polls; the others find the tokens fresh when they get it.
+   A waiter re-reads the tokens and tries the claim again after short sleeps, never blocking in the database,
+   and gives up with Retriable after `refresh_wait`. A claimant that dies releases by expiry, at once when it
+   was a process on this host.
+2. Call the token endpoint, with the tokens read after the claim was taken, outside any transaction.
+3. Store, compare-and-set: in one short transaction, the rotated tokens are written only if the stored ones
+   are still those the call used. If another holder stored tokens meanwhile (it took over a claim that ran
+   out), ours are dropped unused and theirs returned. Only then is the new access token handed out: a rotated
+   refresh token is always stored before the access token that came with it is used.
+
+An answer that cannot be stored is the dangerous case: the ledger has rotated, the vault still holds the old
+refresh token. The new tokens are then never used: after a few quick tries to store them the refresh fails
+with Retriable, and a process that dies between the answer and the commit uses nothing either. The next
+refresh spends the old refresh token again. Xero accepts a used refresh token again for 30 minutes, its
+grace for a lost answer (LEDGER-API-FACTS; the sandbox replays the same new pair); Intuit keeps the previous
+value working until the new one is first used (as the QuickBooks sandbox plays it), and ccm never used it.
+So the lost answer costs one more call, provided ccm refreshes again within Xero's 30 minutes: a waiting
+refresher takes over within `REFRESH_TTL` (at once from a dead process on this host), but if the process died
+with nobody else refreshing that grant for half an hour, the Xero grant dies and the tenant must reconnect.
+The window is the milliseconds between the answer and the commit.
+
+A ledger that refuses the refresh token (invalid_grant) marks the connection reconnect-needed, unless
+another holder stored new tokens meanwhile (ours was superseded, not dead): theirs are returned.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,13 +50,16 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import requests
+import structlog
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import Connection, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from adapters.base import AuthExpired, OAuthEndpoints, Retriable
 from connector.config import Settings
+from connector.lease import Busy, Lease, acquire, new_holder, release
 from connector.model import ConnectionState
 from connector.redact import register_secret
 from connector.store import Store
@@ -37,8 +67,20 @@ from connector.store.engine import KEY_FILE, secure_data_dir
 from connector.store.schema import connections, oauth_tokens
 
 AuthMethod = Literal["client_secret_basic", "client_secret_post"]
+REFRESH_TTL = timedelta(
+    seconds=90
+)  # a refresh claim: well over the token call's 30 s timeout, far under Xero's
+# 30-minute grace for a used refresh token
+REFRESH_WAIT = timedelta(seconds=100)  # a waiter outlasts a dead holder's claim (one on another host)
 Verify = Path | str | bool
 _DEAD_GRANT = {"invalid_grant", "invalid_client", "unauthorized_client", "access_denied"}
+_STILL_REFRESHING = (
+    "tenant {!r}: its tokens are being refreshed by another holder for too long; try again later"
+)
+_FIRST_PAUSE_S, _LONGEST_PAUSE_S = 0.05, 0.5  # a waiter's sleeps between looks at the claim
+_STORE_TRIES, _STORE_PAUSE_S = 3, 0.2  # storing a rotation the ledger already made: worth a few quick tries
+_KEY_LENGTH = 255  # run_leases.tenant_id
+log = structlog.get_logger(__name__)
 
 
 class VaultKeyError(ValueError):
@@ -148,11 +190,21 @@ def load_key(settings: Settings) -> bytes:
     return key
 
 
+def claim_key(grant_or_tenant: str) -> str:
+    """The `run_leases` key of a grant's (else a tenant's) refresh claim; a long one hashed to fit."""
+    key = f"refresh:{grant_or_tenant}"
+    if len(key) <= _KEY_LENGTH:
+        return key
+    return f"refresh:#{hashlib.sha256(grant_or_tenant.encode()).hexdigest()}"
+
+
 class TokenVault:
     """Per-tenant tokens, encrypted at rest, refreshed one holder at a time."""
 
     _locks: ClassVar[dict[str, threading.Lock]] = {}
     _locks_guard: ClassVar[threading.Lock] = threading.Lock()
+    refresh_ttl: timedelta = REFRESH_TTL  # how long a refresh claim lasts unless released
+    refresh_wait: timedelta = REFRESH_WAIT  # how long a refresh waits for another holder's before giving up
 
     def __init__(self, store: Store, key: bytes, clock: Callable[[], datetime] | None = None) -> None:
         self.store = store
@@ -229,13 +281,117 @@ class TokenVault:
             conn.execute(oauth_tokens.delete().where(oauth_tokens.c.tenant_id == tenant_id))
 
     # -- refresh
+    def _stored(
+        self, conn: Connection, tenant_id: str, grant: str | None, *, lock: bool = False
+    ) -> str | None:
+        """The ciphertext of the tenant's tokens (its grant's latest); `lock`: held to the transaction's end
+        (PostgreSQL row locks; SQLite's writers are one at a time anyway)."""
+        t = oauth_tokens.c
+        query = select(t.ciphertext).where(t.grant_id == grant if grant else t.tenant_id == tenant_id)
+        if lock and conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        rows = conn.execute(query.order_by(t.updated_at.desc())).scalars().all()
+        return rows[0] if rows else None
+
+    def _load(self, tenant_id: str, grant: str | None) -> tuple[TokenSet, str]:
+        """The tenant's tokens and their ciphertext (what a compare-and-set compares), in a short read."""
+        with self.store.read() as conn:
+            text = self._stored(conn, tenant_id, grant)
+        if text is None:
+            raise AuthExpired(f"tenant {tenant_id!r} has no tokens: connect it first")
+        return self._decrypt(tenant_id, text), text
+
+    def _due(self, tokens: TokenSet, stale: str | None, margin: timedelta) -> bool:
+        """Whether `tokens` need a refresh: near their expiry, or still carrying the access token refused."""
+        return tokens.access_token == stale or tokens.expires_within(margin, self._clock())
+
     @classmethod
     @contextmanager
-    def _thread_lock(cls, tenant_id: str) -> Iterator[None]:
+    def _one_thread(cls, key: str, tenant_id: str, deadline: float) -> Iterator[None]:
+        """One thread of this process at a time refreshes a grant; the others wait here, not in the DB."""
         with cls._locks_guard:
-            lock = cls._locks.setdefault(tenant_id, threading.Lock())
-        with lock:
+            lock = cls._locks.setdefault(key, threading.Lock())
+        if not lock.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
+            raise Retriable(_STILL_REFRESHING.format(tenant_id))
+        try:
             yield
+        finally:
+            lock.release()
+
+    def _claim(
+        self, tenant_id: str, grant: str | None, deadline: float, stale: str | None, margin: timedelta
+    ) -> Lease | TokenSet:
+        """The grant's refresh claim, or the tokens another holder refreshed while this one waited for it."""
+        key, holder, pause = claim_key(grant or tenant_id), new_holder(), _FIRST_PAUSE_S
+        while True:
+            current, _ = self._load(tenant_id, grant)
+            if not self._due(current, stale, margin):
+                return current
+            try:
+                return acquire(self.store, key, holder, datetime.now(UTC), self.refresh_ttl)
+            except Busy:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise Retriable(_STILL_REFRESHING.format(tenant_id)) from None
+                time.sleep(min(pause, left))
+                pause = min(pause * 2, _LONGEST_PAUSE_S)
+
+    def _release(self, claim: Lease) -> None:
+        try:
+            release(self.store, claim)
+        except SQLAlchemyError as exc:  # it runs out by itself within refresh_ttl
+            log.warning("token.claim_not_released", key=claim.tenant_id, error=type(exc).__name__)
+
+    def _keep(self, tenant_id: str, grant: str | None, used: str, fresh: TokenSet) -> TokenSet:
+        """Store `fresh` unless the stored tokens changed since `used` was read; what is stored then.
+
+        Raises:
+            AuthExpired: the tenant's tokens were deleted meanwhile (disconnected): not brought back.
+            Retriable: the database refused every try; `fresh` is not used (see the module docstring).
+        """
+        for attempt in range(_STORE_TRIES):
+            try:
+                with self.store.begin() as conn:
+                    stored = self._stored(conn, tenant_id, grant, lock=True)
+                    if stored == used:
+                        self._write(conn, tenant_id, fresh)
+            except SQLAlchemyError as exc:
+                log.warning(
+                    "token.store_failed", tenant=tenant_id, attempt=attempt + 1, error=type(exc).__name__
+                )
+                time.sleep(_STORE_PAUSE_S * 2**attempt)
+                continue
+            if stored is None:
+                raise AuthExpired(f"tenant {tenant_id!r} has no tokens: connect it first")
+            if stored == used:
+                return fresh
+            log.info("token.refresh_superseded", tenant=tenant_id)  # another holder stored first: use theirs
+            return self._decrypt(tenant_id, stored)
+        log.error("token.rotation_unstored", tenant=tenant_id)
+        raise Retriable(
+            f"tenant {tenant_id!r}: the refreshed tokens could not be stored, so they are not used; "
+            "the next refresh renews them"
+        )
+
+    def _refused(self, tenant_id: str, grant: str | None, used: str, refusal: AuthExpired) -> TokenSet:
+        """The ledger refused the refresh token: mark every tenant of the grant for reconnecting, unless
+        another holder stored new tokens meanwhile (the refused one was superseded): then those."""
+        t = oauth_tokens.c
+        with self.store.begin() as conn:
+            stored = self._stored(conn, tenant_id, grant, lock=True)
+            if stored == used:
+                affected = [tenant_id]
+                if grant:
+                    affected = list(conn.execute(select(t.tenant_id).where(t.grant_id == grant)).scalars())
+                conn.execute(
+                    update(connections)
+                    .where(connections.c.tenant_id.in_(affected))
+                    .values(state=str(ConnectionState.RECONNECT_NEEDED),
+                            message=f"reconnect needed: {refusal}", updated_at=self._clock())
+                )  # fmt: skip
+        if stored is None or stored == used:
+            raise refusal
+        return self._decrypt(tenant_id, stored)
 
     def refresh(
         self,
@@ -244,46 +400,41 @@ class TokenVault:
         *,
         force: bool = False,
         margin: timedelta = timedelta(minutes=2),
+        rejected: str | None = None,
     ) -> TokenSet:
         """Refresh the tenant's tokens unless another holder just did; store the result before returning it.
+
+        Claim, call, compare-and-set (the module docstring): no transaction is open while `refresher` runs.
+        `force` refreshes tokens that are not near their expiry (the ledger refused the access token), unless
+        they changed since: since `rejected` (the access token refused), else since this call began.
 
         Raises:
             AuthExpired: no tokens, undecryptable tokens, or the ledger refused the refresh token; the
                 tenant's connection is then marked reconnect_needed with the reason.
+            Retriable: another holder's refresh outlasted `refresh_wait`, or the refreshed tokens could not
+                be stored (they are not used; the next refresh renews them); and what `refresher` raises.
         """
-        failure: AuthExpired | None = None
+        deadline = time.monotonic() + self.refresh_wait.total_seconds()
         with self.store.read() as conn:
             grant = self._grant(conn, tenant_id)
-        with self._thread_lock(grant or tenant_id), self.store.begin() as conn:
-            t = oauth_tokens.c
-            query = select(t.ciphertext).where(t.grant_id == grant if grant else t.tenant_id == tenant_id)
-            if conn.dialect.name == "postgresql":
-                query = query.with_for_update()  # other processes wait here; SQLite's BEGIN IMMEDIATE too
-            rows = conn.execute(query.order_by(t.updated_at.desc())).scalars().all()
-            text = rows[0] if rows else None
-            if text is None:
-                raise AuthExpired(f"tenant {tenant_id!r} has no tokens: connect it first")
-            current = self._decrypt(tenant_id, text)
-            if not force and not current.expires_within(margin, self._clock()):
-                return current
+        stale = rejected
+        if force and stale is None:
+            stale = self._load(tenant_id, grant)[0].access_token
+        with self._one_thread(grant or tenant_id, tenant_id, deadline):
+            claim = self._claim(tenant_id, grant, deadline, stale, margin)
+            if isinstance(claim, TokenSet):
+                return claim
             try:
-                fresh = refresher(current)
-            except AuthExpired as exc:
-                failure = exc
-                affected = [tenant_id]
-                if grant:
-                    affected = list(conn.execute(select(t.tenant_id).where(t.grant_id == grant)).scalars())
-                conn.execute(
-                    update(connections)
-                    .where(connections.c.tenant_id.in_(affected))
-                    .values(state=str(ConnectionState.RECONNECT_NEEDED), message=f"reconnect needed: {exc}",
-                            updated_at=self._clock())
-                )  # fmt: skip
-            else:
-                self._write(conn, tenant_id, fresh)
-        if failure is not None:
-            raise failure
-        return fresh
+                current, used = self._load(tenant_id, grant)  # as the last holder left them
+                if not self._due(current, stale, margin):
+                    return current
+                try:
+                    fresh = refresher(current)  # the token endpoint: no transaction open
+                except AuthExpired as refusal:
+                    return self._refused(tenant_id, grant, used, refusal)
+                return self._keep(tenant_id, grant, used, fresh)
+            finally:
+                self._release(claim)
 
     def fresh(
         self,
@@ -434,6 +585,7 @@ def revoke(
 
 
 __all__ = [
-    "TokenSet", "TokenVault", "VaultKeyError", "authorization_url", "exchange_code", "load_key",
-    "new_code_verifier", "new_state", "refresh_tokens", "remember", "revoke",
+    "REFRESH_TTL", "REFRESH_WAIT", "TokenSet", "TokenVault", "VaultKeyError", "authorization_url",
+    "claim_key", "exchange_code", "load_key", "new_code_verifier", "new_state", "refresh_tokens", "remember",
+    "revoke",
 ]  # fmt: skip
