@@ -3,14 +3,22 @@
 States:
 ```
 awaiting_approval ──approve──▶ planned ──claim──▶ sending ──complete──▶ sent
-        │                         │                  │ └──fail──▶ failed (the effect surely did not happen)
-        └────────cancel───────────┴──▶ cancelled     └──recover──▶ unknown (the process died mid-send)
+        │                       ▲ │ │                │ └──fail──▶ failed (the effect surely did not happen)
+        │    retry_later ───────┘ │ └──fail──▶ failed └──recover──▶ unknown (the process died mid-send)
+        └────────cancel───────────┴──▶ cancelled      failed ──retry──▶ planned, ──dismiss──▶ cancelled
 ```
 Planning inserts with the action's key, so planning the same action twice yields one row. `claim` is a
-compare-and-set (planned → sending) committed BEFORE the effect; `complete` commits after it. A process that
-dies in between leaves the row in `sending`; `recover` later turns it into `unknown`, shown to the bookkeeper
-and never retried blindly, unless the action is replay-safe (a ledger write carrying an idempotency key the
-ledger honours), which goes back to `planned`. A bookkeeper settles an unknown one with `resolve`.
+compare-and-set (planned → sending) committed BEFORE the effect, and as late as possible: whatever can fail
+before the effect (rendering, pay links, the SMTP session) is done before it. `complete` commits after the
+effect. A process that dies in between leaves the row in `sending`; `recover` later turns it into `unknown`,
+shown to the bookkeeper and never retried blindly, unless the action is replay-safe (a ledger write carrying
+an idempotency key the ledger honours), which goes back to `planned`. A bookkeeper settles an unknown one
+with `resolve` (which records a confirmed one exactly as `complete` would).
+
+Per-action outcomes: a permanent failure fails that action with its reason (`fail`); a transient one moves it
+later with a doubling backoff (`retry_later`: 15 minutes, 30, 60, ... at most 4 hours) and fails it once it
+has been tried MAX_ATTEMPTS times. A person re-plans failed actions with `retry` (same key, attempts kept,
+the reason saying what it retries) or drops them with `dismiss`. `unsettled` lists what waits for a person.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ from sqlalchemy import Connection, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from connector.store import bulk
-from connector.store.schema import outbox, reminder_history
+from connector.store.schema import customers, invoices, outbox, reminder_history
 
 
 class State(StrEnum):
@@ -49,6 +57,10 @@ _CHUNK = 500
 _PLAN_COLUMNS = ("tenant_id", "key", "kind", "channel", "customer_id", "payload", "state", "replay_safe",
                  "planned_at", "send_after", "attempts", "updated_at")  # fmt: skip
 _RETRIED = "retried: the previous attempt stopped mid-way; the ledger deduplicates by key"
+RETRY_FIRST = timedelta(minutes=15)  # a transient failure is tried again after this, doubling each time
+RETRY_CAP = timedelta(hours=4)  # ... but never waits longer than this
+MAX_ATTEMPTS = 5  # tries of one action (since it was planned or retried by a person) before it fails
+_RETRY_BASE = "retry_base"  # payload: the attempts an action had when a person re-planned it
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +90,7 @@ class Action:
     result: str | None
     reason: str | None
     updated_at: datetime
+    claimed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -159,7 +172,21 @@ def complete(
 
     `sent_on` is the tenant's local day of sending (default: the UTC day of `now`).
     """
-    done = _set(conn, tenant_id, key, [State.SENDING], now, state=str(State.SENT), result=result)
+    return _record_sent(conn, tenant_id, key, [State.SENDING], result, now, history, sent_on)
+
+
+def _record_sent(
+    conn: Connection,
+    tenant_id: str,
+    key: str,
+    from_states: Sequence[State],
+    result: str,
+    now: datetime,
+    history: Sequence[tuple[str, int]],
+    sent_on: date | None,
+) -> bool:
+    """The one way an action becomes sent: the state and, with it, which level each invoice has had."""
+    done = _set(conn, tenant_id, key, from_states, now, state=str(State.SENT), result=result)
     if done and history:
         row = conn.execute(
             select(outbox.c.customer_id).where(outbox.c.tenant_id == tenant_id, outbox.c.key == key)
@@ -181,8 +208,45 @@ def complete(
 
 
 def fail(conn: Connection, tenant_id: str, key: str, reason: str, now: datetime) -> bool:
-    """The effect surely did not happen (refused before sending): record why."""
-    return _set(conn, tenant_id, key, [State.SENDING], now, state=str(State.FAILED), reason=reason)
+    """The effect surely did not happen and will not on another try (refused, or it could not even be prepared
+    before its claim): record why. A person may `retry` it once the cause is fixed."""
+    return _set(conn, tenant_id, key, [State.SENDING, State.PLANNED], now, state=str(State.FAILED),
+                reason=reason, claimed_by=None, claimed_at=None)  # fmt: skip
+
+
+def backoff(tries: int) -> timedelta:
+    """How long an action tried `tries` times waits before the next try: 15 min, doubling, capped."""
+    return min(RETRY_FIRST * 2 ** max(tries - 1, 0), RETRY_CAP)
+
+
+def retry_later(
+    conn: Connection, tenant_id: str, key: str, reason: str, now: datetime, at_least: datetime | None = None
+) -> State | None:
+    """A transient failure, nothing done: planned again after a backoff, or failed after MAX_ATTEMPTS tries.
+
+    Takes a claimed action (its claim counted the try) or a planned one that failed before its claim (the try
+    is counted here). `at_least`: not before this (a ledger's Retry-After). Returns the new state (None: the
+    action was in neither state).
+    """
+    row = conn.execute(
+        select(outbox.c.state, outbox.c.attempts, outbox.c.payload).where(
+            outbox.c.tenant_id == tenant_id, outbox.c.key == key
+        )
+    ).first()
+    if row is None or row.state not in (State.SENDING, State.PLANNED):
+        return None
+    attempts = row.attempts + (1 if row.state == State.PLANNED else 0)
+    tries = attempts - int((row.payload or {}).get(_RETRY_BASE, 0))
+    unclaimed = {"attempts": attempts, "claimed_by": None, "claimed_at": None}
+    if tries >= MAX_ATTEMPTS:
+        why = f"{reason} (gave up after {tries} attempts)"
+        _set(conn, tenant_id, key, [State(row.state)], now, state=str(State.FAILED), reason=why, **unclaimed)
+        return State.FAILED
+    when = max(now + backoff(tries), at_least or now)
+    why = f"{reason} (attempt {tries} of {MAX_ATTEMPTS}; again after {when:%Y-%m-%d %H:%M} UTC)"
+    _set(conn, tenant_id, key, [State(row.state)], now, state=str(State.PLANNED), send_after=when, reason=why,
+         **unclaimed)  # fmt: skip
+    return State.PLANNED
 
 
 def mark_unknown(conn: Connection, tenant_id: str, key: str, reason: str, now: datetime) -> bool:
@@ -195,10 +259,17 @@ def defer(conn: Connection, tenant_id: str, key: str, until: datetime, reason: s
     return _set(conn, tenant_id, key, OPEN_STATES, now, send_after=until, reason=reason)
 
 
-def release(conn: Connection, tenant_id: str, key: str, reason: str, now: datetime) -> bool:
-    """Give a claimed action back (a transient failure before anything was sent): it is tried again later."""
+def release(
+    conn: Connection, tenant_id: str, key: str, reason: str, now: datetime, counted: bool = True
+) -> bool:
+    """Give a claimed action back, nothing sent: it is tried again at its send time.
+
+    `counted=False`: the failure was the firm's (reconnect needed, the day's allowance spent), not the
+    action's, so the try does not count towards MAX_ATTEMPTS.
+    """
+    extra = {} if counted else {"attempts": outbox.c.attempts - 1}
     return _set(conn, tenant_id, key, [State.SENDING], now, state=str(State.PLANNED), reason=reason,
-                claimed_by=None, claimed_at=None)  # fmt: skip
+                claimed_by=None, claimed_at=None, **extra)  # fmt: skip
 
 
 def cancel(conn: Connection, tenant_id: str, key: str, reason: str, now: datetime) -> bool:
@@ -234,14 +305,61 @@ def recover(
     return unknown
 
 
-def resolve(conn: Connection, tenant_id: str, key: str, went_out: bool, now: datetime) -> bool:
-    """A bookkeeper settles an unknown action: it went out (sent) or it did not (planned again)."""
+def resolve(
+    conn: Connection, tenant_id: str, key: str, went_out: bool, now: datetime, sent_on: date | None = None
+) -> Action | None:
+    """A bookkeeper settles an unknown action: it went out (sent) or it did not (planned again).
+
+    Resolving is recording: a reminder that went out gets its reminder history exactly as `complete` writes
+    it (`sent_on`: the tenant's local day it went out), so the customer's sequence goes on from it. Its ledger
+    notes are the caller's to plan (connector/run/execute.py `sent_notes`). Returns the action as it was
+    (None: no unknown action with that key).
+    """
+    found = get(conn, tenant_id, key)
+    if found is None or found.state is not State.UNKNOWN:
+        return None
     if went_out:
-        return _set(
-            conn, tenant_id, key, [State.UNKNOWN], now, state=str(State.SENT), result="confirmed by a person"
-        )
-    return _set(conn, tenant_id, key, [State.UNKNOWN], now, state=str(State.PLANNED), claimed_by=None,
-                claimed_at=None)  # fmt: skip
+        history = [(str(line["invoice_id"]), int(line["level"])) for line in found.payload.get("lines", [])]
+        done = _record_sent(conn, tenant_id, key, [State.UNKNOWN], "confirmed by a person", now,
+                            history if found.kind == "reminder" else (), sent_on)  # fmt: skip
+    else:
+        why = f"a person said it did not go out; planned again ({found.reason})"
+        done = _set(conn, tenant_id, key, [State.UNKNOWN], now, state=str(State.PLANNED), claimed_by=None,
+                    claimed_at=None, reason=why)  # fmt: skip
+    return found if done else None
+
+
+def retry(conn: Connection, tenant_id: str, keys: Sequence[str] | None, now: datetime) -> list[str]:
+    """A person re-plans failed actions (all of the tenant's when `keys` is None) to go out at the next send.
+
+    Same key, a new attempt: the attempts made are kept and the reason says what failed before, so the
+    history stays visible; the attempt cap starts afresh. The send time stays the one it failed at (passed:
+    due at once). Returns the keys planned again.
+    """
+    query = select(outbox).where(outbox.c.tenant_id == tenant_id, outbox.c.state == str(State.FAILED))
+    if keys is not None:
+        query = query.where(outbox.c.key.in_(list(keys)))
+    planned: list[str] = []
+    for row in conn.execute(query).all():
+        action = _action(row)
+        payload = {**action.payload, _RETRY_BASE: action.attempts}
+        if _set(conn, tenant_id, action.key, [State.FAILED], now, state=str(State.PLANNED), payload=payload,
+                reason=f"retry of: {action.reason or 'a failed attempt'}"):  # fmt: skip
+            planned.append(action.key)
+    return planned
+
+
+def dismiss(conn: Connection, tenant_id: str, keys: Sequence[str], now: datetime) -> list[str]:
+    """A person drops failed actions for good (a note on an invoice deleted since): cancelled, reason kept."""
+    query = select(outbox.c.key, outbox.c.reason).where(
+        outbox.c.tenant_id == tenant_id, outbox.c.state == str(State.FAILED), outbox.c.key.in_(list(keys))
+    )
+    dropped: list[str] = []
+    for key, reason in conn.execute(query).all():
+        if _set(conn, tenant_id, key, [State.FAILED], now, state=str(State.CANCELLED),
+                reason=f"dismissed by a person; it had failed: {reason}"):  # fmt: skip
+            dropped.append(key)
+    return dropped
 
 
 def _action(row: Any) -> Action:
@@ -249,8 +367,13 @@ def _action(row: Any) -> Action:
         tenant_id=row.tenant_id, key=row.key, kind=row.kind, channel=row.channel, customer_id=row.customer_id,
         payload=row.payload, state=State(row.state), replay_safe=row.replay_safe, planned_at=row.planned_at,
         send_after=row.send_after, attempts=row.attempts, result=row.result, reason=row.reason,
-        updated_at=row.updated_at,
+        updated_at=row.updated_at, claimed_at=row.claimed_at,
     )  # fmt: skip
+
+
+def get(conn: Connection, tenant_id: str, key: str) -> Action | None:
+    row = conn.execute(select(outbox).where(outbox.c.tenant_id == tenant_id, outbox.c.key == key)).first()
+    return _action(row) if row is not None else None
 
 
 def actions(conn: Connection, tenant_id: str, states: Sequence[State] | None = None) -> list[Action]:
@@ -310,3 +433,87 @@ def due_tenants(conn: Connection, now: datetime) -> list[str]:
 def due_count(conn: Connection, now: datetime) -> int:
     query = select(func.count()).where(outbox.c.state == str(State.PLANNED), outbox.c.send_after <= now)
     return int(conn.execute(query).scalar_one())
+
+
+UNSETTLED = (State.UNKNOWN, State.FAILED)
+_WHAT = {"note": "ledger note", "hold": "credit hold", "release": "credit hold release",
+         "call_task": "call task", "notice": "notice to the firm"}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Unsettled:
+    """An action waiting for a person (its outcome unknown, or failed), in the bookkeeper's words."""
+
+    action: Action
+    customer: str  # the customer's name (the firm's contact address, for a notice)
+    invoices: tuple[str, ...]  # invoice numbers
+
+    @property
+    def what(self) -> str:
+        a = self.action
+        if a.kind == "reminder":
+            level = a.payload.get("level_name") or f"level {a.payload.get('level', '?')}"
+            how = "the ledger's invoice e-mail" if a.channel == "ledger_email" else "e-mail"
+            return f"reminder ({level}) by {how}"
+        return _WHAT.get(a.kind, a.kind)
+
+    @property
+    def todo(self) -> str:
+        key = self.action.key
+        if self.action.state is State.UNKNOWN:
+            return f"check whether it went out, then `ccm outbox resolve {key} --sent` or `--not-sent`"
+        return f"fix the cause, then `ccm outbox retry {key}` (or drop it: `ccm outbox dismiss {key}`)"
+
+    def line(self) -> str:
+        a = self.action
+        on = f" on {', '.join(self.invoices)}" if self.invoices else ""
+        why = a.reason or "no reason recorded"
+        to = "to" if a.kind in ("reminder", "notice") else "for"
+        return f"{a.state.upper()} {self.what} {to} {self.customer}{on}: {why}; {self.todo}"
+
+
+def unsettled(conn: Connection, tenant_id: str) -> list[Unsettled]:
+    """Actions whose outcome is unknown or that failed: what a person must look at, oldest first."""
+    found = actions(conn, tenant_id, UNSETTLED)
+    if not found:
+        return []
+    customer_ids = sorted({a.customer_id for a in found if a.customer_id})
+    invoice_ids = sorted({str(a.payload["ref"]) for a in found if a.kind == "note" and a.payload.get("ref")})
+    c, i = customers.c, invoices.c
+    names = dict(
+        conn.execute(select(c.id, c.name).where(c.tenant_id == tenant_id, c.id.in_(customer_ids))).all()
+    )
+    numbers = dict(
+        conn.execute(select(i.id, i.number).where(i.tenant_id == tenant_id, i.id.in_(invoice_ids))).all()
+    )
+    listed = []
+    for a in found:
+        if a.kind == "notice":
+            who = f"the firm ({a.payload.get('email', 'no address')})"
+        else:
+            who = str(a.payload.get("customer_name") or names.get(a.customer_id) or a.customer_id)
+        if a.kind == "note":
+            ref = str(a.payload.get("ref", ""))
+            shown: tuple[str, ...] = (str(numbers.get(ref) or ref),) if ref else ()
+        else:
+            shown = tuple(
+                str(line.get("number") or line.get("invoice_id")) for line in a.payload.get("lines", [])
+            )
+        listed.append(Unsettled(a, who, shown))
+    return listed
+
+
+def attention(found: Sequence[Unsettled]) -> str | None:
+    """The one-line health message for unsettled actions (None: nothing waits for a person)."""
+    if not found:
+        return None
+    unknown = sum(1 for u in found if u.action.state is State.UNKNOWN)
+    failed = len(found) - unknown
+    parts = [f"{n} {label}" for n, label in ((unknown, "with an unknown outcome"), (failed, "failed")) if n]
+    customers_named = sorted({u.customer for u in found})
+    more = f" and {len(customers_named) - 3} more" if len(customers_named) > 3 else ""
+    who = ", ".join(customers_named[:3]) + more
+    return (
+        f"{len(found)} action(s) need a person ({', '.join(parts)}) for {who}: see `ccm outbox list "
+        "--state unknown --state failed`, then `ccm outbox resolve` or `ccm outbox retry`"
+    )

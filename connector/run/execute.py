@@ -1,28 +1,41 @@
-"""Executing due outbox actions: re-check, claim, deliver, record; at most once, nothing lost silently.
+"""Executing due outbox actions: re-check, prepare, claim, deliver, record; at most once, none lost silently.
 
 Just before sending, the tenant is re-synced (when a re-sync is given) and re-evaluated: a reminder whose
 invoices were paid, credited or disputed since planning is cancelled with the reason, and what remains due
-is re-planned under a new key. Each action is claimed (committed) before its effect and completed after it;
-the caller holds the tenant's run lease, so anything left mid-send by a dead process is settled first
-(unknown for e-mail, retried for ledger writes, which carry idempotency keys).
+is re-planned under a new key. Each action is prepared (rendered, its pay links fetched, the SMTP session
+opened and checked), then claimed (committed), then its effect performed and completed: the window between
+claim and completion holds the effect alone, so a crash anywhere before it leaves the action planned. The
+caller holds the tenant's run lease, so anything left mid-send by a dead process is settled first (unknown
+for e-mail, retried for ledger writes, which carry idempotency keys).
+
+Outcomes are per action, by what happens next: a permanent failure (a ledger's Fatal or Skippable, an SMTP
+5xx, a template that does not render) fails that action with its reason and the run goes on; a transient one
+(Retriable, RateLimited, SMTP 4xx, the SMTP server unreachable) moves it later with a doubling backoff and
+fails it after outbox.MAX_ATTEMPTS tries. Only the firm's own problems stop its run, leaving the action
+planned and uncounted: reconnect needed (AuthExpired), the ledger's day allowance spent (RateLimited with
+scope "day"), the SMTP login refused (a health issue, `smtp_login_refused`) or unsafe SMTP settings. After
+each execution, actions waiting for a person (unknown or failed) are a health issue, `actions_need_attention`.
 """
 
 from __future__ import annotations
 
 import smtplib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from email.message import EmailMessage
 from functools import partial
+from typing import TypeVar
 
 import structlog
 
-from adapters.base import AuthExpired, Fatal, Ledger, LedgerError, Skippable
-from connector import chasing, credit, mail, outbox
+from adapters.base import AuthExpired, Fatal, Ledger, LedgerError, RateLimited, Retriable, WriteResult
+from connector import chasing, credit, health, mail, outbox
 from connector.config import Settings
 from connector.outbox import Action, Mode
 from connector.reconcile import Basis, Snapshot
+from connector.reference_rates import stored as reference_rates
 from connector.rules import interest
 from connector.rules.dunning import Reminder
 from connector.run.plan import Context, actions_for, evaluate_tenant, why_not
@@ -34,6 +47,10 @@ log = structlog.get_logger(__name__)
 CONTACTING = ("email", "ledger_email")
 LEDGER_KINDS = ("note", "hold", "release")
 RECHECK_AGAIN = timedelta(minutes=15)  # a reminder whose re-check failed waits this long to try again
+RECONNECT_PAUSE = timedelta(hours=1)  # ledger writes wait this long after "reconnect needed"
+MAIL_CHANNELS = ("email",)  # reminders by e-mail and notices: what a refused SMTP login stops
+LEDGER_CHANNELS = ("ledger", "ledger_email")  # notes, holds, releases, the ledger's invoice e-mail
+T = TypeVar("T")
 
 
 @dataclass
@@ -53,11 +70,87 @@ class Outcome:
 
 
 class _Stop(Exception):
-    pass
+    """A problem of the whole firm, not of one action: its run stops here, no action is failed by it.
+
+    `until`: the firm's due actions on `channels` wait until then (uncounted), so a server does not run into
+    the same wall at every tick (a refused login tried every 30 s, a ledger's allowance spent further).
+    """
+
+    def __init__(self, reason: str, until: datetime | None = None, channels: tuple[str, ...] = ()) -> None:
+        super().__init__(reason)
+        self.until = until
+        self.channels = channels
 
 
 def _mid_send(exc: BaseException) -> str:
     return f"the connection failed mid-send ({type(exc).__name__}): it may or may not have gone out"
+
+
+def _firm_stops(exc: Exception) -> bool:
+    """Reconnect needed, or the ledger's allowance for the day spent: no later action of the firm can work."""
+    return isinstance(exc, AuthExpired) or (isinstance(exc, RateLimited) and exc.scope == "day")
+
+
+def _try_later(exc: mail.Refused) -> bool:
+    """An SMTP refusal that is temporary (4xx: greylisting, a sender refused for now), so nothing was sent and
+    the same message may go later. mail.py says Refused for any refused sender or recipient; the SMTP answer
+    it came from is kept as the exception's context."""
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in cause.recipients.values()]
+        return bool(codes) and all(400 <= code < 500 for code in codes)
+    if isinstance(cause, smtplib.SMTPResponseException):
+        return 400 <= cause.smtp_code < 500
+    return False
+
+
+class _Session(mail.Session):
+    """A mail.Session whose connection is opened, or checked, before an action is claimed."""
+
+    def ready(self) -> bool:
+        """Have a live, logged-in connection; True when one was opened just now.
+
+        Raises:
+            mail.Refused: the login was refused. Fatal: settings ccm refuses (no TLS for a password).
+            mail.Transient: the server could not be reached or would not talk (nothing was sent).
+        """
+        if self._client is not None:
+            try:
+                alive = self._client.noop()[0] == 250
+            except (OSError, smtplib.SMTPException):
+                alive = False
+            if alive:
+                return False
+            self.close()
+        client = mail._connect(self.smtp)  # the session's own way in, used before any claim
+        try:
+            client.ehlo_or_helo_if_needed()  # a server refusing to talk refuses here, not mid-message
+        except (OSError, smtplib.SMTPException) as exc:
+            client.close()
+            raise mail.Transient(f"SMTP server {self.smtp.host}:{self.smtp.port} would not talk: "
+                                 f"{type(exc).__name__}") from None  # fmt: skip
+        self._client = client
+        return True
+
+
+def sent_notes(
+    action: outbox.Action, lines: Iterable[tuple[str, int, str]], day: date, now: datetime
+) -> list[outbox.NewAction]:
+    """The ledger notes a reminder that went out leaves on each invoice it lists: (invoice id, level number,
+    level name) per line. The executor plans them when it sends; `ccm outbox resolve --sent` when a person
+    confirms."""
+    how = (
+        f"to {action.payload.get('email')}" if action.channel == "email" else "by the ledger's invoice e-mail"
+    )
+    notes = []
+    for invoice_id, level, level_name in lines:
+        text = f"Reminder {level} ({level_name}) sent {how} on {day} by ccm [{action.key}]"
+        notes.append(outbox.NewAction(
+            key=f"note:{action.key}:{invoice_id}"[:128], kind="note", channel="ledger",
+            customer_id=action.customer_id, payload={"ref": invoice_id, "text": text},
+            send_after=now, replay_safe=True,
+        ))  # fmt: skip
+    return notes
 
 
 def _money(amount: Decimal, currency: str) -> str:
@@ -118,7 +211,8 @@ class Executor:
         self.before_effect = before_effect  # a test hook: the instant between claim and effect
         self.should_stop = should_stop  # asked before each effect: a server shutting down stops between them
         self.tenant_id = ctx.tenant.id
-        self._session: mail.Session | None = None
+        self._session: _Session | None = None
+        self._mail_down: str | None = None  # the SMTP server could not be reached in this execution
 
     def run(
         self, now: datetime, resync: Callable[[], object] | None = None, basis: Basis | None = None
@@ -133,12 +227,52 @@ class Executor:
         try:
             self._reminders(now, resync, out, basis if resync is None else None)
             self._notes(now, out)
+            self._attention(now)  # before the notices: telling the firm goes out with them
             self._notices(now, out)
         except _Stop as stop:
             out.stopped = str(stop)
+            if not (self.should_stop is not None and self.should_stop()):  # still ours to write
+                self._pause(stop, now, out)
+                self._attention(now)
         finally:
             self._close_mail()
         return out
+
+    def _pause(self, stop: _Stop, now: datetime, out: Outcome) -> None:
+        """Hold back the firm's due actions the stop concerns until it may be over (attempts untouched)."""
+        if stop.until is None:
+            return
+        reason = f"waiting until {stop.until:%Y-%m-%d %H:%M} UTC: {stop}"
+        shown = {key for key, _ in out.deferred}
+        with self.store.begin() as conn:
+            for action in outbox.due(conn, self.tenant_id, now):
+                if action.channel in stop.channels and outbox.defer(
+                    conn, self.tenant_id, action.key, stop.until, reason, now
+                ) and action.key not in shown:  # fmt: skip
+                    out.deferred.append((action.key, reason))
+
+    def _next_day(self, now: datetime) -> datetime:
+        """When the firm's send window opens on its next day."""
+        calendar = self.ctx.calendar
+        tomorrow = date.fromordinal(calendar.local_date(now).toordinal() + 1)
+        return calendar.next_send_time(
+            datetime.combine(tomorrow, calendar.window_start, tzinfo=calendar.zone)
+        )
+
+    def _attention(self, now: datetime) -> None:
+        """Record whether actions wait for a person (unknown or failed) as the firm's health issue, and plan
+        the notice telling the firm when it is new."""
+        with self.store.begin() as conn:
+            message = outbox.attention(outbox.unsettled(conn, self.tenant_id))
+            found = [health.Issue(health.ATTENTION, message)] if message else []
+            health.record(conn, self.tenant_id, found, now, (health.ATTENTION,))
+            if self.settings.health.notify and self.mode is not Mode.DRY_RUN:
+                outbox.plan(conn, self.tenant_id, health.notices(conn, self.ctx.tenant, now), Mode.AUTO, now)
+
+    def _smtp_health(self, refused: str | None, now: datetime) -> None:
+        issue = [health.Issue(health.SMTP_LOGIN, refused)] if refused else []
+        with self.store.begin() as conn:
+            health.record(conn, self.tenant_id, issue, now, (health.SMTP_LOGIN,))
 
     def _close_mail(self) -> None:
         if self._session is not None:
@@ -202,13 +336,7 @@ class Executor:
     def _defer(
         self, action: Action, now: datetime, reason: str, out: Outcome, next_day: bool = False
     ) -> None:
-        when = self.ctx.calendar.next_send_time(now)
-        if next_day:
-            tomorrow = self.ctx.calendar.local_date(now).toordinal() + 1
-            when = self.ctx.calendar.next_send_time(
-                datetime.combine(date.fromordinal(tomorrow), self.ctx.calendar.window_start,
-                                 tzinfo=self.ctx.calendar.zone)
-            )  # fmt: skip
+        when = self._next_day(now) if next_day else self.ctx.calendar.next_send_time(now)
         with self.store.begin() as conn:
             outbox.defer(conn, self.tenant_id, action.key, when, reason, now)
         out.deferred.append((action.key, reason))
@@ -217,10 +345,24 @@ class Executor:
         if self.should_stop is not None and self.should_stop():
             raise _Stop("the server is shutting down; what is left goes out on the next run")
 
-    def _attempt(self, action: Action, effect: Callable[[], str], now: datetime, out: Outcome) -> str | None:
-        """Claim a message's action and perform it; its result, or None when it was not done (taken by
-        another executor, or failed: settled as retry-later, failed, or unknown when it may have gone)."""
+    def _attempt(
+        self, action: Action, prepare: Callable[[], Callable[[], T]], now: datetime, out: Outcome
+    ) -> T | None:
+        """Prepare an action, claim it, perform it; its result, or None when it was not done (taken by another
+        executor, or settled by its failure: later, failed, or unknown when it may have happened).
+
+        `prepare` does everything that can fail before the effect (rendering, pay links, the SMTP session)
+        and returns the effect: a failure there leaves the action unclaimed, never unknown.
+        """
         self._check_stop()
+        try:
+            effect = prepare()
+        except _Stop:
+            raise
+        except Exception as exc:
+            if not self._settle(action, exc, now, out, claimed=False):
+                raise  # not a failure any action may have: a bug, and the action is still planned
+            return None
         with self.store.begin() as conn:
             if not outbox.claim(conn, self.tenant_id, action.key, self.owner, now):
                 return None  # another executor has it
@@ -228,59 +370,109 @@ class Executor:
             self.before_effect(action)
         try:
             return effect()
-        except (mail.Transient, LedgerError) as exc:
-            self._settle_error(action, exc, now, out)
-        except (mail.Refused, mail.TemplateProblem) as exc:
-            self._finish(outbox.fail, action, str(exc), now)
-            out.failed.append((action.key, str(exc)))
-        except (smtplib.SMTPException, OSError) as exc:
+        except Exception as exc:
+            if not self._settle(action, exc, now, out, claimed=True):
+                raise
+        return None
+
+    def _settle(self, action: Action, exc: Exception, now: datetime, out: Outcome, claimed: bool) -> bool:
+        """Settle an action by what its failure means next; False when `exc` is no failure of an action."""
+        reason = str(exc)
+        if _firm_stops(exc):
+            if claimed:
+                self._finish(partial(outbox.release, counted=False), action, reason, now)
+            wait = timedelta(seconds=exc.retry_after) if isinstance(exc, RateLimited) else RECONNECT_PAUSE
+            raise _Stop(reason, now + wait, LEDGER_CHANNELS)
+        transient = isinstance(exc, mail.Transient | Retriable | RateLimited) or (
+            isinstance(exc, mail.Refused) and _try_later(exc)
+        )
+        if transient:
+            at_least = now + timedelta(seconds=exc.retry_after) if isinstance(exc, RateLimited) else None
+            with self.store.begin() as conn:
+                state = outbox.retry_later(conn, self.tenant_id, action.key, reason, now, at_least)
+            (out.failed if state is outbox.State.FAILED else out.deferred).append((action.key, reason))
+        elif isinstance(exc, mail.Refused | mail.TemplateProblem | LedgerError):  # Fatal, Skippable, 5xx
+            self._finish(outbox.fail, action, reason, now)
+            out.failed.append((action.key, reason))
+        elif claimed and isinstance(exc, smtplib.SMTPException | OSError):
             self._finish(outbox.mark_unknown, action, _mid_send(exc), now)
             out.unknown.append(action.key)
-        return None
+        else:
+            return False
+        log.info("action.not_done", tenant=self.tenant_id, key=action.key, reason=reason)
+        return True
 
     def _deliver(
         self, action: Action, reminder: Reminder, snapshot: Snapshot, today: date, now: datetime, out: Outcome
     ) -> bool:
-        result = self._attempt(action, lambda: self._effect(action, reminder, snapshot, today, out), now, out)
+        prepare = partial(self._prepare, action, reminder, snapshot, today, now, out)
+        result = self._attempt(action, prepare, now, out)
         if result is None:
             return False
         history = [(line.item.invoice_id, line.level.number) for line in reminder.lines]
         with self.store.begin() as conn:
             outbox.complete(conn, self.tenant_id, action.key, result, now, history, today)
-            if action.channel in CONTACTING:
-                outbox.plan(
-                    conn, self.tenant_id, self._note_actions(action, reminder, today, now), Mode.AUTO, now
-                )
+            if action.channel in CONTACTING and self.ledger is not None:
+                lines = [
+                    (line.item.invoice_id, line.level.number, line.level.name) for line in reminder.lines
+                ]
+                outbox.plan(conn, self.tenant_id, sent_notes(action, lines, today, now), Mode.AUTO, now)
         (out.tasks if action.channel == "call_task" else out.sent).append(action.key)
         log.info("reminder.sent", tenant=self.tenant_id, key=action.key, channel=action.channel)
         return True
 
-    def _effect(
-        self, action: Action, reminder: Reminder, snapshot: Snapshot, today: date, out: Outcome
-    ) -> str:
+    def _prepare(
+        self, action: Action, reminder: Reminder, snapshot: Snapshot, today: date, now: datetime, out: Outcome
+    ) -> Callable[[], str]:
+        """A reminder made ready to go (message rendered, pay links in it, SMTP session open): its effect."""
         if action.channel == "call_task":
-            return "listed for the bookkeeper"
+            return lambda: "listed for the bookkeeper"
         if action.channel == "ledger_email":
-            if self.ledger is None:
+            ledger = self.ledger
+            if ledger is None:
                 raise Fatal("no ledger connection to send the ledger's own invoice e-mail")
-            for line in reminder.lines:
-                done = self.ledger.send_via_ledger(
-                    line.item.invoice_id, f"{action.key}:{line.item.invoice_id}"
-                )
-                out.api_calls += done.api_calls
-            return "sent by the ledger"
+            return partial(self._ledger_email, ledger, action, reminder, out)
         pay_urls = self._pay_urls(reminder, out)
         template = str(action.payload.get("template") or reminder.lines[0].level.template)
         shown = view(reminder, snapshot, self.ctx, today, pay_urls, self._interest_line(reminder, today))
         rendered = mail.render(self.ctx.templates, template, shown)
         to = str(action.payload.get("email") or "")
-        message = mail.build_message(rendered, to, action.key, self.settings.smtp)
-        return self._mail().send(message)
+        return self._mail_effect(mail.build_message(rendered, to, action.key, self.settings.smtp), now)
 
-    def _mail(self) -> mail.Session:
+    @staticmethod
+    def _ledger_email(ledger: Ledger, action: Action, reminder: Reminder, out: Outcome) -> str:
+        for line in reminder.lines:
+            done = ledger.send_via_ledger(line.item.invoice_id, f"{action.key}:{line.item.invoice_id}")
+            out.api_calls += done.api_calls
+        return "sent by the ledger"
+
+    def _mail_effect(self, message: EmailMessage, now: datetime) -> Callable[[], str]:
+        """Open (or check) the SMTP session now, before the claim; the effect is the sending alone.
+
+        The session's own problems are the firm's: a refused login stops the run (health issue
+        `smtp_login_refused`; no action is failed by it), as do settings ccm refuses; an unreachable server
+        defers this message and every later one of this execution without trying it again.
+        """
+        if self._mail_down is not None:
+            raise mail.Transient(self._mail_down)
         if self._session is None:
-            self._session = mail.Session(self.settings.smtp)
-        return self._session
+            self._session = _Session(self.settings.smtp)
+        session = self._session
+        try:
+            opened = session.ready()
+        except mail.Refused as exc:
+            why = (f"{exc}: no e-mail goes out until smtp.username / smtp.password are fixed; nothing was "
+                   "sent with them")  # fmt: skip
+            self._smtp_health(why, now)
+            raise _Stop(why, self._next_day(now), MAIL_CHANNELS) from None
+        except Fatal as exc:  # settings ccm refuses (STARTTLS not offered): the firm's to fix
+            raise _Stop(str(exc), self._next_day(now), MAIL_CHANNELS) from None
+        except mail.Transient as exc:
+            self._mail_down = str(exc)
+            raise
+        if opened and self.settings.smtp.username:
+            self._smtp_health(None, now)  # the login works: an open issue closes
+        return partial(session.send, message)
 
     def _interest_line(self, reminder: Reminder, today: date) -> str | None:
         """The statutory interest line, when the tenant claims it, the level shows it and the debt is B2B."""
@@ -291,7 +483,8 @@ class Executor:
             business = chasing.is_business(conn, self.tenant_id, reminder.customer_id)
         if not business:
             return None
-        rates = interest.load_rates(self.settings.tenant_dir(self.tenant_id) / "reference_rates.yaml")
+        with self.store.read() as conn:  # the shipped table, the tenant's file, then what ccm fetched
+            rates = reference_rates.rates_for(conn, self.settings.tenant_dir(self.tenant_id))
         try:
             claims = [
                 interest.claim(
@@ -313,74 +506,42 @@ class Executor:
         for line in reminder.lines:
             try:
                 url = fetch(line.item.invoice_id)
-            except LedgerError:
+            except LedgerError as exc:
+                if _firm_stops(exc):
+                    raise
                 continue  # a reminder without a pay link is still a reminder
             out.api_calls += 1
             if url:
                 urls[line.item.invoice_id] = str(url)
         return urls
 
-    def _settle_error(self, action: Action, exc: Exception, now: datetime, out: Outcome) -> None:
-        if isinstance(exc, Skippable):
-            self._finish(outbox.fail, action, str(exc), now)
-            out.failed.append((action.key, str(exc)))
-            return
-        self._finish(outbox.release, action, str(exc), now)
-        out.deferred.append((action.key, str(exc)))
-        if isinstance(exc, AuthExpired | Fatal):
-            raise _Stop(str(exc))
-
     def _finish(self, step: Callable[..., bool], action: Action, reason: str, now: datetime) -> None:
         with self.store.begin() as conn:
             step(conn, self.tenant_id, action.key, reason, now)
 
     # -- notes written back to the ledger
-    def _note_actions(
-        self, action: Action, reminder: Reminder, today: date, now: datetime
-    ) -> list[outbox.NewAction]:
-        if self.ledger is None:
-            return []
-        how = (
-            f"to {action.payload.get('email')}"
-            if action.channel == "email"
-            else "by the ledger's invoice e-mail"
-        )
-        notes = []
-        for line in reminder.lines:
-            text = (f"Reminder {line.level.number} ({line.level.name}) sent {how} on {today} by ccm "
-                    f"[{action.key}]")  # fmt: skip
-            notes.append(outbox.NewAction(
-                key=f"note:{action.key}:{line.item.invoice_id}"[:128], kind="note", channel="ledger",
-                customer_id=action.customer_id, payload={"ref": line.item.invoice_id, "text": text},
-                send_after=now, replay_safe=True,
-            ))  # fmt: skip
-        return notes
+    @staticmethod
+    def _write(ledger: Ledger, action: Action) -> Callable[[], WriteResult]:
+        """A ledger write needs no preparing: its effect."""
+        return partial(Executor._written, ledger, action)
+
+    @staticmethod
+    def _written(ledger: Ledger, action: Action) -> WriteResult:
+        if action.kind == "note":
+            return ledger.add_note(str(action.payload["ref"]), str(action.payload["text"]), action.key)
+        on = action.kind == "hold"
+        return ledger.set_hold(action.customer_id, on, str(action.payload["reason"]), action.key)
 
     def _notes(self, now: datetime, out: Outcome) -> None:
         """Ledger write-backs: notes on invoices, holds and releases on customers (all idempotent by key)."""
-        if self.ledger is None:
+        ledger = self.ledger
+        if ledger is None:
             return
         with self.store.read() as conn:
             due = [a for a in outbox.due(conn, self.tenant_id, now) if a.kind in LEDGER_KINDS]
         for action in due:
-            self._check_stop()
-            with self.store.begin() as conn:
-                if not outbox.claim(conn, self.tenant_id, action.key, self.owner, now):
-                    continue
-            if self.before_effect is not None:
-                self.before_effect(action)
-            try:
-                if action.kind == "note":
-                    done = self.ledger.add_note(
-                        str(action.payload["ref"]), str(action.payload["text"]), action.key
-                    )
-                else:
-                    on = action.kind == "hold"
-                    done = self.ledger.set_hold(
-                        action.customer_id, on, str(action.payload["reason"]), action.key
-                    )
-            except LedgerError as exc:
-                self._settle_error(action, exc, now, out)
+            done = self._attempt(action, partial(self._write, ledger, action), now, out)
+            if done is None:
                 continue
             out.api_calls += done.api_calls
             with self.store.begin() as conn:
@@ -404,25 +565,26 @@ class Executor:
             self._notices(now, out)
         except _Stop as stop:
             out.stopped = str(stop)
+            if not (self.should_stop is not None and self.should_stop()):
+                self._pause(stop, now, out)
         finally:
             self._close_mail()
         return out
 
-    def _notice(self, action: Action) -> str:
+    def _notice(self, action: Action, now: datetime) -> Callable[[], str]:
         p = action.payload
         shown = mail.NoticeView(
             str(p["firm"]), str(p["ledger"]), str(p["kind"]), str(p["message"]), action.key
         )
         rendered = mail.render(self.ctx.templates, "notice", shown)
-        return self._mail().send(
-            mail.build_message(rendered, str(p["email"]), action.key, self.settings.smtp)
-        )
+        message = mail.build_message(rendered, str(p["email"]), action.key, self.settings.smtp)
+        return self._mail_effect(message, now)
 
     def _notices(self, now: datetime, out: Outcome) -> None:
         with self.store.read() as conn:
             due = [a for a in outbox.due(conn, self.tenant_id, now) if a.kind == "notice"]
         for action in due:
-            result = self._attempt(action, partial(self._notice, action), now, out)
+            result = self._attempt(action, partial(self._notice, action, now), now, out)
             if result is None:
                 continue
             with self.store.begin() as conn:

@@ -1,7 +1,8 @@
 """A tenant's night, `ccm run`: sync → reconcile → plan → (approve) → execute, under the tenant's run lease.
 
-Bad tenant settings (policy file, templates) stop the tenant before anything is planned or sent; a failed
-sync stops it before anything is planned (chasing on stale data could chase someone who has paid).
+Bad tenant settings (policy file, templates, unsafe SMTP settings) stop the tenant before anything is planned
+or sent; a failed sync stops it before anything is planned (chasing on stale data could chase someone who has
+paid). Once sending, one action's failure is that action's (connector/run/execute.py): the night goes on.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from connector.config import Settings
 from connector.model import Tenant
 from connector.outbox import Action, Mode
 from connector.reconcile import Basis, allocate, find_discrepancies, load_snapshot
+from connector.reference_rates.refresh import check as rates_check
 from connector.rules.credit import Decision, load_rules
 from connector.run.execute import Executor, Outcome
 from connector.run.plan import Context, Plan, plan_tenant
@@ -96,11 +98,15 @@ def run_night(
     shutting down).
     """
     holder = holder or lease.new_holder()
-    with lease.kept(store, tenant_id, holder, LEASE_TTL):
+    with lease.kept(store, tenant_id, holder, LEASE_TTL) as keeper:
+
+        def stop() -> bool:
+            return keeper.is_lost() or (should_stop is not None and should_stop())
+
         return night_held(
             store, settings, tenant_id, now=now, mode=mode, ledger=ledger, sync=sync, holder=holder,
             on_page=on_page, before_effect=before_effect, clock=clock, trigger=trigger,
-            should_stop=should_stop,
+            should_stop=stop,
         )  # fmt: skip
 
 
@@ -137,6 +143,7 @@ def night_held(
         if summary.sync.outcome == synclog.INTERRUPTED:
             summary.stopped = f"shutting down: {summary.sync.error}"
             return summary
+    rates_check(store, settings, now, tenant.id)  # reference_rate_stale, also for nights run without a server
     summary.health = check_health(store, settings, tenant, ledger, now)
     executor = Executor(store, settings, ctx, ledger, holder, mode, before_effect, should_stop)
     if mode is not Mode.DRY_RUN and settings.health.notify:
@@ -157,6 +164,8 @@ def night_held(
     if mode is not Mode.DRY_RUN:
         summary.outcome = executor.run(now, basis=basis)
         summary.stopped = summary.outcome.stopped
+        with store.read() as conn:  # what sending found (SMTP login refused, actions needing a person) too
+            summary.health = health.open_issues(conn, tenant.id)
     return summary
 
 

@@ -4,14 +4,16 @@ The scheduler marks a night `due` when its time comes (an insert keyed by tenant
 server, or the same server restarted, marking it again changes nothing). A worker holding the tenant's run
 lease claims it (`due`, `retry` whose time has come, or `running` left by a holder that died) with a
 compare-and-set, runs it, and finishes it `done`, `failed` (a person must act), `retry` (a transient failure:
-again after `not_before`) or back to `due` (stopped by a shutdown). A night that a later night overtook
-before it ran is `superseded`: catching up runs only the latest.
+again after `not_before`), `crashed` (a bug or the database: logged with its traceback, run again once
+`not_before` has come, the next tick; left with none once its attempts are spent) or back to `due` (stopped by
+a shutdown). A night that a later night overtook before it ran is `superseded`: catching up runs only the
+latest.
 
 ```
 due ──claim──▶ running ──▶ done | failed
- ▲                │ └────▶ retry ──claim (after not_before)──▶ running
+ ▲                │ └────▶ retry | crashed ──claim (after not_before)──▶ running
  └──shutdown──────┘
-due | retry | running(dead holder) ──a later night claimed──▶ superseded
+due | retry | crashed | running(dead holder) ──a later night claimed──▶ superseded
 ```
 """
 
@@ -30,10 +32,12 @@ from connector.store.schema import nights, run_leases
 DUE = "due"
 RUNNING = "running"
 RETRY = "retry"
+CRASHED = "crashed"
 DONE = "done"
 FAILED = "failed"
 SUPERSEDED = "superseded"
-OPEN = (DUE, RUNNING, RETRY)
+OPEN = (DUE, RUNNING, RETRY, CRASHED)
+WAITING = (RETRY, CRASHED)  # claimable once not_before has come (never, without one)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +117,7 @@ def claimable(conn: Connection, now: datetime, real_now: datetime, limit: int = 
         )
         .join(latest, and_(latest.c.tenant_id == n.tenant_id, latest.c.night == n.night))
         .outerjoin(run_leases, lease.tenant_id == n.tenant_id)
-        .where(or_(n.state != RETRY, n.not_before <= now))
+        .where(or_(n.state.not_in(WAITING), n.not_before <= now))
         .order_by(n.due_at)
         .limit(limit)
     )
@@ -132,7 +136,7 @@ def claim(conn: Connection, tenant_id: str, night: date, holder: str, now: datet
     done = conn.execute(
         update(nights)
         .where(n.tenant_id == tenant_id, n.night == night, n.state.in_(OPEN))
-        .where(or_(n.state != RETRY, n.not_before <= now))
+        .where(or_(n.state.not_in(WAITING), n.not_before <= now))
         .values(state=RUNNING, holder=holder, attempts=n.attempts + 1, started_at=now, not_before=None)
     )
     if done.rowcount != 1:
@@ -158,7 +162,7 @@ def finish(
 ) -> bool:
     """Close a claimed night as `state` (done, failed, retry, or due again after a shutdown)."""
     n = nights.c
-    finished = now if state in (DONE, FAILED) else None
+    finished = now if state in (DONE, FAILED) or (state == CRASHED and not_before is None) else None
     done = conn.execute(
         update(nights)
         .where(n.tenant_id == tenant_id, n.night == night, n.state == RUNNING, n.holder == holder)

@@ -6,7 +6,11 @@
 - `send`: what the outbox holds that has come due (reminders deferred to the send window, approved ones,
   retried ledger writes, notices), after re-pulling the tenant so nobody who paid since is chased.
 
-Each returns a `Done` saying what happened in one line; none raises for a tenant's own problems.
+Each returns a `Done` saying what happened in one line; none raises for a tenant's own problems. Those are
+the typed kinds only (its files, its connection, its settings, a ledger's error); a Retriable or RateLimited
+anywhere in a night runs it again after serve.retry_minutes, up to serve.max_attempts. Anything else is a bug
+or the database: logged with its traceback, and the night is `crashed`, run again at the next tick (up to
+serve.max_attempts) and shown as such in `ccm schedule`.
 """
 
 from __future__ import annotations
@@ -18,10 +22,11 @@ from datetime import date, datetime, timedelta
 
 import structlog
 
-from adapters.base import LedgerError, Usage
+from adapters.base import LedgerError, RateLimited, Retriable, Usage
 from connector import lease
 from connector.mail import TemplateProblem
 from connector.model import Tenant
+from connector.rules.calendar import CalendarError
 from connector.run.execute import Executor, Outcome
 from connector.run.night import LEASE_TTL, NightSummary, night_held
 from connector.run.plan import Context
@@ -35,7 +40,9 @@ from connector.yamlfile import FileProblem
 
 log = structlog.get_logger(__name__)
 # A tenant's own problem (its files, its connection, its settings): reported, never a crash of the server.
-_TENANT_PROBLEMS = (NotConnected, TemplateProblem, FileProblem, UnknownTenant, LedgerError, ValueError)
+# Typed kinds only: a ValueError or KeyError from ccm's own code is a bug, and must show as one.
+_TENANT_PROBLEMS = (NotConnected, TemplateProblem, FileProblem, CalendarError, UnknownTenant, LedgerError)
+_TRANSIENT = (Retriable, RateLimited)  # the same work may succeed later: caught before _TENANT_PROBLEMS
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +151,7 @@ def night(rt: Runtime, tenant_id: str, on: date) -> Done:
 def _stopper(rt: Runtime, keeper: lease.Keeper) -> Callable[[], bool]:
     """Stop at the next safe point when the server shuts down, or when the lease could not be kept (another
     holder may be running the tenant by now)."""
-    return lambda: rt.should_stop() or keeper.lost.is_set()
+    return lambda: rt.should_stop() or keeper.is_lost()
 
 
 def _night(
@@ -168,13 +175,21 @@ def _night(
             trigger="night",
             should_stop=stop,
         )
+    except _TRANSIENT as exc:
+        return (*_again(rt, str(exc), attempt, exc), False)
     except _TENANT_PROBLEMS as exc:
         return nights.FAILED, str(exc), None, False
-    except Exception as exc:  # a bug or the database: logged in full, tried again later
-        log.exception("night.crashed", tenant=tenant_id)
-        again = rt.clock.now() + timedelta(minutes=rt.settings.serve.retry_minutes)
-        state = nights.RETRY if attempt < rt.settings.serve.max_attempts else nights.FAILED
-        return state, f"internal error ({type(exc).__name__}); see the server's log", again, False
+    except Exception as exc:  # a bug or the database: logged in full, run again at the next tick
+        log.exception("night.crashed", tenant=tenant_id, attempt=attempt)
+        what = f"internal error ({type(exc).__name__}); see the server's log"
+        if attempt < rt.settings.serve.max_attempts:
+            return (
+                nights.CRASHED,
+                f"{what}; attempt {attempt}, runs again at the next tick",
+                rt.clock.now(),
+                False,
+            )
+        return nights.CRASHED, f"{what}; gave up after {attempt} attempts", None, False
     finally:
         _count(rt, tenant, ledger)
     if summary.outcome is not None and summary.outcome.sent:
@@ -182,6 +197,19 @@ def _night(
     state, line, when = _classify(rt, summary, attempt)
     synced = summary.sync is not None and summary.sync.outcome in (synclog.OK, synclog.PARTIAL)
     return state, line, when, synced
+
+
+def _again(
+    rt: Runtime, error: str, attempt: int, exc: Exception | None = None
+) -> tuple[str, str, datetime | None]:
+    """A night that failed transiently: run again after serve.retry_minutes (or the ledger's Retry-After),
+    until serve.max_attempts."""
+    if attempt >= rt.settings.serve.max_attempts:
+        return nights.FAILED, f"{error}; gave up after {attempt} attempts", None
+    when = rt.clock.now() + timedelta(minutes=rt.settings.serve.retry_minutes)
+    if isinstance(exc, RateLimited):
+        when = max(when, rt.clock.now() + timedelta(seconds=exc.retry_after))
+    return nights.RETRY, f"{error}; attempt {attempt}, again after {when:%H:%M} UTC", when
 
 
 # ---- syncs asked for
@@ -235,6 +263,8 @@ def _sync(rt: Runtime, tenant_id: str, up_to: int, stop: Callable[[], bool]) -> 
             overlap=timedelta(seconds=rt.settings.sync.overlap_seconds),
             should_stop=stop,
         )
+    except _TRANSIENT as exc:  # the requests stay: asked again after the cool-off
+        return "failed", f"{trigger}: {exc}", False
     except _TENANT_PROBLEMS as exc:
         return "failed", f"{trigger}: {exc}", True
     finally:
@@ -282,6 +312,8 @@ def send(rt: Runtime, tenant_id: str) -> Done:
             outcome = executor.run(rt.clock.now(), resync=resync)
     except lease.Busy:
         return Done("send", tenant_id, "busy", "another holder is running this tenant")
+    except _TRANSIENT as exc:  # what is due stays due: looked at again after the cool-off
+        return _finished(rt, Done("send", tenant_id, "retry", str(exc), time.perf_counter() - began))
     except _TENANT_PROBLEMS as exc:
         return _finished(rt, Done("send", tenant_id, "failed", str(exc), time.perf_counter() - began))
     finally:

@@ -1,4 +1,10 @@
-"""`ccm outbox list|approve|send|resolve`: what ccm plans to send, has sent, and could not be sure of."""
+"""`ccm outbox list|approve|send|resolve|retry|dismiss`: what ccm plans to send, has sent, and could not.
+
+`resolve` settles an action whose outcome is unknown: `--sent` records it exactly as a sent one (the
+reminder history, so the customer's sequence goes on, and the ledger notes it leaves), `--not-sent` plans it
+again. `retry` plans failed actions again (same key, attempts kept, the reason saying what it retries);
+`dismiss` drops failed ones for good.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +16,11 @@ from rich.table import Table
 
 from connector import lease, outbox
 from connector.cli.app import Failure, UsageProblem, app, out, state
-from connector.cli.commands.run import before_sending, lost_lease, parse_at
+from connector.cli.commands.run import before_sending, lost_lease, parse_at, print_unsettled
 from connector.cli.options import TenantOpt, pick_tenant
-from connector.outbox import State
-from connector.run.execute import Executor
+from connector.outbox import Mode, State
+from connector.rules.calendar import SendCalendar
+from connector.run.execute import CONTACTING, Executor, sent_notes
 from connector.run.plan import Context
 from connector.runtime import NotConnected, ledger_for, mapping_for
 from connector.store.tenants import get_tenant
@@ -116,6 +123,9 @@ def send(
         f"sent {len(o.sent)}, call tasks {len(o.tasks)}, cancelled {len(o.cancelled)}, "
         f"deferred {len(o.deferred)}, failed {len(o.failed)}, unknown {len(o.unknown)}, notes {o.notes}"
     )
+    for key, reason in o.deferred[:20]:
+        out.print(f"deferred {key}: {reason}", markup=False)
+    print_unsettled(store, [tenant_id])
     if outcome.stopped and keeper.lost.is_set():
         raise Failure(lost_lease(tenant_id, before_sending(outcome)))
     if outcome.stopped:
@@ -130,13 +140,77 @@ def resolve(
     not_sent: Annotated[bool, typer.Option("--not-sent", help="It did not go out: send it again.")] = False,
     tenant: TenantOpt = None,
 ) -> None:
-    """Settle an action whose outcome was unknown (the process died while sending it)."""
+    """Settle an action whose outcome was unknown (the process died while sending it).
+
+    `--sent` records it as a sent one would be: the reminder history (the customer's sequence goes on from
+    it) and the ledger notes, planned to be written at the next send. `--not-sent` plans it again.
+    """
     if sent == not_sent:
         raise UsageProblem("give exactly one of --sent or --not-sent")
     store = state(ctx).store
     tenant_id = pick_tenant(store, tenant)
+    now = datetime.now(UTC)
+    notes = 0
+    with store.begin() as conn:
+        found = get_tenant(conn, tenant_id)
+        action = outbox.get(conn, tenant_id, key)
+        calendar = SendCalendar(found.timezone, found.country)
+        day = calendar.local_date(action.claimed_at or now) if action else None  # the day it went out
+        resolved = outbox.resolve(conn, tenant_id, key, went_out=sent, now=now, sent_on=day)
+        if resolved is None:
+            raise UsageProblem(f"no unknown action {key!r} in tenant {tenant_id!r}")
+        if sent and day is not None and resolved.kind == "reminder" and resolved.channel in CONTACTING:
+            lines = [(str(line["invoice_id"]), int(line["level"]), str(line.get("level_name", "")))
+                     for line in resolved.payload.get("lines", [])]  # fmt: skip
+            went = resolved.claimed_at or now  # the notes are due from when it went out, as a sent one's are
+            notes = len(
+                outbox.plan(conn, tenant_id, sent_notes(resolved, lines, day, went), Mode.AUTO, now).created
+            )
+    if sent:
+        noted = f"; {notes} ledger note(s) planned (`ccm outbox send`)" if notes else ""
+        out.print(f"{key}: recorded as sent on {day}{noted}")
+    else:
+        out.print(f"{key}: planned again")
+
+
+@outbox_app.command()
+def retry(
+    ctx: typer.Context,
+    keys: Annotated[list[str] | None, typer.Argument(help="Failed action keys to plan again.")] = None,
+    failed: Annotated[bool, typer.Option("--failed", help="Plan every failed action again.")] = False,
+    tenant: TenantOpt = None,
+) -> None:
+    """Plan failed actions again once their cause is fixed: same key, attempts kept, sent at the next send."""
+    if bool(keys) == failed:
+        raise UsageProblem("give failed action keys or --failed")
+    store = state(ctx).store
+    tenant_id = pick_tenant(store, tenant)
     with store.begin() as conn:
         get_tenant(conn, tenant_id)
-        if not outbox.resolve(conn, tenant_id, key, went_out=sent, now=datetime.now(UTC)):
-            raise UsageProblem(f"no unknown action {key!r} in tenant {tenant_id!r}")
-    out.print(f"{key}: " + ("recorded as sent" if sent else "planned again"))
+        planned = outbox.retry(conn, tenant_id, None if failed else keys, datetime.now(UTC))
+    if keys and len(planned) < len(keys):
+        others = ", ".join(k for k in keys if k not in planned)
+        raise UsageProblem(
+            f"planned {len(planned)} of {len(keys)} again; not failed in {tenant_id!r}: {others}"
+        )
+    out.print(
+        f"planned {len(planned)} failed action(s) again; they go out at the next send (`ccm outbox send`)"
+    )
+
+
+@outbox_app.command()
+def dismiss(
+    ctx: typer.Context,
+    keys: Annotated[list[str], typer.Argument(help="Failed action keys to drop for good.")],
+    tenant: TenantOpt = None,
+) -> None:
+    """Drop failed actions for good (a note on an invoice deleted since): cancelled, their reason kept."""
+    store = state(ctx).store
+    tenant_id = pick_tenant(store, tenant)
+    with store.begin() as conn:
+        get_tenant(conn, tenant_id)
+        dropped = outbox.dismiss(conn, tenant_id, keys, datetime.now(UTC))
+    if len(dropped) < len(keys):
+        others = ", ".join(k for k in keys if k not in dropped)
+        raise UsageProblem(f"dismissed {len(dropped)} of {len(keys)}; not failed in {tenant_id!r}: {others}")
+    out.print(f"dismissed {len(dropped)} failed action(s)")

@@ -15,14 +15,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from adapters.base import LedgerError
-from connector import lease
+from connector import lease, outbox
 from connector.cli.app import Failure, UsageProblem, app, err, out, state
 from connector.mail import TemplateProblem
 from connector.outbox import Mode
 from connector.run.execute import Outcome
 from connector.run.night import NightSummary, night_held
 from connector.runtime import NotConnected
-from connector.store import synclog
+from connector.store import Store, synclog
 from connector.store.tenants import list_tenants
 from connector.sync import PageEvent
 
@@ -81,6 +81,17 @@ def summary_table(summaries: list[NightSummary]) -> Table:
     return table
 
 
+def print_unsettled(store: Store, tenant_ids: list[str]) -> None:
+    """Every action still waiting for a person (unknown or failed), by customer and invoice, with what to do;
+    at the end of every run, until someone settles it."""
+    with store.read() as conn:
+        waiting = [(t, item) for t in tenant_ids for item in outbox.unsettled(conn, t)]
+    if waiting:
+        out.print(f"{len(waiting)} action(s) need a person:", markup=False)
+    for tenant_id, item in waiting:
+        out.print(f"  {tenant_id}: {item.line()}", markup=False)
+
+
 def print_details(summary: NightSummary) -> None:
     if summary.skipped:
         reasons = Table("skipped because", "invoices", title=f"{summary.tenant_id}: reminders not sent")
@@ -95,8 +106,7 @@ def print_details(summary: NightSummary) -> None:
             out.print(f"cancelled {key}: {reason}", markup=False)
         for key, reason in summary.outcome.deferred[:20]:
             out.print(f"deferred {key}: {reason}", markup=False)
-        for key in summary.outcome.unknown:
-            out.print(f"UNKNOWN {key}: may or may not have gone out; check, then `ccm outbox resolve {key}`")
+        # failed and unknown ones: listed by name at the end (print_unsettled), with what to do
     for issue in summary.health:
         out.print(f"[health] {summary.tenant_id}: {issue.kind}: {issue.message}", markup=False)
     if summary.outcome and summary.outcome.notices:
@@ -143,7 +153,7 @@ def run(
     problems: list[str] = []
     lost: list[str] = []
     with Progress(SpinnerColumn(), TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(),
-                  console=err, transient=True) as progress:  # fmt: skip
+                  console=err, transient=True, disable=not err.is_terminal) as progress:  # fmt: skip
         for tenant_id in chosen:
             task = progress.add_task(f"{tenant_id}: syncing", total=None)
 
@@ -169,6 +179,7 @@ def run(
     out.print(summary_table(summaries))
     for summary in summaries:
         print_details(summary)
+    print_unsettled(store, chosen)
     failed = [s for s in summaries if s.stopped]
     if lost:  # the one line that matters: another process may be running these firms now
         others = [f"{s.tenant_id}: {s.stopped}" for s in failed if s.stopped not in lost]
