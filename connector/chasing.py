@@ -7,18 +7,26 @@ simply resumes at the next level after the last one sent (a broken promise re-en
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import Connection, func, or_, select, update
 
-from connector.model import Money
+from connector.model import ModelError, Money, check_currency
 from connector.store.schema import chasing_events, customer_settings, customers, invoices
 
 DISPUTE = "dispute"
 PROMISE = "promise"
 PLAN = "plan"
+
+# Amounts people type (a promise, a credit limit): plain digits, at most the store's 4 decimal places, and
+# small enough for its scaled 64-bit column (under 922,337,203,685,477) with room to spare.
+AMOUNT_PLACES = 4
+AMOUNT_MAX = Decimal(10) ** 14
+_PLAIN = re.compile(r"\d+(\.\d*)?|\.\d+")
+_EXPONENT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)[eE][+-]?\d+")
 
 
 class NotFound(LookupError):
@@ -52,7 +60,40 @@ class ChasingState:
     disputed: frozenset[str] = field(default_factory=frozenset)
 
 
-# ---- finding what the person typed
+# ---- what the person typed
+
+
+def _quoted(text: str) -> str:
+    return repr(text) if len(text) <= 40 else repr(text[:40]) + "…"
+
+
+def parse_amount(text: str, default_currency: str, *, zero: bool = False) -> Money:
+    """'250', '5,000.00' or '5000 EUR' as Money, or ValueError with a one-line reason.
+
+    Refused: exponents (`1e17`), NaN and infinities, negatives, zero (unless `zero`), more than 4 decimal
+    places (the store would round them silently) and amounts of 10**14 or more (it could not hold them).
+    """
+    parts = text.replace(",", "").split()
+    if not parts or len(parts) > 2:
+        raise ValueError(f"not an amount: {_quoted(text)}")
+    number = parts[0]
+    if number.startswith("-") and _PLAIN.fullmatch(number[1:]):
+        raise ValueError(f"must be {'0 or more' if zero else 'more than 0'}: {_quoted(number)}")
+    if not _PLAIN.fullmatch(number):
+        if _EXPONENT.fullmatch(number):
+            raise ValueError(f"not an amount (write it in plain digits, no exponent): {_quoted(number)}")
+        raise ValueError(f"not an amount: {_quoted(number)}")
+    amount = Decimal(number)
+    if amount == 0 and not zero:
+        raise ValueError(f"must be more than 0: {_quoted(number)}")
+    if amount >= AMOUNT_MAX:
+        raise ValueError(f"too large (at most {AMOUNT_MAX - 1:,}): {_quoted(number)}")
+    if -int(amount.as_tuple().exponent) > AMOUNT_PLACES:
+        raise ValueError(f"at most {AMOUNT_PLACES} decimal places: {_quoted(number)}")
+    try:
+        return Money(amount, check_currency(parts[1].upper() if len(parts) == 2 else default_currency))
+    except ModelError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def find_customer(conn: Connection, tenant_id: str, text: str) -> tuple[str, str]:

@@ -15,7 +15,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from connector.model import parse_money
 from connector.redact import is_secret_key, scrub
 
 ENV_PREFIX = "CCM_"
@@ -47,6 +46,24 @@ class LogSettings(_Section):
 
 class SyncSettings(_Section):
     overlap_seconds: int = Field(default=300, ge=0, le=86_400)
+
+
+def check_ca_bundle(value: Path | None) -> Path | None:
+    """`value` if it is None or a readable file, else ValueError with a one-line reason.
+
+    Checked where the bundle is used (adapters' `verify`), not when settings load: a ccm.toml left pointing
+    at a sandbox's CA that is gone must not stop `ccm log`, only what talks to that ledger.
+    """
+    if value is None:
+        return None
+    path = value.expanduser()
+    if not path.exists():
+        raise ValueError("no such file")
+    if not path.is_file():
+        raise ValueError("not a file")
+    if not os.access(path, os.R_OK):
+        raise ValueError("cannot read the file")
+    return path
 
 
 class XeroSettings(_Section):
@@ -105,9 +122,11 @@ class CreditSettings(_Section):
     @field_validator("segment_limits")
     @classmethod
     def _amounts(cls, value: dict[str, str]) -> dict[str, str]:
+        from connector.chasing import parse_amount  # the rules `ccm limit set` applies to a limit
+
         for segment, text in value.items():
             try:
-                parse_money(text, "XXX")  # the tenant's base currency stands in when none is given
+                parse_amount(text, "XXX", zero=True)  # XXX stands in for the base currency
             except ValueError as exc:
                 raise ValueError(f"{segment}: {exc}") from None
         return value
@@ -194,7 +213,23 @@ class Settings(_Section):
     @field_validator("data_dir")
     @classmethod
     def _expand(cls, value: Path) -> Path:
-        return value.expanduser()
+        path = value.expanduser()
+        if path.exists() and not path.is_dir():
+            raise ValueError("not a folder (it is a file)")
+        return path
+
+    @field_validator("vault_key")
+    @classmethod
+    def _vault_key(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from cryptography.fernet import Fernet
+
+        try:
+            Fernet(value.encode())
+        except (ValueError, UnicodeEncodeError):
+            raise ValueError("not a valid vault key (32 url-safe base64-encoded bytes)") from None
+        return value
 
     @property
     def db_url(self) -> str:
@@ -208,7 +243,10 @@ class Settings(_Section):
             return self.database_url
         from connector.store.engine import default_url, secure_data_dir
 
-        return default_url(secure_data_dir(self.data_dir))
+        try:
+            return default_url(secure_data_dir(self.data_dir))
+        except OSError as exc:  # a parent that is a file, no permission: a setting to fix, not a crash
+            raise ConfigError(f"data_dir: cannot use {str(self.data_dir)!r}: {exc.strerror or exc}") from None
 
     def tenant_dir(self, tenant_id: str) -> Path:
         """Per-tenant files (mapping overrides, policies, templates) live here."""
@@ -221,6 +259,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        byte = exc.object[exc.start]
+        raise ConfigError(f"{path}: not UTF-8 text (byte 0x{byte:02x} at offset {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from None
 
@@ -296,6 +337,7 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
 
 def _shown(loc: tuple[str, ...], value: Any) -> str:
     """The offending value, unless it is (or may hold) a secret."""
-    if not isinstance(value, str | int | float) or any(is_secret_key(p) or p.endswith("_url") for p in loc):
+    hidden = any(is_secret_key(p) or p.endswith(("_url", "_key")) for p in loc)  # vault_key, webhook_key
+    if not isinstance(value, str | int | float) or hidden:
         return ""
     return f" (got {scrub(value)!r})" if isinstance(value, str) else f" (got {value})"

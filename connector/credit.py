@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import csv
 import hashlib
-from collections.abc import Mapping, Sequence
+import io
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -18,8 +19,8 @@ from pathlib import Path
 from sqlalchemy import Connection, select, update
 
 from connector import outbox
-from connector.chasing import NotFound, find_customer
-from connector.model import Money, Status, Tenant, parse_money
+from connector.chasing import NotFound, find_customer, parse_amount
+from connector.model import CustomerStatus, Money, Status, Tenant, parse_money
 from connector.outbox import NewAction
 from connector.reconcile import Basis, Snapshot
 from connector.reconcile.snapshot import without_gc
@@ -58,34 +59,89 @@ def limits(conn: Connection, tenant_id: str) -> dict[str, Money]:
     return {cid: Money(Decimal(amount), currency) for cid, amount, currency in conn.execute(query)}
 
 
-def import_limits(conn: Connection, tenant: Tenant, path: Path, now: datetime) -> int:
-    """Import `customer,amount[,currency]` rows (with a header) all or nothing; returns how many."""
+def parse_limit(text: str, base_currency: str) -> Money:
+    """A credit limit as typed ('5000', '5,000.00 EUR'): 0 or more (0: no credit at all), plain digits,
+    at most 4 decimal places, under 10**14; else ValueError with a one-line reason."""
+    return parse_amount(text, base_currency, zero=True)
+
+
+def _read_csv_text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        raw = path.read_bytes()
     except OSError as exc:
         raise LimitFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    reader = csv.DictReader(text.splitlines())
-    header = [h.strip().lower() for h in reader.fieldnames or []]
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise LimitFileError(
+            f"{path}: line {line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); save it as CSV UTF-8"
+        ) from None
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise LimitFileError(f"{path}: line {line}: not a CSV text file (it holds NUL bytes)")
+    return text
+
+
+def _records(path: Path, text: str) -> Iterator[tuple[int, list[str]]]:
+    """(line the record starts on, its fields) for every non-blank record; quoted newlines kept."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    while True:
+        start = reader.line_num + 1
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise LimitFileError(f"{path}: line {start}: not valid CSV: {exc}") from None
+        if any(field.strip() for field in record):
+            yield start, record
+
+
+def import_limits(conn: Connection, tenant: Tenant, path: Path, now: datetime) -> int:
+    """Import `customer,amount[,currency]` rows (with a header) all or nothing; returns how many.
+
+    Every bad row is reported with the line it starts on. A customer named twice with the same limit is
+    fine; with different limits it is an error naming both lines (which one was meant is not ours to guess).
+    """
+    records = _records(path, _read_csv_text(path))
+    first = next(records, None)
+    header = [h.strip().lower() for h in first[1]] if first else []
     if "customer" not in header or "amount" not in header:
         raise LimitFileError(
-            f"{path}: line 1: the header must name the columns customer and amount (and currency)"
+            f"{path}: line {first[0] if first else 1}: the header must name the columns customer and amount "
+            "(and currency)"
         )
-    rows: list[tuple[str, Money]] = []
+    for name in ("customer", "amount", "currency"):
+        if header.count(name) > 1:
+            raise LimitFileError(f"{path}: line {first[0] if first else 1}: the header names {name} twice")
+    column = {name: i for i, name in enumerate(header)}
+    found: dict[str, tuple[int, Money, str]] = {}
     problems: list[str] = []
-    for number, raw in enumerate(reader, start=2):
-        row = {k.strip().lower(): (v or "").strip() for k, v in raw.items() if k is not None}
+    for number, record in records:
+        row = {name: (record[i].strip() if i < len(record) else "") for name, i in column.items()}
         try:
-            customer_id, _ = find_customer(conn, tenant.id, row.get("customer", ""))
-            amount = row.get("amount", "") + (f" {row['currency']}" if row.get("currency") else "")
-            rows.append((customer_id, parse_money(amount, tenant.base_currency)))
+            if not row["customer"]:
+                raise ValueError("no customer given")
+            customer_id, name = find_customer(conn, tenant.id, row["customer"])
+            amount = row["amount"] + (f" {row['currency']}" if row.get("currency") else "")
+            limit = parse_limit(amount, tenant.base_currency)
         except (NotFound, ValueError) as exc:
             problems.append(f"line {number}: {exc}")
+            continue
+        earlier = found.get(customer_id)
+        if earlier is None:
+            found[customer_id] = (number, limit, name)
+        elif earlier[1] != limit:
+            problems.append(
+                f"lines {earlier[0]} and {number}: two different limits for {name} ({earlier[1]} and {limit})"
+            )
     if problems:
         shown = "; ".join(problems[:10]) + (f"; and {len(problems) - 10} more" if len(problems) > 10 else "")
         raise LimitFileError(f"{path}: nothing imported: {shown}")
-    for customer_id, limit in rows:
+    for customer_id, (_, limit, _) in found.items():
         set_limit(conn, tenant.id, customer_id, limit, now, "import")
-    return len(rows)
+    return len(found)
 
 
 def holds(conn: Connection, tenant_id: str) -> dict[str, Held]:
@@ -137,7 +193,7 @@ def accounts(
     levels: Mapping[str, int],
     include_drafts: bool = False,
 ) -> list[Account]:
-    """Every customer as credit control sees them, exposure in their limit's currency."""
+    """Every customer the ledger still has, as credit control sees them, exposure in the limit's currency."""
     snapshot, today, rates = basis.snapshot, basis.today, basis.rates
     rating = {cid: b.rating for cid, b in basis.behaviours.items()}
     overdue: dict[str, list[tuple[int, Decimal]]] = {}
@@ -159,6 +215,8 @@ def accounts(
                 drafts[inv.customer_id] = drafts.get(inv.customer_id, Decimal(0)) + value
     found = []
     for customer in snapshot.customers:
+        if customer.status is CustomerStatus.DELETED:
+            continue  # gone from the ledger: there is nothing there to hold or release
         position = basis.positions.get(customer.id)
         exposure_base = (position.base.net if position else Decimal(0)) + drafts.get(customer.id, Decimal(0))
         limit = limit_of.get(customer.id)
@@ -319,5 +377,5 @@ def suggest(snapshot: Snapshot, today: date, limit_of: Mapping[str, Money]) -> l
 
 
 __all__ = ["HOLD", "Held", "LimitFileError", "accounts", "decide", "hold_actions", "holds", "import_limits",
-           "limits", "parse_money", "peak_exposure", "record_hold", "set_limit", "suggest",
+           "limits", "parse_limit", "parse_money", "peak_exposure", "record_hold", "set_limit", "suggest",
            "with_segment_defaults"]  # fmt: skip

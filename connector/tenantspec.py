@@ -6,6 +6,7 @@ Each problem is one line naming the field: `timezone: unknown time zone 'Europe/
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -13,8 +14,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from connector.config import check_time_of_day
 from connector.model import ModelError, Tenant
 
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# fullmatch, never `$`: `$` also matches before a trailing newline, and "acme\n" is not an id.
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+NAME_MAX = 255  # the store's column
+EMAIL_MAX = 320
 
 
 class TenantProblem(ValueError):
@@ -26,9 +30,27 @@ class TenantProblem(ValueError):
 
 
 def check_id(tenant_id: str) -> str:
-    if not _ID.match(tenant_id):
-        raise TenantProblem("tenant", f"use letters, digits, '.', '_' or '-' (at most 64), not {tenant_id!r}")
+    if not _ID.fullmatch(tenant_id):
+        raise TenantProblem(
+            "tenant", f"use letters, digits, '.', '_' or '-' (at most 64), not {shown(tenant_id)}"
+        )
     return tenant_id
+
+
+def check_name(name: str, *, empty: bool = False) -> str:
+    """A firm's name: one line that fits the store. `empty`: "" is fine (connecting fills in the ledger's)."""
+    if not name.strip() and not (empty and name == ""):
+        raise TenantProblem("name", "must not be empty")
+    if len(name) > NAME_MAX:
+        raise TenantProblem("name", f"at most {NAME_MAX} characters (got {len(name):,})")
+    if any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in name):
+        raise TenantProblem("name", f"must be one line without control characters, not {shown(name)}")
+    return name
+
+
+def shown(value: str, most: int = 60) -> str:
+    """`value` quoted for an error line, cut short: a 100,000-character value is not repeated whole."""
+    return repr(value) if len(value) <= most else repr(value[:most]) + f"… ({len(value):,} characters)"
 
 
 def slug(name: str) -> str:
@@ -41,15 +63,15 @@ def check_timezone(name: str) -> str:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise TenantProblem("timezone", f"unknown time zone {name!r}") from None
+        raise TenantProblem("timezone", f"unknown time zone {shown(name)}") from None
     return name
 
 
 def check_email(address: str | None) -> str | None:
     if address in (None, ""):
         return None
-    if not _EMAIL.match(address):
-        raise TenantProblem("contact_email", f"not an e-mail address: {address!r}")
+    if len(address) > EMAIL_MAX or not _EMAIL.fullmatch(address):
+        raise TenantProblem("contact_email", f"not an e-mail address: {shown(address)}")
     return address
 
 
@@ -75,6 +97,7 @@ def build(
 ) -> Tenant:
     """A Tenant from typed-in values, or TenantProblem naming the first bad field."""
     check_id(tenant_id)
+    check_name(name, empty=True)
     check_timezone(timezone)
     if len(country) != 2 or not country.isalpha():
         raise TenantProblem("country", f"expected a two-letter ISO code, got {country!r}")
@@ -96,6 +119,8 @@ def build(
 def changed(tenant: Tenant, **fields: str | None) -> Tenant:
     """`tenant` with the given fields replaced (None leaves a field as it is; "" clears an optional one)."""
     wanted: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
+    if "name" in wanted:
+        check_name(str(wanted["name"]))
     if "timezone" in wanted:
         check_timezone(str(wanted["timezone"]))
     if "night_time" in wanted:

@@ -74,7 +74,10 @@ def cli_books(home: Path) -> None:
     store.close()
 
 
-def test_the_commands_record_and_undo(capsys, home, cli_books):
+def test_the_commands_record_and_undo(capsys, home, cli_books, monkeypatch):
+    monkeypatch.setattr(
+        "connector.cli.commands.chasing._now", lambda: datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
+    )
     assert (
         ccm(capsys, "dispute", "INV-0001", "--note", "wrong price")[1]
         == "invoice INV-0001: disputed; not chased\n"

@@ -167,7 +167,8 @@ def test_a_held_customer_is_not_chased_unless_the_policy_says_so(store, settings
     assert night.holds
 
 
-def test_customer_shows_limit_hold_and_chasing_history(capsys, home, registered):
+def test_customer_shows_limit_hold_and_chasing_history(capsys, home, registered, monkeypatch):
+    monkeypatch.setattr("connector.cli.commands.chasing._now", lambda: MORNING)
     store = Store.open(f"sqlite:///{home / 'ccm.db'}")
     with store.begin() as conn:
         save_tenant(conn, Tenant("acme", "Acme Ltd", "scripted"))

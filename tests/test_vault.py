@@ -14,9 +14,9 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from adapters.base import AuthExpired
-from connector.config import load_settings
+from connector.config import ConfigError, load_settings
 from connector.model import ConnectionState
-from connector.oauth import TokenSet, TokenVault, VaultKeyError, load_key
+from connector.oauth import TokenSet, TokenVault, load_key
 from connector.store import Store
 from connector.store.schema import oauth_tokens
 from connector.store.tenants import get_connection
@@ -159,9 +159,9 @@ def test_the_key_file_is_made_once_and_private(tmp_path):
 
 
 def test_a_bad_configured_key_is_one_line(tmp_path):
-    settings = load_settings(None, {"CCM_HOME": str(tmp_path), "CCM_VAULT_KEY": "not-a-key"})
-    with pytest.raises(VaultKeyError, match=r"^vault_key: not a valid vault key"):
-        load_key(settings)
+    with pytest.raises(ConfigError, match=r"^CCM_VAULT_KEY: not a valid vault key") as bad:
+        load_settings(None, {"CCM_HOME": str(tmp_path), "CCM_VAULT_KEY": "not-a-key"})
+    assert "not-a-key" not in str(bad.value)
 
 
 def test_token_responses_keep_what_the_server_did_not_resend():

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from adapters.base import AuthExpired, OAuthEndpoints
+from adapters.base import AuthExpired, Fatal, OAuthEndpoints
 from connector import oauth
-from connector.config import QuickBooksSettings
+from connector.config import ConfigError, QuickBooksSettings, check_ca_bundle
 from connector.model import Connection
 from connector.oauth import TokenSet, TokenVault
 from connector.redact import register_secret
@@ -33,9 +33,22 @@ def endpoints(qbo: QuickBooksSettings) -> OAuthEndpoints:
     return OAuthEndpoints(qbo.authorize_url, qbo.token_url, qbo.revoke_url)
 
 
+class CaBundleMissing(Fatal, ConfigError):
+    """quickbooks.ca_bundle names no readable file: a setting to fix (exit 2 on the command line), and a
+    Fatal for the tenant's run (retrying will not help)."""
+
+
 def verify(qbo: QuickBooksSettings) -> Path | bool:
-    """The CA to trust for QuickBooks: the configured bundle (the sandbox's), else the system's."""
-    return qbo.ca_bundle if qbo.ca_bundle else True
+    """The CA to trust for QuickBooks: the configured bundle (the sandbox's), else the system's.
+
+    A bundle that is not a readable file is CaBundleMissing, naming the setting and the path.
+    """
+    if not qbo.ca_bundle:
+        return True
+    try:
+        return check_ca_bundle(qbo.ca_bundle) or True
+    except ValueError as exc:
+        raise CaBundleMissing(f"quickbooks.ca_bundle: {exc}: {str(qbo.ca_bundle)!r}") from None
 
 
 def _client(qbo: QuickBooksSettings) -> tuple[str, str]:
@@ -48,6 +61,7 @@ def _client(qbo: QuickBooksSettings) -> tuple[str, str]:
 def refresher(qbo: QuickBooksSettings, now: Clock = _utcnow) -> Callable[[TokenSet], TokenSet]:
     """The call that trades a refresh token for new tokens at Intuit (Basic client auth)."""
     client_id, secret = _client(qbo)
+    verify(qbo)  # at once: a missing CA is said when the ledger is built, not as a TLS error mid-run
 
     def refresh(tokens: TokenSet) -> TokenSet:
         return oauth.refresh_tokens(endpoints(qbo), client_id, secret, tokens, verify=verify(qbo), now=now())

@@ -48,6 +48,10 @@ def verify(headers: Mapping[str, str], raw_body: bytes, verifier: str | None) ->
     return None
 
 
+class _Shape(ValueError):
+    """The signed body is JSON but not in the shape Intuit sends: one line saying where."""
+
+
 def _when(text: Any) -> datetime | None:
     if not isinstance(text, str):
         return None
@@ -57,33 +61,72 @@ def _when(text: Any) -> datetime | None:
         return None
 
 
+def _id(value: Any, where: str) -> str:
+    """An id Intuit sends as a string (or, in older payloads, a number); anything else is no id."""
+    if isinstance(value, str) and value.strip():
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise _Shape(f"{where}: expected an id, got {type(value).__name__}")
+
+
+def _text(value: Any, where: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise _Shape(f"{where}: expected text, got {type(value).__name__}")
+    return value
+
+
+def _list(value: Any, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise _Shape(f"{where}: expected a list, got {type(value).__name__}")
+    return value
+
+
+def _object(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _Shape(f"{where}: expected an object, got {type(value).__name__}")
+    return value
+
+
 def _legacy(body: Mapping[str, Any]) -> list[Change]:
     changes: list[Change] = []
-    for note in body.get("eventNotifications") or []:
-        realm = str(note.get("realmId", ""))
-        for entity in (note.get("dataChangeEvent") or {}).get("entities") or []:
-            stream = STREAMS.get(str(entity.get("name", "")).lower())
-            if stream and realm and entity.get("id") is not None:
-                operation = _OPERATIONS.get(str(entity.get("operation", "")).lower(), "update")
-                changes.append(
-                    Change(realm, stream, str(entity["id"]), operation, _when(entity.get("lastUpdated")))
-                )
+    for n, raw_note in enumerate(_list(body["eventNotifications"], "eventNotifications")):
+        where = f"eventNotifications[{n}]"
+        note = _object(raw_note, where)
+        realm = _id(note.get("realmId"), f"{where}.realmId")
+        event = _object(note.get("dataChangeEvent"), f"{where}.dataChangeEvent")
+        entities = _list(event.get("entities"), f"{where}.dataChangeEvent.entities")
+        for e, raw_entity in enumerate(entities):
+            at = f"{where}.dataChangeEvent.entities[{e}]"
+            entity = _object(raw_entity, at)
+            stream = STREAMS.get(_text(entity.get("name"), f"{at}.name").lower())
+            if stream is None:
+                continue  # an entity ccm does not pull (Vendor, Bill, ...)
+            rid = _id(entity.get("id"), f"{at}.id")
+            operation = _OPERATIONS.get(_text(entity.get("operation"), f"{at}.operation").lower(), "update")
+            when = _when(_text(entity.get("lastUpdated"), f"{at}.lastUpdated"))
+            changes.append(Change(realm, stream, rid, operation, when))
     return changes
 
 
 def _cloud_events(events: list[Any]) -> list[Change]:
     changes: list[Change] = []
-    for event in events:
-        if not isinstance(event, dict):
-            continue
-        parts = str(event.get("type", "")).split(".")  # qbo.<entity>.<operation>.v1
+    for n, raw in enumerate(events):
+        where = f"[{n}]"
+        event = _object(raw, where)
+        parts = _text(event.get("type"), f"{where}.type").split(".")  # qbo.<entity>.<operation>.v1
         if len(parts) < 3 or parts[0] != "qbo":
             continue
         stream = STREAMS.get(parts[1].lower())
-        realm, rid = event.get("intuitaccountid"), event.get("intuitentityid")
-        if stream and realm is not None and rid is not None:
-            operation = _OPERATIONS.get(parts[2].lower(), "update")
-            changes.append(Change(str(realm), stream, str(rid), operation, _when(event.get("time"))))
+        if stream is None:
+            continue
+        realm = _id(event.get("intuitaccountid"), f"{where}.intuitaccountid")
+        rid = _id(event.get("intuitentityid"), f"{where}.intuitentityid")
+        operation = _OPERATIONS.get(parts[2].lower(), "update")
+        when = _when(_text(event.get("time"), f"{where}.time"))
+        changes.append(Change(realm, stream, rid, operation, when))
     return changes
 
 
@@ -96,8 +139,11 @@ def parse(headers: Mapping[str, str], raw_body: bytes, verifier: str | None) -> 
         body = json.loads(raw_body)
     except (UnicodeDecodeError, ValueError):
         return Rejected("webhook body is not JSON", 400)
-    if isinstance(body, list):
-        return _cloud_events(body)
-    if isinstance(body, dict) and "eventNotifications" in body:
-        return _legacy(body)
+    try:
+        if isinstance(body, list):
+            return _cloud_events(body)
+        if isinstance(body, dict) and "eventNotifications" in body:
+            return _legacy(body)
+    except _Shape as exc:  # all or nothing: a delivery with one malformed event queues nothing
+        return Rejected(f"webhook body is not in Intuit's format: {exc}", 400)
     return Rejected("webhook body is neither Intuit's legacy nor its CloudEvents format", 400)

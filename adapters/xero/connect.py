@@ -23,7 +23,7 @@ from xero_python.identity import IdentityApi
 from adapters.base import AuthExpired, Fatal, OAuthEndpoints
 from adapters.xero.client import sdk_token
 from connector import oauth
-from connector.config import Settings, XeroSettings
+from connector.config import ConfigError, Settings, XeroSettings, check_ca_bundle
 from connector.model import Connection, ConnectionState, Tenant
 from connector.oauth import TokenSet, TokenVault
 from connector.redact import register_secret
@@ -38,6 +38,11 @@ GRANULAR_SCOPES = (*_IDENTITY, "accounting.invoices", "accounting.payments.read"
 
 class NotConfigured(Fatal):
     """The Xero app's credentials are missing from the settings."""
+
+
+class CaBundleMissing(Fatal, ConfigError):
+    """xero.ca_bundle names no readable file: a setting to fix (exit 2 on the command line), and a Fatal
+    for the tenant's run (retrying will not help)."""
 
 
 def endpoints(xero: XeroSettings) -> OAuthEndpoints:
@@ -64,13 +69,26 @@ def credentials(xero: XeroSettings) -> tuple[str, str]:
 
 
 def verify(xero: XeroSettings) -> str | bool:
-    """The CA bundle to trust for Xero (the sandbox's), else the system's."""
-    return str(xero.ca_bundle) if xero.ca_bundle else True
+    """The CA bundle to trust for Xero (the sandbox's), else the system's; CaBundleMissing if it is not a
+    readable file."""
+    if not xero.ca_bundle:
+        return True
+    try:
+        return str(check_ca_bundle(xero.ca_bundle))
+    except ValueError as exc:  # settings checked it at start; it went away since
+        raise CaBundleMissing(f"xero.ca_bundle: {exc}: {str(xero.ca_bundle)!r}") from None
+
+
+def _ca_cert(xero: XeroSettings) -> str | None:
+    """The SDK's ssl_ca_cert: the checked bundle, or None for the system's."""
+    trusted = verify(xero)
+    return trusted if isinstance(trusted, str) else None
 
 
 def refresher(xero: XeroSettings, now: Any = None) -> Any:
     """A function renewing a TokenSet at Xero's token endpoint, for TokenVault.refresh."""
     client_id, secret = credentials(xero)
+    verify(xero)  # at once: a missing CA is said when the ledger is built, not as a TLS error mid-run
     points = endpoints(xero)
 
     def renew(current: TokenSet) -> TokenSet:
@@ -110,7 +128,7 @@ def begin(xero: XeroSettings, state: str | None = None) -> Authorization:
 def connections(xero: XeroSettings, tokens: TokenSet, now: datetime | None = None) -> list[Organisation]:
     """The organisations these tokens may reach (GET /connections through the SDK's IdentityApi)."""
     config = Configuration(oauth2_token=OAuth2Token())
-    config.ssl_ca_cert = str(xero.ca_bundle) if xero.ca_bundle else None
+    config.ssl_ca_cert = _ca_cert(xero)
     token = sdk_token(tokens, now or datetime.now(UTC))
     client = ApiClient(config, oauth2_token_getter=lambda: token, oauth2_token_saver=lambda _: None)
     api = IdentityApi(client, base_url=xero.api_url.rstrip("/"))
@@ -139,7 +157,7 @@ def remove_connection(xero: XeroSettings, tokens: TokenSet, org_id: str, now: da
     if not found:
         return False
     config = Configuration(oauth2_token=OAuth2Token())
-    config.ssl_ca_cert = str(xero.ca_bundle) if xero.ca_bundle else None
+    config.ssl_ca_cert = _ca_cert(xero)
     token = sdk_token(tokens, now or datetime.now(UTC))
     client = ApiClient(config, oauth2_token_getter=lambda: token, oauth2_token_saver=lambda _: None)
     try:

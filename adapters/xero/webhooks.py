@@ -13,6 +13,7 @@ import hmac
 import json
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from adapters.base import Change, Rejected
 from connector.mapping.values import ValueProblem, instant_parser
@@ -51,22 +52,43 @@ def parse(key: str | None, headers: Mapping[str, str], raw_body: bytes) -> list[
             raise TypeError("events is not a list")
     except (ValueError, KeyError, TypeError) as exc:
         return Rejected(f"webhook body is not Xero's event JSON ({type(exc).__name__})", 400)
+    try:
+        return _changes(events)
+    except _Shape as exc:  # all or nothing: a delivery with one malformed event queues nothing
+        return Rejected(f"webhook body is not Xero's event JSON: {exc}", 400)
+
+
+class _Shape(ValueError):
+    """The signed body is JSON but an event is not in the shape Xero sends: one line saying where."""
+
+
+def _text(event: Mapping[str, Any], key: str, where: str, required: bool = False) -> str:
+    value = event.get(key)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise _Shape(f"{where}.{key}: expected text, got {type(value).__name__}")
+    return value
+
+
+def _changes(events: list[Any]) -> list[Change]:
     changes: list[Change] = []
-    for event in events:
+    for n, event in enumerate(events):
+        where = f"events[{n}]"
         if not isinstance(event, dict):
-            continue
-        stream = STREAMS.get(str(event.get("eventCategory", "")).upper())
-        tenant, rid = event.get("tenantId"), event.get("resourceId")
-        if stream is None or not tenant or not rid:
+            raise _Shape(f"{where}: expected an object, got {type(event).__name__}")
+        stream = STREAMS.get(_text(event, "eventCategory", where).upper())
+        if stream is None:
             continue  # SUBSCRIPTION events and anything unknown concern no stream
-        changes.append(Change(str(tenant), stream, str(rid),
-                              _OPERATIONS.get(str(event.get("eventType", "")).upper(), "update"),
-                              _when(event.get("eventDateUtc"))))  # fmt: skip
+        tenant = _text(event, "tenantId", where, required=True)
+        rid = _text(event, "resourceId", where, required=True)
+        operation = _OPERATIONS.get(_text(event, "eventType", where).upper(), "update")
+        changes.append(Change(tenant, stream, rid, operation, _when(_text(event, "eventDateUtc", where))))
     return changes
 
 
-def _when(raw: object) -> datetime | None:
+def _when(raw: str) -> datetime | None:
     try:
-        return _instant(raw) if raw is not None else None
+        return _instant(raw) if raw else None
     except ValueProblem:
         return None

@@ -19,7 +19,7 @@ from connector.config import ConfigError, Settings, config_path, load_settings
 from connector.logs import configure
 from connector.redact import scrub
 from connector.store import Store
-from connector.store.engine import DatabaseUrlError
+from connector.store.engine import DatabaseUnreachable, DatabaseUrlError
 from connector.store.tenants import UnknownTenant
 from connector.yamlfile import FileProblem
 
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     except _USAGE_ERRORS as exc:
         err.print(f"ccm: error: {scrub(str(exc))}", markup=False)
         sys.exit(2)
-    except (Failure, LedgerError) as exc:  # a ledger's refusal (not configured, not reachable): one line too
+    except (Failure, LedgerError, DatabaseUnreachable) as exc:  # a ledger's refusal, a database down
         err.print(f"ccm: {scrub(str(exc))}", markup=False)
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)

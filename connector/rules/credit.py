@@ -28,6 +28,7 @@ from connector.yamlfile import FileProblem, read_yaml
 
 SHIPPED = Path(__file__).with_name("credit.yaml")
 KINDS = ("over_limit", "overdue", "dunning_level", "rating")
+RATINGS = ("A", "B", "C", "D", "E")
 Kind = Literal["over_limit", "overdue", "dunning_level", "rating"]
 HOLD: Literal["hold"] = "hold"
 RELEASE: Literal["release"] = "release"
@@ -155,6 +156,11 @@ def _number(spec: Mapping[str, Any], key: str, where: str, whole: bool = False) 
     return parsed
 
 
+def _brief(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:60] + "…"
+
+
 _ALLOWED = {
     "over_limit": ("tolerance_percent",),
     "overdue": ("days", "min_amount"),
@@ -182,9 +188,9 @@ def parse_rules(doc: Any, name: str) -> tuple[Rule, ...]:
                 )
         ratings = spec.get("in", [])
         if kind == "rating" and (
-            not isinstance(ratings, list) or not all(r in "ABCDE" and r for r in ratings)
-        ):
-            raise CreditFileError(f"{where}.in: must be a list of ratings A-E")
+            not isinstance(ratings, list) or not all(r in RATINGS for r in ratings)
+        ):  # `r in RATINGS`, a tuple: "DE" or 4 is no rating (a substring test took "DE", and 4 raised)
+            raise CreditFileError(f"{where}.in: must be a list of ratings A-E, got {_brief(ratings)}")
         rules.append(Rule(
             when=kind, tolerance_percent=_number(spec, "tolerance_percent", where),
             days=_number(spec, "days", where, whole=True), min_amount=_number(spec, "min_amount", where),

@@ -8,6 +8,7 @@ from before ccm cared is tightened when ccm opens it.
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -21,9 +22,12 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import URL, Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, OperationalError
+
+from connector.redact import scrub
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+CONNECT_TIMEOUT_SECONDS = 10  # PostgreSQL: a host that drops packets fails in seconds, not minutes
 _PG_LOCK = 0x63636D  # "ccm": one migrator at a time on a shared PostgreSQL
 DB_FILE = "ccm.db"
 KEY_FILE = "vault.key"  # the token vault's key (connector.oauth), when not given in the settings
@@ -36,6 +40,56 @@ log = structlog.get_logger(__name__)
 
 class DatabaseUrlError(ValueError):
     pass
+
+
+class DatabaseUnreachable(RuntimeError):
+    """The database cannot be reached or opened. One line naming it (user, host, port, database), never
+    its password: `cannot reach the database postgresql://ccm@db:5432/ccm (connection refused)`."""
+
+
+def shown_url(url: str | URL) -> str:
+    """The database as a person recognises it: backend, user, host, port, database; no password, no driver,
+    no query (which may carry credentials too)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return "<unparseable>"
+    plain = URL.create(
+        parsed.get_backend_name(), parsed.username, None, parsed.host, parsed.port, parsed.database
+    )
+    return plain.render_as_string(hide_password=True)
+
+
+_PG_PREFIX = re.compile(r'^(connection failed: )?(connection to server at "[^"]*"(, port \d+)? failed: )?')
+
+
+def _reason(exc: OperationalError) -> str:
+    """The driver's first line, without what the URL already says: `connection refused`,
+    `database "x" does not exist`, `password authentication failed for user "ccm"`."""
+    lines = [line.strip() for line in str(exc.orig or exc).splitlines() if line.strip()]
+    text = _PG_PREFIX.sub("", lines[0] if lines else type(exc.orig).__name__).removeprefix("FATAL:").strip()
+    return scrub(text[:1].lower() + text[1:]) if text else "no reason given"
+
+
+def unreachable(url: str | URL, exc: OperationalError) -> DatabaseUnreachable:
+    verb = "open" if make_url(url).get_backend_name() == "sqlite" else "reach"
+    return DatabaseUnreachable(f"cannot {verb} the database {shown_url(url)} ({_reason(exc)})")
+
+
+@contextmanager
+def reaching(engine: Engine) -> Iterator[None]:
+    """Turn a failure to connect inside the block into DatabaseUnreachable naming the database."""
+    try:
+        yield
+    except OperationalError as exc:
+        if _connects(exc):
+            raise unreachable(engine.url, exc) from None
+        raise
+
+
+def _connects(exc: OperationalError) -> bool:
+    """Whether the error is about reaching or opening the database, not one statement failing."""
+    return exc.statement is None or "unable to open database file" in str(exc.orig)
 
 
 def default_url(data_dir: Path) -> str:
@@ -177,13 +231,18 @@ def create(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         if (database := _sqlite_file(parsed)) is not None:
-            database.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                database.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # a file where the folder should be, no permission
+                why = (exc.strerror or str(exc)).lower()
+                raise DatabaseUnreachable(f"cannot open the database {shown_url(parsed)} ({why})") from None
             with suppress(OSError):  # a folder, or no write access: SQLite says so in its own words
                 create_private_file(database)  # before SQLite makes it 0644; its -wal/-shm copy its mode
             event.listen(engine, "connect", _SidecarModes(database))  # after the pragmas made -wal/-shm
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    connect_args = {} if "connect_timeout" in parsed.query else {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
 
 
 class _SidecarModes:
@@ -239,8 +298,11 @@ def _migration_lock(engine: Engine) -> Iterator[Connection]:
 
 
 def upgrade(engine: Engine) -> tuple[frozenset[str], frozenset[str]]:
-    """Apply every pending migration; returns (revisions before, revisions after)."""
-    with _migration_lock(engine) as conn:
+    """Apply every pending migration; returns (revisions before, revisions after).
+
+    A database that cannot be reached is DatabaseUnreachable, one line naming it.
+    """
+    with reaching(engine), _migration_lock(engine) as conn:
         before = frozenset(MigrationContext.configure(conn).get_current_heads())
         command.upgrade(_alembic_config(conn), "heads")
         conn.commit()
@@ -249,6 +311,9 @@ def upgrade(engine: Engine) -> tuple[frozenset[str], frozenset[str]]:
 
 
 def ensure_current(engine: Engine) -> None:
-    """Migrate on first use: cheap when the database is already at head."""
-    if current_revisions(engine) != head_revisions():
+    """Migrate on first use: cheap when the database is already at head. DatabaseUnreachable if it cannot
+    be reached (the first connection is made here)."""
+    with reaching(engine):
+        current = current_revisions(engine)
+    if current != head_revisions():
         upgrade(engine)

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 
 from connector import chasing
 from connector.cli.app import UsageProblem, app, out, state
 from connector.cli.options import TenantOpt, pick_customer, pick_tenant
-from connector.model import ModelError, Money
+from connector.model import Money, Tenant
 from connector.rules.policy import load_policies
 from connector.store.tenants import get_tenant
 
+UNTIL_YEARS = 5  # a promise further ahead is a typo (20226-01-01), not a plan
 NoteOpt = Annotated[str, typer.Option("--note", "-n", help="Why, in a few words (kept in the history).")]
 
 
@@ -27,6 +28,23 @@ def _date(value: str, option: str) -> date:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _check_until(day: date, tenant: Tenant, option: str) -> None:
+    """A date a person promises something by: today or later where the firm is, within UNTIL_YEARS."""
+    today = _now().astimezone(ZoneInfo(tenant.timezone)).date()
+    latest = _years_after(today, UNTIL_YEARS)
+    if day < today:
+        raise UsageProblem(f"{option}: {day} is in the past (today is {today} in {tenant.timezone})")
+    if day > latest:
+        raise UsageProblem(f"{option}: {day} is more than {UNTIL_YEARS} years ahead (at most {latest})")
+
+
+def _years_after(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
 
 
 @app.command()
@@ -80,14 +98,19 @@ def promise(
     until_day = _date(until, "--until")
     tenant_id, customer_id, name = pick_customer(state(ctx).store, tenant, customer)
     store = state(ctx).store
+    with store.read() as conn:
+        firm = get_tenant(conn, tenant_id)
     promised: Money | None = None
     if amount is not None:
-        with store.read() as conn:
-            base = get_tenant(conn, tenant_id).base_currency
+        if currency is not None and " " in amount.strip():
+            raise UsageProblem(f"--amount: give the currency with --currency only: {amount!r}")
         try:
-            promised = Money(Decimal(amount), (currency or base).upper())
-        except (InvalidOperation, ModelError) as exc:
-            raise UsageProblem(f"--amount/--currency: {exc or 'not an amount'}: {amount!r}") from None
+            promised = chasing.parse_amount(
+                amount + (f" {currency}" if currency is not None else ""), firm.base_currency
+            )
+        except ValueError as exc:
+            raise UsageProblem(f"--amount/--currency: {exc}") from None
+    _check_until(until_day, firm, "--until")
     with store.begin() as conn:
         chasing.open_event(conn, tenant_id, customer_id, chasing.PROMISE, _now(), note=note, until=until_day,
                            amount=promised)  # fmt: skip

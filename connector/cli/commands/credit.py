@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.table import Table
@@ -12,6 +13,7 @@ from rich.table import Table
 from connector import chasing, credit
 from connector.cli.app import UsageProblem, app, out, state
 from connector.cli.options import TenantOpt, pick_customer, pick_tenant
+from connector.model import Tenant
 from connector.reconcile import load_snapshot
 from connector.store.tenants import get_tenant
 
@@ -22,6 +24,11 @@ app.add_typer(limit_app, name="limits", hidden=True)  # `ccm limits suggest` rea
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _today(tenant: Tenant) -> date:
+    """Today where the firm is: its limits and ratings are judged on its own calendar, not UTC's."""
+    return _now().astimezone(ZoneInfo(tenant.timezone)).date()
 
 
 @limit_app.command("set")
@@ -37,7 +44,7 @@ def set_(
     with store.begin() as conn:
         base = get_tenant(conn, tenant_id).base_currency
         try:
-            limit = credit.parse_money(amount, base)
+            limit = credit.parse_limit(amount, base)
         except ValueError as exc:
             raise UsageProblem(f"AMOUNT: {exc}") from None
         credit.set_limit(conn, tenant_id, customer_id, limit, _now(), "set")
@@ -67,7 +74,7 @@ def list_(ctx: typer.Context, tenant: TenantOpt = None) -> None:
     st = state(ctx)
     tenant_id = pick_tenant(st.store, tenant)
     snapshot = load_snapshot(st.store, tenant_id)
-    today = datetime.now(UTC).date()
+    today = _today(snapshot.tenant)
     with st.store.read() as conn:
         _, accounts = credit.decide(
             conn, snapshot, today, (), st.settings.credit.include_drafts, st.settings.credit.segment_limits
@@ -91,7 +98,7 @@ def suggest_(ctx: typer.Context, tenant: TenantOpt = None) -> None:
     tenant_id = pick_tenant(st.store, tenant)
     snapshot = load_snapshot(st.store, tenant_id)
     with st.store.read() as conn:
-        found = credit.suggest(snapshot, datetime.now(UTC).date(), credit.limits(conn, tenant_id))
+        found = credit.suggest(snapshot, _today(snapshot.tenant), credit.limits(conn, tenant_id))
     if not found:
         out.print("no suggestions: every limit fits how its customer pays")
         return

@@ -13,6 +13,8 @@ from connector.store import synclog
 from connector.store.tenants import get_tenant
 
 _CHANGES_SHOWN = 200
+RUN_ID_MAX = 2**63 - 1  # the store's run ids are 64-bit; a larger one is bad input, not an OverflowError
+LIST_MAX = 1_000_000
 
 
 def _duration(run: synclog.Run) -> str:
@@ -33,10 +35,12 @@ def _when(at: datetime) -> str:
 @app.command()
 def log(
     ctx: typer.Context,
-    run_id: Annotated[int | None, typer.Argument(help="Show one run in detail.")] = None,
+    run_id: Annotated[
+        int | None, typer.Argument(min=1, max=RUN_ID_MAX, help="Show one run in detail.")
+    ] = None,
     tenant: Annotated[str | None, typer.Option("--tenant", "-t", help="Only this tenant's runs.")] = None,
     failed: Annotated[bool, typer.Option("--failed", help="Only runs that failed or had errors.")] = False,
-    limit: Annotated[int, typer.Option(min=1, help="How many runs to list.")] = 50,
+    limit: Annotated[int, typer.Option(min=1, max=LIST_MAX, help="How many runs to list.")] = 50,
 ) -> None:
     """The sync log: runs as a table, or one run's counts, changes and errors."""
     store = state(ctx).store
@@ -86,7 +90,10 @@ def _one(conn: object, run_id: int, tenant: str | None) -> None:
     if changes:
         table = Table("stream", "record", "change", "fields", title=f"changes ({total})")
         for ch in changes:
-            detail = "; ".join(f"{k}: {old} → {new}" for k, (old, new) in ch.fields.items())
+            detail = "; ".join(
+                f"{k}: {new}" if old is None and k == "reason" else f"{k}: {old} → {new}"
+                for k, (old, new) in ch.fields.items()
+            )
             table.add_row(ch.stream, ch.record_id, ch.op, detail)
         out.print(table)
         if total > len(changes):
