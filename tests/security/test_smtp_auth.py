@@ -208,20 +208,6 @@ def test_settings_changed_under_a_planned_night_stop_the_send_and_fail_no_remind
 # ---- the same from the command line
 
 
-@pytest.fixture
-def connected(home: Path, registered: ScriptedLedger, capsys: pytest.CaptureFixture[str]) -> ScriptedLedger:
-    home.mkdir(mode=0o700, parents=True, exist_ok=True)
-    store = Store.open(f"sqlite:///{home / 'ccm.db'}")
-    with store.begin() as conn:
-        save_tenant(conn, ACME)
-        save_connection(conn, Connection("acme", "scripted", "org-1"))
-    store.close()
-    registered.put("contacts", contact("C1", "Ann's Café", EmailAddress="ann@example.com"))
-    registered.put("invoices", invoice("I1", "C1", total="120.00", due="2026-11-10", Number="INV-0001"))
-    capsys.readouterr()  # what setting up printed is not the command's
-    return registered
-
-
 def test_ccm_run_refuses_plaintext_auth_in_one_line_and_sends_with_it_allowed(
     capsys, home, connected, monkeypatch
 ):

@@ -15,11 +15,8 @@ import pytest
 from connector import mail
 from connector.config import Settings
 from connector.mail import SAMPLE, NoticeView, TemplateProblem
-from connector.model import Connection, Tenant
+from connector.model import Tenant
 from connector.run.plan import TEMPLATES_DIR, Context
-from connector.store import Store
-from connector.store.tenants import save_connection, save_tenant
-from tests.scripted import ScriptedLedger, contact, invoice
 from tests.test_cli import ccm
 
 ACME = Tenant("acme", "Acme Ltd", "scripted", "GBP", "Europe/London", "GB")
@@ -178,20 +175,6 @@ def test_every_environment_a_firm_writes_for_is_the_immutable_sandbox(settings):
 
 
 # ---- end to end: `ccm run --dry-run` for a firm whose template carries a payload
-
-
-@pytest.fixture
-def connected(home: Path, registered: ScriptedLedger, capsys: pytest.CaptureFixture[str]) -> ScriptedLedger:
-    home.mkdir(mode=0o700, parents=True, exist_ok=True)
-    store = Store.open(f"sqlite:///{home / 'ccm.db'}")
-    with store.begin() as conn:
-        save_tenant(conn, ACME)
-        save_connection(conn, Connection("acme", "scripted", "org-1"))
-    store.close()
-    registered.put("contacts", contact("C1", "Ann's Café", EmailAddress="ann@example.com"))
-    registered.put("invoices", invoice("I1", "C1", total="120.00", due="2026-11-10", Number="INV-0001"))
-    capsys.readouterr()  # what setting up printed is not the command's
-    return registered
 
 
 def test_a_dry_run_stops_a_firm_whose_template_tries_a_shell_command(capsys, home, connected, tmp_path):
