@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import importlib
 import json
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from http import HTTPStatus
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -110,6 +112,38 @@ class RateLimited(LedgerError):
 
 class Retriable(LedgerError):
     """A transient failure (5xx, dropped connection): the same call may succeed later."""
+
+
+class ServerError(Retriable):
+    """The ledger answered with a 5xx: it is there, but failing (unlike a connection that failed)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def after_retries(ledger: str, last: LedgerError, seen: Sequence[LedgerError], what: str = "") -> LedgerError:
+    """The error a call that failed every attempt raises: with 5xx answers among the attempts, how often the
+    ledger gave each ("Xero answered 503 Service Unavailable 5 times"), whatever the last attempt hit (a
+    connection the ledger closed after its 503 is not an outage of the network); else `last` as it was."""
+    statuses = Counter(e.status for e in seen if isinstance(e, ServerError))
+    if not isinstance(last, Retriable) or not statuses:
+        return last
+    answers = " and ".join(f"{status} {_phrase(status)} {_times(n)}" for status, n in statuses.most_common())
+    others = [e for e in seen if not isinstance(e, ServerError)]
+    tail = f"; {len(others)} other failure(s), the last: {others[-1]}" if others else ""
+    return Retriable(f"{what + ': ' if what else ''}{ledger} answered {answers}{tail}")
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "(server error)"
+
+
+def _times(n: int) -> str:
+    return "once" if n == 1 else f"{n} times"
 
 
 class AuthExpired(LedgerError):

@@ -257,7 +257,36 @@ def with_segment_defaults(
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """What credit control reads from the store besides the snapshot: limits, holds, manual ones, levels."""
+
+    limits: Mapping[str, Money]
+    held: Mapping[str, Held]
+    manual: Mapping[str, tuple[str | None, str]]
+    levels: Mapping[str, int]
+
+
+def standing(conn: Connection, tenant_id: str) -> Standing:
+    """Read what `decide_on` needs, in one (read) transaction."""
+    levels = {iid: lv for iid, (lv, _) in outbox.last_levels(conn, tenant_id).items()}
+    return Standing(limits(conn, tenant_id), holds(conn, tenant_id), _manual(conn, tenant_id), levels)
+
+
 @without_gc
+def decide_on(
+    basis: Basis,
+    found: Standing,
+    rules: Sequence[Rule],
+    include_drafts: bool = False,
+    segment_limits: Mapping[str, str] | None = None,
+) -> tuple[list[Decision], list[Account]]:
+    """Hold decisions for every customer: pure over the basis and what was read from the store."""
+    limit_of = with_segment_defaults(basis.snapshot, found.limits, segment_limits or {})
+    seen = accounts(basis, limit_of, found.held, found.manual, found.levels, include_drafts)
+    return evaluate(seen, rules), seen
+
+
 def decide(
     conn: Connection,
     snapshot: Snapshot,
@@ -268,14 +297,9 @@ def decide(
     basis: Basis | None = None,
 ) -> tuple[list[Decision], list[Account]]:
     """Hold decisions for every customer (pass `basis` when the night already computed it)."""
-    tenant_id = snapshot.tenant.id
     if basis is None or basis.today != today or basis.snapshot is not snapshot:
         basis = Basis.of(snapshot, today)
-    levels = {iid: lv for iid, (lv, _) in outbox.last_levels(conn, tenant_id).items()}
-    limit_of = with_segment_defaults(snapshot, limits(conn, tenant_id), segment_limits or {})
-    held, manual = holds(conn, tenant_id), _manual(conn, tenant_id)
-    found = accounts(basis, limit_of, held, manual, levels, include_drafts)
-    return evaluate(found, rules), found
+    return decide_on(basis, standing(conn, snapshot.tenant.id), rules, include_drafts, segment_limits)
 
 
 def hold_key(tenant_id: str, customer_id: str, action: str, today: date, after: str = "") -> str:
@@ -376,6 +400,6 @@ def suggest(snapshot: Snapshot, today: date, limit_of: Mapping[str, Money]) -> l
     return found
 
 
-__all__ = ["HOLD", "Held", "LimitFileError", "accounts", "decide", "hold_actions", "holds", "import_limits",
-           "limits", "parse_limit", "parse_money", "peak_exposure", "record_hold", "set_limit", "suggest",
-           "with_segment_defaults"]  # fmt: skip
+__all__ = ["HOLD", "Held", "LimitFileError", "Standing", "accounts", "decide", "decide_on", "hold_actions",
+           "holds", "import_limits", "limits", "parse_limit", "parse_money", "peak_exposure", "record_hold",
+           "set_limit", "standing", "suggest", "with_segment_defaults"]  # fmt: skip

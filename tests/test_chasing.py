@@ -132,3 +132,34 @@ def test_bad_chasing_arguments_are_one_line(capsys, home, cli_books, args, messa
     assert code == 2
     assert err.startswith(message)
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("pause", "Ann", "--until", "2026-11-23"), "ccm: error: --until: 2026-11-23 is in the past"),
+        (("pause", "Ann", "--until", "9999-12-31"), "ccm: error: --until: 9999-12-31 is more than 5 years"),
+        (("plan", "Ann", "--until", "2026-11-23"), "ccm: error: --until: 2026-11-23 is in the past"),
+        (("plan", "Ann", "--until", "2031-11-25"), "ccm: error: --until: 2031-11-25 is more than 5 years"),
+    ],
+)
+def test_pause_and_plan_until_take_the_promise_range(capsys, home, cli_books, monkeypatch, args, message):
+    monkeypatch.setattr(
+        "connector.cli.commands.chasing._now", lambda: datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
+    )
+    code, _, err = ccm(capsys, *args)
+    assert (code, err.count("\n")) == (2, 1)
+    assert err.startswith(message)
+    store = Store.open(f"sqlite:///{home / 'ccm.db'}")
+    with store.read() as conn:
+        found = chasing.states(conn, "acme").get("C-ANN", chasing.ChasingState())
+    store.close()
+    assert (found.paused_until, found.on_plan) == (None, False)  # nothing recorded
+
+
+def test_pause_and_plan_until_accept_today_and_five_years_ahead(capsys, home, cli_books, monkeypatch):
+    monkeypatch.setattr(
+        "connector.cli.commands.chasing._now", lambda: datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
+    )
+    assert ccm(capsys, "pause", "Ann", "--until", "2026-11-24")[1] == "Ann's Café: paused until 2026-11-24\n"
+    assert ccm(capsys, "plan", "Ann", "--until", "2031-11-24")[0] == 0

@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from connector.model import Connection, Tenant
 from connector.store import Store
+from connector.store.schema import outbox, sync_runs
 from connector.store.tenants import save_connection, save_tenant
 from tests.scripted import ScriptedLedger, contact, invoice
 from tests.smtp import smtp_server
@@ -79,3 +81,39 @@ def test_outbox_send_re_pulls_and_sends_what_is_due(capsys, home, connected, mon
         assert out.startswith("sent 1, call tasks 0, cancelled 0")
         assert connected.calls > calls_before  # the tenant was pulled again before sending
     assert len(inbox.messages) == 1
+
+
+def test_a_bad_credit_yaml_stops_the_night_before_anything_is_synced_or_planned(capsys, home, connected):
+    rules = home / "tenants" / "acme" / "credit.yaml"
+    rules.parent.mkdir(parents=True, exist_ok=True)
+    rules.write_text("version: 1\nrules:\n  - {when: rating, in: [DE]}\n")
+    code, _, err = ccm(capsys, "run", "--at", "2026-11-24T10:00:00Z")
+    assert code == 2
+    [line] = [line for line in err.splitlines() if line]
+    assert line.startswith("ccm: error: ") and line.endswith(
+        "credit.yaml: rules[0].in: must be a list of ratings A-E, got ['DE']"
+    )
+    assert connected.calls == 0  # the ledger was not asked for anything
+    store = Store.open(f"sqlite:///{home / 'ccm.db'}")
+    with store.read() as conn:
+        runs = conn.execute(select(sync_runs)).all()
+        actions = conn.execute(select(outbox)).all()
+    store.close()
+    assert (runs, actions) == ([], [])
+
+
+def test_no_sync_with_dry_run_never_reaches_the_ledger(capsys, home, connected):
+    asked: list[str] = []
+
+    def reminders_enabled() -> bool:  # the health check's question to the ledger
+        asked.append("reminders")
+        return False
+
+    connected.reminders_enabled = reminders_enabled
+    code, out, err = ccm(capsys, "run", "--no-sync", "--dry-run", "--at", "2026-11-24T10:00:00Z")
+    assert code == 0, err
+    assert (asked, connected.calls) == ([], 0)
+    assert "acme: the ledger was not asked (--no-sync --dry-run)" in out
+    code, _, err = ccm(capsys, "run", "--dry-run", "--at", "2026-11-24T10:00:00Z")
+    assert code == 0, err
+    assert asked == ["reminders"]  # a dry run that syncs still checks the ledger's health

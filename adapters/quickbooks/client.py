@@ -26,7 +26,7 @@ import structlog
 from quickbooks import QuickBooks
 from quickbooks import exceptions as qbe
 
-from adapters.base import AuthExpired, Fatal, LedgerError, RateLimited, Retriable
+from adapters.base import AuthExpired, Fatal, LedgerError, RateLimited, Retriable, ServerError, after_retries
 from adapters.quickbooks.pacing import Pacer
 from adapters.quickbooks.retry import retrying
 from connector.redact import scrub
@@ -95,7 +95,7 @@ def classify(response: requests.Response) -> LedgerError | None:
     if status == 429 or "ThrottleExceeded" in body or (xml_code and int(xml_code.group(1)) == THROTTLED):
         return RateLimited(_retry_after(response), "minute", "QuickBooks throttled the request (fault 3001)")
     if status >= 500:
-        return Retriable(f"QuickBooks answered HTTP {status}")
+        return ServerError(f"QuickBooks answered HTTP {status}", status)
     if status == 403:
         return AuthExpired("QuickBooks refused access to this company (HTTP 403)")
     if xml_code and status != 401:  # any other XML fault: the SDK cannot read it
@@ -185,7 +185,19 @@ class QboApi:
 
     def _call(self, action: Callable[[], Any]) -> Any:
         """Run an SDK read with retries, translating the SDK's exceptions into ccm's."""
-        return self._retrying()(lambda: self._translated(action))
+        seen: list[LedgerError] = []  # every failed attempt: the error says how QuickBooks answered them
+
+        def once() -> Any:
+            try:
+                return self._translated(action)
+            except LedgerError as exc:
+                seen.append(exc)
+                raise
+
+        try:
+            return self._retrying()(once)
+        except Retriable as exc:
+            raise after_retries("QuickBooks", exc, seen) from None
 
     def _write(self, what: str, action: Callable[[], Any]) -> Any:
         """Run an SDK write: resent after a 429 only; a lost answer raises OutcomeUnknown, never a resend."""

@@ -22,7 +22,7 @@ from xero_python.api_client.oauth2 import OAuth2Token
 from xero_python.exceptions import AccessTokenExpiredError, ApiException, ApiSSLException
 from xero_python.identity import IdentityApi
 
-from adapters.base import AuthExpired, Fatal, LedgerError, RateLimited, Retriable
+from adapters.base import AuthExpired, Fatal, LedgerError, RateLimited, Retriable, ServerError, after_retries
 from adapters.xero.pacing import Clock, Pacer
 from connector.oauth import TokenSet, TokenVault
 
@@ -148,9 +148,17 @@ class XeroClient:
             Fatal / NotFound: a request Xero will not serve.
             Retriable: transient failures outlasted the retries.
         """
-        for attempt in retrying(self.clock.sleep):
-            with attempt:
-                return self._once(what, request, refreshed=False)
+        seen: list[LedgerError] = []  # every failed attempt: the error says how the ledger answered them
+        try:
+            for attempt in retrying(self.clock.sleep):
+                with attempt:
+                    try:
+                        return self._once(what, request, refreshed=False)
+                    except LedgerError as exc:
+                        seen.append(exc)
+                        raise
+        except Retriable as exc:
+            raise after_retries("Xero", exc, seen, what) from None
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
     def _once(self, what: str, request: Callable[[], T], *, refreshed: bool) -> T:
@@ -218,7 +226,8 @@ def _translate(
     if status == 404:
         return NotFound(f"{what}: not found at Xero (HTTP 404)")
     if status == 0 or status >= 500:
-        return Retriable(f"{what}: Xero answered HTTP {status or 'nothing'}")
+        text = f"{what}: Xero answered HTTP {status or 'nothing'}"
+        return ServerError(text, status) if status else Retriable(text)
     return Fatal(f"{what}: Xero refused the request (HTTP {status}): {_reason(exc)}")
 
 

@@ -1,14 +1,15 @@
 """A tenant's night, `ccm run`: sync → reconcile → plan → (approve) → execute, under the tenant's run lease.
 
-Bad tenant settings (policy file, templates, unsafe SMTP settings) stop the tenant before anything is planned
-or sent; a failed sync stops it before anything is planned (chasing on stale data could chase someone who has
-paid). Once sending, one action's failure is that action's (connector/run/execute.py): the night goes on.
+Bad tenant settings (policy file, templates, credit rules, mapping override, unsafe SMTP settings) stop the
+tenant before anything is synced, planned or sent; a failed sync stops it before anything is planned
+(chasing on stale data could chase someone who has paid). Once sending, one action's failure is that
+action's (connector/run/execute.py): the night goes on.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -22,7 +23,7 @@ from connector.model import Tenant
 from connector.outbox import Action, Mode
 from connector.reconcile import Basis, allocate, find_discrepancies, load_snapshot
 from connector.reference_rates.refresh import check as rates_check
-from connector.rules.credit import Decision, load_rules
+from connector.rules.credit import Decision, Rule, load_rules
 from connector.run.execute import Executor, Outcome
 from connector.run.plan import Context, Plan, plan_tenant
 from connector.runtime import ledger_for, mapping_for
@@ -46,6 +47,7 @@ class NightSummary:
     skipped: Counter[str] = field(default_factory=Counter)
     holds: list[Decision] = field(default_factory=list)
     health: list[health.OpenIssue] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the night chose not to do, one line each
 
     @property
     def api_calls(self) -> int:
@@ -53,25 +55,29 @@ class NightSummary:
 
 
 def plan_holds(
-    store: Store, settings: Settings, ctx: Context, now: datetime, mode: Mode, basis: Basis
+    store: Store,
+    settings: Settings,
+    ctx: Context,
+    now: datetime,
+    mode: Mode,
+    basis: Basis,
+    rules: Sequence[Rule] | None = None,
 ) -> list[Decision]:
-    """Credit-hold decisions for the tenant, written to the outbox (a dry run writes nothing)."""
-    rules = load_rules(settings.tenant_dir(ctx.tenant.id) / CREDIT_FILE)
-    snapshot, today = basis.snapshot, basis.today
+    """Credit-hold decisions for the tenant, written to the outbox (a dry run writes nothing).
+
+    Read in a read transaction, decided outside any, written in a short one (`rules`: loaded up front by
+    the night; else the tenant's file is read here).
+    """
+    if rules is None:
+        rules = load_rules(settings.tenant_dir(ctx.tenant.id) / CREDIT_FILE)
+    with store.read() as conn:
+        found = credit.standing(conn, ctx.tenant.id)
+    decisions, _ = credit.decide_on(
+        basis, found, rules, settings.credit.include_drafts, settings.credit.segment_limits
+    )
+    actions = credit.hold_actions(decisions, basis.snapshot, basis.today, now, found.held)
     with store.begin() as conn:
-        decisions, _ = credit.decide(
-            conn,
-            snapshot,
-            today,
-            rules,
-            settings.credit.include_drafts,
-            settings.credit.segment_limits,
-            basis,
-        )
-        held = credit.holds(conn, ctx.tenant.id)
-        outbox.plan(
-            conn, ctx.tenant.id, credit.hold_actions(decisions, snapshot, today, now, held), mode, now
-        )
+        outbox.plan(conn, ctx.tenant.id, actions, mode, now)
     return decisions
 
 
@@ -130,13 +136,15 @@ def night_held(
     summary = NightSummary(tenant_id)
     with store.read() as conn:
         tenant = get_tenant(conn, tenant_id)
-    ctx = Context.load(settings, tenant)
+    ctx = Context.load(settings, tenant)  # policy file, SMTP settings
     ctx.check_templates()
+    rules = load_rules(settings.tenant_dir(tenant.id) / CREDIT_FILE)  # a bad file stops us before the sync
+    mapping = mapping_for(settings, tenant) if sync else None  # the tenant's override, validated
     if sync or ledger is None:
         ledger = ledger or ledger_for(settings, store, tenant)
-    if sync:
+    if mapping is not None:
         summary.sync = run_sync(
-            store, tenant.id, ledger, mapping_for(settings, tenant), on_page=on_page,
+            store, tenant.id, ledger, mapping, on_page=on_page,
             overlap=timedelta(seconds=settings.sync.overlap_seconds), clock=clock or _utcnow,
             trigger=trigger, should_stop=should_stop,
         )  # fmt: skip
@@ -144,7 +152,10 @@ def night_held(
             summary.stopped = f"shutting down: {summary.sync.error}"
             return summary
     rates_check(store, settings, now, tenant.id)  # reference_rate_stale, also for nights run without a server
-    summary.health = check_health(store, settings, tenant, ledger, now)
+    offline = not sync and mode is Mode.DRY_RUN  # neither pulls nor sends: no call may reach the ledger
+    summary.health = check_health(store, settings, tenant, ledger, now, ask_ledger=not offline)
+    if offline:
+        summary.notes.append("the ledger was not asked (--no-sync --dry-run): its own reminders not checked")
     executor = Executor(store, settings, ctx, ledger, holder, mode, before_effect, should_stop)
     if mode is not Mode.DRY_RUN and settings.health.notify:
         with store.begin() as conn:
@@ -160,7 +171,7 @@ def night_held(
     summary.discrepancies = len(find_discrepancies(snapshot, allocate(snapshot), basis.rates))
     summary.plan = plan_tenant(store, ctx, today, now, mode, basis)
     summary.skipped.update(s.reason.value for s in summary.plan.evaluation.skipped)
-    summary.holds = plan_holds(store, settings, ctx, now, mode, basis)
+    summary.holds = plan_holds(store, settings, ctx, now, mode, basis, rules)
     if mode is not Mode.DRY_RUN:
         summary.outcome = executor.run(now, basis=basis)
         summary.stopped = summary.outcome.stopped
@@ -174,11 +185,20 @@ def _utcnow() -> datetime:
 
 
 def check_health(
-    store: Store, settings: Settings, tenant: Tenant, ledger: Ledger | None, now: datetime
+    store: Store,
+    settings: Settings,
+    tenant: Tenant,
+    ledger: Ledger | None,
+    now: datetime,
+    *,
+    ask_ledger: bool = True,
 ) -> list[health.OpenIssue]:
-    """Assess and record the tenant's connection health; returns every issue still open."""
+    """Assess and record the tenant's connection health; returns every issue still open.
+
+    Without `ask_ledger` only what ccm knows itself is assessed (the ledger's reminder setting stays as
+    last recorded)."""
     usage = getattr(ledger, "usage", None)
-    reminders = getattr(ledger, "reminders_enabled", None)
+    reminders = getattr(ledger, "reminders_enabled", None) if ask_ledger else None
     reminders_on: bool | None = None
     if reminders is not None:
         try:

@@ -13,6 +13,7 @@ from connector.cli.app import UsageProblem, app, out, state
 from connector.cli.options import TenantOpt, pick_customer, pick_tenant
 from connector.model import Money, Tenant
 from connector.rules.policy import load_policies
+from connector.store import Store
 from connector.store.tenants import get_tenant
 
 UNTIL_YEARS = 5  # a promise further ahead is a typo (20226-01-01), not a plan
@@ -38,6 +39,15 @@ def _check_until(day: date, tenant: Tenant, option: str) -> None:
         raise UsageProblem(f"{option}: {day} is in the past (today is {today} in {tenant.timezone})")
     if day > latest:
         raise UsageProblem(f"{option}: {day} is more than {UNTIL_YEARS} years ahead (at most {latest})")
+
+
+def _firm_until(store: Store, tenant_id: str, value: str) -> date:
+    """`--until` as typed, checked against the firm's today like `ccm promise --until`."""
+    day = _date(value, "--until")
+    with store.read() as conn:
+        firm = get_tenant(conn, tenant_id)
+    _check_until(day, firm, "--until")
+    return day
 
 
 def _years_after(day: date, years: int) -> date:
@@ -129,7 +139,7 @@ def plan(
 ) -> None:
     """Put a customer on a payment plan (not chased while it runs), or end it with --end."""
     tenant_id, customer_id, name = pick_customer(state(ctx).store, tenant, customer)
-    until_day = _date(until, "--until") if until else None
+    until_day = _firm_until(state(ctx).store, tenant_id, until) if until else None
     store = state(ctx).store
     with store.begin() as conn:
         if end:
@@ -154,7 +164,7 @@ def pause(
     if (until is None) == (not resume):
         raise UsageProblem("give either --until DATE or --resume")
     tenant_id, customer_id, name = pick_customer(state(ctx).store, tenant, customer)
-    until_day = _date(until, "--until") if until else None
+    until_day = _firm_until(state(ctx).store, tenant_id, until) if until else None
     with state(ctx).store.begin() as conn:
         chasing.update_settings(conn, tenant_id, customer_id, _now(), paused_until=until_day)
     out.print(f"{name}: " + (f"paused until {until_day}" if until_day else "reminders resumed"))

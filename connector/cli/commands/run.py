@@ -115,6 +115,8 @@ def print_details(summary: NightSummary) -> None:
     for decision in summary.holds:
         who = decision.name or decision.customer_id
         out.print(f"{decision.action} {who}: {decision.reason}", markup=False)
+    for note in summary.notes:
+        out.print(f"{summary.tenant_id}: {note}", markup=False)
     if summary.stopped:
         out.print(f"{summary.tenant_id} stopped: {summary.stopped}", markup=False)
 
