@@ -474,18 +474,51 @@ class Unsettled:
 
 def unsettled(conn: Connection, tenant_id: str) -> list[Unsettled]:
     """Actions whose outcome is unknown or that failed: what a person must look at, oldest first."""
-    found = actions(conn, tenant_id, UNSETTLED)
+    return described(conn, tenant_id, actions(conn, tenant_id, UNSETTLED))
+
+
+def retrying(conn: Connection, tenant_id: str) -> list[Unsettled]:
+    """Planned actions that were tried and will be tried again (a transient failure, a firm-level stop)."""
+    query = (
+        select(outbox)
+        .where(
+            outbox.c.tenant_id == tenant_id,
+            outbox.c.state == str(State.PLANNED),
+            outbox.c.reason.is_not(None),
+        )
+        .order_by(outbox.c.send_after, outbox.c.key)
+    )
+    return described(conn, tenant_id, [_action(r) for r in conn.execute(query)])
+
+
+def by_keys(conn: Connection, tenant_id: str, keys: Sequence[str]) -> list[Action]:
+    """The actions with these keys (those that exist), in the order of `keys`."""
+    found: dict[str, Action] = {}
+    wanted = list(dict.fromkeys(keys))
+    for start in range(0, len(wanted), 500):  # well under every driver's bound-parameter limit
+        chunk = wanted[start : start + 500]
+        query = select(outbox).where(outbox.c.tenant_id == tenant_id, outbox.c.key.in_(chunk))
+        found.update((row.key, _action(row)) for row in conn.execute(query))
+    return [found[k] for k in wanted if k in found]
+
+
+def described(conn: Connection, tenant_id: str, found: Sequence[Action]) -> list[Unsettled]:
+    """Each action with its customer's name and its invoices' numbers, as a bookkeeper reads them."""
     if not found:
         return []
     customer_ids = sorted({a.customer_id for a in found if a.customer_id})
     invoice_ids = sorted({str(a.payload["ref"]) for a in found if a.kind == "note" and a.payload.get("ref")})
     c, i = customers.c, invoices.c
-    names = dict(
-        conn.execute(select(c.id, c.name).where(c.tenant_id == tenant_id, c.id.in_(customer_ids))).all()
-    )
-    numbers = dict(
-        conn.execute(select(i.id, i.number).where(i.tenant_id == tenant_id, i.id.in_(invoice_ids))).all()
-    )
+    names: dict[str, str] = {}
+    numbers: dict[str, str] = {}
+    for start in range(0, len(customer_ids), 500):
+        chunk = customer_ids[start : start + 500]
+        query = select(c.id, c.name).where(c.tenant_id == tenant_id, c.id.in_(chunk))
+        names.update((row.id, row.name) for row in conn.execute(query))
+    for start in range(0, len(invoice_ids), 500):
+        chunk = invoice_ids[start : start + 500]
+        query = select(i.id, i.number).where(i.tenant_id == tenant_id, i.id.in_(chunk))
+        numbers.update((row.id, row.number) for row in conn.execute(query))
     listed = []
     for a in found:
         if a.kind == "notice":

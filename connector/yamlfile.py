@@ -31,7 +31,18 @@ def _construct_mapping(
     return loader.construct_mapping(node, deep=deep)
 
 
+def _construct_timestamp(loader: _UniqueKeyLoader, node: yaml.ScalarNode) -> Any:
+    """A date that does not exist (2026-13-01, 2026-02-30) is the file's error, with its line."""
+    try:
+        return loader.construct_yaml_timestamp(node)
+    except ValueError as exc:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"not a real date: {node.value} ({exc})", node.start_mark
+        ) from None
+
+
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
 
 
 _parsed: dict[tuple[str, str], Any] = {}
@@ -50,6 +61,8 @@ def read_yaml(path: Path, name: str, error: type[FileProblem] = FileProblem) -> 
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise error(f"{name}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise error(f"{name}: not UTF-8 text (byte {exc.start})") from None
     key = (name, hashlib.sha256(text.encode()).hexdigest())
     with _parsed_lock:
         if key in _parsed:

@@ -83,16 +83,25 @@ def test_outbox_send_re_pulls_and_sends_what_is_due(capsys, home, connected, mon
     assert len(inbox.messages) == 1
 
 
-def test_a_bad_credit_yaml_stops_the_night_before_anything_is_synced_or_planned(capsys, home, connected):
-    rules = home / "tenants" / "acme" / "credit.yaml"
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("credit.yaml", "version: 1\nrules:\n  - {when: rating, in: [DE]}\n",
+         "credit.yaml: rules[0].in: must be a list of ratings A-E, got ['DE']"),
+        ("reference_rates.yaml", "version: 1\nrates:\n  boe_bank_rate:\n    - {from: 2026-13-01, rate: 4}\n",
+         "reference_rates.yaml"),
+    ],
+)  # fmt: skip
+def test_a_bad_tenant_rules_file_stops_the_night_before_anything_is_synced_or_planned(
+    capsys, home, connected, name, text, message
+):
+    rules = home / "tenants" / "acme" / name
     rules.parent.mkdir(parents=True, exist_ok=True)
-    rules.write_text("version: 1\nrules:\n  - {when: rating, in: [DE]}\n")
+    rules.write_text(text)
     code, _, err = ccm(capsys, "run", "--at", "2026-11-24T10:00:00Z")
     assert code == 2
     [line] = [line for line in err.splitlines() if line]
-    assert line.startswith("ccm: error: ") and line.endswith(
-        "credit.yaml: rules[0].in: must be a list of ratings A-E, got ['DE']"
-    )
+    assert line.startswith("ccm: error: ") and message in line
     assert connected.calls == 0  # the ledger was not asked for anything
     store = Store.open(f"sqlite:///{home / 'ccm.db'}")
     with store.read() as conn:

@@ -35,3 +35,22 @@ def test_a_tenants_edited_template_is_used_at_once(tmp_path: Path):
     )  # a later edit, whatever the clock
     assert mail.environment(folder) is env  # one environment per folder, kept
     assert mail.render(env, "mine", SAMPLE).subject == "second Sample Firm Ltd"
+
+
+def test_a_date_that_does_not_exist_or_a_file_not_in_utf8_is_one_line_naming_file_and_line(tmp_path: Path):
+    import pytest
+
+    from connector.yamlfile import FileProblem
+
+    bad_date = tmp_path / "reference_rates.yaml"
+    bad_date.write_text("version: 1\nboe_base_rate:\n  2026-02-30: '4.00'\n")
+    with pytest.raises(FileProblem) as found:
+        read_yaml(bad_date, "reference_rates.yaml")
+    assert str(found.value) == (
+        "reference_rates.yaml: line 3: not a real date: 2026-02-30 (day is out of range for month)"
+    )
+    latin1 = tmp_path / "policy.yaml"
+    latin1.write_bytes("name: Caf\xe9\n".encode("latin-1"))
+    with pytest.raises(FileProblem) as found:
+        read_yaml(latin1, "policy.yaml")
+    assert str(found.value) == "policy.yaml: not UTF-8 text (byte 9)"

@@ -19,6 +19,8 @@ from connector.model import CustomerStatus, Money, Status, Tenant
 from connector.outbox import Mode, NewAction
 from connector.reconcile import Basis, Snapshot, load_snapshot
 from connector.reconcile.snapshot import without_gc
+from connector.reference_rates.stored import RATES_FILE
+from connector.rules import interest
 from connector.rules.calendar import SendCalendar
 from connector.rules.dunning import Debtor, DueItem, Evaluation, Reminder, evaluate
 from connector.rules.policy import PolicySet, load_policies
@@ -42,6 +44,7 @@ class Context:
         mail.check_smtp(settings.smtp)  # unsafe mail settings stop the run before anything is done
         folder = settings.tenant_dir(tenant.id)
         policies = load_policies(folder / POLICY_FILE)
+        interest.load_rates(folder / RATES_FILE)  # a bad reference_rates.yaml stops the run before the sync
         templates_dir = folder / TEMPLATES_DIR
         return cls(
             tenant, policies, SendCalendar(tenant.timezone, tenant.country),

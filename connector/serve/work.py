@@ -23,7 +23,7 @@ from datetime import date, datetime, timedelta
 import structlog
 
 from adapters.base import LedgerError, RateLimited, Retriable, Usage
-from connector import lease
+from connector import lease, nightreport
 from connector.mail import TemplateProblem
 from connector.model import Tenant
 from connector.rules.calendar import CalendarError
@@ -159,6 +159,16 @@ def _night(
 ) -> tuple[str, str, datetime | None, bool]:
     tenant: Tenant | None = None
     ledger = None
+    began = rt.clock.now()
+
+    def report(summary: NightSummary | None, problem: str | None = None, crashed: bool = False) -> None:
+        try:
+            nightreport.record(rt.store, tenant_id, summary, ran_from=nightreport.SERVE, mode=rt.mode,
+                               started_at=began, finished_at=rt.clock.now(), problem=problem,
+                               crashed=crashed)  # fmt: skip
+        except Exception:  # the night's own state is in `nights`; a report that cannot be written is logged
+            log.exception("night.report_failed", tenant=tenant_id)
+
     try:
         with rt.store.read() as conn:
             tenant = get_tenant(conn, tenant_id)
@@ -176,25 +186,28 @@ def _night(
             should_stop=stop,
         )
     except _TRANSIENT as exc:
-        return (*_again(rt, str(exc), attempt, exc), False)
+        again = _again(rt, str(exc), attempt, exc)
+        report(None, again[1])
+        return (*again, False)
     except _TENANT_PROBLEMS as exc:
+        report(None, str(exc))
         return nights.FAILED, str(exc), None, False
     except Exception as exc:  # a bug or the database: logged in full, run again at the next tick
         log.exception("night.crashed", tenant=tenant_id, attempt=attempt)
         what = f"internal error ({type(exc).__name__}); see the server's log"
         if attempt < rt.settings.serve.max_attempts:
-            return (
-                nights.CRASHED,
-                f"{what}; attempt {attempt}, runs again at the next tick",
-                rt.clock.now(),
-                False,
-            )
+            line = f"{what}; attempt {attempt}, runs again at the next tick"
+            report(None, line, crashed=True)
+            return nights.CRASHED, line, rt.clock.now(), False
+        report(None, f"{what}; gave up after {attempt} attempts", crashed=True)
         return nights.CRASHED, f"{what}; gave up after {attempt} attempts", None, False
     finally:
         _count(rt, tenant, ledger)
     if summary.outcome is not None and summary.outcome.sent:
         rt.metrics.reminders.inc(len(summary.outcome.sent))
     state, line, when = _classify(rt, summary, attempt)
+    if state != nights.DUE:  # stopped by a shutdown: it runs again, and that run is the night's record
+        report(summary)
     synced = summary.sync is not None and summary.sync.outcome in (synclog.OK, synclog.PARTIAL)
     return state, line, when, synced
 

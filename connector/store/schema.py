@@ -336,6 +336,24 @@ nights = Table(
     Index(None, "state", "not_before"),
 )
 
+# What each tenant's night did, in the bookkeeper's words: one row per run of the night, from `ccm serve` or
+# `ccm run` (see connector/nightreport.py); `ccm nights` and the bookkeeper's pages show them.
+night_reports = Table(
+    "night_reports",
+    metadata,
+    Column("report_id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant_id", Id, nullable=False),
+    Column("night", Date, nullable=False),  # the tenant's local date the run began on
+    Column("ran_from", String(16), nullable=False),  # serve | cli
+    Column("mode", String(16), nullable=False),  # auto | approve | dry-run
+    Column("outcome", String(16), nullable=False),  # done | stopped | failed | crashed
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime(), nullable=False),
+    Column("headline", Text, nullable=False),
+    Column("body", JSON, nullable=False),  # the report's sections: [[title, [line, ...]], ...]
+    Index(None, "tenant_id", "night"),
+)
+
 # Incremental syncs asked for by webhooks, `ccm sync --now` and polling; a server debounces them per tenant.
 sync_requests = Table(
     "sync_requests",

@@ -7,7 +7,8 @@ stops the tenant at its next safe point, with one line saying so.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
@@ -15,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from adapters.base import LedgerError
-from connector import lease, outbox
+from connector import lease, nightreport, outbox
 from connector.cli.app import Failure, UsageProblem, app, err, out, state
 from connector.mail import TemplateProblem
 from connector.outbox import Mode
@@ -164,6 +165,7 @@ def run(
                                 total=event.total_hint)  # fmt: skip
 
             holder = lease.new_holder()
+            began = time.perf_counter()
             try:
                 with lease.kept(store, tenant_id, holder, log_loss=False) as keeper:
                     summary = night_held(
@@ -173,9 +175,17 @@ def run(
                 if summary.stopped and keeper.lost.is_set():
                     summary.stopped = lost_lease(tenant_id, _night_before(summary))
                     lost.append(summary.stopped)
+                ran: NightSummary | None = summary
             except (lease.Busy, NotConnected, TemplateProblem, LedgerError) as exc:
                 problems.append(f"{tenant_id}: {exc}")
-                summary = NightSummary(tenant_id, stopped=str(exc))
+                summary, ran = NightSummary(tenant_id, stopped=str(exc)), None
+                busy = isinstance(exc, lease.Busy)  # another holder runs this night: its record is theirs
+            else:
+                busy = False
+            if mode is not Mode.DRY_RUN and not busy:  # a dry run is a look, not a night: it leaves no record
+                finished = now + timedelta(seconds=time.perf_counter() - began)
+                nightreport.record(store, tenant_id, ran, ran_from=nightreport.CLI, mode=mode, started_at=now,
+                                   finished_at=finished, problem=summary.stopped)  # fmt: skip
             summaries.append(summary)
             progress.update(task, visible=False)
     out.print(summary_table(summaries))

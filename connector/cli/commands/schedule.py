@@ -14,6 +14,7 @@ from connector.cli.app import app, out, state
 @app.command()
 def schedule(ctx: typer.Context) -> None:
     """When each tenant's next night runs (its local time), how the last one went, and who serves."""
+    from connector import nightreport
     from connector.clock import Clock
     from connector.model import ConnectionState
     from connector.serve import nights, servers, syncqueue
@@ -26,6 +27,7 @@ def schedule(ctx: typer.Context) -> None:
     with store.read() as conn:
         alive = servers.alive(conn, now_real)
         latest = nights.latest_per_tenant(conn)
+        reported = nightreport.latest_per_tenant(conn)
         waiting = {p.tenant_id: p.count for p in syncqueue.pending(conn)}
         found = [(t, get_connection(conn, t.id)) for t in list_tenants(conn)]
     clock = Clock.parse(alive[0].clock) if alive else Clock.parse(settings.serve.clock)
@@ -38,11 +40,17 @@ def schedule(ctx: typer.Context) -> None:
             continue
         at = tenant.night_time or settings.serve.night_time
         nxt = next_fire(now, parse_time(at), ZoneInfo(tenant.timezone))
-        last = latest.get(tenant.id)
+        last, report = latest.get(tenant.id), reported.get(tenant.id)
+        if last is not None and last.state not in (nights.DONE, nights.SUPERSEDED):
+            when, outcome = f"{last.night} {last.state}", (last.summary or "")[:80]  # waiting: what and why
+        elif report is not None:  # the newest night on record, from the server or from `ccm run`
+            ran_from = "serve" if report.ran_from == nightreport.SERVE else "ccm run"
+            when, outcome = f"{report.night} {report.outcome} ({ran_from})", report.headline[:80]
+        else:
+            when, outcome = "never", ""
         table.add_row(
             tenant.id, tenant.timezone, at, f"{nxt.astimezone(ZoneInfo(tenant.timezone)):%Y-%m-%d %H:%M %Z}",
-            f"{nxt:%Y-%m-%d %H:%M}", f"{last.night} {last.state}" if last else "never",
-            (last.summary or "")[:80] if last else "", str(waiting.get(tenant.id, 0)),
+            f"{nxt:%Y-%m-%d %H:%M}", when, outcome, str(waiting.get(tenant.id, 0)),
         )  # fmt: skip
     out.print(table if table.row_count else "no connected tenants to schedule")
     if alive:
