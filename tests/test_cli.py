@@ -14,7 +14,7 @@ from connector.model import Connection
 from connector.store import Store
 from connector.store.engine import head_revisions
 from connector.store.tenants import save_connection
-from tests.scripted import ScriptedLedger, contact, invoice
+from tests.scripted import ScriptedLedger, contact, invoice, payment
 
 
 def ccm(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -57,7 +57,8 @@ def test_sync_then_log_show_what_happened(capsys, home, registered):
 
     code, out, _ = ccm(capsys, "log", "1")
     assert code == 0
-    assert "changes (2)" in out and "I1" in out and "insert" in out
+    assert "changes (2)" in out
+    assert "│ Ann's Café " in out and "│ INV-I1 (Ann's Café) " in out and "│ new " in out  # named, not ids
     assert "errors (1)" in out and "total: not a number: 'nope'" in out
 
     code, out, _ = ccm(capsys, "log", "--failed", "--tenant", "acme")
@@ -75,8 +76,29 @@ def test_a_second_sync_reads_only_what_changed(capsys, home, registered):
     registered.put("invoices", invoice("I1", AmountDue="10.00"))
     code, out, _ = ccm(capsys, "sync", "-t", "acme")
     assert code == 0
+    registered.put("payments", payment("P1", "I1", "90.00"))
+    registered.put("contacts", contact("C1", "Ann's Café", EmailAddress="ann@cafe.example"))
+    code, out, _ = ccm(capsys, "sync", "-t", "acme")
+    assert code == 0
     code, out, _ = ccm(capsys, "log", "2")
-    assert "amount_due: 100.0000 → 10.0000" in out
+    assert "INV-I1 (Ann's Café): amount due 100.00 → 10.00" in _rows(out)
+    code, out, _ = ccm(capsys, "log", "3")
+    rows = _rows(out)
+    assert "payment of 90.00 GBP on 2026-01-15 from Ann's Café: new" in rows
+    assert "Ann's Café: e-mail none → ann@cafe.example" in rows
+    code, out, _ = ccm(capsys, "log")
+    summaries = [line.split("│")[-2].strip() for line in out.splitlines() if line.startswith("│ ")]
+    assert summaries[:2] == ["1 new, 1 changed", "1 changed"]  # newest first; a summary in words, never empty
+
+
+def _rows(out: str) -> list[str]:
+    """`ccm log RUN`'s change table as 'record: what changed' lines."""
+    found = []
+    for line in out.splitlines():
+        cells = [c.strip() for c in line.split("│")[1:-1]]
+        if len(cells) == 3:
+            found.append(f"{cells[1]}: {cells[2]}")
+    return found
 
 
 @pytest.mark.parametrize(

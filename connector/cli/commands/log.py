@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from connector.cli.app import UsageProblem, app, out, state
-from connector.store import synclog
+from connector.store import changewords, synclog
 from connector.store.tenants import get_tenant
 
 _CHANGES_SHOWN = 200
@@ -26,6 +26,16 @@ def _duration(run: synclog.Run) -> str:
 
 def _total(run: synclog.Run, key: str) -> int:
     return sum(c.get(key, 0) for c in run.counts.values())
+
+
+def _summary(run: synclog.Run) -> str:
+    """What a run without errors did, in a few words (a log's summary is never empty)."""
+    if run.finished_at is None:
+        return "running, or stopped without finishing (a crash): the next run picks up from its cursors"
+    counted = ((_total(run, "inserted"), "new"), (_total(run, "updated"), "changed"),
+               (_total(run, "deleted"), "deleted"))  # fmt: skip
+    parts = [f"{n} {label}" for n, label in counted if n]
+    return ", ".join(parts) if parts else "nothing changed"
 
 
 def _when(at: datetime) -> str:
@@ -61,7 +71,7 @@ def log(
         table.add_row(
             str(r.run_id), r.tenant_id, r.kind, r.trigger or "-", _when(r.started_at), _duration(r),
             r.outcome, str(_total(r, "read")), str(changed), str(r.error_count), str(r.api_calls),
-            r.error_summary or "",
+            r.error_summary or _summary(r),
         )  # fmt: skip
     out.print(table)
 
@@ -88,13 +98,9 @@ def _one(conn: object, run_id: int, tenant: str | None) -> None:
     total = synclog.change_count(conn, run.tenant_id, run.run_id)
     changes = synclog.changes(conn, run.tenant_id, run.run_id, limit=_CHANGES_SHOWN)
     if changes:
-        table = Table("stream", "record", "change", "fields", title=f"changes ({total})")
-        for ch in changes:
-            detail = "; ".join(
-                f"{k}: {new}" if old is None and k == "reason" else f"{k}: {old} → {new}"
-                for k, (old, new) in ch.fields.items()
-            )
-            table.add_row(ch.stream, ch.record_id, ch.op, detail)
+        table = Table("stream", "record", "what changed", title=f"changes ({total})")
+        for ch, words in zip(changes, changewords.describe(conn, run.tenant_id, changes), strict=True):
+            table.add_row(ch.stream, words.subject, words.what)
         out.print(table)
         if total > len(changes):
             out.print(f"… and {total - len(changes)} more changes")
