@@ -209,6 +209,28 @@ ROWS: dict[str, Row] = {
         RUN, 2, "credit.yaml: rules[0].in: must be a list of ratings A-E, got [4]",
         files={CREDIT_YAML: "version: 1\nrules:\n  - {when: rating, in: [4]}\n"}, progress_blank_line=True,
     ),
+    "credit.yaml not UTF-8": Row(
+        RUN, 2, "credit.yaml: not UTF-8 text (byte 0)", files={CREDIT_YAML: b"\xff\xfeversion: 1\n"},
+        progress_blank_line=True,
+    ),
+    # ---- the other files of a tenant: policies, reference rates, the mapping override
+    "policy.yaml not YAML": Row(
+        RUN, 2, "policy.yaml: line 3: expected ',' or ']'", files={"home/tenants/acme/policy.yaml": "policies:\n  - [unclosed\n"},
+        progress_blank_line=True,
+    ),
+    "reference_rates.yaml a date that does not exist": Row(
+        RUN, 2, "reference_rates.yaml: line 2: not a real date: 2026-02-30 (day is out of range for month)",
+        files={"home/tenants/acme/reference_rates.yaml": "boe_base_rate:\n  2026-02-30: '4.00'\n"},
+        progress_blank_line=True,
+    ),
+    "mapping.yaml override not YAML": Row(
+        ("sync", "-t", "acme"), 2, "mapping.yaml", files={"home/tenants/acme/mapping.yaml": "streams: {\n"},
+    ),
+    # ---- arguments
+    "unknown tenant": Row(("run", "-t", "nobody"), 2, "unknown tenant 'nobody'"),
+    "run --at not a date-time": Row(("run", "--at", "yesterday"), 2, "--at: not an ISO date-time"),
+    "nights NIGHT not a date": Row(("nights", "yesterday"), 2, "NIGHT: not a date (YYYY-MM-DD) or `last`"),
+    "nights for an unknown tenant": Row(("nights", "-t", "nobody"), 2, "unknown tenant 'nobody'"),
 }  # fmt: skip
 
 
