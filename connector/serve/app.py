@@ -9,6 +9,7 @@ POST /webhooks/{ledger}             signed deliveries: 200 and queued, 401 on a 
 GET  /connect/{ledger}?invite=TOK   starts connecting a firm with an operator's invite (403 without one)
 GET  /oauth/{ledger}/callback       where the ledger sends the person back
 POST /connect/{ledger}/choose       the organisation picked when consent covered several
+/login, /, /t/{tenant}/...          the bookkeeper's pages, for signed-in users (connector/web/pages.py)
 ```
 Anonymous clients learn little: /healthz says whether the server is well and how busy, and names no tenant.
 """
@@ -31,6 +32,7 @@ from connector.serve import webhooks
 from connector.serve.connectweb import Flows
 from connector.serve.metrics import CONTENT_TYPE
 from connector.serve.runtime import Runtime
+from connector.web.pages import Pages
 
 
 def build(
@@ -96,5 +98,6 @@ def build(
         Route("/metrics", metrics, methods=["GET"]),
         Route("/webhooks/{ledger}", webhooks.endpoint(rt, wake), methods=["POST"]),
         *(Route(path, endpoint, methods=methods) for path, endpoint, methods in flows.routes()),
+        *Pages(rt).routes(),
     ]
     return Starlette(routes=routes)

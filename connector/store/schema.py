@@ -447,3 +447,39 @@ reference_rates = Table(
     Column("rate", Rate, nullable=False),  # percent
     Column("fetched_at", UTCDateTime(), nullable=False),
 )
+
+
+# The bookkeeper's pages (connector/web): people who sign in to `ccm serve`, with their role and the firms
+# granted to them, and every change made through the pages. Only an argon2 hash of a password is kept.
+web_users = Table(
+    "web_users",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),  # admin | bookkeeper | viewer
+    Column("all_tenants", Boolean, nullable=False, server_default="0"),  # every firm, present and future
+    Column("password_hash", String(255), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("password_changed_at", UTCDateTime(), nullable=False),
+    Column("last_login_at", UTCDateTime()),
+)
+
+web_grants = Table(
+    "web_grants",
+    metadata,
+    Column("user_name", String(64), ForeignKey("web_users.name", ondelete="CASCADE"), primary_key=True),
+    Column("tenant_id", Id, primary_key=True),
+)
+
+# Who changed what through the pages (or `ccm users`), when, in which firm, with the record before and after.
+web_audit = Table(
+    "web_audit",
+    metadata,
+    Column("audit_id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("who", String(64), nullable=False),
+    Column("tenant_id", Id),  # None: not about one firm (a user added, say)
+    Column("what", String(255), nullable=False),
+    Column("before", JSON),
+    Column("after", JSON),
+    Index(None, "tenant_id", "at"),
+)

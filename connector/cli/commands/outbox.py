@@ -14,13 +14,12 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from connector import lease, outbox
+from connector import lease, outbox, settle
 from connector.cli.app import Failure, UsageProblem, app, out, state
 from connector.cli.commands.run import before_sending, lost_lease, parse_at, print_unsettled
 from connector.cli.options import TenantOpt, pick_tenant
-from connector.outbox import Mode, State
-from connector.rules.calendar import SendCalendar
-from connector.run.execute import CONTACTING, Executor, sent_notes
+from connector.outbox import State
+from connector.run.execute import Executor
 from connector.run.plan import Context
 from connector.runtime import NotConnected, ledger_for, mapping_for
 from connector.store.tenants import get_tenant
@@ -149,23 +148,13 @@ def resolve(
         raise UsageProblem("give exactly one of --sent or --not-sent")
     store = state(ctx).store
     tenant_id = pick_tenant(store, tenant)
-    now = datetime.now(UTC)
-    notes = 0
     with store.begin() as conn:
-        found = get_tenant(conn, tenant_id)
-        action = outbox.get(conn, tenant_id, key)
-        calendar = SendCalendar(found.timezone, found.country)
-        day = calendar.local_date(action.claimed_at or now) if action else None  # the day it went out
-        resolved = outbox.resolve(conn, tenant_id, key, went_out=sent, now=now, sent_on=day)
-        if resolved is None:
-            raise UsageProblem(f"no unknown action {key!r} in tenant {tenant_id!r}")
-        if sent and day is not None and resolved.kind == "reminder" and resolved.channel in CONTACTING:
-            lines = [(str(line["invoice_id"]), int(line["level"]), str(line.get("level_name", "")))
-                     for line in resolved.payload.get("lines", [])]  # fmt: skip
-            went = resolved.claimed_at or now  # the notes are due from when it went out, as a sent one's are
-            notes = len(
-                outbox.plan(conn, tenant_id, sent_notes(resolved, lines, day, went), Mode.AUTO, now).created
-            )
+        resolved = settle.resolve(
+            conn, get_tenant(conn, tenant_id), key, went_out=sent, now=datetime.now(UTC)
+        )
+    if resolved is None:
+        raise UsageProblem(f"no unknown action {key!r} in tenant {tenant_id!r}")
+    notes, day = resolved.notes, resolved.day
     if sent:
         noted = f"; {notes} ledger note(s) planned (`ccm outbox send`)" if notes else ""
         out.print(f"{key}: recorded as sent on {day}{noted}")

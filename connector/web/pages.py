@@ -1,0 +1,407 @@
+"""The bookkeeper's pages: routes of `ccm serve`'s app, server-rendered, usable without JavaScript.
+
+```
+GET  /login, POST /login, POST /logout   sign in (rate-limited per user and address: 429) and out
+GET  /                                   the firms this user may see
+GET  /t/{tenant}/                        last night for one firm, what waits for a person now, recent changes
+POST /t/{tenant}/actions                 retry | sent | not_sent | dismiss one unsettled action (bookkeeper+)
+GET  /t/{tenant}/approvals               every action awaiting approval, its e-mail rendered
+POST /t/{tenant}/approvals               approve | reject, one (`one=approve:KEY`) or the checked `keys`
+GET  /static/ccm.css
+```
+Every table is also CSV with `?format=csv`. Every POST carries the form's CSRF token (else 403, nothing
+read or changed); a viewer's POST is 403; a firm that does not exist and one not granted are both 404. An
+anonymous GET is sent to /login. Every change is written to the audit log in the same transaction.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo
+
+import structlog
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from connector import outbox, settle
+from connector.model import Tenant
+from connector.outbox import State
+from connector.serve.runtime import Runtime
+from connector.store.tenants import UnknownTenant, get_tenant
+from connector.web import audit, preview, users, views
+from connector.web.sessions import COOKIE, SESSION_LIFE, Session, Signer, SignInLimit, load_key, new_session
+from connector.web.users import User
+
+log = structlog.get_logger(__name__)
+Endpoint = Callable[[Request], Awaitable[Response]]
+_pages = Environment(
+    loader=PackageLoader("connector.web", "templates"),
+    autoescape=select_autoescape(default=True),
+    undefined=StrictUndefined,
+)
+_HEADERS = {
+    # No script at all; inline styles only for the rendered e-mails shown in sandboxed frames.
+    "Content-Security-Policy": "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+DONE = {
+    "retry": "planned again: it goes out at the next send",
+    "sent": "recorded as sent",
+    "not_sent": "planned again: it goes out at the next send",
+    "dismiss": "dismissed",
+    "approve": "approved: they go out at the next run, `ccm outbox send` or the server's send",
+    "reject": "rejected: they will not go out",
+}
+
+
+class Refused(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Visit:
+    session: Session
+    user: User | None
+    fresh: bool  # the session was made for this response: set its cookie
+
+
+def _csv_cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    return (
+        "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    )  # no formulas in a spreadsheet
+
+
+def csv_response(name: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -> Response:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows([[_csv_cell(v) for v in row] for row in rows])
+    return Response(
+        buffer.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}.csv"', **_HEADERS},
+    )
+
+
+class Pages:
+    """The bookkeeper's pages of one server."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.signer = Signer(load_key(rt.settings))
+        self.limit = SignInLimit()
+
+    # -- sessions
+    def _visit(self, request: Request) -> Visit:
+        session = self.signer.load(request.cookies.get(COOKIE))
+        if session is None:
+            return Visit(new_session(), None, True)
+        if session.user is None:
+            return Visit(session, None, False)
+        with self.rt.store.read() as conn:
+            user = users.get(conn, session.user)
+        if user is None or user.stamp != session.stamp:  # removed, or the password changed since
+            return Visit(new_session(), None, True)
+        return Visit(session, user, False)
+
+    def _cookie(self, response: Response, request: Request, session: Session) -> Response:
+        response.set_cookie(
+            COOKIE, self.signer.dump(session), max_age=int(SESSION_LIFE.total_seconds()), path="/",
+            httponly=True, samesite="lax", secure=request.url.scheme == "https",
+        )  # fmt: skip
+        return response
+
+    def _render(
+        self, request: Request, visit: Visit, template: str, status: int = 200, **fields: Any
+    ) -> Response:
+        html = _pages.get_template(template).render(
+            user=visit.user, csrf=visit.session.csrf, path=request.url.path, **fields
+        )
+        response = HTMLResponse(html, status_code=status, headers=_HEADERS)
+        return self._cookie(response, request, visit.session) if visit.fresh else response
+
+    def _refused(self, request: Request, visit: Visit, exc: Refused) -> Response:
+        return self._render(request, visit, "error.html", exc.status, title=exc.message)
+
+    @staticmethod
+    async def _form(request: Request, visit: Visit) -> FormData:
+        """The POSTed form when its CSRF token is the session's; else Refused(403) before anything is read."""
+        form = await request.form()
+        given = form.get("csrf")
+        if visit.fresh or not visit.session.csrf_ok(given if isinstance(given, str) else None):
+            raise Refused(
+                403, "This form has expired or did not come from ccm: reload the page and try again"
+            )
+        return form
+
+    def _tenant(self, user: User, tenant_id: str) -> Tenant:
+        """The firm, when the user may see it; an unknown firm and one not granted are both 404."""
+        if not user.may_see(tenant_id):
+            raise Refused(404, "No such firm")
+        try:
+            with self.rt.store.read() as conn:
+                return get_tenant(conn, tenant_id)
+        except UnknownTenant:
+            raise Refused(404, "No such firm") from None
+
+    def _page(
+        self, handler: Callable[[Request, Visit, User], Awaitable[Response]], post: bool = False
+    ) -> Endpoint:
+        """An endpoint for signed-in users: anonymous GETs go to /login, anonymous POSTs are 403."""
+
+        async def endpoint(request: Request) -> Response:
+            visit = await run_in_threadpool(self._visit, request)
+            if visit.user is None:
+                if post:
+                    return self._refused(request, visit, Refused(403, "Sign in first"))
+                target = "/login?" + urlencode({"next": request.url.path})
+                response = RedirectResponse(target, status_code=303, headers=_HEADERS)
+                return self._cookie(response, request, visit.session) if visit.fresh else response
+            try:
+                return await handler(request, visit, visit.user)
+            except Refused as exc:
+                return self._refused(request, visit, exc)
+
+        return endpoint
+
+    # -- /login, /logout
+    async def login_form(self, request: Request) -> Response:
+        visit = await run_in_threadpool(self._visit, request)
+        if visit.user is not None:
+            return RedirectResponse("/", status_code=303, headers=_HEADERS)
+        return self._render(
+            request,
+            visit,
+            "login.html",
+            title="Sign in",
+            next=_next(request.query_params.get("next")),
+            error="",
+        )
+
+    async def login(self, request: Request) -> Response:
+        visit = await run_in_threadpool(self._visit, request)
+        try:
+            form = await self._form(request, visit)
+        except Refused as exc:
+            return self._refused(request, visit, exc)
+        name, password = str(form.get("name", "")).strip(), str(form.get("password", ""))
+        target = _next(str(form.get("next", "")))
+        address = request.client.host if request.client else "unknown"
+        if self.limit.blocked(name, address):
+            log.warning("web.login_limited", user=name[:64], address=address)
+            return self._render(request, visit, "login.html", 429, title="Sign in", next=target,
+                                error="Too many failed sign-ins: wait 15 minutes and try again.")  # fmt: skip
+        user = await run_in_threadpool(self._authenticate, name, password)
+        if user is None:
+            self.limit.failed(name, address)
+            log.info("web.login_failed", user=name[:64], address=address)
+            return self._render(request, visit, "login.html", 401, title="Sign in", next=target,
+                                error="That name and password do not match.")  # fmt: skip
+        self.limit.succeeded(name, address)
+        log.info("web.login", user=user.name, address=address)
+        session = new_session(user.name, user.stamp)  # a new token at sign-in: none fixed beforehand
+        return self._cookie(RedirectResponse(target, status_code=303, headers=_HEADERS), request, session)
+
+    def _authenticate(self, name: str, password: str) -> User | None:
+        if not name or not password or len(password) > 1024:
+            return None
+        with self.rt.store.begin() as conn:
+            return users.authenticate(conn, name, password, self.rt.real_now())
+
+    async def logout(self, request: Request) -> Response:
+        visit = await run_in_threadpool(self._visit, request)
+        try:
+            await self._form(request, visit)
+        except Refused as exc:
+            return self._refused(request, visit, exc)
+        response = RedirectResponse("/login", status_code=303, headers=_HEADERS)
+        return self._cookie(response, request, new_session())
+
+    # -- /
+    async def firms(self, request: Request, visit: Visit, user: User) -> Response:
+        rows = await run_in_threadpool(self._firms, user)
+        if request.query_params.get("format") == "csv":
+            return csv_response("firms", (
+                "tenant", "name", "ledger", "connection", "health", "last night", "outcome", "headline",
+                "awaiting approval", "failed", "unknown", "next night (local)",
+            ), [(
+                r.tenant.id, r.tenant.name, r.tenant.ledger, r.connection, "; ".join(r.issues),
+                r.last_night.night if r.last_night else "", r.last_night.outcome if r.last_night else "",
+                r.last_night.headline if r.last_night else "", r.awaiting, r.failed, r.unknown, r.next_local,
+            ) for r in rows])  # fmt: skip
+        return self._render(request, visit, "firms.html", title="Firms", rows=rows)
+
+    def _firms(self, user: User) -> list[views.FirmRow]:
+        with self.rt.store.read() as conn:
+            return views.firms(conn, self.rt.settings, user, self.rt.clock.now())
+
+    # -- /t/{tenant}/
+    async def night(self, request: Request, visit: Visit, user: User) -> Response:
+        tenant = await run_in_threadpool(self._tenant, user, request.path_params["tenant"])
+        page = await run_in_threadpool(self._night, tenant)
+        if request.query_params.get("format") == "csv":
+            return csv_response(f"{tenant.id}-unsettled", (
+                "key", "state", "what", "customer", "invoices", "reason", "since (UTC)"
+            ), [(
+                u.action.key, u.action.state, u.what, u.customer, " ".join(u.invoices), u.action.reason or "",
+                f"{u.action.updated_at:%Y-%m-%d %H:%M}",
+            ) for u in page.unsettled])  # fmt: skip
+        return self._render(request, visit, "night.html", title=tenant.name, tenant=tenant, page=page,
+                            done=_done(request))  # fmt: skip
+
+    def _night(self, tenant: Tenant) -> views.NightPage:
+        with self.rt.store.read() as conn:
+            return views.night(conn, tenant)
+
+    async def act(self, request: Request, visit: Visit, user: User) -> Response:
+        form = await self._form(request, visit)
+        tenant = await run_in_threadpool(self._tenant, user, request.path_params["tenant"])
+        if not user.may_act:
+            raise Refused(403, "A viewer can read but not change anything")
+        what, key = str(form.get("do", "")), str(form.get("key", ""))
+        if what not in ("retry", "sent", "not_sent", "dismiss") or not key:
+            raise Refused(400, "Choose an action: retry, mark sent, mark not sent or dismiss")
+        changed = await run_in_threadpool(self._act, user, tenant, what, key)
+        if not changed:
+            raise Refused(409, "That action is no longer waiting for this: reload the page")
+        return _back(f"/t/{quote(tenant.id)}/", what, 1)
+
+    def _act(self, user: User, tenant: Tenant, what: str, key: str) -> bool:
+        now = self.rt.real_now()
+        with self.rt.store.begin() as conn:
+            before = outbox.get(conn, tenant.id, key)
+            if before is None:
+                return False
+            if what == "retry":
+                done = bool(outbox.retry(conn, tenant.id, [key], now))
+            elif what == "dismiss":
+                done = bool(outbox.dismiss(conn, tenant.id, [key], now))
+            else:
+                done = settle.resolve(conn, tenant, key, went_out=what == "sent", now=now) is not None
+            if done:
+                after = outbox.get(conn, tenant.id, key)
+                audit.write(
+                    conn, user.name, tenant.id, f"outbox.{what} {key}", now, _state(before), _state(after)
+                )
+        log.info("web.action", user=user.name, tenant=tenant.id, action=what, key=key, done=done)
+        return done
+
+    # -- /t/{tenant}/approvals
+    async def approvals(self, request: Request, visit: Visit, user: User) -> Response:
+        tenant = await run_in_threadpool(self._tenant, user, request.path_params["tenant"])
+        waiting = await run_in_threadpool(self._approvals, tenant)
+        if request.query_params.get("format") == "csv":
+            return csv_response(f"{tenant.id}-approvals", (
+                "key", "what", "customer", "to", "invoices", "subject", "reason", "send after (UTC)"
+            ), [(
+                p.action.key, p.what, p.customer, p.to, " ".join(p.invoices),
+                p.rendered.subject if p.rendered else "", p.detail, f"{p.action.send_after:%Y-%m-%d %H:%M}",
+            ) for p in waiting])  # fmt: skip
+        title = f"{tenant.name}: approvals"
+        return self._render(request, visit, "approvals.html", title=title, tenant=tenant, waiting=waiting,
+                            done=_done(request))  # fmt: skip
+
+    def _approvals(self, tenant: Tenant) -> list[preview.Preview]:
+        today = self.rt.clock.now().astimezone(ZoneInfo(tenant.timezone)).date()
+        with self.rt.store.read() as conn:
+            return views.approvals(conn, self.rt.settings, tenant, today)
+
+    async def decide(self, request: Request, visit: Visit, user: User) -> Response:
+        form = await self._form(request, visit)
+        tenant = await run_in_threadpool(self._tenant, user, request.path_params["tenant"])
+        if not user.may_act:
+            raise Refused(403, "A viewer can read but not change anything")
+        one = str(form.get("one", ""))
+        if one:
+            what, _, key = one.partition(":")
+            keys = [key]
+        else:
+            what, keys = str(form.get("do", "")), [str(k) for k in form.getlist("keys") if k]
+        if what not in ("approve", "reject") or not keys:
+            raise Refused(400, "Choose approve or reject, and at least one action")
+        count = await run_in_threadpool(self._decide, user, tenant, what, keys)
+        return _back(f"/t/{quote(tenant.id)}/approvals", what, count)
+
+    def _decide(self, user: User, tenant: Tenant, what: str, keys: list[str]) -> int:
+        now = self.rt.real_now()
+        with self.rt.store.begin() as conn:
+            waiting = {
+                a.key: a for a in outbox.by_keys(conn, tenant.id, keys) if a.state is State.AWAITING_APPROVAL
+            }
+            if what == "approve":
+                count = outbox.approve(conn, tenant.id, list(waiting), now) if waiting else 0
+            else:
+                reason = f"rejected by {user.name} on the approvals page"
+                count = sum(outbox.cancel(conn, tenant.id, key, reason, now) for key in waiting)
+            for key, before in waiting.items():
+                after = outbox.get(conn, tenant.id, key)
+                audit.write(
+                    conn, user.name, tenant.id, f"outbox.{what} {key}", now, _state(before), _state(after)
+                )
+        log.info("web.decided", user=user.name, tenant=tenant.id, decision=what, count=count)
+        return count
+
+    # -- static
+    @staticmethod
+    async def css(request: Request) -> Response:
+        text = resources.files("connector.web").joinpath("templates", "ccm.css").read_text("utf-8")
+        return Response(text, media_type="text/css", headers={"Cache-Control": "max-age=3600"})
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/login", self.login_form, methods=["GET"]),
+            Route("/login", self.login, methods=["POST"]),
+            Route("/logout", self.logout, methods=["POST"]),
+            Route("/static/ccm.css", self.css, methods=["GET"]),
+            Route("/", self._page(self.firms), methods=["GET"]),
+            Route("/t/{tenant}/", self._page(self.night), methods=["GET"]),
+            Route("/t/{tenant}/actions", self._page(self.act, post=True), methods=["POST"]),
+            Route("/t/{tenant}/approvals", self._page(self.approvals), methods=["GET"]),
+            Route("/t/{tenant}/approvals", self._page(self.decide, post=True), methods=["POST"]),
+        ]
+
+
+def _state(action: outbox.Action | None) -> dict[str, Any] | None:
+    if action is None:
+        return None
+    return {"state": str(action.state), "reason": action.reason, "attempts": action.attempts}
+
+
+def _next(target: str | None) -> str:
+    """Where to go after signing in: a path on this server only (never another site)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+def _done(request: Request) -> str:
+    what = request.query_params.get("done", "")
+    if what not in DONE:
+        return ""
+    n = request.query_params.get("n", "1")
+    count = int(n) if n.isdigit() else 1
+    return f"{count} action{'s' if count != 1 else ''} {DONE[what]}."
+
+
+def _back(path: str, what: str, count: int) -> Response:
+    return RedirectResponse(
+        f"{path}?{urlencode({'done': what, 'n': count})}", status_code=303, headers=_HEADERS
+    )
