@@ -2,12 +2,15 @@
 
 Xero counts calls in fixed windows: 60 a minute and 5,000 a day per tenant, 10,000 a minute per app, and at
 most 5 calls in flight per tenant. Every answer says what is left (X-MinLimit-Remaining, X-DayLimit-Remaining,
-X-AppMinLimit-Remaining). A Gate lets a call start only if fewer than L - 1 calls started in the last W
-seconds (limit L per window W): then no window, whatever its phase, ever sees more than L - 1 of our calls
-(the spare one absorbs network jitter), a small sync runs at once, and a long one settles at (L - 1) / L of
-the allowed rate. Gates engage once the ledger shows it counts our calls (a Remaining header below the
-limit), so a sandbox reporting no limits runs flat out. When a header says a window is spent anyway
-(another process shares the tenant), the gate holds calls back for a whole window. A spent day is not
+X-AppMinLimit-Remaining). A Gate lets a call start only if fewer than L - 1 calls started in the last
+W + T seconds (limit L per window W, T the transit: the longest a call takes from its start to the ledger
+counting it, 1 s by default). Then any W seconds of the ledger's clock count at most L - 1 of our calls: call
+k + L - 1 starts at least W + T after call k, so it arrives more than W after call k did, however long call k
+took (up to T) and wherever the ledger cuts its fixed minutes. A small sync runs at once, and a long one
+settles at (L - 1) / L of the allowed rate less the transit (59 calls per 61 s for Xero's minute). Gates
+engage once the ledger shows it counts our calls (a Remaining header below the limit), so a sandbox
+reporting no limits runs flat out. When a header says a window is spent anyway (another process shares the
+tenant), the gate holds calls back for a whole window. A spent day is not
 waited out: the run stops saying when it can resume (the day window ends at midnight UTC).
 """
 
@@ -45,6 +48,7 @@ class Gate:
 
     limit: int
     window: float
+    transit: float = 0.0  # the longest a call takes from its start to the ledger's count
     engaged: bool = False  # the ledger counts our calls against this limit (its Remaining header showed it)
     blocked_until: float = 0.0
     starts: deque[float] = field(default_factory=deque, repr=False)
@@ -53,12 +57,13 @@ class Gate:
     def reserve(self, now: float) -> float:
         """Claim the next start slot; returns how long to wait for it."""
         with self._lock:
-            while self.starts and self.starts[0] <= now - self.window:
+            span = self.window + self.transit
+            while self.starts and self.starts[0] <= now - span:
                 self.starts.popleft()
             start = max(now, self.blocked_until)
             budget = max(self.limit - 1, 1)
             if self.engaged and len(self.starts) >= budget:
-                start = max(start, self.starts[-budget] + self.window)
+                start = max(start, self.starts[-budget] + span)
             self.starts.append(start)
             return start - now
 
@@ -84,6 +89,7 @@ class Limits:
     day: int = 5_000
     app_minute: int = 10_000
     concurrent: int = 5
+    transit: float = 1.0  # seconds from a call's start to the ledger counting it, at most
 
 
 class Pacer:
@@ -113,8 +119,10 @@ class Pacer:
         self.day_blocked_until: float = 0.0
         self.day_remaining: int | None = None
         with Pacer._registry_lock:
-            self.minute = Pacer._gates.setdefault((scope, app, tenant), Gate(limits.minute, MINUTE))
-            self.app = Pacer._gates.setdefault((scope, app), Gate(limits.app_minute, MINUTE))
+            self.minute = Pacer._gates.setdefault(
+                (scope, app, tenant), Gate(limits.minute, MINUTE, limits.transit)
+            )
+            self.app = Pacer._gates.setdefault((scope, app), Gate(limits.app_minute, MINUTE, limits.transit))
             self._in_flight = Pacer._semaphores.setdefault(
                 (scope, app, tenant), threading.BoundedSemaphore(limits.concurrent)
             )

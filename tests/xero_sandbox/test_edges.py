@@ -10,8 +10,9 @@ from tests.xero_sandbox.conftest import REDIRECT, authorize, code_from, token
 
 
 def test_bad_list_queries_are_400_with_the_reason(fixed):
-    assert "orders by UpdatedDateUTC only" in fixed.get("Invoices", params={"order": "Total DESC"}).text
-    assert fixed.get("Invoices", params={"where": "Total>5"}).status_code == 400
+    unknown = fixed.get("Invoices", params={"order": "Colour DESC"})
+    assert unknown.status_code == 400 and "'Colour'" in unknown.text
+    assert fixed.get("Invoices", params={"where": 'Total>"5"'}).status_code == 400
     assert fixed.get("Invoices", params={"page": "x"}).status_code == 400
     bad_date = fixed.get("Invoices", headers={"If-Modified-Since": "yesterday-ish"})
     assert bad_date.status_code == 400 and "If-Modified-Since" in bad_date.text

@@ -1,14 +1,13 @@
 """Every answer the Xero sandbox gives validates against Xero's own OpenAPI specs (accounting, identity, webhooks).
 
 The specs live outside the repository, in ../shared/reference/xero-openapi/ (relative to its root); in a clone
-without them these tests skip and say so.
+without them these tests skip and say so, and with CI=true they fail instead (tests/xero_sandbox/specs.py).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,12 +17,8 @@ import yaml
 from adapters.sandbox import SandboxClock
 from adapters.xero.sandbox import start
 from tests.xero_sandbox.conftest import NOON, REDIRECT, Connected, authorize, code_from, connect, token
+from tests.xero_sandbox.specs import SPECS, require_specs
 
-SPECS = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "xero-openapi"
-pytestmark = pytest.mark.skipif(
-    not (SPECS / "xero_accounting.yaml").exists(),
-    reason=f"Xero OpenAPI specs not found at {SPECS} (they sit beside the repository, not in it)",
-)
 LISTS = ("Invoices", "Contacts", "Payments", "CreditNotes", "Overpayments", "Prepayments")
 
 
@@ -32,9 +27,15 @@ def _load(name: str) -> dict[str, Any]:
         return yaml.safe_load(fh)
 
 
+@pytest.fixture(autouse=True)
+def _specs_present() -> None:
+    require_specs()
+
+
 @pytest.fixture(scope="session")
 def specs() -> dict[str, Any]:
     """The parsed specs, once per session (the accounting spec takes about half a second)."""
+    require_specs()
     from openapi_core import Config, OpenAPI
 
     accounting, identity = _load("xero_accounting.yaml"), _load("xero-identity.yaml")
@@ -167,6 +168,7 @@ def test_token_answers_match_the_identity_access_token_schema(specs, check):
     for body in (first, refreshed):
         OAS30Validator(schema).validate(body)
         assert isinstance(body["expires_in"], int)
+        assert body["id_token"].count(".") == 2  # openid was granted (identity spec: AccessToken.id_token)
 
 
 def test_webhook_bodies_match_the_webhooks_spec(specs, firm):
@@ -214,6 +216,27 @@ def test_webhook_bodies_match_the_webhooks_spec(specs, firm):
         OAS31Validator(schema).validate(body)
 
 
+def test_settings_endpoints_and_list_queries_validate(check, firm):
+    """Currencies and Organisation (paths /Currencies, /Organisation of xero_accounting.yaml), the list
+    parameters of issue 18 (order, where, searchTerm, InvoiceNumbers, summaryOnly), contacts with Balances
+    (components/schemas/Balances) and POST /ContactGroups/{ContactGroupID} validate against the spec."""
+    assert check("GET", "/Currencies", params={"where": 'Code=="GBP"', "order": "Code ASC"}).json()[
+        "Currencies"
+    ]
+    assert check("GET", "/Organisation").json()["Organisations"][0]["BaseCurrency"] == firm.base_currency
+    check("GET", "/Contacts", params={"order": "Name ASC", "searchTerm": "a", "summaryOnly": "true"})
+    contacts = check("GET", "/Contacts", params={"page": 1, "pageSize": 1000}).json()["Contacts"]
+    assert all("AccountsReceivable" in c["Balances"] for c in contacts)
+    where = 'Status=="PAID" OR (Type=="ACCREC" && Date >= DateTime(2026, 01, 01) && Total > 100)'
+    check("GET", "/Invoices", params={"where": where, "order": "Date DESC"})
+    numbers = ",".join(i.number for i in firm.invoices[:3])
+    check("GET", "/Invoices", params={"InvoiceNumbers": numbers, "summaryOnly": "true"})
+    made = check("PUT", "/ContactGroups", json={"ContactGroups": [{"Name": "To rename"}]}).json()
+    group = made["ContactGroups"][0]["ContactGroupID"]
+    check("POST", f"/ContactGroups/{group}", json={"ContactGroups": [{"Name": "Renamed"}]})
+    check("POST", f"/ContactGroups/{group}", json={"ContactGroups": [{"Status": "DELETED"}]})
+
+
 def test_every_served_endpoint_was_checked(check):
     """The checks above cover each route the sandbox serves (run last in this module)."""
     seen = {(m, p.split("/")[1]) for m, p, _ in check.checked}
@@ -225,4 +248,7 @@ def test_every_served_endpoint_was_checked(check):
         ("POST", "Invoices"),
         ("GET", "InvoiceReminders"),
         ("GET", "Connections"),
+        ("GET", "Currencies"),
+        ("GET", "Organisation"),
+        ("POST", "ContactGroups"),
     } <= seen

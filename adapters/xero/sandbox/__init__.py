@@ -12,6 +12,9 @@ https://api.xero.com/connections                       /connections (also /Conne
 https://api.xero.com/api.xro/2.0/...                   /api.xro/2.0/...
 =====================================================  ===============================================
 
+Xero's OpenID discovery document and signing keys (for id_tokens) are at /.well-known/openid-configuration
+and /.well-known/openid-configuration/jwks.
+
 So: xero-python `AccountingApi(client, base_url=base + "/api.xro/2.0")`, `IdentityApi(client, base_url=base)`,
 `TokenApi.refresh_token_url = base + "/connect/token"`, `TokenApi.revoke_token_url = base +
 "/connect/revocation"`, `Configuration.ssl_ca_cert = str(handle.ca_path)`; authlib's OAuth2Session with
@@ -47,6 +50,7 @@ from adapters.sandbox.server import Running, serve
 from adapters.xero.sandbox.accounting import Accounting, xero_limits
 from adapters.xero.sandbox.book import Book
 from adapters.xero.sandbox.identity import Identity
+from adapters.xero.sandbox.idtoken import routes_for
 from adapters.xero.sandbox.webhooks import DEFAULT_KEY, Handshake, Webhooks
 from connector.redact import register_secret
 
@@ -156,7 +160,10 @@ class XeroSandbox:
 
 def build_app(book: Book, identity: Identity, accounting: Accounting) -> Starlette:
     """The Starlette app serving identity and accounting under one base URL."""
+    config, jwks = routes_for(identity.signer)
     routes = [
+        Route("/.well-known/openid-configuration", config, methods=["GET"]),
+        Route("/.well-known/openid-configuration/jwks", jwks, methods=["GET"]),
         Route("/identity/connect/authorize", identity.authorize, methods=["GET", "POST"]),
         Route("/connect/token", identity.token, methods=["POST"]),
         Route("/connect/revocation", identity.revoke, methods=["POST"]),

@@ -10,11 +10,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import math
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -22,21 +21,20 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from adapters.sandbox.limiter import Verdict, Window, WindowLimiter
-from adapters.xero.sandbox import render, writes
+from adapters.xero.sandbox import listing, render, settings, writes
 from adapters.xero.sandbox.answers import (
     Handler,
     json_answer,
     not_found,
     parse_since,
-    parse_where,
     problem,
     validation_error,
 )
 from adapters.xero.sandbox.book import Book
 from adapters.xero.sandbox.identity import Identity
+from adapters.xero.sandbox.where import QueryError
 
 PREFIX = "/api.xro/2.0"
-MAX_PAGE = 1000
 MAX_NOTE = 2500
 LISTS = ("Contacts", "Invoices", "CreditNotes", "Payments", "Overpayments", "Prepayments")
 _READ = {
@@ -47,6 +45,8 @@ _READ = {
     "Payments": "payments",
     "Overpayments": "payments",
     "Prepayments": "payments",
+    "Currencies": "settings",
+    "Organisation": "settings",
 }
 
 
@@ -55,8 +55,10 @@ def scopes_for(resource: str, write: bool) -> set[str]:
     area = _READ.get(resource)
     if area is None:
         return set()
-    broad = "accounting.contacts" if area == "contacts" else "accounting.transactions"
-    granular = "accounting.contacts" if area == "contacts" else f"accounting.{area}"
+    broad = {"contacts": "accounting.contacts", "settings": "accounting.settings"}.get(
+        area, "accounting.transactions"
+    )
+    granular = broad if area in ("contacts", "settings") else f"accounting.{area}"
     allowed = {broad, granular}
     return allowed if write else allowed | {f"{s}.read" for s in allowed}
 
@@ -82,6 +84,8 @@ class Accounting:
     service_time_s: float = 0.0  # time a call holds its concurrency slot (lets tests reach the 5-call gate)
     calls: int = 0
     refused: int = 0
+    # (tenant, instant on the sandbox clock) of each counted call, newest last: pacing is measured here
+    arrivals: deque[tuple[str, float]] = field(default_factory=lambda: deque(maxlen=100_000))
     _idempotent: dict[tuple[str, str], tuple[str, Response]] = field(default_factory=dict)
 
     # ---- the guard every call passes --------------------------------------------------------------------
@@ -113,6 +117,7 @@ class Accounting:
                     answer.headers["Retry-After"] = str(verdict.retry_after)
                 return self._headers(answer, verdict)
             self.calls += 1
+            self.arrivals.append((tenant, book.clock.timestamp()))
             if self.service_time_s:
                 await asyncio.sleep(self.service_time_s)
             key = request.headers.get("idempotency-key")
@@ -147,87 +152,19 @@ class Accounting:
     # ---- lists ------------------------------------------------------------------------------------------
     def list_endpoint(self, kind: str) -> Handler:
         async def handler(request: Request, book: Book) -> Response:
-            q = request.query_params
-            try:
-                page = int(q.get("page", "1"))
-                size = int(q.get("pageSize", "100"))
-            except ValueError:
-                return validation_error("page and pageSize must be whole numbers")
-            if page < 1 or not 1 <= size <= MAX_PAGE:
-                return validation_error(f"page must be >= 1 and pageSize between 1 and {MAX_PAGE}")
-            order = (q.get("order") or "UpdatedDateUTC ASC").strip()
-            if order.split()[0] != "UpdatedDateUTC":
-                return validation_error(f"the sandbox orders by UpdatedDateUTC only, not {order!r}")
-            try:
-                parse_where(q.get("where") or "")
-            except ValueError as exc:
-                return validation_error(str(exc))
             since_header = request.headers.get("if-modified-since")
             try:
                 since = parse_since(since_header) if since_header else None
             except (ValueError, TypeError):
                 return validation_error(f"If-Modified-Since is not a date: {since_header!r}")
-            with book.lock:
-                return self._page(book, kind, q, since, page, size, order.endswith("DESC"))
+            try:
+                query = listing.parse(kind, request.query_params, since)
+                with book.lock:
+                    return listing.page(book, kind, query)
+            except QueryError as exc:
+                return validation_error(str(exc))
 
         return handler
-
-    def _page(
-        self, book: Book, kind: str, q: Any, since: datetime | None, page: int, size: int, desc: bool
-    ) -> Response:
-        coll = book.collection(kind)
-        since_ms = None if since is None else int(since.timestamp() * 1_000_000) // 1000
-        start = coll.start_after(since_ms)
-        keep = self._filter(book, kind, q)
-        if keep is None:
-            keys = coll.keys[start:] if desc else None
-            total = len(coll.keys) - start
-            if desc:
-                assert keys is not None
-                chosen = [rid for _, rid in reversed(keys)][(page - 1) * size : page * size]
-            else:
-                chosen = [rid for _, rid in coll.keys[start + (page - 1) * size : start + page * size]]
-        else:
-            matched = [rid for _, rid in coll.keys[start:] if keep(coll.by_id[rid])]
-            if desc:
-                matched.reverse()
-            total, chosen = len(matched), matched[(page - 1) * size : page * size]
-        records = ",".join(book.render_json(kind, coll.by_id[rid]) for rid in chosen)
-        head = {
-            "Id": str(uuid.uuid4()),
-            "Status": "OK",
-            "ProviderName": "ccm Xero sandbox",
-            "DateTimeUTC": f"/Date({int(book.clock.now().timestamp() * 1000)})/",
-            "pagination": {
-                "page": page,
-                "pageSize": size,
-                "pageCount": math.ceil(total / size),
-                "itemCount": total,
-            },
-        }
-        body = json.dumps(head, separators=(",", ":"))[:-1] + f',"{kind}":[{records}]}}'
-        return Response(body, media_type="application/json; charset=utf-8")
-
-    def _filter(self, book: Book, kind: str, q: Any) -> Callable[[Any], bool] | None:
-        """A predicate for the query's filters, or None when the sorted keys can be sliced directly."""
-        tests: list[Callable[[Any], bool]] = []
-        if q.get("IDs"):
-            ids = {i.strip().lower() for i in q["IDs"].split(",")}
-            tests.append(lambda r: r.id in ids)
-        if q.get("ContactIDs") and kind != "Contacts":
-            contacts = {i.strip().lower() for i in q["ContactIDs"].split(",")}
-            tests.append(lambda r: r.customer_id in contacts)
-        if kind == "Contacts" and q.get("includeArchived", "false").lower() != "true":
-            tests.append(lambda r: not r.archived)
-        if q.get("Statuses") and kind == "Invoices":
-            statuses = {s.strip().upper() for s in q["Statuses"].split(",")}
-            tests.append(lambda r: book.invoice_status(r) in statuses)
-        if q.get("where"):
-            clauses = parse_where(q["where"])
-            tests.append(lambda r: all(book.render(kind, r).get(f) == v for f, v in clauses))
-        if not tests:
-            return None
-        return lambda r: all(t(r) for t in tests)
 
     def one_endpoint(self, kind: str) -> Handler:
         async def handler(request: Request, book: Book) -> Response:
@@ -289,7 +226,9 @@ class Accounting:
             Route(
                 f"{PREFIX}/ContactGroups", g("ContactGroups", writes.groups), methods=["GET", "PUT", "POST"]
             ),
-            Route(f"{PREFIX}/ContactGroups/{{id}}", g("ContactGroups", writes.group), methods=["GET"]),
+            Route(
+                f"{PREFIX}/ContactGroups/{{id}}", g("ContactGroups", writes.group), methods=["GET", "POST"]
+            ),
             Route(
                 f"{PREFIX}/ContactGroups/{{id}}/Contacts",
                 g("ContactGroups", writes.group_members),
@@ -310,6 +249,8 @@ class Accounting:
                 g("Invoices", writes.online_invoice),
                 methods=["GET"],
             ),
+            Route(f"{PREFIX}/Currencies", g("Currencies", settings.currencies), methods=["GET"]),
+            Route(f"{PREFIX}/Organisation", g("Organisation", settings.organisation), methods=["GET"]),
             Route(
                 f"{PREFIX}/InvoiceReminders/Settings",
                 g("InvoiceReminders", writes.reminders),

@@ -57,26 +57,3 @@ def parse_since(value: str) -> datetime:
     except ValueError:
         at = parsedate_to_datetime(value)
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-
-
-def parse_where(text: str) -> list[tuple[str, Any]]:
-    """The sandbox's `where`: `Field=="text"`, `Field==true/false` or `Field==number`, joined by AND / &&."""
-    clauses: list[tuple[str, Any]] = []
-    parts = text.replace("&&", " AND ").split(" AND ") if text.strip() else []
-    for part in parts:
-        field_name, sep, raw = part.strip().partition("==")
-        if not sep:
-            raise ValueError(f"unsupported where clause {part!r}")
-        raw = raw.strip()
-        value: Any
-        if raw[:1] == '"' and raw[-1:] == '"':
-            value = raw[1:-1]
-        elif raw in ("true", "false"):
-            value = raw == "true"
-        else:
-            try:
-                value = float(raw)
-            except ValueError:
-                raise ValueError(f"unsupported where value {raw!r}") from None
-        clauses.append((field_name.strip(), value))
-    return clauses

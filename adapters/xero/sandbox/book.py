@@ -32,6 +32,8 @@ from adapters.sandbox.generator import (
 from adapters.xero.sandbox import render
 
 _TENANT_NS = uuid.UUID("a7d6c3f0-54b1-4c47-9a55-3c7c1b8e9d20")
+_XERO_TIMEZONES = {"Europe/London": "GMTSTANDARDTIME", "Pacific/Auckland": "NEWZEALANDSTANDARDTIME"}
+_OPEN = ("AUTHORISED", "SUBMITTED")
 
 
 class _Dated(Protocol):
@@ -104,11 +106,17 @@ class Book:
     def __init__(self, firm: Firm, clock: SandboxClock) -> None:
         self.firm_name = firm.name
         self.base_currency = firm.base_currency
+        self.country = firm.country
+        self.timezone_name = _XERO_TIMEZONES.get(firm.timezone, "UTC")
+        self.created = min(c.created for c in firm.customers)
         self.tenant_id = str(uuid.uuid5(_TENANT_NS, f"{firm.name}:{firm.customers[0].id}"))
         self.clock = clock
         self.lock = threading.RLock()
         self.contacts: Collection[GenCustomer] = Collection(list(firm.customers))
         self.invoices: Collection[GenInvoice] = Collection(list(firm.invoices))
+        self.invoices_of: dict[str, set[str]] = defaultdict(set)  # contact id -> its invoice ids
+        for inv in firm.invoices:
+            self.invoices_of[inv.customer_id].add(inv.id)
         self.credit_notes: Collection[GenCreditNote] = Collection(list(firm.credit_notes))
         self.payments: Collection[GenPayment] = Collection([p for p in firm.payments if p.kind == "payment"])
         self.overpayments: Collection[GenPayment] = Collection(
@@ -164,6 +172,28 @@ class Book:
     def invoice_status(self, inv: GenInvoice) -> str:
         return render.invoice_status(inv, self.live_allocations(inv.id))
 
+    def balances(self, contact_id: str) -> dict[str, dict[str, float]]:
+        """Contact Balances as Xero reports them: AmountDue of the contact's AUTHORISED and SUBMITTED sales
+        invoices (AccountsReceivable) and bills (AccountsPayable), raw (not converted to the base currency);
+        Overdue counts those whose DueDate is before today on the sandbox clock."""
+        today = self.clock.now().date()
+        sums = {"sales": [Decimal(0), Decimal(0)], "bill": [Decimal(0), Decimal(0)]}
+        for invoice_id in self.invoices_of.get(contact_id, ()):
+            inv = self.invoices.by_id.get(invoice_id)  # tests may remove records behind the API
+            if inv is None:
+                continue
+            allocs = self.live_allocations(invoice_id)
+            if render.invoice_status(inv, allocs) not in _OPEN:
+                continue
+            due = render.amounts(inv, allocs)[2]
+            sums[inv.kind][0] += due
+            if inv.due_date < today:
+                sums[inv.kind][1] += due
+        return {
+            side: {"Outstanding": render.num(sums[kind][0]), "Overdue": render.num(sums[kind][1])}
+            for side, kind in (("AccountsReceivable", "sales"), ("AccountsPayable", "bill"))
+        }
+
     def customer(self, contact_id: str) -> GenCustomer:
         found = self.contacts.get(contact_id)
         assert found is not None, contact_id  # every record's customer exists: the generator guarantees it
@@ -180,7 +210,7 @@ class Book:
     def render(self, kind: str, rec: Any) -> dict[str, Any]:
         """A record of collection `kind` ("Contacts", "Invoices", ...) in Xero's JSON shape."""
         if kind == "Contacts":
-            return render.contact(rec, self.group_refs(rec.id))
+            return render.contact(rec, self.group_refs(rec.id), self.balances(rec.id))
         if kind == "Invoices":
             allocs = self.live_allocations(rec.id)
             return render.invoice(rec, self.customer(rec.customer_id), allocs, rec.id in self.sent)
@@ -190,6 +220,15 @@ class Book:
         if kind == "CreditNotes":
             return render.credit_note(rec, cust, self.invoices.by_id, self.contacts.by_id)
         return render.credit_payment(rec, cust, self.invoices.by_id, self.contacts.by_id)
+
+    def view(self, kind: str, rec: Any) -> dict[str, Any]:
+        """What `where`, `order` and `searchTerm` read: `render`, less an invoice's line items (fast)."""
+        if kind != "Invoices":
+            return self.render(kind, rec)
+        cust = self.customer(rec.customer_id)
+        out = render.invoice(rec, cust, self.live_allocations(rec.id), rec.id in self.sent, nested=False)
+        out["Contact"] = {"ContactID": cust.id, "Name": cust.name}
+        return out
 
     def render_json(self, kind: str, rec: Any) -> str:
         """`render` as compact JSON; invoices (the bulk of a sync) take a faster path."""
@@ -339,6 +378,7 @@ class Book:
             updated=now,
         )
         self.invoices.put(inv)
+        self.invoices_of[contact_id].add(inv.id)
         self._notify("INVOICE", inv.id, "CREATE")
         return inv
 

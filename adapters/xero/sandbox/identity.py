@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from adapters.sandbox.clock import SandboxClock
+from adapters.xero.sandbox.idtoken import Signer, User, claims
 from connector.redact import register_secret
 
 ACCESS_TTL = timedelta(minutes=30)
@@ -51,6 +52,8 @@ class Grant:
     scopes: tuple[str, ...]
     connections: list[Connection] = field(default_factory=list)
     revoked: bool = False
+    nonce: str | None = None  # the authorize request's, echoed in the id_token
+    session_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
 @dataclass
@@ -69,6 +72,7 @@ class _Code:
     challenge: str | None
     method: str | None
     issued: datetime
+    nonce: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +115,8 @@ class Identity:
         self.refresh: dict[str, _Refresh] = {}
         self.grants: list[Grant] = []
         self.token_requests = 0
+        self.signer = Signer()
+        self.user = User(str(uuid.uuid5(uuid.NAMESPACE_URL, f"xero-sandbox-user:{client_id}")))
 
     # ---- bearer checks used by the API ------------------------------------------------------------------
     def check(self, authorization: str | None) -> Access | str:
@@ -172,6 +178,7 @@ class Identity:
                 params.get("code_challenge"),
                 params.get("code_challenge_method"),
                 self.clock.now(),
+                params.get("nonce"),
             )
         return self._back(
             redirect_uri,
@@ -258,7 +265,7 @@ class Identity:
             return _error("invalid_client")  # without PKCE the client must authenticate
         if secret is not None and not hmac.compare_digest(secret, self.client_secret):
             return _error("invalid_client")
-        grant = Grant(str(uuid.uuid4()), code.client_id, code.scopes)
+        grant = Grant(str(uuid.uuid4()), code.client_id, code.scopes, nonce=code.nonce)
         grant.connections = [
             Connection(str(uuid.uuid4()), tid, name, grant.auth_event_id, now)
             for tid, name in self.tenants.items()
@@ -277,6 +284,10 @@ class Identity:
             "token_type": "Bearer",
             "scope": " ".join(grant.scopes),
         }
+        if "openid" in grant.scopes:
+            body["id_token"] = self.signer.sign(
+                claims(self.user, grant.client_id, grant.scopes, access, now, grant.session_id, grant.nonce)
+            )
         if "offline_access" in grant.scopes:
             self.refresh[refresh] = _Refresh(grant, now)
             body["refresh_token"] = refresh

@@ -121,8 +121,10 @@ def invoice_json(
     return f'{head},"Contact":{_contact_ref_json(cust.id, cust.name)},"LineItems":[{lines}]}}'
 
 
-def contact(c: GenCustomer, groups: list[dict[str, Any]]) -> dict[str, Any]:
-    """A Contact as GET /Contacts returns it."""
+def contact(
+    c: GenCustomer, groups: list[dict[str, Any]], balances: dict[str, dict[str, float]] | None = None
+) -> dict[str, Any]:
+    """A Contact as GET /Contacts returns it (with its Balances when given)."""
     out: dict[str, Any] = {
         "ContactID": c.id,
         "ContactStatus": "ARCHIVED" if c.archived else "ACTIVE",
@@ -140,6 +142,8 @@ def contact(c: GenCustomer, groups: list[dict[str, Any]]) -> dict[str, Any]:
         "HasAttachments": False,
         "HasValidationErrors": False,
     }
+    if balances is not None:
+        out["Balances"] = balances
     if c.merged_into:
         out["MergedToContactID"] = c.merged_into
     return out

@@ -9,20 +9,23 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from adapters.xero.sandbox.answers import Handler, json_answer, not_found, parse_where, validation_error
+from adapters.xero.sandbox.answers import Handler, json_answer, not_found, validation_error
 from adapters.xero.sandbox.book import Book, Group
+from adapters.xero.sandbox.where import QueryError, compile_where, field_names
+
+_GROUP_FIELDS = field_names(("Name", "Status", "ContactGroupID"))
 
 
 async def groups(request: Request, book: Book) -> Response:
     """GET/PUT/POST /ContactGroups: list (where Name==/Status==) or create."""
     if request.method == "GET":
         with book.lock:
-            rows = [_group(book, g, members=False) for g in book.groups.values()]
+            rows = [_group(book, g, members=False) for g in book.groups.values() if g.status == "ACTIVE"]
         try:
-            clauses = parse_where(request.query_params.get("where") or "")
-        except ValueError as exc:
+            keep = compile_where(request.query_params.get("where") or "", _GROUP_FIELDS, "ContactGroup")
+            rows = [r for r in rows if keep is None or keep(r)]
+        except QueryError as exc:
             return validation_error(str(exc))
-        rows = [r for r in rows if all(r.get(f) == v for f, v in clauses)]
         return json_answer({"ContactGroups": rows})
     try:
         names = [str(g["Name"]).strip() for g in json.loads(await request.body())["ContactGroups"]]
@@ -45,10 +48,41 @@ def _find_group(request: Request, book: Book) -> Group | None:
 
 
 async def group(request: Request, book: Book) -> Response:
-    """GET /ContactGroups/{id} with its members."""
+    """GET /ContactGroups/{id} with its members; POST renames it or deletes it (Status DELETED)."""
+    if request.method == "POST":
+        return await _update_group(request, book)
     with book.lock:
         group = _find_group(request, book)
         return json_answer({"ContactGroups": [_group(book, group, members=True)]}) if group else not_found()
+
+
+async def _update_group(request: Request, book: Book) -> Response:
+    try:
+        sent = json.loads(await request.body())["ContactGroups"][0]
+        name = sent.get("Name")
+        status = str(sent.get("Status") or "ACTIVE").upper()
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError):
+        return validation_error(
+            'the body must be {"ContactGroups":[{"Name":"...", "Status":"ACTIVE|DELETED"}]}'
+        )
+    if status not in ("ACTIVE", "DELETED"):
+        return validation_error(f"Status must be ACTIVE or DELETED, not {status!r}")
+    with book.lock:
+        group = _find_group(request, book)
+        if group is None:
+            return not_found()
+        if name is not None:
+            name = str(name).strip()
+            if not name or len(name) > 255:
+                return validation_error("A contact group name must be 1 to 255 characters")
+            taken = {g.name.lower() for g in book.groups.values() if g.status == "ACTIVE" and g is not group}
+            if name.lower() in taken:
+                return validation_error(f"The contact group name '{name}' is already in use")
+            group.name = name
+        group.status = status
+        for contact_id in sorted(group.members):  # each member's ContactGroups changed
+            book.touch_contact(contact_id)
+        return json_answer({"ContactGroups": [{**_group(book, group, members=False), "Contacts": []}]})
 
 
 async def group_members(request: Request, book: Book) -> Response:
