@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-import pytest
 import yaml
 
 from adapters.xero.derive_schema import derive
 from adapters.xero.schema import SCHEMA_FILE, raw_schema
+from tests.xero_sandbox.specs import SPECS, require_specs
 
-SPEC = Path(__file__).parents[3] / "shared" / "reference" / "xero-openapi" / "xero_accounting.yaml"
+SPEC = SPECS / "xero_accounting.yaml"
 
 
 def test_checked_in_schema_is_derived_from_the_spec() -> None:
-    if not SPEC.exists():
-        pytest.skip(f"the Xero OpenAPI spec is not at {SPEC} (a user's clone has none)")
+    require_specs()
     derived = derive(yaml.safe_load(SPEC.read_text(encoding="utf-8")))
     assert json.loads(SCHEMA_FILE.read_text(encoding="utf-8")) == derived
 

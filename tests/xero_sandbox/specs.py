@@ -13,7 +13,21 @@ from pathlib import Path
 
 import pytest
 
-SPECS = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "xero-openapi"
+_REPO = Path(__file__).resolve().parents[2]
+
+
+def _specs_folder() -> Path:
+    """CCM_XERO_SPECS when set; else ../shared beside the checkout; else /work/shared, where this workplace
+    keeps it for checkouts made elsewhere (a CI run's clean checkout)."""
+    given = os.environ.get("CCM_XERO_SPECS")
+    if given:
+        return Path(given)
+    candidates = [_REPO.parent / "shared", Path("/work/shared")]
+    found = next((c for c in candidates if (c / "reference" / "xero-openapi").is_dir()), candidates[0])
+    return found / "reference" / "xero-openapi"
+
+
+SPECS = _specs_folder()
 
 
 def require_specs(specs: Path = SPECS, env: Mapping[str, str] | None = None) -> None:
