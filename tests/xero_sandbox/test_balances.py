@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from tests.xero_sandbox.conftest import connect
 
-OPEN = ("AUTHORISED", "SUBMITTED")
+OPEN = ("AUTHORISED",)  # a SUBMITTED invoice awaits approval: Xero has not posted it, so no balance holds it
 
 
 def expected(conn, contact_id: str, today: date) -> tuple[Decimal, Decimal]:

@@ -33,7 +33,7 @@ from adapters.xero.sandbox import render
 
 _TENANT_NS = uuid.UUID("a7d6c3f0-54b1-4c47-9a55-3c7c1b8e9d20")
 _XERO_TIMEZONES = {"Europe/London": "GMTSTANDARDTIME", "Pacific/Auckland": "NEWZEALANDSTANDARDTIME"}
-_OPEN = ("AUTHORISED", "SUBMITTED")
+_OPEN = ("AUTHORISED",)  # SUBMITTED awaits approval: not posted to the ledger, so not in a balance
 
 
 class _Dated(Protocol):
@@ -173,7 +173,7 @@ class Book:
         return render.invoice_status(inv, self.live_allocations(inv.id))
 
     def balances(self, contact_id: str) -> dict[str, dict[str, float]]:
-        """Contact Balances as Xero reports them: AmountDue of the contact's AUTHORISED and SUBMITTED sales
+        """Contact Balances as Xero reports them: AmountDue of the contact's AUTHORISED (posted) sales
         invoices (AccountsReceivable) and bills (AccountsPayable), raw (not converted to the base currency);
         Overdue counts those whose DueDate is before today on the sandbox clock."""
         today = self.clock.now().date()
