@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,19 +88,26 @@ def _retry_after(response: requests.Response) -> float:
         return DEFAULT_RETRY_AFTER
 
 
+def with_tid(text: str, tid: str | None) -> str:
+    """`text` naming the answer's `intuit_tid` (what Intuit support asks for), when there was one."""
+    return f"{text} (intuit_tid {scrub(tid)[:80]})" if tid else text
+
+
 def classify(response: requests.Response) -> LedgerError | None:
     """The typed error a raw QBO answer means, judged from the status AND the body (JSON or XML)."""
     status = response.status_code
     body = response.text[:2000]
+    tid = response.headers.get("intuit_tid")
     xml_code = _XML_CODE.search(body)
     if status == 429 or "ThrottleExceeded" in body or (xml_code and int(xml_code.group(1)) == THROTTLED):
-        return RateLimited(_retry_after(response), "minute", "QuickBooks throttled the request (fault 3001)")
+        return RateLimited(_retry_after(response), "minute",
+                           with_tid("QuickBooks throttled the request (fault 3001)", tid))  # fmt: skip
     if status >= 500:
-        return ServerError(f"QuickBooks answered HTTP {status}", status)
+        return ServerError(with_tid(f"QuickBooks answered HTTP {status}", tid), status)
     if status == 403:
-        return AuthExpired("QuickBooks refused access to this company (HTTP 403)")
+        return AuthExpired(with_tid("QuickBooks refused access to this company (HTTP 403)", tid))
     if xml_code and status != 401:  # any other XML fault: the SDK cannot read it
-        return Fatal(f"QuickBooks fault {xml_code.group(1)} (HTTP {status})")
+        return Fatal(with_tid(f"QuickBooks fault {xml_code.group(1)} (HTTP {status})", tid))
     return None
 
 
@@ -139,6 +147,7 @@ class QboApi:
         self._sdk.sandbox = False
         self._sdk.send = self._send
         self._token = ""
+        self._last = threading.local()  # per thread: the intuit_tid of the last answer, for error messages
 
     @property
     def sdk(self) -> QuickBooks:
@@ -171,7 +180,9 @@ class QboApi:
             self._token = self.tokens.after_unauthorized(self._token)
             response = self._request(method, url, headers, params, data, refreshed=True)
             if response.status_code == 401:
-                raise AuthExpired("QuickBooks refused a freshly refreshed access token (HTTP 401)")
+                raise AuthExpired(with_tid("QuickBooks refused a freshly refreshed access token (HTTP 401)",
+                                           response.headers.get("intuit_tid")))  # fmt: skip
+        self._last.tid = response.headers.get("intuit_tid")
         error = classify(response)
         if error is not None:
             if isinstance(error, RateLimited):
@@ -197,7 +208,10 @@ class QboApi:
         try:
             return self._retrying()(once)
         except Retriable as exc:
-            raise after_retries("QuickBooks", exc, seen) from None
+            error = after_retries("QuickBooks", exc, seen)
+            if error is not exc:  # a summary of the attempts: name the last answer's intuit_tid
+                error = Retriable(with_tid(str(error), getattr(self._last, "tid", None)))
+            raise error from None
 
     def _write(self, what: str, action: Callable[[], Any]) -> Any:
         """Run an SDK write: resent after a 429 only; a lost answer raises OutcomeUnknown, never a resend."""
@@ -214,15 +228,16 @@ class QboApi:
 
         return self._retrying()(once)
 
-    @staticmethod
-    def _translated(action: Callable[[], Any]) -> Any:
+    def _translated(self, action: Callable[[], Any]) -> Any:
+        self._last.tid = None
         try:
             return action()
         except qbe.AuthorizationException as exc:
-            raise AuthExpired(_fault_text(exc.error_code, exc.message, exc.detail)) from None
+            text = with_tid(_fault_text(exc.error_code, exc.message, exc.detail), self._last.tid)
+            raise AuthExpired(text) from None
         except qbe.QuickbooksException as exc:
             code = exc.error_code if isinstance(exc.error_code, int) else 0
-            text = _fault_text(code, exc.message, exc.detail)
+            text = with_tid(_fault_text(code, exc.message, exc.detail), self._last.tid)
             if code == THROTTLED:
                 raise RateLimited(DEFAULT_RETRY_AFTER, "minute", text) from None
             if code == STALE_OBJECT:

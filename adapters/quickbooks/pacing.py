@@ -1,8 +1,11 @@
-"""Keeping under QBO's limits per company (realm): requests per minute and requests in flight.
+"""Keeping under QBO's limits per company (realm): requests per second, per minute, and in flight.
 
-A sliding log of the last minute's request starts: a new request waits until fewer than `per_minute` began
-in the past 60 s, so no fixed minute window (what QBO counts) can see more. A semaphore caps the requests in
-flight. One Pacer per realm per process, shared by every client of that realm.
+A sliding log of request starts: a new request waits until fewer than `per_minute` began in the past 60 s
+and fewer than `per_second` in the past `SECOND_WINDOW_S`, so no fixed window of QBO's (a second, a minute)
+can see more. The second's window is a little longer than a second: a request reaches QBO some milliseconds
+after it was admitted here, and those delays vary, so ten admissions a second apart could otherwise land
+within one second there. A semaphore caps the requests in flight. One Pacer per realm per process, shared by
+every client of that realm.
 """
 
 from __future__ import annotations
@@ -15,10 +18,13 @@ from contextlib import contextmanager
 from typing import ClassVar
 
 WINDOW_S = 60.0
+QBO_PER_SECOND = 10  # per realm and app, sandbox companies too since 2025-09-15
 QBO_PER_MINUTE = 500
 QBO_CONCURRENT = 10
 # A margin under QBO's 500/min: its windows and our clock do not tick together.
 DEFAULT_PER_MINUTE = 475
+DEFAULT_PER_SECOND = QBO_PER_SECOND
+SECOND_WINDOW_S = 1.1  # 1 s plus room for the varying delay between admission here and arrival at QBO
 
 
 class Pacer:
@@ -32,10 +38,12 @@ class Pacer:
         per_minute: int = DEFAULT_PER_MINUTE,
         concurrent: int = QBO_CONCURRENT,
         *,
+        per_second: int = DEFAULT_PER_SECOND,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.per_minute = per_minute
+        self.per_second = per_second
         self._slots = threading.BoundedSemaphore(concurrent)
         self._starts: deque[float] = deque()
         self._lock = threading.Lock()
@@ -49,32 +57,43 @@ class Pacer:
         realm: str,
         per_minute: int = DEFAULT_PER_MINUTE,
         *,
+        per_second: int = DEFAULT_PER_SECOND,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> Pacer:
         """The process-wide pacer of `realm` (created on first use)."""
         with cls._guard:
             pacer = cls._shared.get(realm)
-            if pacer is None or pacer.per_minute != per_minute:
-                pacer = cls._shared[realm] = cls(per_minute, clock=clock, sleep=sleep)
+            if pacer is None or (pacer.per_minute, pacer.per_second) != (per_minute, per_second):
+                pacer = cls._shared[realm] = cls(per_minute, per_second=per_second, clock=clock, sleep=sleep)
             return pacer
+
+    def _wait(self, now: float) -> float:
+        """Seconds until a request may start (0: now). Called with the lock held."""
+        while self._starts and self._starts[0] <= now - WINDOW_S:
+            self._starts.popleft()
+        if len(self._starts) >= self.per_minute:
+            return self._starts[0] + WINDOW_S - now
+        if len(self._starts) >= self.per_second:
+            oldest = self._starts[-self.per_second]  # the per_second-th latest start
+            if oldest > now - SECOND_WINDOW_S:
+                return oldest + SECOND_WINDOW_S - now
+        return 0.0
 
     def _admit(self) -> None:
         while True:
             with self._lock:
                 now = self._clock()
-                while self._starts and self._starts[0] <= now - WINDOW_S:
-                    self._starts.popleft()
-                if len(self._starts) < self.per_minute:
+                wait = self._wait(now)
+                if wait <= 0:
                     self._starts.append(now)
                     return
-                wait = self._starts[0] + WINDOW_S - now
             self.waited_s += wait
             self._sleep(wait)
 
     @contextmanager
     def slot(self) -> Iterator[None]:
-        """Hold one request slot: waits for the minute budget and for a free concurrency slot."""
+        """Hold one request slot: waits for the second's and the minute's budgets and a concurrency slot."""
         with self._slots:
             self._admit()
             yield

@@ -31,7 +31,9 @@ T = TypeVar("T")
 HOLD_MARKER = "[ccm credit hold]"
 NOTES_MAX = 2000  # QBO's limit on Customer.Notes
 STALE_ATTEMPTS = 5
-NO_EMAIL = 6140  # QBO's fault for an invoice send with no address
+# QBO's faults for an invoice send with no address: a 6000 business validation error (issue 18); 6140 as the
+# sandbox answered it before.
+NO_EMAIL = frozenset({6000, 6140})
 LOST_ANSWER_SENDS = 3  # sends of one write whose answers were lost, each checked at QBO before the next
 _KINDS = {"invoice": "Invoice", "invoices": "Invoice", "customer": "Customer", "customers": "Customer"}
 
@@ -206,7 +208,7 @@ class Writer:
         try:
             self._send(where.id, None, key, found)
         except Refused as exc:
-            if exc.code != NO_EMAIL:
+            if exc.code not in NO_EMAIL:
                 raise
             self._send(where.id, self._customer_email(where.id), key, found)
         return WriteResult(True, where.id, self.api.calls - calls)

@@ -15,7 +15,12 @@ Everything is under one base URL (`handle.base_url`, "https://127.0.0.1:PORT"):
     GET      /v3/company/{realm}/cdc?entities=...&changedSince=...
     GET      /v3/company/{realm}/companyinfo/{realm}
 
-Every /v3 call needs `minorversion` >= 75 and a Bearer token. Point python-quickbooks at it per instance:
+Every /v3 call needs a Bearer token; `minorversion` below 75, or none, is served as 75 (as QBO does since
+August 2025). Limits per realm: 10 requests/s, 500/min, 10 in flight, 40 batches/min (429 + XML 3001).
+Every answer carries an `intuit_tid` header. `extra_firms` serves more companies (realms) on the same
+sandbox, each with its own data, limits and webhooks: `sandbox.realms` lists them, `connect(realm)` consents
+to one without a browser, and the authorize endpoint takes the sandbox's own `realmId` parameter to pick one.
+Point python-quickbooks at it per instance:
 `qb.api_url_v3 = qb.sandbox_api_url_v3 = handle.api_url`, `qb.session.verify = str(handle.ca_path)` and
 `qb.session.trust_env = False` (else REQUESTS_CA_BUNDLE overrides `verify`); its auth_client may be any
 object with client_id, environment, access_token and refresh_token (intuitlib's AuthClient fetches Intuit's
@@ -31,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -50,6 +56,7 @@ from connector.redact import register_secret
 
 __all__ = ["SCOPE", "QuickBooksSandbox", "run_forever", "start"]
 
+REQUESTS_PER_SECOND = 10  # per realm and app, sandbox companies too since 2025-09-15
 REQUESTS_PER_MINUTE = 500
 CONCURRENT = 10
 BATCHES_PER_MINUTE = 40
@@ -63,7 +70,11 @@ def realm_for(seed: int) -> str:
 
 @dataclass
 class QuickBooksSandbox:
-    """A running sandbox: its company, OAuth server, limits, webhooks and test controls."""
+    """A running sandbox: its companies, OAuth server, limits, webhooks and test controls.
+
+    `company`, `api` and `notifier` are the first company's; `companies`, `apis` and `notifiers` hold every
+    company's by realm. Test controls act on the first company unless given a `realm`.
+    """
 
     running: Running
     company: Company
@@ -73,13 +84,25 @@ class QuickBooksSandbox:
     client_id: str
     client_secret: str
     auto_consent: bool = True
+    apis: dict[str, Api] = field(default_factory=dict)
+    notifiers: dict[str, Notifier] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _pump: threading.Thread | None = field(default=None, repr=False)
 
     @property
     def realm(self) -> str:
-        """The company id (realmId)."""
+        """The first company's id (realmId)."""
         return self.company.realm
+
+    @property
+    def realms(self) -> list[str]:
+        """Every company's realmId, the first company's first."""
+        return list(self.apis)
+
+    @property
+    def companies(self) -> dict[str, Company]:
+        """Every company by realmId."""
+        return {realm: api.company for realm, api in self.apis.items()}
 
     @property
     def base_url(self) -> str:
@@ -132,30 +155,40 @@ class QuickBooksSandbox:
 
     # -- test controls ------------------------------------------------------------------------------
 
-    def connect(self) -> dict[str, Any]:
-        """Consent without a browser: a token answer (access_token, refresh_token, ...) for the company."""
-        return self.oauth.grant(self.realm)
+    def connect(self, realm: str | None = None) -> dict[str, Any]:
+        """Consent without a browser: a token answer (access_token, refresh_token, ...) for one company."""
+        return self.oauth.grant(self._realm(realm))
 
     def disconnect(self) -> None:
         """The user disconnects the app in QBO: every token stops working."""
         self.oauth.revoke_all()
 
-    def post_payment(self, invoice_id: str, amount: Decimal) -> str:
+    def post_payment(self, invoice_id: str, amount: Decimal, realm: str | None = None) -> str:
         """A customer pays an invoice; returns the new Payment's Id (and queues webhooks)."""
-        row = self.company.post_payment(invoice_id, amount)
-        self.notifier.record("Payment", str(row.id), "Create")
-        self.notifier.record("Invoice", invoice_id, "Update")
+        realm = self._realm(realm)
+        row = self.apis[realm].company.post_payment(invoice_id, amount)
+        self.notifiers[realm].record("Payment", str(row.id), "Create")
+        self.notifiers[realm].record("Invoice", invoice_id, "Update")
         return str(row.id)
 
-    def void_invoice(self, invoice_id: str) -> None:
+    def void_invoice(self, invoice_id: str, realm: str | None = None) -> None:
         """Void an invoice as QBO does (amounts zero, PrivateNote "Voided"), with a Void webhook."""
-        self.company.void_invoice(invoice_id)
-        self.notifier.record("Invoice", invoice_id, "Void")
+        realm = self._realm(realm)
+        self.apis[realm].company.void_invoice(invoice_id)
+        self.notifiers[realm].record("Invoice", invoice_id, "Void")
 
-    def delete(self, entity: str, id_: str) -> None:
+    def delete(self, entity: str, id_: str, realm: str | None = None) -> None:
         """Delete a record: gone from queries, a tombstone in CDC, a Delete webhook."""
-        self.company.delete(entity, id_)
-        self.notifier.record(entity, id_, "Delete")
+        realm = self._realm(realm)
+        self.apis[realm].company.delete(entity, id_)
+        self.notifiers[realm].record(entity, id_, "Delete")
+
+    def _realm(self, realm: str | None) -> str:
+        if realm is None:
+            return self.realm
+        if realm not in self.apis:
+            raise KeyError(f"realm {realm!r} is not a company of this sandbox (it serves {self.realms})")
+        return realm
 
     def stop(self) -> None:
         """Stop webhook delivery and the server."""
@@ -166,7 +199,8 @@ class QuickBooksSandbox:
 
     def _pump_loop(self) -> None:
         while not self._stop.wait(WEBHOOK_POLL_S):
-            self.notifier.pump()
+            for notifier in self.notifiers.values():
+                notifier.pump()
 
 
 def start(firm: Firm | None = None, *, seed: int = 1, size: str = "demo", clock: SandboxClock | None = None,
@@ -176,7 +210,7 @@ def start(firm: Firm | None = None, *, seed: int = 1, size: str = "demo", clock:
           auto_consent: bool = True, webhook_verifier: str = DEFAULT_VERIFIER,
           webhook_format: Format = "legacy", webhook_retries: bool = True, webhook_out_of_order: bool = False,
           webhook_verify: Path | bool = True, realm: str | None = None, host: str = "127.0.0.1",
-          port: int = 0) -> QuickBooksSandbox:  # fmt: skip
+          port: int = 0, extra_firms: Sequence[Firm] = ()) -> QuickBooksSandbox:  # fmt: skip
     """Start a sandbox company on a free loopback port over HTTPS.
 
     Args:
@@ -184,7 +218,7 @@ def start(firm: Firm | None = None, *, seed: int = 1, size: str = "demo", clock:
         seed: generator seed (also picks the realmId unless `realm` is given).
         size: "demo", "small" or "large".
         clock: the sandbox clock (real time by default).
-        limits: enforce 500 requests/min, 10 concurrent and 40 batches/min per realm.
+        limits: enforce 10 requests/s, 500/min, 10 concurrent and 40 batches/min per realm.
         faults: fault injection (latency, 500/503, dropped connections).
         webhook_url: where to deliver notifications (a background pump delivers and retries them).
         client_id: the OAuth client the sandbox accepts.
@@ -198,6 +232,8 @@ def start(firm: Firm | None = None, *, seed: int = 1, size: str = "demo", clock:
         realm: the company id; derived from `seed` when None.
         host: the address to bind.
         port: the port (0: a free one).
+        extra_firms: more companies on the same sandbox, with realmIds `realm_for(seed + 1)`, ... in order;
+            each has its own data, limits and webhooks (to the same `webhook_url`).
 
     Returns:
         The running sandbox; call `stop()` when done.
@@ -205,23 +241,31 @@ def start(firm: Firm | None = None, *, seed: int = 1, size: str = "demo", clock:
     register_secret(client_secret)
     register_secret(webhook_verifier)
     clock = clock or SandboxClock()
-    firm = firm or generate(seed, size)
-    company = Company(realm or realm_for(seed), firm, clock.now)
+    firms = [(realm or realm_for(seed), firm or generate(seed, size))]
+    firms += [(realm_for(seed + i), extra) for i, extra in enumerate(extra_firms, start=1)]
+    if len({r for r, _ in firms}) < len(firms):
+        raise ValueError(f"start: realm {realm!r} clashes with an extra firm's realm; pick another")
     oauth = OAuthServer(client_id, client_secret, clock.now)
-    limiter = WindowLimiter(clock, [Window("minute", REQUESTS_PER_MINUTE, 60)], concurrency=CONCURRENT,
-                            enabled=limits)  # fmt: skip
+    windows = [Window("second", REQUESTS_PER_SECOND, 1), Window("minute", REQUESTS_PER_MINUTE, 60)]
+    limiter = WindowLimiter(clock, windows, concurrency=CONCURRENT, enabled=limits)
     batch_limiter = WindowLimiter(clock, [Window("batch", BATCHES_PER_MINUTE, 60)], enabled=limits)
-    notifier = Notifier(company.realm, clock, url=webhook_url, verifier=webhook_verifier, fmt=webhook_format,
-                        retries=webhook_retries, out_of_order=webhook_out_of_order, verify=webhook_verify,
-                        seed=seed)  # fmt: skip
-    api = Api(company, oauth, limiter, batch_limiter, on_change=notifier.record)
+    apis: dict[str, Api] = {}
+    notifiers: dict[str, Notifier] = {}
+    for index, (realm_id, data) in enumerate(firms):
+        company = Company(realm_id, data, clock.now)
+        notifier = notifiers[realm_id] = Notifier(
+            realm_id, clock, url=webhook_url, verifier=webhook_verifier, fmt=webhook_format,
+            retries=webhook_retries, out_of_order=webhook_out_of_order, verify=webhook_verify,
+            seed=seed + index,
+        )  # fmt: skip
+        apis[realm_id] = Api(company, oauth, limiter, batch_limiter, on_change=notifier.record)
     holder: dict[str, QuickBooksSandbox] = {}
-    app = build_app(api, oauth, lambda: holder["sandbox"].auto_consent)
+    app = build_app(apis, oauth, lambda: holder["sandbox"].auto_consent)
     running = serve(app, clock=clock, faults=faults or Faults(), host=host, port=port)
     _no_delay(running)
-    sandbox = QuickBooksSandbox(
-        running, company, oauth, api, notifier, client_id, client_secret, auto_consent
-    )
+    first = next(iter(apis.values()))
+    sandbox = QuickBooksSandbox(running, first.company, oauth, first, notifiers[first.company.realm],
+                                client_id, client_secret, auto_consent, apis, notifiers)  # fmt: skip
     holder["sandbox"] = sandbox
     if webhook_url:
         sandbox._pump = threading.Thread(target=sandbox._pump_loop, name="qbo-sandbox-webhooks", daemon=True)
@@ -247,7 +291,7 @@ def run_forever(host: str, port: int, *, seed: int, size: str) -> None:
     """Serve a sandbox until interrupted (what `ccm sandbox quickbooks` runs); prints how to reach it."""
     sandbox = start(seed=seed, size=size, host=host, port=port)
     try:  # the lines below tell the caller it may stop us: an interrupt from here on is a clean stop
-        print(f"QuickBooks Online sandbox: {sandbox.base_url}  (realmId {sandbox.realm})")
+        print(f"QuickBooks Online sandbox: {sandbox.base_url}  (realmId {', '.join(sandbox.realms)})")
         print(f"  API: {sandbox.api_url}  CA: {sandbox.ca_path}")
         print(f"  client_id: {sandbox.client_id}  client_secret: {sandbox.client_secret}", flush=True)
         threading.Event().wait()

@@ -1,7 +1,9 @@
 """The accounting API under /v3/company/{realm}/: query, read, update, Attachable, send, batch, CDC.
 
-Every request is authenticated (Bearer), counted against the realm's limits (500/min, 10 in flight; batch
-40/min) and must carry `minorversion` >= 75, in that order, as QBO checks them.
+Every request is authenticated (Bearer), then counted against the realm's limits (10/s, 500/min, 10 in
+flight; batch 40/min). `minorversion` may be left out or be below 75: since 2025-08-01 QBO serves either as
+75 (Intuit developer blog, 2025-01-21). One Api serves one company (realm); a sandbox of several companies
+has one Api per realm, sharing the OAuth server and the limiters (which count per realm).
 
 A write (any POST but a query) carrying `requestid` is done once per realm and id: a repeat gets the first
 answer again instead of being applied again, whatever its body, as Intuit documents it; a repeat arriving
@@ -14,7 +16,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,13 +25,23 @@ from typing import Any
 
 from adapters.quickbooks.sandbox.auth import OAuthError, OAuthServer
 from adapters.quickbooks.sandbox.company import ENTITIES, QUERYABLE, Company
-from adapters.quickbooks.sandbox.faults import QboFault, auth_failed, throttle_xml, validation
+from adapters.quickbooks.sandbox.faults import QboFault, auth_failed, lowercase_body, throttle_xml, validation
 from adapters.quickbooks.sandbox.jsontext import dumps, has_marks
 from adapters.quickbooks.sandbox.query import QueryError, convert, parse
 from adapters.sandbox.limiter import WindowLimiter
 
 MIN_MINOR_VERSION = 75
 MAX_BATCH_ITEMS = 30
+# Intuit: "The maximum number of entities that can be returned in a response is 1000" (querying-data guide,
+# quoted in ruckus/quickbooks-ruby#263); a batch answer is held to it across all its items.
+MAX_BATCH_OBJECTS = 1000
+# CDC takes every entity but these (Intuit's change-data-capture page); any other QBO entity this company
+# holds none of answers an empty list.
+CDC_UNSUPPORTED = frozenset({"JournalCode", "TimeActivity", "TaxAgency", "TaxCode", "TaxRate"})
+OTHER_ENTITIES = ("Budget", "CreditCardPayment", "Transfer", "RecurringTransaction", "ReimburseCharge",
+                  "InventoryAdjustment", "ExchangeRate", "Preferences")  # fmt: skip
+_ALL_ENTITIES = {e.lower(): e for e in (*QUERYABLE, *OTHER_ENTITIES, *CDC_UNSUPPORTED)}
+ARRIVALS_KEPT = 100_000
 REQUEST_IDS_KEPT = 100_000  # per sandbox; the oldest are forgotten first
 REQUEST_ID_WAIT_S = 30.0  # how long a repeat waits for the first request's answer
 _PATHS = {e.lower(): e for e in ENTITIES}
@@ -57,6 +69,8 @@ class Api:
     calls: dict[str, int] = field(default_factory=dict)  # per path kind, calls answered (not throttled)
     honour_requestid: bool = True  # False: a repeated requestid is applied again
     replayed: int = 0  # writes answered from a repeated requestid's first answer
+    # sandbox-clock timestamps of the requests that reached the API (throttled ones too): what tests measure
+    arrivals: deque[float] = field(default_factory=lambda: deque(maxlen=ARRIVALS_KEPT), repr=False)
     _answers: OrderedDict[tuple[str, str], Answer] = field(default_factory=OrderedDict, repr=False)
     _pending: dict[tuple[str, str], threading.Event] = field(default_factory=dict, repr=False)
     _ids_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -66,7 +80,10 @@ class Api:
         return self.company.now().astimezone(self.company.tz).isoformat(timespec="milliseconds")
 
     def fault(self, exc: QboFault) -> Answer:
-        """A Fault envelope answer."""
+        """A Fault envelope answer; a 401 or 403 in the gateway's lowercase shape with an epoch-ms time."""
+        if exc.status in {401, 403}:
+            epoch_ms = int(self.company.now().timestamp() * 1000)
+            return Answer(exc.status, dumps(lowercase_body(exc, epoch_ms)))
         return Answer(exc.status, dumps({"Fault": exc.fault(), "time": self.stamp()}))
 
     def throttled(self, detail: str) -> Answer:
@@ -76,6 +93,7 @@ class Api:
     def handle(self, method: str, realm: str, path: str, params: Mapping[str, str],
                headers: Mapping[str, str], body: bytes) -> Answer:  # fmt: skip
         """Answer one API request (runs in a worker thread)."""
+        self.arrivals.append(self.limiter.clock.timestamp())
         try:
             token_realm = self._authenticate(headers.get("authorization", ""))
         except QboFault as exc:
@@ -83,7 +101,7 @@ class Api:
         if token_realm != realm or realm != self.company.realm:
             return self.fault(QboFault("3100", "message=ApplicationAuthorizationFailed; errorCode=003100; "
                                        "statusCode=403", f"the token is not for company {realm}",
-                                       kind="AUTHORIZATION", status=403))  # fmt: skip
+                                       kind="SERVICE", status=403))  # fmt: skip
         with self.limiter.call(realm) as verdict:
             if not verdict.allowed:
                 return self.throttled(f"The request limit was reached ({verdict.problem}).")
@@ -174,19 +192,25 @@ class Api:
         return f'"{entity}":' + self.company.text(entity, row)
 
     def query_response(self, text: str) -> str:
-        """`"QueryResponse":{...}` for a query (also used inside batch)."""
+        """`"QueryResponse":{...}` for a query."""
+        return self._query(text, None)[0]
+
+    def _query(self, text: str, room: int | None) -> tuple[str, int]:
+        """`"QueryResponse":{...}` and its number of objects; at most `room` of them (inside a batch)."""
         try:
             query = parse(text, QUERYABLE)
         except QueryError as exc:
             raise validation(str(exc)) from None
         rows, total = self.company.select(query)
+        if room is not None:
+            rows = rows[:room]
         if total is not None:
-            return f'"QueryResponse":{{"totalCount":{total}}}'
+            return f'"QueryResponse":{{"totalCount":{total}}}', 0
         if not rows:
-            return '"QueryResponse":{}'
+            return '"QueryResponse":{}', 0
         items = ",".join(self.company.text(query.entity, r) for r in rows)
         return (f'"QueryResponse":{{"{query.entity}":[{items}],"startPosition":{query.start},'
-                f'"maxResults":{len(rows)}}}')  # fmt: skip
+                f'"maxResults":{len(rows)}}}'), len(rows)  # fmt: skip
 
     def cdc(self, params: Mapping[str, str]) -> str:
         """`"CDCResponse":[...]`: changes and tombstones since changedSince, at most 1,000 objects."""
@@ -200,7 +224,11 @@ class Api:
         except ValueError:
             detail = f"changedSince {params.get('changedSince')!r} is not an ISO date-time"
             raise validation(detail, code="2020", message="Invalid changedSince") from None
-        wanted = [next((e for e in ENTITIES if e.lower() == n.lower()), n) for n in names]
+        wanted = [_ALL_ENTITIES.get(n.lower(), n) for n in names]
+        for name in wanted:
+            if name in CDC_UNSUPPORTED or name not in _ALL_ENTITIES.values():
+                detail = f"CDC does not support entity {name}"
+                raise validation(detail, code="4001", message="Invalid entities")
         found = self.company.changed_since(wanted, since)
         parts = []
         for entity, rows in found.items():
@@ -247,25 +275,29 @@ class Api:
             raise _Throttled
         self.batch_limiter.release(self.company.realm)
         out = []
+        room = MAX_BATCH_OBJECTS
         for item in items:
             bid = dumps(str(item.get("bId", ""))) if isinstance(item, dict) else '""'
             try:
-                out.append("{" + f'"bId":{bid},' + self._batch_item(item) + "}")
+                inner, objects = self._batch_item(item, room)
+                room = max(room - objects, 0)
+                out.append("{" + f'"bId":{bid},' + inner + "}")
             except QboFault as exc:
                 out.append("{" + f'"bId":{bid},"Fault":' + dumps(exc.fault()) + "}")
         return '"BatchItemResponse":[' + ",".join(out) + "]"
 
-    def _batch_item(self, item: Any) -> str:
+    def _batch_item(self, item: Any, room: int) -> tuple[str, int]:
+        """One item's answer and how many objects it holds (a query gives at most `room`)."""
         if not isinstance(item, dict):
             raise validation("each BatchItemRequest must be an object", message="Invalid batch item")
         if "Query" in item:
-            return self.query_response(str(item["Query"]))
+            return self._query(str(item["Query"]), room)
         entity = next((e for e in ENTITIES if e in item), None)
         if entity is None:
             raise validation(
                 f"batch item {item.get('bId')!r} names no supported entity", message="Invalid batch item"
             )
-        return self.write(entity, str(item.get("operation", "")), item[entity], {})
+        return self.write(entity, str(item.get("operation", "")), item[entity], {}), 1
 
     def company_info(self) -> str:
         """`"CompanyInfo":{...}` with the firm's name, country and the company's currency and zone."""
@@ -283,17 +315,15 @@ class _Throttled(QboFault):
         super().__init__("3001", "ThrottleExceeded", "batch limit", status=429)
 
 
-def _minor_version(params: Mapping[str, str]) -> None:
+def _minor_version(params: Mapping[str, str]) -> int:
+    """The minor version served: 75 when none is given or a lower one is (QBO since 2025-08-01)."""
     raw = params.get("minorversion")
     if raw is None:
-        raise validation(
-            "minorversion is required (75 or more)",
-            code="2020",
-            message="Required param missing, need to supply the required value for the API",
-        )
-    if not raw.isdigit() or int(raw) < MIN_MINOR_VERSION:
-        raise validation(f"minorversion {raw} is not supported: use {MIN_MINOR_VERSION} or more", code="2010",
+        return MIN_MINOR_VERSION
+    if not raw.isdigit():
+        raise validation(f"minorversion {raw!r} is not a number", code="2010",
                          message="Request has invalid or unsupported property")  # fmt: skip
+    return max(int(raw), MIN_MINOR_VERSION)
 
 
 def _json(body: bytes) -> Any:

@@ -1,4 +1,5 @@
-"""Intuit's fault envelopes: JSON `{"Fault": {"Error": [...], "type": ...}}` and the XML throttling body."""
+"""Intuit's fault envelopes: JSON `{"Fault": {"Error": [...], "type": ...}}`, the lowercase envelope of
+401/403 answers, and the XML throttling body."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 THROTTLE_MESSAGE = "message=ThrottleExceeded; errorCode=003001; statusCode=429"
+BUSINESS_MESSAGE = "A business validation error has occurred while processing your request"
 
 
 class QboFault(Exception):
@@ -46,6 +48,23 @@ def stale(entity: str, id_: object, sent: str, current: int) -> QboFault:
         f"Stale Object Error : You and another user were working on {entity} {id_} at the same time "
         f"(SyncToken {sent!r}, current {current}).",
     )  # fmt: skip
+
+
+def business(detail: str) -> QboFault:
+    """A 6000 business validation error (HTTP 400, ValidationFault) as node-quickbooks#48 and
+    ruckus/quickbooks-ruby#344 quote it: a fixed Message; Detail starts "Business Validation Error"."""
+    return QboFault("6000", BUSINESS_MESSAGE, f"Business Validation Error: {detail}")
+
+
+def lowercase_body(exc: QboFault, epoch_ms: int) -> dict[str, Any]:
+    """The body QBO's gateway answers a 401 or 403 with: lowercase `fault`/`error` keys, `element` null,
+    the null and empty sibling keys, and `time` in epoch milliseconds (captures in
+    routablehq/python-quickbooks#250 and #118 for 401, frappe/erpnext#29161 for 403)."""
+    error = {"message": exc.message, "detail": exc.detail, "code": exc.code, "element": None}
+    return {"warnings": None, "intuitObject": None, "fault": {"error": [error], "type": exc.kind},
+            "report": None, "queryResponse": None, "batchItemResponse": [], "attachableResponse": [],
+            "syncErrorResponse": None, "requestId": None, "time": epoch_ms, "status": None,
+            "cdcresponse": []}  # fmt: skip
 
 
 def auth_failed(detail: str) -> QboFault:
