@@ -51,12 +51,36 @@ class TemplateProblem(ValueError):
     """A template cannot be rendered; the message is one line naming the template and the problem."""
 
 
-class Transient(Exception):  # named for what the caller does: try again later
-    """Nothing was sent (the server was unreachable or said 'try later'): the action can be retried."""
+class MailError(Exception):
+    """Nothing was sent, and the kind says what happens next (`kind_of` maps an SMTP reply to one)."""
 
 
-class Refused(Exception):
-    """The server refused the message for good (bad address, rejected content): retrying will not help."""
+class Transient(MailError):  # named for what the caller does: try again later
+    """Nothing was sent (a 4xx reply such as greylisting or 421, or the server could not be reached): the
+    message may go later."""
+
+
+class Refused(MailError):
+    """The server refused this message for good (a 5xx reply: bad address, rejected content): retrying will
+    not help; other messages are not concerned."""
+
+
+class LoginRefused(MailError):
+    """The server refused ccm's login (535, or it takes no login at all): no message can go until the firm's
+    SMTP settings are fixed; no message is at fault."""
+
+
+def kind_of(code: int, *, login: bool = False) -> type[MailError]:
+    """What an SMTP reply code means for the message (or, with `login`, for the session).
+
+    4xx (421 closing, 450/451 greylisting, 452 full, 454 login unavailable for now): Transient.
+    5xx to a login (535 bad credentials, 530/534 a login the server wants otherwise): LoginRefused.
+    5xx otherwise (550 no such mailbox, 552/554 rejected): Refused. Anything else a server should not answer
+    here: Transient, as nothing was accepted.
+    """
+    if 500 <= code < 600:
+        return LoginRefused if login else Refused
+    return Transient
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,7 +242,18 @@ def check_smtp(smtp: SmtpSettings) -> None:
         raise Fatal(PLAINTEXT_AUTH)
 
 
+def _unreachable(smtp: SmtpSettings, exc: BaseException) -> Transient:
+    return Transient(f"SMTP server {smtp.host}:{smtp.port} unreachable: {type(exc).__name__}")
+
+
 def _connect(smtp: SmtpSettings) -> smtplib.SMTP:
+    """A connected, greeted and logged-in client; nothing is sent.
+
+    Raises:
+        Fatal: settings ccm refuses (a password without TLS, STARTTLS not offered).
+        LoginRefused: the login was refused (5xx), or the server offers no login while ccm has credentials.
+        Transient: the server could not be reached, would not talk, or answered 4xx (421 among them).
+    """
     check_smtp(smtp)  # before the socket opens: a refused setting never reaches the server
     if smtp.password:
         register_secret(smtp.password)
@@ -229,19 +264,31 @@ def _connect(smtp: SmtpSettings) -> smtplib.SMTP:
             )
         else:
             client = smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout_seconds)
+    except smtplib.SMTPConnectError as exc:  # a greeting other than 220 (421: too busy)
+        raise Transient(f"SMTP server {smtp.host}:{smtp.port} would not talk ({exc.smtp_code})") from None
     except (OSError, smtplib.SMTPException) as exc:
-        raise Transient(f"SMTP server {smtp.host}:{smtp.port} unreachable: {type(exc).__name__}") from None
+        raise _unreachable(smtp, exc) from None
     try:
+        client.ehlo_or_helo_if_needed()  # a server refusing to talk refuses here, not mid-message
         if smtp.security == "starttls":
             _starttls(client, smtp)
         if smtp.username and smtp.password:
             client.login(smtp.username, smtp.password)
-    except smtplib.SMTPAuthenticationError as exc:
+    except smtplib.SMTPNotSupportedError:
         client.close()
-        raise Refused(f"SMTP login refused ({exc.smtp_code})") from None
+        raise LoginRefused(f"SMTP server {smtp.host}:{smtp.port} offers no login (AUTH)") from None
+    except smtplib.SMTPResponseException as exc:  # 535 refused login, 454 not now, 421 closing
+        client.close()
+        if isinstance(exc, smtplib.SMTPAuthenticationError):
+            kind = kind_of(exc.smtp_code, login=True)
+            what = "login refused" if kind is LoginRefused else "login failed for now"
+            raise kind(f"SMTP {what} ({exc.smtp_code})") from None
+        raise Transient(  # HELO, STARTTLS refused: no message is at fault, and none went
+            f"SMTP server {smtp.host}:{smtp.port} would not talk ({exc.smtp_code})"
+        ) from None
     except (OSError, smtplib.SMTPException) as exc:
         client.close()
-        raise Transient(f"SMTP server {smtp.host}:{smtp.port} unreachable: {type(exc).__name__}") from None
+        raise _unreachable(smtp, exc) from None
     return client
 
 
@@ -257,15 +304,20 @@ def _starttls(client: smtplib.SMTP, smtp: SmtpSettings) -> None:
     client.starttls(context=ssl.create_default_context())
 
 
+def _refused_recipients(exc: smtplib.SMTPRecipientsRefused) -> MailError:
+    codes = sorted({code for code, _ in exc.recipients.values()})
+    kind = Refused if codes and all(kind_of(code) is Refused for code in codes) else Transient
+    return kind(f"SMTP refused the recipient ({', '.join(map(str, codes))}): {exc}")
+
+
 def _send(client: smtplib.SMTP, message: EmailMessage, recipients: Sequence[str] | None) -> str:
     try:
         client.send_message(message, to_addrs=list(recipients) if recipients else None)
-    except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused) as exc:
-        raise Refused(f"SMTP refused the message: {exc}") from None
-    except smtplib.SMTPDataError as exc:
-        if 400 <= exc.smtp_code < 500:
-            raise Transient(f"SMTP said try later ({exc.smtp_code})") from None
-        raise Refused(f"SMTP refused the message ({exc.smtp_code})") from None
+    except smtplib.SMTPRecipientsRefused as exc:  # 550 for good; 421, 450, 451, 452 for now
+        raise _refused_recipients(exc) from None
+    except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:  # the sender, or the data at its end
+        said = "the sender" if isinstance(exc, smtplib.SMTPSenderRefused) else "the message"
+        raise kind_of(exc.smtp_code)(f"SMTP refused {said} ({exc.smtp_code})") from None
     return str(message["Message-ID"])
 
 
@@ -273,39 +325,77 @@ def deliver(smtp: SmtpSettings, message: EmailMessage, recipients: Sequence[str]
     """Send one message on a connection of its own; returns its Message-ID.
 
     Raises:
-        Transient: nothing went out (connection, login or a 4xx answer before the data was accepted).
-        Refused: the server refused for good (5xx).
+        Transient, Refused, LoginRefused, Fatal: as `Session.open` and `Session.send`.
         smtplib.SMTPServerDisconnected / OSError during the data phase propagate: the outcome is unknown.
     """
-    with _connect(smtp) as client:
-        return _send(client, message, recipients)
+    with Session.open(smtp) as session:
+        return session.send(message, recipients)
 
 
 class Session:
     """One SMTP connection for many messages (a run's reminders), re-opened when the server dropped it.
 
-    Before each message the connection is checked with NOOP, so a connection the server closed while idle
-    is replaced before anything is sent; a failure once the message is under way still propagates as an
-    unknown outcome, exactly as `deliver` does.
+    `Session.open(smtp)` connects and logs in at once and is a context manager (closed on leaving), so a
+    caller learns about the server and its login before it commits to anything; `ready()` checks (NOOP) or
+    re-opens the connection before the next message. Every failure before a message is under way is a
+    MailError by kind, meaning nothing was sent:
+
+    - Transient: unreachable, 4xx (421 closing, 450/451 greylisting): the message may go later.
+    - Refused: 5xx for this message or its recipient (550): fails this message alone.
+    - LoginRefused: the login was refused (535): no message can go; none is at fault.
+
+    A failure once the message is under way (the connection lost during DATA) propagates as it was
+    (smtplib.SMTPServerDisconnected, OSError): the outcome is unknown.
     """
 
     def __init__(self, smtp: SmtpSettings) -> None:
         self.smtp = smtp
         self._client: smtplib.SMTP | None = None
 
-    def send(self, message: EmailMessage, recipients: Sequence[str] | None = None) -> str:
+    @classmethod
+    def open(cls, smtp: SmtpSettings) -> Session:
+        """A session connected and logged in now (use it as a context manager to close it).
+
+        Raises:
+            Fatal: settings ccm refuses. LoginRefused, Transient: as the class says.
+        """
+        session = cls(smtp)
+        session.ready()
+        return session
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def ready(self) -> bool:
+        """Have a live, logged-in connection; True when one was opened just now.
+
+        Raises:
+            Fatal: settings ccm refuses. LoginRefused, Transient: as the class says.
+        """
         if self._client is not None:
             try:
                 alive = self._client.noop()[0] == 250
             except (OSError, smtplib.SMTPException):
                 alive = False
-            if not alive:
-                self.close()
-        if self._client is None:
-            self._client = _connect(self.smtp)
+            if alive:
+                return False
+            self.close()
+        self._client = _connect(self.smtp)
+        return True
+
+    def send(self, message: EmailMessage, recipients: Sequence[str] | None = None) -> str:
+        """Send one message on the session's connection (checked first); returns its Message-ID."""
+        self.ready()
+        client = self._client
+        assert client is not None  # ready() opened it or raised
         try:
-            return _send(self._client, message, recipients)
-        except (Refused, Transient):
+            return _send(client, message, recipients)
+        except MailError:
+            if client.sock is None:  # smtplib closed it (a 421): the next message opens a new one
+                self._client = None
             raise
         except BaseException:
             self._client = None  # a connection that failed mid-message is not reused

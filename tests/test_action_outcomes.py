@@ -124,6 +124,35 @@ def test_a_firm_level_ledger_problem_stops_the_run_and_costs_no_attempt(store, s
     assert len(asked) == 1
 
 
+def test_a_hold_an_earlier_night_left_waiting_is_written_once_with_tonights(store, settings, firm, inbox):
+    # Last night's hold for Bob waited (a refused SMTP login stopped the run, say); tonight plans it again
+    # under tonight's key. One of them puts Bob on hold; the other is done already and must not be written.
+    asked: list[str] = []
+    original = firm.set_hold
+
+    def set_hold(customer_ref: str, on: bool, reason: str, key: str) -> WriteResult:
+        asked.append(key)
+        return original(customer_ref, on, reason, key)
+
+    firm.set_hold = set_hold
+    for key, when in (("hold-last-night", MORNING - timedelta(days=1)), ("hold-tonight", MORNING)):
+        with store.begin() as conn:
+            outbox.plan(conn, "acme", [NewAction(
+                key, "hold", "ledger", "C2", {"customer_name": "Bob's Bikes", "reason": "90 days overdue"},
+                when, replay_safe=True,
+            )], Mode.AUTO, when)  # fmt: skip
+
+    summary = night(store, settings, firm, MORNING)
+
+    assert asked == ["hold-last-night"]
+    assert firm.held == {"C2"}
+    holds = {a.key: (a.state, a.reason) for a in actions(store, "hold") if a.key.startswith("hold-")}
+    assert holds["hold-last-night"][0] is State.SENT
+    state, reason = holds["hold-tonight"]
+    assert state is State.CANCELLED and reason is not None and reason.startswith("already done")
+    assert summary.outcome is not None and summary.outcome.holds == ["C2"]
+
+
 # ---- claim last
 
 

@@ -13,6 +13,8 @@ from connector.config import SmtpSettings
 from connector.mail import (
     SAMPLE,
     LineView,
+    LoginRefused,
+    MailError,
     Refused,
     Session,
     TemplateProblem,
@@ -21,9 +23,11 @@ from connector.mail import (
     check_templates,
     deliver,
     environment,
+    kind_of,
     render,
 )
 from tests.smtp import smtp_server
+from tests.smtpfaults import faulty_smtp_server
 
 VIEW = replace(
     SAMPLE,
@@ -135,3 +139,45 @@ def test_a_session_sends_many_on_one_connection_and_reconnects_when_dropped():
         assert session._client is not first  # replaced before sending, nothing lost
         session.close()
     assert [str(m["X-CCM-Action"]) for m in inbox.messages] == ["dun-1", "dun-2", "dun-3"]
+
+
+@pytest.mark.parametrize(
+    ("reply", "kind"),
+    [
+        ("421 4.7.0 too busy, closing", Transient),
+        ("450 4.2.0 mailbox busy", Transient),
+        ("451 4.7.1 greylisted: please try again later", Transient),
+        ("550 5.1.1 mailbox unavailable", Refused),
+    ],
+    ids=["421", "450", "451", "550"],
+)
+def test_a_recipient_reply_says_what_happens_next_and_the_session_goes_on(reply: str, kind: type[MailError]):
+    with faulty_smtp_server() as inbox:
+        inbox.script["ann@example.com"] = [reply]
+        smtp = SmtpSettings(host=inbox.host, port=inbox.port, from_address="accounts@acme.example")
+        rendered = render(environment(), "reminder", VIEW)
+        with Session.open(smtp) as session:
+            with pytest.raises(MailError) as refused:
+                session.send(build_message(rendered, "ann@example.com", "dun-1", smtp))
+            assert type(refused.value) is kind
+            assert reply[:3] in str(refused.value)
+            session.send(build_message(rendered, "bob@example.com", "dun-2", smtp))  # reconnects after a 421
+        assert session._client is None  # closed on leaving the block
+    assert [str(m["X-CCM-Action"]) for m in inbox.messages] == ["dun-2"]
+
+
+def test_a_refused_login_is_the_sessions_problem_and_nothing_is_sent():
+    with faulty_smtp_server(password="right") as inbox:
+        smtp = SmtpSettings(host=inbox.host, port=inbox.port, username="acme", password="wrong",
+                            allow_plaintext_auth=True)  # fmt: skip
+        with pytest.raises(LoginRefused, match=r"SMTP login refused \(535\)"):
+            Session.open(smtp)
+        right = smtp.model_copy(update={"password": "right"})
+        with Session.open(right) as session:
+            assert session.ready() is False  # open and logged in already: checked, not re-opened
+    assert inbox.logins == 2 and inbox.messages == []
+
+
+def test_reply_codes_map_to_kinds():
+    assert [kind_of(code) for code in (421, 450, 451, 452, 550, 552, 554)] == [Transient] * 4 + [Refused] * 3
+    assert [kind_of(code, login=True) for code in (454, 535, 534)] == [Transient, LoginRefused, LoginRefused]

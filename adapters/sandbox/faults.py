@@ -1,10 +1,16 @@
-"""Fault injection for the sandboxes: latency, 500/503 answers, dropped connections and lost answers.
+"""Fault injection for the sandboxes: latency, 500/503 answers, 429 storms, dropped connections, lost answers.
 
-Latency, errors and drops fire before the ledger sees the request: nothing happened. The apply-then-drop fault
-(`apply_drop_*`) fires after: the ledger applies the request (the handler runs and commits its effect), then
-the client loses the answer, its connection closed or a 503 in the place of the real answer, as when a read
-timeout or a proxy's 5xx follows a write the ledger did. It hits writes (POST, PUT, PATCH, DELETE) unless
-`apply_drop_all_methods` is set. Every field may be changed while the sandbox runs; draws are seeded.
+Latency, errors, 429s and drops fire before the ledger sees the request: nothing happened (drops are drawn
+by the server's protocol, for every request). `only` narrows the errors and 429s to requests whose
+"METHOD /path" it matches, `latency_only` the latency (a slow token endpoint alone, say). A 429 carries
+`throttle_headers` (Retry-After) and `throttle_body`, which a test sets to what its ledger sends
+(X-Rate-Limit-Problem for Xero, QuickBooks' XML fault body).
+
+The apply-then-drop fault (`apply_drop_*`) fires after: the ledger applies the request (the handler runs and
+commits its effect), then the client loses the answer, its connection closed or a 503 in the place of the
+real answer, as when a read timeout or a proxy's 5xx follows a write the ledger did. It hits writes (POST,
+PUT, PATCH, DELETE) unless `apply_drop_all_methods` is set. Every field may be changed while the sandbox
+runs; draws are seeded.
 """
 
 from __future__ import annotations
@@ -31,6 +37,18 @@ class Faults:
     error_rate: float = 0.0  # share of answers replaced by 500/503
     drop_rate: float = 0.0  # share of requests whose connection is closed without an answer
     seed: int = 0
+    only: str = ""  # a regex searched in "METHOD /path": only matching requests get errors and 429s
+    latency_only: str = ""  # the same for the latency
+    error_next: int = 0  # the next N matching answers are 500/503, whatever the rate (a burst)
+    throttle_rate: float = 0.0  # share of answers replaced by a 429
+    throttle_next: int = 0  # the next N matching requests are answered 429, whatever the rate (a storm)
+    throttle_headers: dict[str, str] = field(default_factory=lambda: {"Retry-After": "1"})
+    throttle_body: str = "Rate limit exceeded"
+    throttle_type: str = "text/plain"
+    # "METHOD /path" of every request slowed, or answered 429 before the ledger saw it, in order
+    slowed: list[str] = field(default_factory=list, compare=False)
+    throttled: list[str] = field(default_factory=list, compare=False)
+    drops: int = field(default=0, compare=False)  # connections closed by `drop_rate`
     apply_drop_rate: float = 0.0  # share of requests the ledger applies and whose answer is then lost
     apply_drop_next: int = 0  # the next N eligible requests lose their answer after it, whatever the rate
     apply_drop_skip: int = 0  # eligible requests let through untouched before `apply_drop_next` applies
@@ -45,11 +63,31 @@ class Faults:
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)  # noqa: S311 - reproducible faults, not secrets
 
+    def matches(self, method: str, path: str, *, latency: bool = False) -> bool:
+        """Whether the request is one the faults (or, with `latency`, the latency) are narrowed to."""
+        pattern = self.latency_only if latency else self.only
+        return not pattern or re.search(pattern, f"{method.upper()} {path}") is not None
+
+    def draw_throttle(self, method: str, path: str) -> bool:
+        """True when this request must be answered 429 (a storm: `throttle_next`, or at `throttle_rate`)."""
+        if (self.throttle_rate <= 0 and self.throttle_next <= 0) or not self.matches(method, path):
+            return False
+        with self._lock:
+            if self.throttle_next > 0:
+                self.throttle_next -= 1
+            elif self._rng.random() >= self.throttle_rate:
+                return False
+            self.throttled.append(f"{method.upper()} {path}")
+            return True
+
     def draw_error(self) -> int | None:
         """500 or 503 when this answer must fail, else None."""
-        if self.error_rate <= 0:
+        if self.error_rate <= 0 and self.error_next <= 0:
             return None
         with self._lock:
+            if self.error_next > 0:
+                self.error_next -= 1
+                return 503 if self.error_next % 2 == 0 else 500
             if self._rng.random() >= self.error_rate:
                 return None
             return self._rng.choice((500, 503))
@@ -59,7 +97,9 @@ class Faults:
         if self.drop_rate <= 0:
             return False
         with self._lock:
-            return self._rng.random() < self.drop_rate
+            drop = self._rng.random() < self.drop_rate
+            self.drops += drop
+            return drop
 
     def draw_apply_drop(self, method: str, path: str) -> str | None:
         """How this request's answer is lost after the ledger applies it ("drop" or "503"), or None.
@@ -90,8 +130,9 @@ class Faults:
 
     def clear(self) -> None:
         """No more faults."""
-        self.latency_s = self.error_rate = self.drop_rate = self.apply_drop_rate = 0.0
-        self.apply_drop_next = self.apply_drop_skip = 0
+        self.latency_s = self.error_rate = self.drop_rate = self.apply_drop_rate = self.throttle_rate = 0.0
+        self.apply_drop_next = self.apply_drop_skip = self.throttle_next = self.error_next = 0
+        self.only = self.latency_only = ""
 
 
 class FaultMiddleware:
@@ -105,13 +146,19 @@ class FaultMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if self.faults.latency_s > 0:
-            await asyncio.sleep(self.faults.latency_s)
-        status = self.faults.draw_error()
-        if status is not None:
-            await _answer(send, status)
-            return
-        lost = self.faults.draw_apply_drop(scope["method"], scope["path"])
+        faults, method, path = self.faults, scope["method"], scope["path"]
+        if faults.latency_s > 0 and faults.matches(method, path, latency=True):
+            faults.slowed.append(f"{method} {path}")
+            await asyncio.sleep(faults.latency_s)
+        if faults.matches(method, path):
+            if faults.draw_throttle(method, path):
+                await _throttled(send, faults)
+                return
+            status = faults.draw_error()
+            if status is not None:
+                await _answer(send, status)
+                return
+        lost = faults.draw_apply_drop(method, path)
         if lost is None:
             await self.app(scope, receive, send)
             return
@@ -129,6 +176,15 @@ async def _answer(send: Send, status: int) -> None:
     body = b"Service Unavailable" if status == 503 else b"Internal Server Error"
     headers = [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _throttled(send: Send, faults: Faults) -> None:
+    body = faults.throttle_body.encode()
+    headers = [(k.lower().encode(), v.encode()) for k, v in faults.throttle_headers.items()]
+    headers.append((b"content-type", faults.throttle_type.encode()))
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": 429, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 

@@ -15,6 +15,8 @@ fails it after outbox.MAX_ATTEMPTS tries. Only the firm's own problems stop its 
 planned and uncounted: reconnect needed (AuthExpired), the ledger's day allowance spent (RateLimited with
 scope "day"), the SMTP login refused (a health issue, `smtp_login_refused`) or unsafe SMTP settings. After
 each execution, actions waiting for a person (unknown or failed) are a health issue, `actions_need_attention`.
+A hold (release) for a customer already on (off) hold is cancelled as done, never written again: an earlier
+night's hold that waited and tonight's are two keys (hold keys carry the day) for one change.
 """
 
 from __future__ import annotations
@@ -89,48 +91,6 @@ def _mid_send(exc: BaseException) -> str:
 def _firm_stops(exc: Exception) -> bool:
     """Reconnect needed, or the ledger's allowance for the day spent: no later action of the firm can work."""
     return isinstance(exc, AuthExpired) or (isinstance(exc, RateLimited) and exc.scope == "day")
-
-
-def _try_later(exc: mail.Refused) -> bool:
-    """An SMTP refusal that is temporary (4xx: greylisting, a sender refused for now), so nothing was sent and
-    the same message may go later. mail.py says Refused for any refused sender or recipient; the SMTP answer
-    it came from is kept as the exception's context."""
-    cause = exc.__cause__ or exc.__context__
-    if isinstance(cause, smtplib.SMTPRecipientsRefused):
-        codes = [code for code, _ in cause.recipients.values()]
-        return bool(codes) and all(400 <= code < 500 for code in codes)
-    if isinstance(cause, smtplib.SMTPResponseException):
-        return 400 <= cause.smtp_code < 500
-    return False
-
-
-class _Session(mail.Session):
-    """A mail.Session whose connection is opened, or checked, before an action is claimed."""
-
-    def ready(self) -> bool:
-        """Have a live, logged-in connection; True when one was opened just now.
-
-        Raises:
-            mail.Refused: the login was refused. Fatal: settings ccm refuses (no TLS for a password).
-            mail.Transient: the server could not be reached or would not talk (nothing was sent).
-        """
-        if self._client is not None:
-            try:
-                alive = self._client.noop()[0] == 250
-            except (OSError, smtplib.SMTPException):
-                alive = False
-            if alive:
-                return False
-            self.close()
-        client = mail._connect(self.smtp)  # the session's own way in, used before any claim
-        try:
-            client.ehlo_or_helo_if_needed()  # a server refusing to talk refuses here, not mid-message
-        except (OSError, smtplib.SMTPException) as exc:
-            client.close()
-            raise mail.Transient(f"SMTP server {self.smtp.host}:{self.smtp.port} would not talk: "
-                                 f"{type(exc).__name__}") from None  # fmt: skip
-        self._client = client
-        return True
 
 
 def sent_notes(
@@ -211,7 +171,7 @@ class Executor:
         self.before_effect = before_effect  # a test hook: the instant between claim and effect
         self.should_stop = should_stop  # asked before each effect: a server shutting down stops between them
         self.tenant_id = ctx.tenant.id
-        self._session: _Session | None = None
+        self._session: mail.Session | None = None
         self._mail_down: str | None = None  # the SMTP server could not be reached in this execution
 
     def run(
@@ -378,20 +338,21 @@ class Executor:
     def _settle(self, action: Action, exc: Exception, now: datetime, out: Outcome, claimed: bool) -> bool:
         """Settle an action by what its failure means next; False when `exc` is no failure of an action."""
         reason = str(exc)
+        if isinstance(exc, mail.LoginRefused):  # the session re-opened after the claim, and was refused
+            if claimed:
+                self._finish(partial(outbox.release, counted=False), action, reason, now)
+            raise self._login_refused(exc, now)
         if _firm_stops(exc):
             if claimed:
                 self._finish(partial(outbox.release, counted=False), action, reason, now)
             wait = timedelta(seconds=exc.retry_after) if isinstance(exc, RateLimited) else RECONNECT_PAUSE
             raise _Stop(reason, now + wait, LEDGER_CHANNELS)
-        transient = isinstance(exc, mail.Transient | Retriable | RateLimited) or (
-            isinstance(exc, mail.Refused) and _try_later(exc)
-        )
-        if transient:
+        if isinstance(exc, mail.Transient | Retriable | RateLimited):  # SMTP 4xx, unreachable, 5xx answers
             at_least = now + timedelta(seconds=exc.retry_after) if isinstance(exc, RateLimited) else None
             with self.store.begin() as conn:
                 state = outbox.retry_later(conn, self.tenant_id, action.key, reason, now, at_least)
             (out.failed if state is outbox.State.FAILED else out.deferred).append((action.key, reason))
-        elif isinstance(exc, mail.Refused | mail.TemplateProblem | LedgerError):  # Fatal, Skippable, 5xx
+        elif isinstance(exc, mail.Refused | mail.TemplateProblem | LedgerError):  # Fatal, Skippable, SMTP 5xx
             self._finish(outbox.fail, action, reason, now)
             out.failed.append((action.key, reason))
         elif claimed and isinstance(exc, smtplib.SMTPException | OSError):
@@ -455,24 +416,29 @@ class Executor:
         """
         if self._mail_down is not None:
             raise mail.Transient(self._mail_down)
-        if self._session is None:
-            self._session = _Session(self.settings.smtp)
-        session = self._session
         try:
-            opened = session.ready()
-        except mail.Refused as exc:
-            why = (f"{exc}: no e-mail goes out until smtp.username / smtp.password are fixed; nothing was "
-                   "sent with them")  # fmt: skip
-            self._smtp_health(why, now)
-            raise _Stop(why, self._next_day(now), MAIL_CHANNELS) from None
+            if self._session is None:
+                self._session, opened = mail.Session.open(self.settings.smtp), True
+            else:
+                opened = self._session.ready()
+        except mail.LoginRefused as exc:
+            raise self._login_refused(exc, now) from None
         except Fatal as exc:  # settings ccm refuses (STARTTLS not offered): the firm's to fix
             raise _Stop(str(exc), self._next_day(now), MAIL_CHANNELS) from None
         except mail.Transient as exc:
             self._mail_down = str(exc)
             raise
+        session = self._session
         if opened and self.settings.smtp.username:
             self._smtp_health(None, now)  # the login works: an open issue closes
         return partial(session.send, message)
+
+    def _login_refused(self, exc: mail.LoginRefused, now: datetime) -> _Stop:
+        """The firm's problem, not a message's: a health issue, and no e-mail until its next day."""
+        why = (f"{exc}: no e-mail goes out until smtp.username / smtp.password are fixed; nothing was "
+               "sent with them")  # fmt: skip
+        self._smtp_health(why, now)
+        return _Stop(why, self._next_day(now), MAIL_CHANNELS)
 
     def _interest_line(self, reminder: Reminder, today: date) -> str | None:
         """The statutory interest line, when the tenant claims it, the level shows it and the debt is B2B."""
@@ -540,6 +506,8 @@ class Executor:
         with self.store.read() as conn:
             due = [a for a in outbox.due(conn, self.tenant_id, now) if a.kind in LEDGER_KINDS]
         for action in due:
+            if action.kind in ("hold", "release") and self._already_done(action, now, out):
+                continue
             done = self._attempt(action, partial(self._write, ledger, action), now, out)
             if done is None:
                 continue
@@ -556,6 +524,20 @@ class Executor:
                 out.notes += 1
             else:
                 (out.holds if action.kind == "hold" else out.releases).append(action.customer_id)
+
+    def _already_done(self, action: Action, now: datetime, out: Outcome) -> bool:
+        """Cancel a hold for a customer on hold now (a release for one off hold): an earlier night's action
+        that waited (a transient failure, a firm-level stop) and tonight's plan for the same customer are two
+        keys for one change, and the second must not be written again."""
+        with self.store.begin() as conn:
+            held = credit.holds(conn, self.tenant_id).get(action.customer_id)
+            if held is None or held.on_hold != (action.kind == "hold"):
+                return False
+            state = "on" if held.on_hold else "off"
+            reason = f"already done: the customer is {state} hold since {held.since:%Y-%m-%d}"
+            if outbox.cancel(conn, self.tenant_id, action.key, reason, now):
+                out.cancelled.append((action.key, reason))
+        return True
 
     # -- connection-health notices to the firm (connector/health.py)
     def notices_only(self, now: datetime) -> Outcome:
