@@ -18,6 +18,8 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from connector.errors import CcmError, NeedsPerson, TryLater
+
 RawRecord = Mapping[str, Any]
 # Per raw stream, every dotted source path a record may carry ("Contact.ContactID", "Allocations[].Amount").
 RawSchema = Mapping[str, frozenset[str]]
@@ -97,11 +99,11 @@ class WriteResult:
 # ---- errors, typed by what the caller does next
 
 
-class LedgerError(Exception):
+class LedgerError(CcmError):
     """Base of every adapter error. Messages never contain tokens or secrets."""
 
 
-class RateLimited(LedgerError):
+class RateLimited(LedgerError, TryLater):
     """Wait `retry_after` seconds, then go on. `scope` is 'minute', 'day', 'concurrent' or 'app'."""
 
     def __init__(self, retry_after: float, scope: str = "minute", message: str = "") -> None:
@@ -110,7 +112,7 @@ class RateLimited(LedgerError):
         self.scope = scope
 
 
-class Retriable(LedgerError):
+class Retriable(LedgerError, TryLater):
     """A transient failure (5xx, dropped connection): the same call may succeed later."""
 
 
@@ -146,11 +148,11 @@ def _times(n: int) -> str:
     return "once" if n == 1 else f"{n} times"
 
 
-class AuthExpired(LedgerError):
+class AuthExpired(LedgerError, NeedsPerson):
     """The connection can no longer authenticate: a person must reconnect. Other tenants go on."""
 
 
-class Fatal(LedgerError):
+class Fatal(LedgerError, NeedsPerson):
     """Stop this tenant's run; retrying will not help until something is fixed."""
 
 

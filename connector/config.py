@@ -140,6 +140,10 @@ class ServeSettings(_Section):
     night_time: str = "02:00"  # each tenant's nightly run, local time (`ccm tenants set T --night-time`)
     workers: int = Field(default=4, ge=1, le=64)  # tenants run at once by one server
     mode: Literal["auto", "approve"] = "auto"  # approve: nightly reminders wait for `ccm outbox approve`
+    # A newly connected firm's first nights run in approve mode: planned and shown, nothing sent and no hold
+    # written until a person approves (`ccm outbox approve`); then the firm's own mode (`ccm tenants set T
+    # --mode`), else `mode` above. 0: none. Also for `ccm run` without --dry-run / --approve.
+    safe_nights: int = Field(default=3, ge=0, le=60)
     misfire_grace_hours: float = Field(default=20, gt=0, le=24)  # a night missed while down runs at start
     debounce_seconds: float = Field(default=5, ge=0, le=3600)  # quiet time after a webhook before syncing
     max_delay_seconds: float = Field(default=60, ge=0, le=86_400)  # a burst of webhooks waits no longer

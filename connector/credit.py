@@ -3,6 +3,7 @@
 Limits are ccm's own (set by `ccm limit set`, imported from CSV, or defaulted per segment in ccm.toml).
 Exposure = open balance - unapplied credit (optionally plus drafts), in the limit's currency. Hold decisions
 come from the pure rules in connector/rules/credit.py and go through the outbox like every side effect.
+Unapplied money while invoices are open is not a reason to hold: `unapplied_flags` asks the bookkeeper.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -20,11 +21,13 @@ from sqlalchemy import Connection, select, update
 
 from connector import outbox
 from connector.chasing import NotFound, find_customer, parse_amount
+from connector.limits import peak_exposure, suggest
 from connector.model import CustomerStatus, Money, Status, Tenant, parse_money
 from connector.outbox import NewAction
 from connector.reconcile import Basis, Snapshot
 from connector.reconcile.snapshot import without_gc
-from connector.rules.credit import HOLD, Account, Decision, Rule, evaluate
+from connector.rules import ledger_truth
+from connector.rules.credit import HOLD, RELEASE, Account, Decision, Rule, evaluate
 from connector.store.schema import credit_holds, credit_limits, customer_settings
 
 
@@ -197,16 +200,20 @@ def accounts(
     snapshot, today, rates = basis.snapshot, basis.today, basis.rates
     rating = {cid: b.rating for cid, b in basis.behaviours.items()}
     overdue: dict[str, list[tuple[int, Decimal]]] = {}
+    numbers: dict[str, list[str]] = {}
     level: dict[str, int] = {}
-    for state in basis.ledger.invoices.values():
+    for state in basis.ledger.open():  # outstanding > 0
         inv = state.invoice
-        if inv.status is not Status.OPEN or state.outstanding <= 0:
+        if inv.status is not Status.OPEN:
             continue
         days = state.days_past_due(today)
-        in_base = rates.to_base(state.outstanding, inv.currency, inv.currency_rate) or Decimal(0)
-        if days > 0:
+        if days > 0:  # converted only when it counts: planning runs this for every customer each night
+            in_base = rates.to_base(state.outstanding, inv.currency, inv.currency_rate) or Decimal(0)
             overdue.setdefault(inv.customer_id, []).append((days, in_base))
-        level[inv.customer_id] = max(level.get(inv.customer_id, 0), levels.get(inv.id, 0))
+            numbers.setdefault(inv.customer_id, []).append(inv.number or f"invoice {inv.id}")
+        sent = levels.get(inv.id, 0)
+        if sent > level.get(inv.customer_id, 0):
+            level[inv.customer_id] = sent
     drafts: dict[str, Decimal] = {}
     if include_drafts:
         for inv in snapshot.invoices:
@@ -221,6 +228,8 @@ def accounts(
         exposure_base = (position.base.net if position else Decimal(0)) + drafts.get(customer.id, Decimal(0))
         limit = limit_of.get(customer.id)
         base = snapshot.tenant.base_currency
+        open_base = position.base.open if position else Decimal(0)
+        unapplied_base = position.base.unapplied if position else Decimal(0)
         currency = limit.currency if limit else base
         rate = rates.rate_for(currency, None) if currency != base else Decimal(1)
         # Without a known rate the exposure stays in base currency, so an over-limit rule cannot fire on it.
@@ -233,11 +242,43 @@ def accounts(
         current = held.get(customer.id)
         found.append(Account(
             customer_id=customer.id, name=customer.name, exposure=exposure, limit=limit,
-            overdue=tuple(overdue.get(customer.id, ())), dunning_level=level.get(customer.id, 0),
+            overdue=tuple(overdue.get(customer.id, ())), overdue_numbers=tuple(numbers.get(customer.id, ())),
+            dunning_level=level.get(customer.id, 0), behaviour=basis.behaviours.get(customer.id),
             rating=rating.get(customer.id), manual=mode,  # type: ignore[arg-type]
             manual_reason=reason, on_hold=bool(current and current.on_hold),
             held_by_rule=bool(current and current.on_hold and current.source == "rule"),
+            open=Money(open_base, base), unapplied=Money(unapplied_base, base),
+            net=Money(exposure_base, base),
         ))  # fmt: skip
+    return found
+
+
+def held_after(held: Mapping[str, Held], decisions: Iterable[Decision]) -> frozenset[str]:
+    """Who is on hold once tonight's decisions are carried out: the ledger's holds now, plus tonight's
+    holds, less tonight's releases. Reminders are worded (or skipped) by this, so a customer put on hold
+    tonight is never sent tonight's gentle reminder."""
+    found = {cid for cid, h in held.items() if h.on_hold}
+    for d in decisions:
+        if d.action == HOLD:
+            found.add(d.customer_id)
+        elif d.action == RELEASE:
+            found.discard(d.customer_id)
+    return frozenset(found)
+
+
+def unapplied_flags(accounts: Iterable[Account]) -> list[tuple[str, str]]:
+    """(customer id, flag) for every customer with money unapplied while invoices are open: a question for
+    the bookkeeper (apply it, or refund it), never a reason to hold."""
+    found = []
+    for a in sorted(accounts, key=lambda a: a.customer_id):
+        if a.open is None or a.unapplied is None or a.open.amount <= 0 or a.unapplied.amount <= 0:
+            continue
+        net = a.owed
+        found.append((a.customer_id, (
+            f"{a.name}: {a.unapplied} unapplied while {a.open} is open (net exposure {net}); apply it to "
+            "the open invoices in the ledger or refund it"
+            + ("; not held, as nothing is owed net" if net.amount <= 0 else "")
+        )))  # fmt: skip
     return found
 
 
@@ -267,9 +308,13 @@ class Standing:
     levels: Mapping[str, int]
 
 
-def standing(conn: Connection, tenant_id: str) -> Standing:
-    """Read what `decide_on` needs, in one (read) transaction."""
-    levels = {iid: lv for iid, (lv, _) in outbox.last_levels(conn, tenant_id).items()}
+def standing(
+    conn: Connection, tenant_id: str, last_levels: Mapping[str, tuple[int, date]] | None = None
+) -> Standing:
+    """Read what `decide_on` needs, in one (read) transaction (`last_levels`: already read by the caller)."""
+    if last_levels is None:
+        last_levels = outbox.last_levels(conn, tenant_id)
+    levels = {iid: lv for iid, (lv, _) in last_levels.items()}
     return Standing(limits(conn, tenant_id), holds(conn, tenant_id), _manual(conn, tenant_id), levels)
 
 
@@ -284,7 +329,7 @@ def decide_on(
     """Hold decisions for every customer: pure over the basis and what was read from the store."""
     limit_of = with_segment_defaults(basis.snapshot, found.limits, segment_limits or {})
     seen = accounts(basis, limit_of, found.held, found.manual, found.levels, include_drafts)
-    return evaluate(seen, rules), seen
+    return ledger_truth.screen(evaluate(seen, rules), seen, basis.agreement), seen
 
 
 def decide(
@@ -337,69 +382,7 @@ def hold_actions(
     ]
 
 
-@dataclass(frozen=True, slots=True)
-class Suggestion:
-    customer_id: str
-    name: str
-    rating: str | None
-    limit: Money | None
-    suggested: Money
-    reason: str
-
-
-def _nice(amount: Decimal) -> Decimal:
-    """Round up to a figure a person would set: the next 500 (100 under 1,000)."""
-    step = Decimal(100) if amount < 1000 else Decimal(500)
-    return ((amount / step).to_integral_value(rounding="ROUND_CEILING")) * step
-
-
-def peak_exposure(basis: Basis) -> dict[str, Decimal]:
-    """Per customer, the highest total of open invoices (base currency) on any day of the past year."""
-    today, rates = basis.today, basis.rates
-    since = date(today.year - 1, today.month, min(today.day, 28))
-    events: dict[str, list[tuple[date, Decimal]]] = {}
-    for state in basis.ledger.invoices.values():
-        inv = state.invoice
-        total = rates.to_base(inv.total.amount, inv.currency, inv.currency_rate) or Decimal(0)
-        end = state.paid_on or today
-        if end < since:
-            continue
-        events.setdefault(inv.customer_id, []).extend([(max(inv.issue_date, since), total), (end, -total)])
-    peaks: dict[str, Decimal] = {}
-    for customer_id, changes in events.items():
-        level = peak = Decimal(0)
-        for _, change in sorted(changes, key=lambda e: (e[0], e[1] < 0)):
-            level += change
-            peak = max(peak, level)
-        peaks[customer_id] = peak
-    return peaks
-
-
-def suggest(snapshot: Snapshot, today: date, limit_of: Mapping[str, Money]) -> list[Suggestion]:
-    """Idle credit lines worth raising (A/B payers whose limit is well below what they reliably pay) and
-    limits too high for a D/E rating (well above anything they paid)."""
-    basis = Basis.of(snapshot, today)
-    rated = basis.behaviours
-    peaks = peak_exposure(basis)
-    base = snapshot.tenant.base_currency
-    found = []
-    for customer_id, peak in sorted(peaks.items()):
-        behaviour = rated.get(customer_id)
-        rating = behaviour.rating if behaviour else None
-        limit = limit_of.get(customer_id)
-        name = snapshot.customer_name(customer_id)
-        current = limit.amount if limit and limit.currency == base else None
-        if rating in ("A", "B") and peak > 0 and (current is None or current < peak * Decimal("0.8")):
-            target = _nice(peak * Decimal("1.25"))
-            why = f"rating {rating}: paid reliably with up to {peak:,.2f} {base} open"
-            found.append(Suggestion(customer_id, name, rating, limit, Money(target, base), why))
-        elif rating in ("D", "E") and current is not None and current > max(peak, Decimal(1)) * 2:
-            target = _nice(peak) if peak > 0 else Decimal(0)
-            why = f"rating {rating}: the limit is over twice the most they have had open ({peak:,.2f} {base})"
-            found.append(Suggestion(customer_id, name, rating, limit, Money(target, base), why))
-    return found
-
-
-__all__ = ["HOLD", "Held", "LimitFileError", "Standing", "accounts", "decide", "decide_on", "hold_actions",
-           "holds", "import_limits", "limits", "parse_limit", "parse_money", "peak_exposure", "record_hold",
-           "set_limit", "standing", "suggest", "with_segment_defaults"]  # fmt: skip
+__all__ = ["HOLD", "Held", "LimitFileError", "Standing", "accounts", "decide", "decide_on", "held_after",
+           "hold_actions", "holds", "import_limits", "limits", "parse_limit", "parse_money", "peak_exposure",
+           "record_hold", "set_limit", "standing", "suggest", "unapplied_flags",
+           "with_segment_defaults"]  # fmt: skip

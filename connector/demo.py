@@ -1,8 +1,10 @@
 """`ccm demo`: a whole night on local sandbox ledgers, start to finish, in under a minute.
 
 Starts the Xero and QuickBooks sandboxes with seeded demo firms, connects to both through the real OAuth
-authorization-code flow, runs each tenant's night (sync, reconcile, plan, send) at the tenant's next send
-window, delivers the reminders to a local SMTP server that saves them as .eml files, and says where to look.
+authorization-code flow, runs each tenant's night (sync, reconcile, plan) at the tenant's next send window,
+where it is the firm's first safe night: everything is planned, nothing sent or written. Then it approves the
+plan as a person would (`ccm outbox approve --all`) and sends exactly that (`ccm outbox send`), delivering the
+reminders to a local SMTP server that saves them as .eml files, and says where to look.
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
@@ -22,14 +25,19 @@ from urllib.parse import parse_qs, urlparse
 import requests
 from aiosmtpd.controller import Controller
 
+from connector import lease, nightreport, outbox
 from connector.config import QuickBooksSettings, Settings, SmtpSettings, XeroSettings
 from connector.model import Tenant
 from connector.oauth import TokenVault, new_state
+from connector.outbox import State
 from connector.rules.calendar import SendCalendar
-from connector.run.night import NightSummary, run_night
+from connector.run.execute import Executor, Outcome
+from connector.run.night import NightSummary, for_night_at, run_night
+from connector.run.plan import Context
+from connector.runtime import ledger_for
 from connector.store import Store
 from connector.store.engine import private_dir
-from connector.store.tenants import save_tenant
+from connector.store.tenants import get_tenant, save_tenant
 
 MARKER = ".ccm-demo"  # only a folder carrying this file is ever wiped by the demo
 
@@ -115,6 +123,15 @@ def connect_quickbooks(settings: Settings, store: Store, tenant: Tenant) -> str:
     return f"company {query['realmId'][0]}"
 
 
+@dataclass(frozen=True)
+class Approved:
+    """A tenant's approval step: what a person approved after its safe night, and what then went out."""
+
+    tenant_id: str
+    approved: list[outbox.Unsettled]  # each approved action, described by customer and invoices
+    sent: Outcome
+
+
 @dataclass
 class DemoResult:
     workdir: Path
@@ -122,6 +139,25 @@ class DemoResult:
     summaries: list[NightSummary]
     mail: list[Path]
     connected: list[tuple[str, str]]
+    approvals: list[Approved] = field(default_factory=list)
+
+
+def approve_and_send(store: Store, settings: Settings, tenant_id: str, at: datetime) -> Approved:
+    """What `ccm outbox approve --all` then `ccm outbox send` do: approve every action awaiting approval, then
+    send what is due (under the tenant's run lease, in the firm's mode)."""
+    with store.begin() as conn:
+        tenant = get_tenant(conn, tenant_id)
+        waiting = outbox.actions(conn, tenant_id, [State.AWAITING_APPROVAL])
+        outbox.approve(conn, tenant_id, [a.key for a in waiting], at)
+        approved = outbox.described(conn, tenant_id, waiting)
+    holder = lease.new_holder()
+    with lease.kept(store, tenant_id, holder) as keeper:
+        mode = for_night_at(store, settings, tenant_id, at).mode
+        ledger = ledger_for(settings, store, tenant)
+        executor = Executor(store, settings, Context.load(settings, tenant), ledger, holder, mode,
+                            should_stop=keeper.is_lost)  # fmt: skip
+        sent = executor.run(at)
+    return Approved(tenant_id, approved, sent)
 
 
 def run(workdir: Path, seed: int = 1, now: datetime | None = None, prepared: bool = False) -> DemoResult:
@@ -160,9 +196,18 @@ def run(workdir: Path, seed: int = 1, now: datetime | None = None, prepared: boo
         tenants = [(xero_tenant, connect_xero), (qbo_tenant, connect_quickbooks)]
         connected = [(tenant.id, connect(settings, store, tenant)) for tenant, connect in tenants]
         summaries = []
+        approvals = []
         instant = now or datetime.now(UTC)
-        for tenant, _ in tenants:
+        for tenant, _ in tenants:  # the first night after connecting: a safe one, planned and shown only
             at = SendCalendar(tenant.timezone, tenant.country).next_send_time(instant)
-            summaries.append(run_night(store, settings, tenant.id, now=at))
+            began = time.perf_counter()
+            summary = run_night(store, settings, tenant.id, now=at, mode=None)
+            summaries.append(summary)
+            took = timedelta(seconds=time.perf_counter() - began)  # on record (`ccm nights`)
+            nightreport.record(store, tenant.id, summary, ran_from=nightreport.CLI, mode=summary.mode,
+                               started_at=at, finished_at=at + took)  # fmt: skip
+        for tenant, _ in tenants:  # a person approves the plan, and exactly that is sent
+            at = SendCalendar(tenant.timezone, tenant.country).next_send_time(instant)
+            approvals.append(approve_and_send(store, settings, tenant.id, at))
         (workdir / "ccm.toml").write_text(f'data_dir = "{settings.data_dir}"\n')
-        return DemoResult(workdir, settings, summaries, list(box.saved), connected)
+        return DemoResult(workdir, settings, summaries, list(box.saved), connected, approvals)

@@ -44,18 +44,19 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from adapters.base import Fatal
 from connector.config import SmtpSettings
+from connector.errors import CcmError, NeedsPerson, TryLater
 from connector.redact import register_secret
 
 
-class TemplateProblem(ValueError):
+class TemplateProblem(NeedsPerson, ValueError):
     """A template cannot be rendered; the message is one line naming the template and the problem."""
 
 
-class MailError(Exception):
+class MailError(CcmError):
     """Nothing was sent, and the kind says what happens next (`kind_of` maps an SMTP reply to one)."""
 
 
-class Transient(MailError):  # named for what the caller does: try again later
+class Transient(MailError, TryLater):  # named for what the caller does: try again later
     """Nothing was sent (a 4xx reply such as greylisting or 421, or the server could not be reached): the
     message may go later."""
 
@@ -65,7 +66,7 @@ class Refused(MailError):
     not help; other messages are not concerned."""
 
 
-class LoginRefused(MailError):
+class LoginRefused(MailError, NeedsPerson):
     """The server refused ccm's login (535, or it takes no login at all): no message can go until the firm's
     SMTP settings are fixed; no message is at fault."""
 
@@ -304,10 +305,18 @@ def _starttls(client: smtplib.SMTP, smtp: SmtpSettings) -> None:
     client.starttls(context=ssl.create_default_context())
 
 
+def _said(text: bytes | str) -> str:
+    """What the server said, as one short line."""
+    line = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+    return " ".join(line.split())[:200]
+
+
 def _refused_recipients(exc: smtplib.SMTPRecipientsRefused) -> MailError:
+    """'the mail server refused ann@example.com: 550 5.1.1 mailbox unavailable'."""
     codes = sorted({code for code, _ in exc.recipients.values()})
     kind = Refused if codes and all(kind_of(code) is Refused for code in codes) else Transient
-    return kind(f"SMTP refused the recipient ({', '.join(map(str, codes))}): {exc}")
+    said = "; ".join(f"{who}: {code} {_said(text)}" for who, (code, text) in sorted(exc.recipients.items()))
+    return kind(f"the mail server refused {said}")
 
 
 def _send(client: smtplib.SMTP, message: EmailMessage, recipients: Sequence[str] | None) -> str:
@@ -317,7 +326,8 @@ def _send(client: smtplib.SMTP, message: EmailMessage, recipients: Sequence[str]
         raise _refused_recipients(exc) from None
     except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:  # the sender, or the data at its end
         said = "the sender" if isinstance(exc, smtplib.SMTPSenderRefused) else "the message"
-        raise kind_of(exc.smtp_code)(f"SMTP refused {said} ({exc.smtp_code})") from None
+        answer = f"{exc.smtp_code} {_said(exc.smtp_error)}"
+        raise kind_of(exc.smtp_code)(f"the mail server refused {said}: {answer}") from None
     return str(message["Message-ID"])
 
 

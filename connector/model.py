@@ -176,6 +176,7 @@ class Customer:
     segments: tuple[str, ...] = ()
     merged_into: str | None = None
     updated_at: datetime | None = None
+    ledger_balance: Decimal | None = None  # the ledger's own balance, in `currency` (None: not reported)
 
     def __post_init__(self) -> None:
         if self.currency is not None:

@@ -214,12 +214,11 @@ def _headline(
         parts.append(f"{_plural(planned, 'action')} waiting for approval")
     if mode is Mode.DRY_RUN:
         parts.append(f"dry run: {_plural(planned, 'action')} would be planned")
-    for n, what in ((placed, "placed"), (released, "released")):
-        if n and mode is Mode.AUTO:
-            parts.append(f"{_plural(n, 'hold')} {what}")
-        elif n:
-            to = "to approve" if mode is Mode.APPROVE else "(dry run)"
-            parts.append(f"{_plural(n, 'hold')} {'to place' if what == 'placed' else 'to release'} {to}")
+    changes = [f"{_plural(placed, 'hold')} placed"] if placed else []
+    changes += [f"{_plural(released, 'hold')} released"] if released else []
+    if changes:
+        after = {Mode.AUTO: "", Mode.APPROVE: " once approved", Mode.DRY_RUN: " (dry run: would be)"}[mode]
+        parts.append(" and ".join(changes) + after)
     if o is not None:
         for n, label in ((len(o.tasks), "call task"), (len(o.failed), "failed"), (len(o.unknown), "unknown"),
                          (len(o.deferred), "to try again")):  # fmt: skip

@@ -9,6 +9,7 @@ from typing import Any
 from adapters import base as registry
 from adapters.base import AdapterContext, Ledger
 from connector.config import Settings
+from connector.errors import NeedsPerson
 from connector.mapping import CompiledMapping, load_mapping
 from connector.model import Tenant
 from connector.store import Store
@@ -17,7 +18,7 @@ from connector.store.tenants import get_connection
 MAPPING_OVERRIDE = "mapping.yaml"
 
 
-class NotConnected(RuntimeError):
+class NotConnected(NeedsPerson, RuntimeError):
     def __init__(self, tenant_id: str) -> None:
         super().__init__(f"tenant {tenant_id!r} has no ledger connection yet (connect it first)")
 

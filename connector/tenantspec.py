@@ -18,6 +18,7 @@ from connector.model import ModelError, Tenant
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 NAME_MAX = 255  # the store's column
+MODES = ("auto", "approve", "dry-run")  # connector/outbox.py Mode; a firm's mode (connector/firmmode.py)
 EMAIL_MAX = 320
 
 
@@ -73,6 +74,14 @@ def check_email(address: str | None) -> str | None:
     if len(address) > EMAIL_MAX or not _EMAIL.fullmatch(address):
         raise TenantProblem("contact_email", f"not an e-mail address: {shown(address)}")
     return address
+
+
+def check_mode(value: str) -> str:
+    """A firm's mode as typed ('Auto ' is auto), or TenantProblem naming `mode`."""
+    mode = value.strip().lower()
+    if mode not in MODES:
+        raise TenantProblem("mode", f"must be one of {', '.join(MODES)}, not {shown(value)}")
+    return mode
 
 
 def check_night_time(value: str | None) -> str | None:

@@ -10,8 +10,10 @@ from typing import Any
 
 import yaml
 
+from connector.errors import NeedsPerson
 
-class FileProblem(ValueError):
+
+class FileProblem(NeedsPerson, ValueError):
     """A settings file is unreadable or invalid; the message is one line naming the file."""
 
 

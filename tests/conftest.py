@@ -96,6 +96,7 @@ def registered(ledger: ScriptedLedger) -> ScriptedLedger:
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("CCM_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CCM_SERVE__SAFE_NIGHTS", "0")  # an established firm: past its safe first nights
     monkeypatch.delenv("CCM_DATABASE_URL", raising=False)
     monkeypatch.delenv("CCM_CONFIG", raising=False)
     monkeypatch.chdir(tmp_path)

@@ -17,7 +17,7 @@ from connector.config import Settings, load_settings
 from connector.outbox import Action, Mode, NewAction, State
 from connector.run.night import run_night
 from connector.store import Store
-from tests.scripted import Crash, ScriptedLedger, contact, invoice
+from tests.scripted import Crash, ScriptedLedger, contact, invoice, payment
 from tests.smtpfaults import FaultyInbox, closed_port, faulty_smtp_server
 from tests.test_night import MORNING, firm, night, settings
 
@@ -124,33 +124,63 @@ def test_a_firm_level_ledger_problem_stops_the_run_and_costs_no_attempt(store, s
     assert len(asked) == 1
 
 
-def test_a_hold_an_earlier_night_left_waiting_is_written_once_with_tonights(store, settings, firm, inbox):
-    # Last night's hold for Bob waited (a refused SMTP login stopped the run, say); tonight plans it again
-    # under tonight's key. One of them puts Bob on hold; the other is done already and must not be written.
+def _hold_bob(settings: Settings) -> None:
+    """A firm whose rules hold anyone with an invoice overdue (Bob's Bikes: INV-0003, due 10 November)."""
+    rules = Path(settings.tenant_dir("acme")) / "credit.yaml"
+    rules.parent.mkdir(parents=True, exist_ok=True)
+    rules.write_text("version: 1\nrules:\n  - {when: overdue, days: 1}\n")
+
+
+def _flaky_holds(firm: ScriptedLedger, fail: list[bool]) -> list[str]:
+    """set_hold answers 503 while `fail[0]`; returns the keys it was asked to write, in order."""
     asked: list[str] = []
     original = firm.set_hold
 
     def set_hold(customer_ref: str, on: bool, reason: str, key: str) -> WriteResult:
         asked.append(key)
+        if fail[0]:
+            raise Retriable("Xero answered 503")
         return original(customer_ref, on, reason, key)
 
-    firm.set_hold = set_hold
-    for key, when in (("hold-last-night", MORNING - timedelta(days=1)), ("hold-tonight", MORNING)):
-        with store.begin() as conn:
-            outbox.plan(conn, "acme", [NewAction(
-                key, "hold", "ledger", "C2", {"customer_name": "Bob's Bikes", "reason": "90 days overdue"},
-                when, replay_safe=True,
-            )], Mode.AUTO, when)  # fmt: skip
+    firm.set_hold = set_hold  # type: ignore[method-assign]
+    return asked
 
+
+def test_a_hold_an_earlier_night_left_waiting_is_written_once_by_tonights_decision(store, settings, firm):
+    # Last night's hold for Bob failed for now (a 503) and waits; tonight decides afresh under tonight's key.
+    _hold_bob(settings)
+    fail = [True]
+    asked = _flaky_holds(firm, fail)
+    night(store, settings, firm, MORNING - timedelta(days=1))
+    [waiting] = [a for a in actions(store, "hold") if a.customer_id == "C2"]
+    assert waiting.state is State.PLANNED and asked.count(waiting.key) == 1
+    tried = len(asked)
+
+    fail[0] = False
     summary = night(store, settings, firm, MORNING)
+    bob = {a.key: a for a in actions(store, "hold") if a.customer_id == "C2"}
+    assert firm.held >= {"C2"} and len(bob) == 2
+    assert bob[waiting.key].state is State.CANCELLED  # last night's: never written
+    assert bob[waiting.key].reason == "tonight's credit check no longer asks for this hold"
+    [tonight] = [a for k, a in bob.items() if k != waiting.key]
+    assert tonight.state is State.SENT and asked[tried:].count(tonight.key) == 1
+    assert waiting.key not in asked[tried:]
+    assert summary.outcome is not None and "C2" in summary.outcome.holds
 
-    assert asked == ["hold-last-night"]
-    assert firm.held == {"C2"}
-    holds = {a.key: (a.state, a.reason) for a in actions(store, "hold") if a.key.startswith("hold-")}
-    assert holds["hold-last-night"][0] is State.SENT
-    state, reason = holds["hold-tonight"]
-    assert state is State.CANCELLED and reason is not None and reason.startswith("already done")
-    assert summary.outcome is not None and summary.outcome.holds == ["C2"]
+
+def test_a_hold_left_waiting_is_never_written_once_the_customer_has_paid(store, settings, firm):
+    _hold_bob(settings)
+    fail = [True]
+    asked = _flaky_holds(firm, fail)
+    night(store, settings, firm, MORNING - timedelta(days=1))
+    fail[0] = False
+    firm.put("payments", payment("P3", "I3", "50.00", "C2"))  # Bob paid before tonight
+    night(store, settings, firm, MORNING)
+    bob = [a for a in actions(store, "hold") if a.customer_id == "C2"]
+    assert [(a.state, a.reason) for a in bob] == [
+        (State.CANCELLED, "tonight's credit check no longer asks for this hold")
+    ]
+    assert "C2" not in firm.held and len([k for k in asked if k == bob[0].key]) == 1  # only last night's try
 
 
 # ---- claim last

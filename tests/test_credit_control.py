@@ -60,7 +60,9 @@ def test_over_the_limit_is_held_in_the_ledger_then_released_after_paying(store, 
     assert again.holds == []  # the same night twice changes nothing
     firm.put("payments", payment("P1", "I1", "1500.00", "C1"))
     next_day = run_night(store, settings, "acme", now=MORNING.replace(day=25), ledger=firm)
-    assert [(d.action, d.reason) for d in next_day.holds] == [("release", "no hold rule applies any more")]
+    assert [(d.action, d.reason) for d in next_day.holds] == [
+        ("release", "no hold rule applies any more: nothing is owed (net exposure 0.00 GBP)")
+    ]
     assert firm.held == set()
     assert not held(store)["C1"].on_hold
 
@@ -160,9 +162,10 @@ def test_a_held_customer_is_not_chased_unless_the_policy_says_so(store, settings
     firm.put("invoices", invoice("I1", "C1", total="1500.00", due="2026-11-10", Number="INV-0001"))
     night = run_night(store, settings, "acme", now=MORNING, ledger=firm)
     assert firm.held == {"C1"}
-    assert len(inbox.messages) == 1  # the hold is placed after the night's reminders are planned
+    assert inbox.messages == []  # put on hold tonight: the planner knew, so no gentle reminder went out
+    assert night.skipped == {"customer is on credit hold and the policy does not chase held customers": 1}
     later = run_night(store, settings, "acme", now=MORNING.replace(day=28), ledger=firm)
-    assert len(inbox.messages) == 1
+    assert inbox.messages == []
     assert later.skipped == {"customer is on credit hold and the policy does not chase held customers": 1}
     assert night.holds
 
@@ -219,7 +222,8 @@ def test_suggestions_raise_idle_lines_for_reliable_payers_and_cut_limits_too_hig
     assert by_name["Ann's Café"].rating == "A"
     assert by_name["Ann's Café"].suggested == gbp_("2500")  # peak 2,000 open, x1.25, rounded up to 500s
     assert by_name["Bob's Bikes"].rating == "E"
-    assert by_name["Bob's Bikes"].suggested == gbp_("1500")  # its 1,200 peak, rounded up: far below 20,000
+    # Bob has never paid: no further credit until he does (not merely his 1,200 peak, rounded up).
+    assert (by_name["Bob's Bikes"].kind, by_name["Bob's Bikes"].suggested) == ("lower", gbp_("0"))
 
 
 def test_a_manual_hold_released_by_hand_comes_off_in_the_ledger_on_the_next_run(
@@ -257,3 +261,24 @@ def test_limits_suggest_from_the_command_line(capsys, home):
     code, _, err = ccm(capsys, "limits", "suggest", "--tenant", "zeta")
     assert code == 2
     assert err.startswith("ccm: error: unknown tenant 'zeta'")
+
+
+def test_the_night_rates_with_the_firm_s_own_thresholds(store, settings, firm):
+    """A firm's credit.yaml `rating:` section is what the night rates with, as `ccm customer` shows it."""
+    firm.put("invoices", invoice("I0", "C1", total="100.00", due="2025-12-26", Number="INV-0000"))
+    firm.put("payments", payment("P0", "I0", "100.00", "C1"))  # paid 2026-01-15: 20 days late
+    rules = Path(settings.tenant_dir("acme")) / "credit.yaml"
+    rules.parent.mkdir(parents=True, exist_ok=True)
+    rules.write_text(
+        "version: 1\nrules:\n  - {when: rating, in: [E]}\n"
+        "rating: {a_max_days: 3, b_max_days: 5, c_max_days: 10, d_max_days: 15}\n"
+    )
+    night = run_night(store, settings, "acme", now=MORNING, ledger=firm)
+    assert [(d.customer_id, d.action) for d in night.holds] == [("C1", "hold")]  # 20 days is E for this firm
+    assert night.holds[0].reason == (  # the measure and the invoices behind it, in words
+        "payment rating E: 20 days late on average weighted by amount, 0% on time; weighing most: "
+        "INV-0000 (100.00 GBP) paid 2026-01-15, 20 days late"
+    )
+    rules.write_text("version: 1\nrules:\n  - {when: rating, in: [E]}\n")  # the shipped thresholds: C
+    later = run_night(store, settings, "acme", now=MORNING.replace(day=25), ledger=firm)
+    assert [(d.customer_id, d.action) for d in later.holds] == [("C1", "release")]

@@ -45,8 +45,17 @@ def test_long_overdue_above_an_amount_is_a_hold():
     assert decide(acct(overdue=((61, Decimal("499.99")),))) == []
     assert decide(acct(overdue=((60, Decimal("800")),))) == []
     assert decide(acct(overdue=((61, Decimal("500")), (90, Decimal("700"))))) == [
-        ("C1", "hold", "an invoice is 90 days overdue (700.00 outstanding; the rule is 60 days)")
-    ]
+        ("C1", "hold", "an invoice is 90 days overdue (700.00 GBP outstanding; the rule is 60 days) "
+                       "(1 more over 60 days)")
+    ]  # fmt: skip
+
+
+def test_an_overdue_hold_names_the_invoice():
+    found = decide(
+        acct(overdue=((61, Decimal("500")), (90, Decimal("700"))), overdue_numbers=("INV-7", "INV-9"))
+    )
+    assert found == [("C1", "hold", "INV-9 is 90 days overdue (700.00 GBP outstanding; the rule is 60 days) "
+                                    "(1 more over 60 days)")]  # fmt: skip
 
 
 def test_dunning_level_and_rating_rules():

@@ -153,6 +153,7 @@ def rt(home: Path, registered: ScriptedLedger, mail: FaultyInbox, books: Store) 
     settings = load_settings(None, {
         "CCM_HOME": str(home), "CCM_SMTP__HOST": mail.host, "CCM_SMTP__PORT": str(mail.port),
         "CCM_SMTP__FROM_ADDRESS": "accounts@acme.example", "CCM_SYNC__OVERLAP_SECONDS": "0",
+        "CCM_SERVE__SAFE_NIGHTS": "0",  # an established firm: past its safe first nights
     })  # fmt: skip
     with books.begin() as conn:
         nights.mark_due(conn, "acme", NIGHT_OF, MORNING)

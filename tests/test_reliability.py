@@ -80,6 +80,7 @@ def _connected(ledger: str, tmp_path: Path, inbox: Inbox) -> tuple[Any, dict[str
     env = {k: v for k, v in os.environ.items() if not k.startswith("CCM_")} | ledger_env | {
         "CCM_HOME": str(tmp_path / "home"), "CCM_SMTP__HOST": inbox.host, "CCM_SMTP__PORT": str(inbox.port),
         "CCM_SMTP__FROM_ADDRESS": "accounts@acme.example",
+        "CCM_SERVE__SAFE_NIGHTS": "0",  # an established firm: past its safe first nights
     }  # fmt: skip
     settings = load_settings(None, env)
     tenant = Tenant("acme", "Acme Ltd", ledger, "GBP", "Europe/London", "GB")

@@ -23,6 +23,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Literal
 
+from adapters.sandbox.cases import CASE_NAMES, with_cases
 from adapters.sandbox.records import (
     PLANT_KINDS,
     SIZES,
@@ -46,7 +47,7 @@ from adapters.sandbox.records import (
 
 # The records live in records.py; they are re-exported here, where the sandbox contract names them.
 __all__ = [
-    "PLANT_KINDS", "SIZES", "Behaviour", "CreditStatus", "Firm", "FirmSize", "GenAllocation",
+    "CASE_NAMES", "PLANT_KINDS", "SIZES", "Behaviour", "CreditStatus", "Firm", "FirmSize", "GenAllocation",
     "GenCreditNote", "GenCustomer", "GenInvoice", "GenLine", "GenPayment", "InvoiceStatus", "PaymentKindName",
     "Plant", "PlantKind", "generate", "invoice_allocations", "remaining_credit",
 ]  # fmt: skip
@@ -484,7 +485,7 @@ def _replace_customer(c: GenCustomer, into: GenCustomer | None, changed: datetim
 
 def generate(
     seed: int = 1, size: str | FirmSize = "demo", today: date | None = None, name: str | None = None,
-    base_currency: str = "GBP",
+    base_currency: str = "GBP", cases: bool = False,
 ) -> Firm:  # fmt: skip
     """Generate a firm deterministically.
 
@@ -494,6 +495,10 @@ def generate(
         today: the firm's "now" (history spans 18 months before it, ending yesterday); default the UTC date.
         name: the firm's name (default derived from the seed).
         base_currency: the firm's home currency.
+        cases: append one customer per named case (adapters/sandbox/cases.py: an early payer whose
+            overpayment was allocated late, a paid invoice with no allocation, a payment in another
+            currency, an archived customer with an open invoice, a customer in credit); the rest of the
+            firm is the same as without them.
 
     Returns:
         The Firm, with at least one Plant of every kind.
@@ -518,4 +523,5 @@ def generate(
     plans = b.plan_payments()
     plain = b.fit_payment_count(plans, len(b.pays))
     b.retire_customers()
-    return b.firm(name or f"{_PREFIX[seed % len(_PREFIX)]} Demo Trading Ltd", plain)
+    firm = b.firm(name or f"{_PREFIX[seed % len(_PREFIX)]} Demo Trading Ltd", plain)
+    return with_cases(firm, seed) if cases else firm

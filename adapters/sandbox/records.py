@@ -130,6 +130,23 @@ class Plant:
     note: str
 
 
+CaseKind = Literal[
+    "early_payer_allocated_late", "paid_without_allocation", "paid_in_other_currency",
+    "inactive_with_open_invoice", "in_credit",
+]  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """A named situation a firm carries on purpose (adapters/sandbox/cases.py): a customer and its records."""
+
+    kind: CaseKind
+    customer_id: str
+    customer_name: str
+    record_ids: tuple[str, ...]  # invoices and payments, as the generator names them
+    note: str
+
+
 @dataclass(frozen=True, slots=True)
 class FirmSize:
     """How many customers, invoices and payments a firm has."""
@@ -160,6 +177,14 @@ class Firm:
     payments: tuple[GenPayment, ...]
     credit_notes: tuple[GenCreditNote, ...]
     plants: tuple[Plant, ...]
+    cases: tuple[Case, ...] = ()  # named cases (`generate(..., cases=True)`)
+
+    def case(self, kind: CaseKind) -> Case:
+        """The firm's case of `kind` (KeyError when it was generated without cases)."""
+        for found in self.cases:
+            if found.kind == kind:
+                return found
+        raise KeyError(f"firm {self.name!r} has no case {kind!r}: generate it with cases=True")
 
 
 def invoice_allocations(firm: Firm) -> dict[str, list[tuple[str, GenAllocation]]]:

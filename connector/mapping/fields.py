@@ -39,6 +39,7 @@ CATALOGUE: dict[str, dict[str, FieldDef]] = {
         "segments": FieldDef(Kind.TEXTLIST, default=()),
         "merged_into": _TEXT,
         "updated_at": _UPDATED,
+        "ledger_balance": FieldDef(Kind.DECIMAL),  # the ledger's own balance of the customer
     },
     "invoice": {
         "customer_id": FieldDef(Kind.TEXT, required=True),

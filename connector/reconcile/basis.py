@@ -10,10 +10,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 
+from connector.reconcile.agreement import Agreement, agreement
 from connector.reconcile.behaviour import Behaviour, behaviours
 from connector.reconcile.fx import Rates
 from connector.reconcile.ledger import AllocationLedger, allocate
 from connector.reconcile.positions import Position, positions
+from connector.reconcile.rating import DEFAULT_MODEL, RatingModel
 from connector.reconcile.snapshot import Snapshot, without_gc
 
 
@@ -21,17 +23,26 @@ from connector.reconcile.snapshot import Snapshot, without_gc
 class Basis:
     snapshot: Snapshot
     today: date
-    ledger: AllocationLedger
+    ledger: AllocationLedger  # what ccm may act on: less the invoices `agreement` holds back
     rates: Rates
     positions: Mapping[str, Position]
     behaviours: Mapping[str, Behaviour]
+    agreement: Agreement  # what ccm and the ledger disagree on, and the inactive customers
+
+    def leave_alone(self, customer_id: str) -> str | None:
+        """Why ccm must neither chase nor hold the customer tonight (None: it may act)."""
+        return self.agreement.customer_reason(customer_id)
 
     @classmethod
     @without_gc
-    def of(cls, snapshot: Snapshot, today: date) -> Basis:
+    def of(cls, snapshot: Snapshot, today: date, rating: RatingModel = DEFAULT_MODEL) -> Basis:
         rates = Rates.from_snapshot(snapshot)
-        ledger = allocate(snapshot, today)
+        dated = allocate(snapshot, today)
+        # Against the ledger's figures of now: an allocation dated after today that the ledger already counts
+        # makes the two differ, and the invoice is left alone (the ledger's truth first: it says paid).
+        agreed = agreement(snapshot, dated, rates)
+        ledger = dated.without(agreed.invoices)  # act only on what ccm and the ledger agree on
         return cls(
             snapshot, today, ledger, rates, positions(snapshot, ledger, rates, today),
-            behaviours(snapshot, ledger, rates, today),
+            behaviours(snapshot, ledger, rates, today, rating), agreed,
         )  # fmt: skip

@@ -1,38 +1,47 @@
-"""Payment behaviour per customer, a payment rating A-E and a risk class.
+"""Payment behaviour per customer, a payment rating A-E (connector/reconcile/rating.py) and a risk class.
 
-Observations, as of a date: every open or paid invoice the customer cleared (its paid date is the date of
-the allocation that brought its outstanding to zero) is late by paid date - due date (issue date when it has
-no due date); every invoice still open and past due counts as late by the days so far, so a customer who
-stops paying does not keep a good rating. Days late below zero (paid early) count as 0 in the averages.
+Lateness is measured from the money, not the paperwork. An invoice is paid when the customer's money
+arrived: the date of the payment, overpayment or prepayment whose allocation cleared it, whenever the
+bookkeeper entered that allocation (an overpayment received on 3 March and allocated on 10 February the
+next year paid the invoice on 3 March). With several payments, the one that completed it counts. The part
+of an invoice cleared by a credit note is not the customer's lateness at all: it is left out of every
+lateness measure (and named in the explanation); an invoice cleared wholly by credit is no observation.
+
+Observations, as of a date: every invoice cleared by then is late by paid date - due date (issue date
+when it has no due date), weighted by the part paid with money; every invoice still open and past due
+counts as late by the days so far, weighted by what is owed, so a customer who stops paying does not keep
+a good rating. What is owed but covered by the customer's own unapplied money or credit (held by the
+ledger, not yet allocated) is not counted as late either: oldest invoices are covered first, and the
+bookkeeper is told to allocate it. Days late below zero (paid early) count as 0 in the averages.
 
 - average days late: the mean over observations;
-- weighted days late: the mean weighted by each invoice's base-currency total (open ones: outstanding);
+- weighted days late: the mean weighted by each observation's base-currency amount;
 - on-time share: observations with 0 days late / all observations;
-- trend: mean days late of observations due in the last 180 days minus that of earlier ones:
-  ≤ -5 improving, ≥ +5 worsening, else steady (unknown unless both sides have observations).
+- trend: mean days late of observations due in the last `recent_days` minus that of earlier ones:
+  <= -trend_days improving, >= +trend_days worsening, else steady. Unknown for a customer who has paid
+  nothing, or when either side has no observation; never "improving" without a payment in the recent side.
 
-Rating rule, W = weighted days late, S = on-time share:
-  A: W ≤ 3 and S ≥ 80 %;  B: W ≤ 10;  C: W ≤ 30;  D: W ≤ 60;  E: W > 60,
-  and E whatever W when an invoice is open more than 90 days past due. No observations: unrated.
+Rating: see rating.py. No observations: unrated.
 Risk class for the dunning and credit rules: A, B low; C medium; D, E high; unrated medium.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
+from connector.model import PaymentStatus, SourceKind
 from connector.reconcile.fx import Rates
-from connector.reconcile.ledger import AllocationLedger
+from connector.reconcile.ledger import AllocationLedger, InvoiceState
+from connector.reconcile.rating import DEFAULT_MODEL, RatingModel, material, rate
 from connector.reconcile.snapshot import Snapshot, without_gc
 
-RECENT = timedelta(days=180)
-TREND_DAYS = Decimal(5)
-SEVERE_DAYS = 90
 _ZERO = Decimal(0)
 _TENTH = Decimal("0.1")
+_CREDIT = SourceKind.CREDIT_NOTE
 
 
 class Risk(StrEnum):
@@ -55,6 +64,30 @@ class Observation:
     days_late: int  # signed: negative when paid early
     weight: Decimal  # base-currency amount
     settled: bool  # False for an invoice still open (days late so far)
+    number: str = ""  # the invoice number (its id when it has none)
+    amount: Decimal = _ZERO  # in the invoice's currency: paid with money, or still owed
+    currency: str = ""
+    paid_on: date | None = None  # when the money arrived (settled only)
+
+
+@dataclass(frozen=True, slots=True)
+class SetAside:
+    """An invoice, or part of one, measured other than by its allocations, and why (in words)."""
+
+    number: str
+    amount: Decimal
+    currency: str
+    why: str
+    left_out: bool = True  # False: counted, as paid by money the ledger holds unallocated
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """Money or credit of a customer's not yet allocated as of the date (base currency)."""
+
+    on: date  # the payment's date (the money arrived), or the credit note's
+    amount: Decimal
+    money: bool  # a payment; False for a credit note
 
 
 @dataclass(frozen=True)
@@ -70,59 +103,207 @@ class Behaviour:
     rating: str | None
     risk: Risk
     days_to_pay: tuple[int, ...]  # signed days late of settled invoices, ascending (for the forecast)
+    severe_amount: Decimal = _ZERO  # base amount open more than severe_days past due
+    weighed: Decimal = _ZERO  # base amount of every observation together
+    observations: tuple[Observation, ...] = ()
+    set_aside: tuple[SetAside, ...] = ()
+    model: RatingModel = field(default=DEFAULT_MODEL)
 
 
-def observations(ledger: AllocationLedger, rates: Rates, as_of: date) -> dict[str, list[Observation]]:
-    """Observations per customer id, in invoice id order."""
+@dataclass(frozen=True)
+class Sources:
+    """What observations need from the snapshot besides the ledger."""
+
+    paid_on: Mapping[str, date]  # payment id -> the date its money arrived
+    credit_numbers: Mapping[str, str]  # credit note id -> its number
+    unapplied: Mapping[str, tuple[Held, ...]]  # customer id -> unapplied money and credit, oldest first
+
+    @classmethod
+    def of(cls, snapshot: Snapshot, rates: Rates, as_of: date) -> Sources:
+        paid_on = {p.id: p.date for p in snapshot.payments}
+        unapplied: dict[str, list[Held]] = {}
+
+        def add(customer: str | None, amount: Decimal, currency: str, rate: Decimal | None, on: date,
+                money: bool) -> None:  # fmt: skip
+            converted = rates.to_base(amount, currency, rate) if customer is not None and amount > 0 else None
+            if customer is not None and converted:
+                unapplied.setdefault(customer, []).append(Held(on, converted, money))
+
+        for p in snapshot.payments:
+            if p.status is PaymentStatus.LIVE and p.date <= as_of:
+                later = sum((a.amount.amount for a in p.allocations if (a.date or p.date) > as_of), _ZERO)
+                add(
+                    p.customer_id,
+                    p.unapplied.amount + later,
+                    p.amount.currency,
+                    p.currency_rate,
+                    p.date,
+                    True,
+                )
+        for c in snapshot.credit_notes:
+            if c.status.live and c.issue_date <= as_of:
+                later = sum(
+                    (a.amount.amount for a in c.allocations if (a.date or c.issue_date) > as_of), _ZERO
+                )
+                remaining = c.remaining.amount + later
+                add(c.customer_id, remaining, c.total.currency, c.currency_rate, c.issue_date, False)
+        credit_numbers = {c.id: c.number or c.id for c in snapshot.credit_notes}
+        ordered = {
+            k: tuple(sorted(v, key=lambda h: (h.on, not h.money, h.amount))) for k, v in unapplied.items()
+        }
+        return cls(paid_on, credit_numbers, ordered)
+
+
+NO_SOURCES = Sources({}, {}, {})
+
+
+def money_settlement(
+    state: InvoiceState, paid_on: Mapping[str, date]
+) -> tuple[date | None, Decimal, Decimal]:
+    """(when the money that cleared the invoice arrived, the part paid with money, the part credited).
+
+    The date is None while the invoice is not cleared, or when credit cleared all of it.
+    """
+    allocs = state.allocations
+    if len(allocs) == 1 and allocs[0].source_kind is not _CREDIT:  # the common case: one payment
+        a = allocs[0]
+        when = paid_on.get(a.source_id, a.date) if state.paid_on is not None else None
+        return when, a.amount.amount, _ZERO
+    credited = sum((a.amount.amount for a in allocs if a.source_kind is _CREDIT), _ZERO)
+    money = [
+        (paid_on.get(a.source_id, a.date), a.amount.amount) for a in allocs if a.source_kind is not _CREDIT
+    ]
+    paid = sum((m for _, m in money), _ZERO)
+    need = state.invoice.total.amount - credited
+    if state.paid_on is None or need <= 0:
+        return None, paid, credited
+    running = _ZERO
+    for when, amount in sorted(money, key=lambda m: (m[0] or date.min, m[1])):
+        running += amount
+        if running >= need:
+            return when, need, credited
+    return state.paid_on, need, credited  # unreachable when cleared; the allocation date as a fallback
+
+
+def _credit_notes(state: InvoiceState, numbers: Mapping[str, str]) -> str:
+    found = sorted(
+        {numbers.get(a.source_id, a.source_id) for a in state.allocations if a.source_kind is _CREDIT}
+    )
+    return ("credit note " if len(found) == 1 else "credit notes ") + ", ".join(found)
+
+
+def observations(
+    ledger: AllocationLedger, rates: Rates, as_of: date, sources: Sources = NO_SOURCES
+) -> tuple[dict[str, list[Observation]], dict[str, list[SetAside]]]:
+    """Observations per customer id, in invoice id order, and what was set aside and why."""
     found: dict[str, list[Observation]] = {}
-    for iid in sorted(ledger.invoices):
-        state = ledger.invoices[iid]
+    aside: dict[str, list[SetAside]] = {}
+    paid_dates, invoices = sources.paid_on, ledger.invoices
+    for iid in sorted(invoices):
+        state = invoices[iid]
         inv = state.invoice
-        if inv.total.amount <= 0:
+        due, paid_on, allocs = state.due, state.paid_on, state.allocations
+        if inv.total.amount <= 0 or (paid_on is None and (state.outstanding <= 0 or due >= as_of)):
             continue
-        if state.paid_on is not None:
-            late, amount, settled = (state.paid_on - state.due).days, inv.total.amount, True
-        elif state.outstanding > 0 and state.due < as_of:
-            late, amount, settled = (as_of - state.due).days, state.outstanding, False
+        number = inv.number or iid
+        if len(allocs) == 1 and allocs[0].source_kind is not _CREDIT:  # most invoices: one payment, or none
+            money_on = paid_dates.get(allocs[0].source_id, allocs[0].date) if paid_on is not None else None
+            money = allocs[0].amount.amount
+        elif allocs:
+            money_on, money, credited = money_settlement(state, paid_dates)
+            if credited > 0:
+                why = (
+                    f"cleared by {_credit_notes(state, sources.credit_numbers)}: a credit, not a late payment"
+                )
+                aside.setdefault(inv.customer_id, []).append(SetAside(number, credited, inv.currency, why))
         else:
-            continue
+            money_on, money = None, _ZERO
+        if paid_on is not None:
+            if money_on is None:
+                continue  # wholly credited
+            late, amount, settled = (money_on - due).days, money, True
+        else:
+            late, amount, settled = (as_of - due).days, state.outstanding, False
         weight = rates.to_base(amount, inv.currency, inv.currency_rate)
-        found.setdefault(inv.customer_id, []).append(
-            Observation(iid, state.due, late, amount if weight is None else weight, settled)
-        )
-    return found
+        found.setdefault(inv.customer_id, []).append(Observation(
+            iid, due, late, amount if weight is None else weight, settled, number, amount, inv.currency,
+            money_on if settled else None,
+        ))  # fmt: skip
+    for customer, held in sources.unapplied.items():
+        if customer in found:
+            _cover(found, aside, customer, held)
+    return found, aside
+
+
+def _cover(
+    found: dict[str, list[Observation]],
+    aside: dict[str, list[SetAside]],
+    customer: str,
+    held: tuple[Held, ...],
+) -> None:
+    """Apply the customer's unallocated money and credit, oldest first, to their oldest open invoices, as
+    the ledger would once the bookkeeper allocates it: money pays the part it covers on the day it arrived
+    (a settled observation); credit takes its part out of the lateness measures."""
+    left = list(held)
+    kept: list[Observation] = []
+    for o in sorted(found[customer], key=lambda o: (o.settled, o.due, o.invoice_id)):
+        weight, amount = o.weight, o.amount
+        while not o.settled and left and weight > 0:
+            first = left[0]
+            cover = min(first.amount, weight)
+            part = amount if cover == weight else (o.amount * cover / o.weight).quantize(Decimal("0.01"))
+            if first.money:
+                late = (first.on - o.due).days
+                kept.append(Observation(o.invoice_id, o.due, late, cover, True, o.number, part, o.currency,
+                                        first.on))  # fmt: skip
+                why = f"counted as paid on {first.on} by the customer's unallocated payment: allocate it"
+            else:
+                why = (
+                    "covered by the customer's unallocated credit: a credit, not a late payment; allocate it"
+                )
+            aside.setdefault(customer, []).append(SetAside(o.number, part, o.currency, why, not first.money))
+            weight, amount = weight - cover, amount - part
+            if cover < first.amount:
+                left[0] = Held(first.on, first.amount - cover, first.money)
+            else:
+                left.pop(0)
+        if weight == o.weight:
+            kept.append(o)
+        elif weight > 0:
+            kept.append(Observation(o.invoice_id, o.due, o.days_late, weight, False, o.number, amount,
+                                    o.currency, None))  # fmt: skip
+    found[customer] = sorted(kept, key=lambda o: (o.invoice_id, o.settled))
 
 
 def _mean(values: list[int]) -> Decimal:
     return (Decimal(sum(values)) / len(values)).quantize(_TENTH) if values else _ZERO
 
 
-def _trend(obs: list[Observation], as_of: date) -> Trend:
-    recent = [max(o.days_late, 0) for o in obs if o.due > as_of - RECENT]
-    earlier = [max(o.days_late, 0) for o in obs if o.due <= as_of - RECENT]
+def _trend(obs: list[Observation], as_of: date, model: RatingModel = DEFAULT_MODEL) -> Trend:
+    if not any(o.settled for o in obs):
+        return Trend.UNKNOWN  # nothing paid: nothing to improve on
+    cut = as_of - timedelta(days=model.recent_days)
+    recent = [o for o in obs if o.due > cut]
+    earlier = [max(o.days_late, 0) for o in obs if o.due <= cut]
     if not recent or not earlier:
         return Trend.UNKNOWN
-    change = _mean(recent) - _mean(earlier)
-    if change <= -TREND_DAYS:
-        return Trend.IMPROVING
-    return Trend.WORSENING if change >= TREND_DAYS else Trend.STEADY
-
-
-def rate(weighted: Decimal, on_time: Decimal, severe: bool) -> str:
-    """The rating letter for weighted days late, on-time share and whether a debt is over 90 days."""
-    if severe or weighted > 60:
-        return "E"
-    if weighted <= 3 and on_time >= Decimal("0.8"):
-        return "A"
-    if weighted <= 10:
-        return "B"
-    return "C" if weighted <= 30 else "D"
+    change = _mean([max(o.days_late, 0) for o in recent]) - _mean(earlier)
+    if change <= -model.trend_days:
+        return Trend.IMPROVING if any(o.settled for o in recent) else Trend.STEADY
+    return Trend.WORSENING if change >= model.trend_days else Trend.STEADY
 
 
 RISK = {"A": Risk.LOW, "B": Risk.LOW, "C": Risk.MEDIUM, "D": Risk.HIGH, "E": Risk.HIGH, None: Risk.MEDIUM}
 
 
-def describe(customer_id: str, name: str, obs: list[Observation], as_of: date) -> Behaviour:
+def describe(
+    customer_id: str,
+    name: str,
+    obs: list[Observation],
+    as_of: date,
+    model: RatingModel = DEFAULT_MODEL,
+    aside: list[SetAside] | None = None,
+) -> Behaviour:
     """One customer's behaviour from their observations."""
     late = [max(o.days_late, 0) for o in obs]
     total_weight = sum((o.weight for o in obs), _ZERO)
@@ -134,23 +315,33 @@ def describe(customer_id: str, name: str, obs: list[Observation], as_of: date) -
     on_time = (
         (Decimal(sum(1 for d in late if d == 0)) / len(obs)).quantize(Decimal("0.001")) if obs else _ZERO
     )
-    severe = any(not o.settled and o.days_late > SEVERE_DAYS for o in obs)
-    rating = rate(weighted, on_time, severe) if obs else None
+    severe = sum((o.weight for o in obs if not o.settled and o.days_late > model.severe_days), _ZERO)
+    big = material(severe, total_weight, model)
+    rating = rate(weighted, on_time, big, model, small=severe > 0 and not big) if obs else None
     return Behaviour(
         customer_id, name,
         paid_count=sum(1 for o in obs if o.settled),
         open_overdue_count=sum(1 for o in obs if not o.settled),
         average_days_late=_mean(late), weighted_days_late=weighted, on_time_share=on_time,
-        trend=_trend(obs, as_of), rating=rating, risk=RISK[rating],
+        trend=_trend(obs, as_of, model), rating=rating, risk=RISK[rating],
         days_to_pay=tuple(sorted(o.days_late for o in obs if o.settled)),
+        severe_amount=severe, weighed=total_weight, observations=tuple(obs), set_aside=tuple(aside or ()),
+        model=model,
     )  # fmt: skip
 
 
 @without_gc
 def behaviours(
-    snapshot: Snapshot, ledger: AllocationLedger, rates: Rates, as_of: date
+    snapshot: Snapshot,
+    ledger: AllocationLedger,
+    rates: Rates,
+    as_of: date,
+    model: RatingModel = DEFAULT_MODEL,
 ) -> dict[str, Behaviour]:
     """Behaviour of every customer known to the snapshot or owning an invoice, by customer id."""
-    obs = observations(ledger, rates, as_of)
+    obs, aside = observations(ledger, rates, as_of, Sources.of(snapshot, rates, as_of))
     ids = sorted({c.id for c in snapshot.customers} | set(obs))
-    return {cid: describe(cid, snapshot.customer_name(cid), obs.get(cid, []), as_of) for cid in ids}
+    return {
+        cid: describe(cid, snapshot.customer_name(cid), obs.get(cid, []), as_of, model, aside.get(cid))
+        for cid in ids
+    }

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from connector.model import Allocation, Invoice, Money, PaymentStatus, SourceKind, Status
+from connector.reconcile.agreement import agreement
 from connector.reconcile.fx import Rates
 from connector.reconcile.ledger import AllocationLedger, Applied
 from connector.reconcile.snapshot import Snapshot
@@ -27,6 +28,7 @@ class Kind(StrEnum):
     CURRENCY_MISMATCH = "currency_mismatch"
     UNAPPLIED_CASH = "unapplied_cash"
     MISSING_RATE = "missing_rate"
+    BALANCE_MISMATCH = "balance_mismatch"
 
 
 _RANK = {k: n for n, k in enumerate(Kind)}
@@ -119,6 +121,31 @@ def _stray_findings(snapshot: Snapshot, ledger: AllocationLedger) -> Iterator[Di
             )  # fmt: skip
 
 
+def _crossed_findings(snapshot: Snapshot, ledger: AllocationLedger) -> Iterator[Discrepancy]:
+    for c in ledger.crossed:
+        a = c.allocation
+        inv = snapshot.invoices_by_id[a.invoice_id]
+        amount, applied = Money(a.amount, a.currency), Money(c.applied, inv.currency)
+        who = snapshot.customer_name(inv.customer_id)
+        yield Discrepancy(
+            Kind.CURRENCY_MISMATCH, inv.customer_id, (_ref(a), f"invoice:{a.invoice_id}"),
+            (("allocated", amount), ("applied", applied)),
+            f"{_source(a)} allocates {amount} to {_invoice(inv)} for {who}, which is in {inv.currency}: "
+            f"applied as {applied} at the rates the ledger records",
+        )  # fmt: skip
+
+
+def _balance_findings(snapshot: Snapshot, ledger: AllocationLedger, rates: Rates) -> Iterator[Discrepancy]:
+    for check in agreement(snapshot, ledger, rates).balances.values():
+        yield Discrepancy(
+            Kind.BALANCE_MISMATCH, check.customer_id, (f"customer:{check.customer_id}",),
+            (("ledger balance", Money(check.ledger, check.currency)),
+             ("ccm open balance", Money(check.open, check.currency)),
+             ("ccm unapplied", Money(check.unapplied, check.currency))),
+            check.explanation,
+        )  # fmt: skip
+
+
 def _unapplied_findings(snapshot: Snapshot, ledger: AllocationLedger) -> Iterator[Discrepancy]:
     cash: list[tuple[str, str, str, str | None, Money]] = [
         ("payment", p.id, f"{p.kind.value.capitalize()} {p.reference or p.id}", p.customer_id, p.unapplied)
@@ -164,7 +191,9 @@ def find_discrepancies(snapshot: Snapshot, ledger: AllocationLedger, rates: Rate
     found = [
         *_invoice_findings(snapshot, ledger),
         *_stray_findings(snapshot, ledger),
+        *_crossed_findings(snapshot, ledger),
         *_unapplied_findings(snapshot, ledger),
         *_rate_findings(snapshot, ledger, rates),
+        *_balance_findings(snapshot, ledger, rates),
     ]
     return tuple(sorted(found, key=Discrepancy.sort_key))

@@ -115,11 +115,13 @@ def _allocations(conn: Connection, tenant_id: str, s: _Shared) -> dict[tuple[str
 
 
 def _customers(conn: Connection, tenant_id: str, s: _Shared) -> tuple[Customer, ...]:
-    names = "id name status email currency segments merged_into"
+    names = "id name status email currency segments merged_into ledger_balance"
     return tuple(
         Customer(s.text[cid], name, CustomerStatus(status), email, currency and s.text[currency],
-                 tuple(segments), merged)
-        for cid, name, status, email, currency, segments, merged in _rows(conn, customers, tenant_id, names)
+                 tuple(segments), merged, ledger_balance=None if balance is None
+                 else Decimal(balance).scaleb(-MONEY_SCALE))
+        for cid, name, status, email, currency, segments, merged, balance
+        in _rows(conn, customers, tenant_id, names)
     )  # fmt: skip
 
 

@@ -13,11 +13,13 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
+from connector.errors import NeedsPerson
+
 _WEEKDAYS = frozenset(range(5))  # Monday..Friday
 _SEARCH_DAYS = 400  # a send slot is always found within a year and a bit
 
 
-class CalendarError(ValueError):
+class CalendarError(NeedsPerson, ValueError):
     """An unusable calendar setting (unknown time zone or country); the message is one line."""
 
 

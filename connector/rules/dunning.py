@@ -7,6 +7,10 @@ dispute or a promise simply stops the sequence, and a missed night is caught up 
 sequence (never skipping one, never repeating one).
 
 Every invoice that would have been chased but is not carries a `Skip` reason, so the bookkeeper sees why.
+
+The level sets the sequence; the wording of an e-mail also follows the customer's state (`wording`): a
+customer on credit hold (or going on hold tonight: the caller passes the hold decisions in as `on_hold`) is
+told so, and ccm's first e-mail on a long-overdue debt is firm, never "if payment is already on its way".
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from connector.rules.policy import Level, Policy, PolicySet
 class Skip(StrEnum):
     """Why a reminder that was due is not sent. The values are what the bookkeeper reads."""
 
+    LEDGER_BALANCE = "the customer's balance in the ledger differs from ccm's: flagged for the bookkeeper"
+    LEDGER_DIFFERS = "the ledger's figures for the invoice differ from ccm's: flagged for the bookkeeper"
     DO_NOT_CHASE = "customer is marked do-not-chase"
     PAUSED = "customer is paused"
     PAYMENT_PLAN = "customer is on a payment plan"
@@ -50,6 +56,7 @@ class DueItem:
     last_level: int = 0  # highest level already sent for this invoice
     last_sent_on: date | None = None
     pay_url: str | None = None
+    held_back: str | None = None  # why the ledger's figures for it differ from ccm's (never chased then)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +77,7 @@ class Debtor:
     unapplied: Money | None = None
     last_contacted_on: date | None = None
     items: tuple[DueItem, ...] = ()
+    balance_differs: str | None = None  # the ledger's balance of the customer and ccm's, when they differ
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +99,8 @@ class Reminder:
     policy: str
     policy_version: str
     lines: tuple[Line, ...]
+    template: str = ""  # the wording chosen (`wording`); empty: the top level's own template
+    worded_for: str = ""  # why that wording, when it is not the level's own
 
     @property
     def level(self) -> int:
@@ -114,10 +124,15 @@ class Evaluation:
     flags: tuple[str, ...]  # things for the bookkeeper to look at (unapplied cash on a chased account, ...)
 
 
-def action_key(tenant_id: str, customer_id: str, lines: Iterable[Line], policy: Policy, channel: str) -> str:
-    """Deterministic: the same customer, invoices, levels and policy version always give the same key."""
+def action_key(
+    tenant_id: str, customer_id: str, lines: Iterable[Line], policy: Policy, channel: str, wording: str = ""
+) -> str:
+    """Deterministic: the same customer, invoices, levels, policy version and wording always give the same
+    key (`wording`: only when it is not the level's own, so a reminder re-worded for a hold is a new one)."""
     parts = sorted(f"{line.item.invoice_id}@{line.level.number}" for line in lines)
     text = "|".join([tenant_id, customer_id, channel, policy.name, policy.version, *parts])
+    if wording:
+        text += f"|worded:{wording}"
     return "dun-" + hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
@@ -125,6 +140,7 @@ def _customer_skip(debtor: Debtor, policy: Policy, today: date) -> tuple[Skip, s
     """The first customer-wide reason not to chase today, in order of precedence."""
     unapplied = debtor.unapplied is not None and debtor.unapplied.amount > 0
     checks: list[tuple[bool, Skip, str]] = [
+        (debtor.balance_differs is not None, Skip.LEDGER_BALANCE, debtor.balance_differs or ""),
         (debtor.do_not_chase, Skip.DO_NOT_CHASE, ""),
         (debtor.paused_until is not None and today <= debtor.paused_until, Skip.PAUSED,
          f"until {debtor.paused_until}"),
@@ -157,7 +173,27 @@ def _due_level(item: DueItem, policy: Policy, calendar: SendCalendar, today: dat
     return level if today >= scheduled else None
 
 
+def wording(debtor: Debtor, policy: Policy, lines: Iterable[Line]) -> tuple[str, str]:
+    """(template, why) for one e-mail: the hold wording for a customer on hold; the old-debt wording when
+    the message's top level was meant for debts younger than `old_debt_days` and it is ccm's first e-mail on
+    an invoice at least that overdue; else the top level's own template (why: empty)."""
+    shown = tuple(lines)
+    top = max(shown, key=lambda line: line.level.number).level
+    if debtor.on_hold:
+        return policy.hold_template, "the customer is on credit hold"
+    if top.offset < policy.old_debt_days:
+        first = [ln for ln in shown if ln.item.last_level == 0 and ln.days_overdue >= policy.old_debt_days]
+        if first:
+            oldest = max(first, key=lambda ln: ln.days_overdue)
+            number = oldest.item.number or oldest.item.invoice_id
+            why = f"first reminder on a debt {oldest.days_overdue} days overdue ({number})"
+            return policy.old_debt_template, why
+    return top.template, ""
+
+
 def _item_skip(item: DueItem, level: Level, today: date) -> tuple[Skip, str] | None:
+    if item.held_back is not None:
+        return Skip.LEDGER_DIFFERS, item.held_back
     if item.disputed:
         return Skip.DISPUTED, ""
     if level.min_amount is not None and item.outstanding.amount < level.min_amount:
@@ -202,8 +238,10 @@ def evaluate(
             days = (today - item.due_date).days
             by_channel.setdefault(level.channel, []).append(Line(item, level, days))
         for channel, lines in sorted(by_channel.items()):
-            key = action_key(tenant_id, debtor.customer_id, lines, policy, channel)
-            reminders.append(
-                Reminder(key, debtor.customer_id, channel, policy.name, policy.version, tuple(lines))
-            )
+            template, why = wording(debtor, policy, lines) if channel == "email" else ("", "")
+            key = action_key(tenant_id, debtor.customer_id, lines, policy, channel, template if why else "")
+            reminders.append(Reminder(
+                key, debtor.customer_id, channel, policy.name, policy.version, tuple(lines),
+                template if why else "", why,
+            ))  # fmt: skip
     return Evaluation(tuple(reminders), tuple(skipped), tuple(flags))

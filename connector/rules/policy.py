@@ -10,6 +10,11 @@ policies:
     when: {segments: [Retail], risk: [low, medium]}   # optional; both lists optional; first match wins
     days: calendar                 # calendar | business: how offsets count
     chase_on_hold: false           # remind customers on credit hold?
+    hold_template: hold            # optional: the wording of any e-mail to a customer on (or going on) hold
+    old_debt: {days: 60, template: overdue}  # optional: ccm's first e-mail on a debt this many days overdue
+                                   #   uses this wording when its level was meant for younger debts
+    backlog_days: 90               # optional: invoices overdue longer than this when the firm was connected
+                                   #   are not chased until a person includes them (`ccm include`)
     levels:                        # ordered; offsets strictly increase
       - name: courtesy
         offset: -3                 # days relative to the due date (negative: before it)
@@ -66,6 +71,10 @@ class Policy:
     chase_on_hold: bool = False
     segments: tuple[str, ...] = ()
     risks: tuple[str, ...] = ()
+    backlog_days: int | None = None  # None: no backlog cutoff (connector/backlog.py)
+    hold_template: str = "hold"
+    old_debt_days: int = 60
+    old_debt_template: str = "overdue"
 
     def matches(self, segments: Sequence[str], risk: str | None) -> bool:
         segment_ok = not self.segments or any(s in self.segments for s in segments)
@@ -181,7 +190,8 @@ def _level(spec: Any, number: int, where: str, previous: int | None) -> Level:
 
 def _policy(spec: Any, where: str) -> Policy:
     spec = _mapping(spec, where)
-    _only(spec, ("name", "when", "days", "chase_on_hold", "levels"), where)
+    _only(spec, ("name", "when", "days", "chase_on_hold", "backlog_days", "hold_template", "old_debt",
+                 "levels"), where)  # fmt: skip
     name = _text(spec, "name", where)
     days = spec.get("days", "calendar")
     if days not in ("calendar", "business"):
@@ -198,12 +208,33 @@ def _policy(spec: Any, where: str) -> Policy:
     for i, raw in enumerate(raw_levels):
         previous = levels[-1].offset if levels else None
         levels.append(_level(raw, i + 1, f"{where}.levels[{i}]", previous))
-    digest = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    backlog = spec.get("backlog_days")
+    backlog_days = _int(backlog, f"{where}.backlog_days", 0) if backlog is not None else None
+    # The cutoff decides which invoices are chased, not what a reminder says: it is not part of the version,
+    # so setting it does not re-key reminders already planned.
+    worded = {k: v for k, v in spec.items() if k != "backlog_days"}
+    digest = hashlib.sha256(json.dumps(worded, sort_keys=True, default=str).encode()).hexdigest()[:12]
     return Policy(
         name=name, version=digest, levels=tuple(levels), days=days, chase_on_hold=chase_on_hold,
         segments=_names(when["segments"], f"{where}.when.segments") if "segments" in when else (),
         risks=_names(when["risk"], f"{where}.when.risk", RISKS) if "risk" in when else (),
+        backlog_days=backlog_days, **_wordings(spec, where),
     )  # fmt: skip
+
+
+def _wordings(spec: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """`hold_template` and `old_debt: {days, template}`, each optional (the defaults stand)."""
+    found: dict[str, Any] = {}
+    if "hold_template" in spec:
+        found["hold_template"] = _text(spec, "hold_template", where)
+    if "old_debt" in spec:
+        old = _mapping(spec["old_debt"], f"{where}.old_debt")
+        _only(old, ("days", "template"), f"{where}.old_debt")
+        if "days" in old:
+            found["old_debt_days"] = _int(old["days"], f"{where}.old_debt.days", 1)
+        if "template" in old:
+            found["old_debt_template"] = _text(old, "template", f"{where}.old_debt")
+    return found
 
 
 def parse_policies(doc: Any, source: str) -> PolicySet:

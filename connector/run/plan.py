@@ -8,26 +8,29 @@ into outbox actions with deterministic keys, sent at the tenant's next send-wind
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from connector import chasing, credit, mail, outbox
-from connector.config import Settings
+from connector import backlog, chasing, credit, mail, outbox
+from connector.config import CreditSettings, Settings
 from connector.model import CustomerStatus, Money, Status, Tenant
 from connector.outbox import Mode, NewAction
 from connector.reconcile import Basis, Snapshot, load_snapshot
+from connector.reconcile.rating import DEFAULT_MODEL, RatingModel
 from connector.reconcile.snapshot import without_gc
 from connector.reference_rates.stored import RATES_FILE
 from connector.rules import interest
 from connector.rules.calendar import SendCalendar
-from connector.rules.dunning import Debtor, DueItem, Evaluation, Reminder, evaluate
+from connector.rules.credit import Rule, load_rating, load_rules
+from connector.rules.dunning import Debtor, DueItem, Evaluation, Reminder, Skip, evaluate
 from connector.rules.policy import PolicySet, load_policies
 from connector.store import Store
 
 POLICY_FILE = "policy.yaml"
 TEMPLATES_DIR = "templates"
+CREDIT_FILE = "credit.yaml"
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,11 @@ class Context:
     policies: PolicySet
     calendar: SendCalendar
     templates: mail.Templates  # sandboxed: a firm writes its own templates
+    # The credit-hold rules: reminders are worded for (or skip) customers going on hold tonight. None: only
+    # holds already in the ledger are known.
+    credit_rules: tuple[Rule, ...] | None = None
+    credit: CreditSettings | None = None
+    rating: RatingModel = DEFAULT_MODEL  # the payment-rating thresholds of the firm's credit.yaml
 
     @classmethod
     def load(cls, settings: Settings, tenant: Tenant) -> Context:
@@ -49,6 +57,7 @@ class Context:
         return cls(
             tenant, policies, SendCalendar(tenant.timezone, tenant.country),
             mail.environment(templates_dir if templates_dir.is_dir() else None),
+            load_rules(folder / CREDIT_FILE), settings.credit, load_rating(folder / CREDIT_FILE),
         )  # fmt: skip
 
     def check_templates(self) -> None:
@@ -60,6 +69,12 @@ class Context:
                 for p in self.policies.policies
                 for level in p.levels
                 if level.channel != "ledger_email"
+            ]
+            + [  # the wordings an e-mail may take instead of its level's own (connector/rules/dunning.py)
+                t
+                for p in self.policies.policies
+                if any(level.channel == "email" for level in p.levels)
+                for t in (p.hold_template, p.old_debt_template)
             ],
         )
 
@@ -70,6 +85,7 @@ class Plan:
     actions: tuple[NewAction, ...]
     created: tuple[str, ...]
     existing: tuple[str, ...]
+    kept_back: tuple[backlog.Kept, ...] = ()  # old debts found at connection, waiting for a person
 
 
 def debtors(
@@ -83,9 +99,10 @@ def debtors(
     snapshot = basis.snapshot
     risk = {cid: b.risk.value for cid, b in basis.behaviours.items()}
     items: dict[str, list[DueItem]] = {}
-    for state in basis.ledger.invoices.values():
+    held_back = basis.agreement.invoices  # the ledger's figures differ: listed, so the skip says why
+    for state in (*basis.ledger.invoices.values(), *(h.state for h in held_back.values())):
         inv = state.invoice
-        if inv.status is not Status.OPEN or state.outstanding <= 0:
+        if state.outstanding <= 0 or (inv.status is not Status.OPEN and inv.id not in held_back):
             continue
         customer_state = states.get(inv.customer_id, chasing.ChasingState())
         level, sent_on = last_levels.get(inv.id, (0, None))
@@ -98,12 +115,15 @@ def debtors(
                 disputed=inv.id in customer_state.disputed,
                 last_level=level,
                 last_sent_on=sent_on,
+                held_back=held_back[inv.id].reason if inv.id in held_back else None,
             )
         )
     base = snapshot.tenant.base_currency
     found: list[Debtor] = []
     for customer in snapshot.customers:
         if customer.id not in items or customer.status is not CustomerStatus.ACTIVE:
+            continue
+        if customer.id in basis.agreement.inactive:  # merged away: the ledger no longer chases it either
             continue
         st = states.get(customer.id, chasing.ChasingState())
         position = basis.positions.get(customer.id)
@@ -114,26 +134,64 @@ def debtors(
             paused_until=st.paused_until, promise_until=st.promise_until, on_plan=st.on_plan,
             unapplied=Money(unapplied, base) if unapplied > 0 else None,
             last_contacted_on=last_contacts.get(customer.id), items=tuple(items[customer.id]),
-            on_hold=customer.id in on_hold,
+            on_hold=customer.id in on_hold, balance_differs=_balance_differs(basis, customer.id),
         ))  # fmt: skip
     return found
 
 
-@without_gc
+def _balance_differs(basis: Basis, customer_id: str) -> str | None:
+    check = basis.agreement.balances.get(customer_id)
+    return check.explanation if check is not None else None
+
+
 def evaluate_tenant(
     store: Store, ctx: Context, today: date, basis: Basis | None = None
 ) -> tuple[Evaluation, Snapshot]:
     """Today's dunning decisions from what the store holds now (or from `basis`, read moments ago)."""
+    evaluation, snapshot, _ = evaluate_with_backlog(store, ctx, today, basis)
+    return evaluation, snapshot
+
+
+@without_gc
+def evaluate_with_backlog(
+    store: Store, ctx: Context, today: date, basis: Basis | None = None
+) -> tuple[Evaluation, Snapshot, list[backlog.Kept]]:
+    """`evaluate_tenant`, with the invoices the backlog cutoff kept out of it (connector/backlog.py)."""
     if basis is None or basis.today != today:
-        basis = Basis.of(load_snapshot(store, ctx.tenant.id), today)
+        basis = Basis.of(load_snapshot(store, ctx.tenant.id), today, ctx.rating)
     snapshot = basis.snapshot
     with store.read() as conn:
         states = chasing.states(conn, ctx.tenant.id)
         levels = outbox.last_levels(conn, ctx.tenant.id)
         contacts = outbox.last_contacts(conn, ctx.tenant.id)
-        held = frozenset(cid for cid, h in credit.holds(conn, ctx.tenant.id).items() if h.on_hold)
-    found = debtors(basis, states, levels, contacts, held)
-    return evaluate(ctx.tenant.id, found, ctx.policies, ctx.calendar, today), snapshot
+        standing = credit.standing(conn, ctx.tenant.id, levels)
+        cutoff = backlog.read(conn, ctx.tenant)
+    held, unapplied = holds_tonight(basis, standing, ctx)
+    chased = debtors(basis, states, levels, contacts, held)
+    found, kept = backlog.withhold(chased, cutoff, ctx.policies, today)
+    evaluation = evaluate(ctx.tenant.id, found, ctx.policies, ctx.calendar, today)
+    return with_credit_flags(evaluation, unapplied), snapshot, kept
+
+
+def holds_tonight(
+    basis: Basis, standing: credit.Standing, ctx: Context
+) -> tuple[frozenset[str], list[tuple[str, str]]]:
+    """Who is on hold once tonight's hold decisions are carried out (the same pure decisions the night's
+    `plan_holds` writes), and the unapplied-money flags credit control raises. Pure over what was read."""
+    if ctx.credit_rules is None:
+        return frozenset(cid for cid, h in standing.held.items() if h.on_hold), []
+    settings = ctx.credit or CreditSettings()
+    decisions, accounts = credit.decide_on(
+        basis, standing, ctx.credit_rules, settings.include_drafts, settings.segment_limits
+    )
+    return credit.held_after(standing.held, decisions), credit.unapplied_flags(accounts)
+
+
+def with_credit_flags(evaluation: Evaluation, flags: Sequence[tuple[str, str]]) -> Evaluation:
+    """Credit control's unapplied-money flags beside dunning's, one per customer (dunning's wins)."""
+    flagged = {s.customer_id for s in evaluation.skipped if s.reason is Skip.UNAPPLIED_CASH}
+    extra = tuple(text for cid, text in flags if cid not in flagged)
+    return replace(evaluation, flags=evaluation.flags + extra) if extra else evaluation
 
 
 def _payload(reminder: Reminder, snapshot: Snapshot, ctx: Context) -> dict[str, Any]:
@@ -142,7 +200,7 @@ def _payload(reminder: Reminder, snapshot: Snapshot, ctx: Context) -> dict[str, 
     return {
         "customer_name": customer.name, "email": customer.email, "policy": reminder.policy,
         "policy_version": reminder.policy_version, "level": top.number, "level_name": top.name,
-        "template": top.template,
+        "template": reminder.template or top.template, "worded_for": reminder.worded_for,
         "lines": [
             {"invoice_id": line.item.invoice_id, "number": line.item.number or line.item.invoice_id,
              "due_date": line.item.due_date.isoformat(), "level": line.level.number,
@@ -175,11 +233,11 @@ def plan_tenant(
 ) -> Plan:
     """Evaluate and write today's actions to the outbox (a dry run writes nothing)."""
     ctx.check_templates()
-    evaluation, snapshot = evaluate_tenant(store, ctx, today, basis)
+    evaluation, snapshot, kept = evaluate_with_backlog(store, ctx, today, basis)
     new = actions_for(evaluation, snapshot, ctx, now)
     with store.begin() as conn:
         result = outbox.plan(conn, ctx.tenant.id, new, mode, now)
-    return Plan(evaluation, tuple(new), tuple(result.created), tuple(result.existing))
+    return Plan(evaluation, tuple(new), tuple(result.created), tuple(result.existing), tuple(kept))
 
 
 def why_not(evaluation: Evaluation, snapshot: Snapshot, lines: Sequence[Mapping[str, Any]]) -> str:
@@ -199,4 +257,11 @@ def why_not(evaluation: Evaluation, snapshot: Snapshot, lines: Sequence[Mapping[
             reasons.append(f"{number}: no longer due this reminder (paid or credited in part)")
         else:
             reasons.append(f"{number}: paid, credited or voided since planning")
-    return "; ".join(reasons) or "re-planned: the customer's reminder now covers other invoices too"
+    if reasons:
+        return "; ".join(reasons)
+    planned = {str(line["invoice_id"]) for line in lines}
+    for r in evaluation.reminders:
+        if {line.item.invoice_id for line in r.lines} == planned:  # the same invoices, worded anew
+            why = r.worded_for or "the level's own wording, the reason for the other no longer applying"
+            return f"re-planned with new wording: {why}"
+    return "re-planned: the customer's reminder now covers other invoices too"

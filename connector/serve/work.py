@@ -22,27 +22,27 @@ from datetime import date, datetime, timedelta
 
 import structlog
 
-from adapters.base import LedgerError, RateLimited, Retriable, Usage
-from connector import lease, nightreport
-from connector.mail import TemplateProblem
+from adapters.base import RateLimited, Usage
+from connector import firmmode, lease, nightreport
+from connector.errors import CcmError, TryLater
 from connector.model import Tenant
-from connector.rules.calendar import CalendarError
 from connector.run.execute import Executor, Outcome
-from connector.run.night import LEASE_TTL, NightSummary, night_held
+from connector.run.night import LEASE_TTL, NightSummary, for_night_at, night_held
 from connector.run.plan import Context
-from connector.runtime import NotConnected, mapping_for
+from connector.runtime import mapping_for
 from connector.serve import nights, syncqueue
 from connector.serve.runtime import Runtime
 from connector.store import synclog
-from connector.store.tenants import UnknownTenant, get_tenant
+from connector.store.tenants import get_tenant
 from connector.sync import SyncResult, run_sync
-from connector.yamlfile import FileProblem
 
 log = structlog.get_logger(__name__)
 # A tenant's own problem (its files, its connection, its settings): reported, never a crash of the server.
 # Typed kinds only: a ValueError or KeyError from ccm's own code is a bug, and must show as one.
-_TENANT_PROBLEMS = (NotConnected, TemplateProblem, FileProblem, CalendarError, UnknownTenant, LedgerError)
-_TRANSIENT = (Retriable, RateLimited)  # the same work may succeed later: caught before _TENANT_PROBLEMS
+# What a person must act on fails the firm's night with its line; what may pass by itself is retried; anything
+# else is a bug or the database: logged with its traceback, the night `crashed` (connector/errors.py).
+_TENANT_PROBLEMS = (CcmError,)
+_TRANSIENT = (TryLater,)  # caught before _TENANT_PROBLEMS
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +163,8 @@ def _night(
 
     def report(summary: NightSummary | None, problem: str | None = None, crashed: bool = False) -> None:
         try:
-            nightreport.record(rt.store, tenant_id, summary, ran_from=nightreport.SERVE, mode=rt.mode,
+            mode = summary.mode if summary is not None else _mode(rt, tenant_id).mode
+            nightreport.record(rt.store, tenant_id, summary, ran_from=nightreport.SERVE, mode=mode,
                                started_at=began, finished_at=rt.clock.now(), problem=problem,
                                crashed=crashed)  # fmt: skip
         except Exception:  # the night's own state is in `nights`; a report that cannot be written is logged
@@ -179,7 +180,7 @@ def _night(
             tenant_id,
             now=rt.clock.now(),
             holder=holder,
-            mode=rt.mode,
+            mode=None,  # the firm's own: approve on its safe first nights (connector/firmmode.py)
             ledger=ledger,
             clock=rt.clock.now,
             trigger="night",
@@ -210,6 +211,11 @@ def _night(
         report(summary)
     synced = summary.sync is not None and summary.sync.outcome in (synclog.OK, synclog.PARTIAL)
     return state, line, when, synced
+
+
+def _mode(rt: Runtime, tenant_id: str) -> firmmode.Effective:
+    """The firm's mode now (serve.mode for a firm without its own, after its safe first nights)."""
+    return for_night_at(rt.store, rt.settings, tenant_id, rt.clock.now())
 
 
 def _again(
@@ -321,7 +327,8 @@ def send(rt: Runtime, tenant_id: str) -> Done:
                     should_stop=stop,
                 )
 
-            executor = Executor(rt.store, rt.settings, ctx, ledger, holder, rt.mode, should_stop=stop)
+            mode = _mode(rt, tenant_id).mode  # what sending re-plans awaits a person as the night's would
+            executor = Executor(rt.store, rt.settings, ctx, ledger, holder, mode, should_stop=stop)
             outcome = executor.run(rt.clock.now(), resync=resync)
     except lease.Busy:
         return Done("send", tenant_id, "busy", "another holder is running this tenant")

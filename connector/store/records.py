@@ -77,6 +77,7 @@ def to_row(record: Record) -> dict[str, Any]:
             "id": record.id, "name": record.name, "status": str(record.status), "email": record.email,
             "currency": record.currency, "segments": list(record.segments),
             "merged_into": record.merged_into, "updated_at": record.updated_at,
+            "ledger_balance": None if record.ledger_balance is None else _m(record.ledger_balance),
         }  # fmt: skip
     raise TypeError(f"not a canonical record: {type(record).__name__}")
 

@@ -51,6 +51,13 @@ tenants = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("night_time", String(5)),  # HH:MM local; None: serve.night_time
     Column("contact_email", String(320)),  # where connection-health notices go
+    # Safe first nights (connector/firmmode.py): the mode a person chose for the firm (None: serve.mode after
+    # its safe nights), when it was connected to its current organisation (None: before ccm had safe nights),
+    # and the nights run since, counted once per local date.
+    Column("mode", String(16)),  # auto | approve | dry-run
+    Column("connected_at", UTCDateTime()),
+    Column("nights_run", Integer, nullable=False, server_default="0"),
+    Column("last_night", Date),
 )
 
 connections = Table(
@@ -89,6 +96,8 @@ customers = Table(
     Column("segments", JSON, nullable=False),
     Column("merged_into", Id),
     Column("updated_at", UTCDateTime()),
+    # The ledger's own balance of the customer, in its currency (None: not reported). Migration 0010.
+    Column("ledger_balance", Money()),
 )
 
 invoices = Table(

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, select
 
+from connector.errors import NeedsPerson
 from connector.model import Connection as LedgerConnection
 from connector.model import ConnectionState, Tenant
 from connector.store.schema import connections, tenants
 
 
-class UnknownTenant(LookupError):
+class UnknownTenant(NeedsPerson, LookupError):
     def __init__(self, tenant_id: str) -> None:
         super().__init__(f"unknown tenant {tenant_id!r} (see `ccm tenants list`)")
         self.tenant_id = tenant_id
@@ -57,12 +59,25 @@ def list_tenants(conn: Connection) -> list[Tenant]:
 
 
 def save_connection(conn: Connection, link: LedgerConnection) -> None:
+    """Store the tenant's link to its ledger organisation.
+
+    Connecting it to an organisation it was not connected to before starts its safe first nights (and dates
+    the backlog cutoff): connected_at is now, no nights run yet. Reconnecting the same organisation does not.
+    """
     c = connections.c
-    exists = conn.execute(select(c.tenant_id).where(c.tenant_id == link.tenant_id)).first()
+    exists = conn.execute(select(c.external_id).where(c.tenant_id == link.tenant_id)).first()
+    now = datetime.now(UTC)
     values = {
         "ledger": link.ledger, "external_id": link.external_id, "state": str(link.state),
-        "message": link.message, "updated_at": datetime.now(UTC),
+        "message": link.message, "updated_at": now,
     }  # fmt: skip
+    new_organisation = exists is None or exists.external_id != link.external_id
+    if new_organisation and link.state is ConnectionState.CONNECTED:
+        conn.execute(
+            tenants.update()
+            .where(tenants.c.tenant_id == link.tenant_id)
+            .values(connected_at=now, nights_run=0, last_night=None)
+        )
     if exists:
         conn.execute(connections.update().where(c.tenant_id == link.tenant_id).values(**values))
     else:
@@ -78,3 +93,49 @@ def get_connection(conn: Connection, tenant_id: str) -> LedgerConnection | None:
         tenant_id=row["tenant_id"], ledger=row["ledger"], external_id=row["external_id"],
         state=ConnectionState(row["state"]), message=row["message"],
     )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """What decides a firm's mode for a night (connector/firmmode.py), as stored."""
+
+    chosen: str | None  # the mode a person chose: auto | approve | dry-run; None: none chosen
+    connected_at: datetime | None  # None: connected before ccm had safe first nights
+    nights_run: int  # nights that planned since connected_at, one per local date
+    last_night: date | None  # the local date of the last one counted
+
+
+def get_standing(conn: Connection, tenant_id: str) -> Standing:
+    t = tenants.c
+    query = select(t.mode, t.connected_at, t.nights_run, t.last_night).where(t.tenant_id == tenant_id)
+    row = conn.execute(query).first()
+    if row is None:
+        raise UnknownTenant(tenant_id)
+    return Standing(row.mode, row.connected_at, int(row.nights_run or 0), row.last_night)
+
+
+def set_mode(conn: Connection, tenant_id: str, mode: str | None) -> None:
+    """Store the mode a person chose for the firm (None: back to the default)."""
+    get_standing(conn, tenant_id)
+    conn.execute(tenants.update().where(tenants.c.tenant_id == tenant_id).values(mode=mode))
+
+
+def end_safe_nights(conn: Connection, tenant_id: str, safe_nights: int) -> None:
+    """A person ends the firm's safe first nights early: they count as run, tonight's included."""
+    standing = get_standing(conn, tenant_id)
+    conn.execute(
+        tenants.update()
+        .where(tenants.c.tenant_id == tenant_id)
+        .values(nights_run=max(standing.nights_run, safe_nights), last_night=None)
+    )
+
+
+def count_night(conn: Connection, tenant_id: str, night: date) -> int:
+    """Count the firm's night of local date `night` as run (once per date); the nights run so far."""
+    t = tenants.c
+    conn.execute(
+        tenants.update()
+        .where(t.tenant_id == tenant_id, (t.last_night.is_(None)) | (t.last_night < night))
+        .values(nights_run=t.nights_run + 1, last_night=night)
+    )
+    return get_standing(conn, tenant_id).nights_run

@@ -51,7 +51,10 @@ def test_ratings_and_risk_follow_the_documented_rule():
         Decimal("20.0"),
         0,
     )
-    assert (chen.rating, chen.risk, chen.open_overdue_count, chen.paid_count) == ("E", Risk.HIGH, 1, 1)
+    # Chen: 50.00 unpaid 121 days past due is under the 500.00 that makes old debt an E by itself; it weighs
+    # in the average instead: 50 x 121 / 550 = 11.0 days, C.
+    assert (chen.rating, chen.risk, chen.open_overdue_count, chen.paid_count) == ("C", Risk.MEDIUM, 1, 1)
+    assert chen.weighted_days_late == Decimal("11.0")
     # Dan: 60 days late on 1000, on time on 100: weighted 54.5, average 30, improving.
     assert (dan.weighted_days_late, dan.average_days_late, dan.trend) == (
         Decimal("54.5"),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from connector.model import Status, Tenant
+from connector.model import Customer, Status, Tenant
 from connector.store import Store, records
 from connector.store.tenants import save_tenant
 from tests.reconcile.firm import ANN, BOB, CHEN, books, credit, invoice, payment
@@ -174,3 +174,68 @@ def test_the_tenant_may_be_omitted_only_when_there_is_one(capsys, home):
     put_firm(home, "other")
     code, _, err = ccm(capsys, "forecast")
     assert (code, err) == (2, "ccm: error: 2 tenants: choose one with --tenant (firm, other)\n")
+
+
+def put_harbour(home: Path) -> None:
+    """Harbour paid INV-h1 early by an overpayment the bookkeeper allocated eleven months later."""
+    from connector.model import PaymentKind
+
+    harbour = Customer("H", "Harbour Roofing Supplies")
+    firm = books(
+        invoice("h1", harbour, "2400.00", "2025-12-01", "2025-12-31", due_amount="0", status=Status.PAID),
+        payment("O1", harbour, "2025-12-20", ("h1", "2400.00", "2026-11-20"), kind=PaymentKind.OVERPAYMENT),
+        invoice(
+            "h2", harbour, "600.00", "2026-05-01", "2026-05-31", due_amount="600.00"
+        ),  # 183 days past due
+        invoice("h3", harbour, "40000.00", "2026-01-01", "2026-01-31", due_amount="0", status=Status.PAID),
+        payment("P3", harbour, "2026-01-31", ("h3", "40000.00")),
+        invoice("h4", harbour, "1000.00", "2026-02-01", "2026-02-28", due_amount="0", status=Status.PAID),
+        payment("P4", harbour, "2026-02-28", ("h4", "1000.00")),
+        invoice("h5", harbour, "1000.00", "2026-03-01", "2026-03-31", due_amount="0", status=Status.PAID),
+        payment("P5", harbour, "2026-03-25", ("h5", "1000.00")),
+        customers=(harbour,),
+    )
+    store = Store.open(f"sqlite:///{home / 'ccm.db'}")
+    with store.begin() as conn:
+        save_tenant(conn, Tenant("firm", "Small Firm Ltd", "scripted"))
+        for entity, items in (("customer", firm.customers), ("invoice", firm.invoices),
+                              ("payment", firm.payments)):  # fmt: skip
+            records.upsert(conn, "firm", entity, list(items))
+    store.close()
+
+
+def test_customer_explains_the_rating_by_its_invoices_and_dates_payment_by_the_money(capsys, home):
+    put_harbour(home)
+    code, out, err = ccm(
+        capsys, "customer", "Harbour Roofing Supplies", "--as-of", "2026-11-30", "-f", "json"
+    )
+    assert code == 0, err
+    body = json.loads(out)
+    assert [(r["invoice"], r["paid on"], r["days late"]) for r in body["rows"]][:2] == [
+        ("INV-h1", "2025-12-20", -11),  # the day the money came, not the allocation's 2026-11-20
+        ("INV-h3", "2026-01-31", 0),
+    ]
+    # 600.00 unpaid 183 days is 1.3 % of the 45,000.00 rated: small, so B, not E (by
+    # its 2.4 weighted days late and 80 % on time it would be A).
+    assert body["rating"] == "B"
+    reasons = body["rating_reasons"].split("\n")
+    assert reasons[2] == (
+        "small old debt, not enough for E (600.00 GBP; E needs 500.00 GBP and 10% of the 45,000.00 GBP rated), "
+        "but keeps the rating at B or below: INV-h2 (600.00 GBP) unpaid 183 days past due"
+    )
+    code, out, _ = ccm(capsys, "customer", "H", "--as-of", "2026-11-30")
+    assert "why this rating:" in out and "2025-12-20" in out
+    assert "INV-h2 (600.00 GBP) unpaid 183 days past due" in out.replace("\n", " ")
+
+    # The firm's own thresholds: old debt of 500.00 and 1 % of what is rated makes an E.
+    own = home / "tenants" / "firm" / "credit.yaml"
+    own.parent.mkdir(parents=True, exist_ok=True)
+    own.write_text("version: 1\nrules: []\nrating:\n  severe_min_percent: 1\n")
+    code, out, _ = ccm(capsys, "customer", "H", "--as-of", "2026-11-30", "-f", "json")
+    assert json.loads(out)["rating"] == "E"
+    own.write_text("version: 1\nrules: []\nrating:\n  severe_min_percent: 500\n")
+    code, out, err = ccm(capsys, "customer", "H", "--as-of", "2026-11-30")
+    assert code == 2
+    assert err == (
+        f"ccm: error: {own}: rating.severe_min_percent: must be a percentage from 0 to 100, got 500\n"
+    )

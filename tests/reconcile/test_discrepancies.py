@@ -17,8 +17,8 @@ def test_a_small_firms_inconsistencies_are_each_reported_once_in_report_order():
         invoice("44", BOB, "70.00", "2026-01-01", "2026-01-31", due_amount="0", status=Status.PAID),
         invoice("45", BOB, "90.00", "2026-01-01", "2026-01-31", status=Status.DELETED),
         payment("P4", BOB, "2026-01-05", ("45", "90.00"), ("nowhere", "5.00")),
-        invoice("46", BOB, "10.00", "2026-01-01", "2026-03-31"),
-        payment("P5", BOB, "2026-01-05", ("46", "10.00"), currency="EUR", rate="1.2"),
+        invoice("46", BOB, "10.00", "2026-01-01", "2026-03-31", due_amount="1.67"),
+        payment("P5", BOB, "2026-01-05", ("46", "10.00"), currency="EUR", rate="1.2"),  # 8.33 GBP at its rate
         payment("PP", BOB, "2026-01-06", unapplied="25.00", kind=PaymentKind.PREPAYMENT),
         credit("CN1", BOB, "15.00", "2026-01-07", remaining="15.00", status=Status.OPEN),
         payment("P6", CHEN, "2026-01-08", unapplied="9.00"),  # Chen owes nothing: nothing to apply it to
@@ -43,7 +43,8 @@ def test_a_small_firms_inconsistencies_are_each_reported_once_in_report_order():
         "70.00 GBP is unaccounted for"
     )
     assert by_kind[Kind.CURRENCY_MISMATCH].explanation == (
-        "Payment P5 allocates 10.00 EUR to Invoice INV-46 for Bob's Bikes, which is in GBP: not applied"
+        "Payment P5 allocates 10.00 EUR to Invoice INV-46 for Bob's Bikes, which is in GBP: applied as 8.33 GBP "
+        "at the rates the ledger records"
     )
     assert by_kind[Kind.ALLOCATION_TO_UNKNOWN_INVOICE].explanation == (
         "Payment P4 from Bob's Bikes allocates 5.00 GBP to invoice nowhere, which is not among the synced "

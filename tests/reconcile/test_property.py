@@ -118,9 +118,19 @@ def test_outstanding_is_total_invoiced_less_live_allocations(firm, as_of):
             ),
             Decimal(0),
         )
-        assert sum((s.outstanding for s in counted), Decimal(0)) == invoiced - live
+        # Allocations in another currency count at the ledger's rates, in the invoice's currency.
+        converted = sum(
+            (
+                c.applied
+                for c in ledger.crossed
+                if ledger.invoices[c.allocation.invoice_id].invoice.currency == cur
+            ),
+            Decimal(0),
+        )
+        assert sum((s.outstanding for s in counted), Decimal(0)) == invoiced - live - converted
     everything = sum((a.amount for a in live_allocations(firm, as_of)), Decimal(0))
     applied = sum((s.applied for s in ledger.invoices.values()), Decimal(0))
+    applied -= sum((c.applied - c.allocation.amount for c in ledger.crossed), Decimal(0))  # as allocated
     stray = sum((a.amount for a in ledger.stray), Decimal(0))
     waiting = sum(  # allocations to live invoices not yet issued as of the date
         (

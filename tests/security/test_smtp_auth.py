@@ -175,6 +175,7 @@ def settings_for(tmp_path: Path, inbox: AuthInbox, **smtp: str) -> Settings:
     return load_settings(None, {
         "CCM_HOME": str(tmp_path / "home"), "CCM_SMTP__HOST": inbox.host, "CCM_SMTP__PORT": str(inbox.port),
         "CCM_SMTP__FROM_ADDRESS": "accounts@acme.example",
+        "CCM_SERVE__SAFE_NIGHTS": "0",  # an established firm: past its safe first nights
         **{f"CCM_SMTP__{k.upper()}": v for k, v in smtp.items()},
     })  # fmt: skip
 

@@ -36,6 +36,7 @@ def rt(home: Path, registered: ScriptedLedger, inbox: Inbox) -> Iterator[Runtime
         "CCM_HOME": str(home), "CCM_SMTP__HOST": inbox.host, "CCM_SMTP__PORT": str(inbox.port),
         "CCM_SMTP__FROM_ADDRESS": "accounts@acme.example", "CCM_SYNC__OVERLAP_SECONDS": "0",
         "CCM_SERVE__RETRY_MINUTES": "30", "CCM_SERVE__MAX_ATTEMPTS": "2",
+        "CCM_SERVE__SAFE_NIGHTS": "0",  # an established firm: past its safe first nights
     })  # fmt: skip
     store = Store.open(f"sqlite:///{home / 'ccm.db'}")
     with store.begin() as conn:

@@ -1,4 +1,9 @@
-"""`ccm dispute|promise|plan|pause|do-not-chase|policy`: what people decided about chasing a customer."""
+"""`ccm dispute|promise|plan|pause|do-not-chase|policy|backlog|include`: what people decided about chasing.
+
+`ccm backlog` lists the invoices the backlog cutoff keeps out of chasing (overdue longer than the policy's
+backlog_days when the firm was connected, connector/backlog.py); `ccm include` lets ccm chase them, for a
+customer, one invoice or all, recorded as an `include` chasing event (`--off` keeps them back again).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,16 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
+from rich.table import Table
 
+from connector import backlog as cutoff
 from connector import chasing
 from connector.cli.app import UsageProblem, app, out, state
+from connector.cli.commands.run import parse_at
 from connector.cli.options import TenantOpt, pick_customer, pick_tenant
 from connector.model import Money, Tenant
 from connector.rules.policy import load_policies
+from connector.run.plan import Context, evaluate_with_backlog
 from connector.store import Store
 from connector.store.tenants import get_tenant
 
@@ -223,3 +232,100 @@ def consumer(
         f"{name}: "
         + ("a business (statutory interest may apply)" if off else "a consumer (no statutory interest)")
     )
+
+
+AtOpt = Annotated[str | None, typer.Option("--at", help="As if it were this instant (ISO 8601).")]
+
+
+def _kept_back(ctx: typer.Context, tenant_id: str, at: str | None) -> list[cutoff.Kept]:
+    """What the cutoff keeps back from the night at `at` (default: now), as that night would see it."""
+    st = state(ctx)
+    with st.store.read() as conn:
+        firm = get_tenant(conn, tenant_id)
+    context = Context.load(st.settings, firm)
+    _, _, kept = evaluate_with_backlog(st.store, context, context.calendar.local_date(parse_at(at)))
+    return kept
+
+
+@app.command("backlog")
+def backlog_(ctx: typer.Context, tenant: TenantOpt = None, at: AtOpt = None) -> None:
+    """Invoices not chased because they were long overdue when ccm was connected, until a person includes
+    them (`ccm include`)."""
+    tenant_id = pick_tenant(state(ctx).store, tenant)
+    kept = _kept_back(ctx, tenant_id, at)
+    if not kept:
+        out.print(f"{tenant_id}: nothing is kept back", markup=False)
+        return
+    table = Table("customer", "invoice", "due", "overdue at connection", "outstanding", "cutoff",
+                  title=f"{tenant_id}: kept back from chasing")  # fmt: skip
+    for k in sorted(kept, key=lambda k: (k.customer, k.due_date, k.number)):
+        age, limit = f"{k.days_at_connection} days", f"{k.backlog_days} days"
+        table.add_row(k.customer, k.number, str(k.due_date), age, str(k.outstanding), limit)
+    out.print(table)
+    out.print(f"include them with `ccm include CUSTOMER -t {tenant_id}` (one invoice: --invoice NUMBER; "
+              "every one: --all)", markup=False)  # fmt: skip
+
+
+@app.command()
+def include(
+    ctx: typer.Context,
+    customer: Annotated[str | None, typer.Argument(help="Customer name or id.")] = None,
+    invoice: Annotated[
+        str | None, typer.Option("--invoice", help="Only this invoice (number or id).")
+    ] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every invoice kept back, of every customer.")] = False,
+    off: Annotated[bool, typer.Option("--off", help="Keep them back again.")] = False,
+    tenant: TenantOpt = None,
+    note: NoteOpt = "",
+    at: AtOpt = None,
+) -> None:
+    """Chase invoices the backlog cutoff kept back (a customer's, one, or --all) from the next night on."""
+    if sum((customer is not None, invoice is not None and customer is None, all_)) != 1:
+        raise UsageProblem("give a customer, --invoice NUMBER, or --all")
+    store = state(ctx).store
+    tenant_id = pick_tenant(store, tenant)
+    customer_id, name = (None, None)
+    if customer is not None:
+        tenant_id, customer_id, name = pick_customer(store, tenant_id, customer)
+    invoice_id = None
+    if invoice is not None:
+        with store.read() as conn:
+            try:
+                invoice_id, owner, _ = chasing.find_invoice(conn, tenant_id, invoice)
+            except chasing.NotFound as exc:
+                raise UsageProblem(str(exc)) from None
+        if customer_id is not None and owner != customer_id:
+            raise UsageProblem(f"--invoice: {invoice} is not {name}'s")
+        customer_id = owner
+    if off:
+        _include_off(store, tenant_id, customer_id, invoice_id, all_)
+        return
+    kept = [k for k in _kept_back(ctx, tenant_id, at)
+            if all_ or (k.customer_id == customer_id and invoice_id in (None, k.invoice_id))]  # fmt: skip
+    if not kept:
+        who = "nothing" if all_ else f"no invoice of {name or customer_id}" if invoice is None else invoice
+        raise UsageProblem(f"{who} is kept back in {tenant_id!r} (see `ccm backlog -t {tenant_id}`)")
+    now = _now()
+    with store.begin() as conn:
+        for cid in sorted({k.customer_id for k in kept}):
+            chasing.open_event(conn, tenant_id, cid, cutoff.INCLUDE, now, note=note, invoice_id=invoice_id)
+    for k in kept:
+        out.print(f"included {k.customer}: {k.number} ({k.outstanding}, {k.days_at_connection} days overdue "
+                  "at connection)", markup=False)  # fmt: skip
+    out.print(f"{len(kept)} invoice(s) chased from the next night (`ccm run -t {tenant_id}`)", markup=False)
+
+
+def _include_off(
+    store: Store, tenant_id: str, customer_id: str | None, invoice_id: str | None, all_: bool
+) -> None:
+    with store.begin() as conn:
+        if all_:
+            closed = sum(chasing.close_events(conn, tenant_id, cid, cutoff.INCLUDE, "withdrawn", _now())
+                         for cid in cutoff.included_customers(conn, tenant_id))  # fmt: skip
+        else:
+            assert customer_id is not None
+            closed = chasing.close_events(conn, tenant_id, customer_id, cutoff.INCLUDE, "withdrawn", _now(),
+                                          invoice_id)  # fmt: skip
+    if not closed:
+        raise UsageProblem("nothing was included (see `ccm customer` for the chasing history)")
+    out.print(f"kept back again: {closed} inclusion(s) withdrawn", markup=False)

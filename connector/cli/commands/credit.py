@@ -15,6 +15,7 @@ from connector.cli.app import UsageProblem, app, out, state
 from connector.cli.options import TenantOpt, pick_customer, pick_tenant
 from connector.model import Tenant
 from connector.reconcile import load_snapshot
+from connector.rules.credit import CreditFileError, load_rating
 from connector.store.tenants import get_tenant
 
 limit_app = typer.Typer(help="Credit limits (ccm's own: the ledgers have none).", no_args_is_help=True)
@@ -97,14 +98,19 @@ def suggest_(ctx: typer.Context, tenant: TenantOpt = None) -> None:
     st = state(ctx)
     tenant_id = pick_tenant(st.store, tenant)
     snapshot = load_snapshot(st.store, tenant_id)
+    try:
+        model = load_rating(st.settings.tenant_dir(tenant_id) / "credit.yaml")
+    except CreditFileError as exc:
+        raise UsageProblem(str(exc)) from None
     with st.store.read() as conn:
-        found = credit.suggest(snapshot, _today(snapshot.tenant), credit.limits(conn, tenant_id))
+        found = credit.suggest(snapshot, _today(snapshot.tenant), credit.limits(conn, tenant_id), model)
     if not found:
         out.print("no suggestions: every limit fits how its customer pays")
         return
-    table = Table("customer", "rating", "limit now", "suggested", "why")
+    table = Table("customer", "rating", "suggestion", "limit now", "suggested", "why")
     for s in found:
-        table.add_row(s.name, s.rating or "-", str(s.limit or "-"), str(s.suggested), s.reason)
+        kind = "idle credit line" if s.kind == "idle" else s.kind
+        table.add_row(s.name, s.rating or "-", kind, str(s.limit or "-"), str(s.suggested), s.reason)
     out.print(table)
 
 

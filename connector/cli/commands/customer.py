@@ -9,12 +9,16 @@ import typer
 from rich.table import Table
 
 from connector import chasing, credit
-from connector.cli.app import app, out, state
+from connector.cli.app import UsageProblem, app, out, state
 from connector.cli.commands.aging import find_customer
 from connector.cli.commands.reconcile import AsOfOpt, Cell, Format, FormatOpt, TenantOpt, cents, emit, load
 from connector.reconcile import Balance, Snapshot, allocate, behaviours, positions
+from connector.reconcile.behaviour import Sources, money_settlement
+from connector.reconcile.explain import explain
 from connector.reconcile.fx import Rates
+from connector.rules.credit import CreditFileError, load_rating
 
+CREDIT_FILE = "credit.yaml"  # the tenant's own rules file, beside its policies (as the night reads it)
 COLUMNS = ("invoice", "state", "issued", "due", "paid on", "days late", "currency", "total", "outstanding")
 
 
@@ -31,7 +35,12 @@ def customer(
     cid = find_customer(snapshot, who)
     rates = Rates.from_snapshot(snapshot)
     ledger = allocate(snapshot, day)
-    seen = behaviours(snapshot, ledger, rates, day)[cid]
+    try:
+        model = load_rating(state(ctx).settings.tenant_dir(snapshot.tenant.id) / CREDIT_FILE)
+    except CreditFileError as exc:
+        raise UsageProblem(str(exc)) from None
+    seen = behaviours(snapshot, ledger, rates, day, model)[cid]
+    paid_dates = Sources.of(snapshot, rates, day).paid_on
     position = positions(snapshot, ledger, rates, day).get(cid)
     base_balance = position.base if position else Balance()
     mine = sorted(
@@ -41,14 +50,17 @@ def customer(
     rows: list[tuple[Cell, ...]] = []
     for s in mine:
         inv = s.invoice
+        money_on, _, _ = money_settlement(s, paid_dates)
         if s.outstanding > 0:
             late: int | None = max(s.days_past_due(day), 0)
             shown = "open"
+        elif money_on is not None:  # days late to the day the money arrived, not the allocation's
+            late, shown = (money_on - s.due).days, "paid"
         elif s.paid_on is not None:
-            late, shown = (s.paid_on - s.due).days, "paid"
+            late, shown = None, "credited"
         else:
             late, shown = None, "settled"
-        rows.append((inv.number or inv.id, shown, inv.issue_date, s.due, s.paid_on, late, inv.currency,
+        rows.append((inv.number or inv.id, shown, inv.issue_date, s.due, money_on, late, inv.currency,
                      cents(inv.total.amount), cents(s.outstanding)))  # fmt: skip
     base = snapshot.tenant.base_currency
     summary: dict[str, Cell] = {
@@ -58,6 +70,7 @@ def customer(
         "rating": seen.rating, "risk": seen.risk.value, "trend": seen.trend.value,
         "average_days_late": seen.average_days_late, "weighted_days_late": seen.weighted_days_late,
         "on_time_share": seen.on_time_share, "paid_invoices": seen.paid_count,
+        "rating_reasons": "\n".join(explain(seen, snapshot.tenant.base_currency)),
     }  # fmt: skip
     summary.update(_credit_and_chasing(ctx, snapshot, cid, base_balance.net))
     if fmt is not Format.TABLE:
@@ -72,6 +85,9 @@ def customer(
         f"{seen.on_time_share * 100:.0f}% on time over {seen.paid_count} paid and "
         f"{seen.open_overdue_count} overdue invoice(s)"
     )
+    out.print("why this rating:", markup=False)
+    for line in explain(seen, base):
+        out.print(f"  - {line}", markup=False)
     table = Table("currency", "open", "overdue", "unapplied credit", "net exposure", title="position")
     for currency, bal in (*(position.by_currency if position else ()), (f"in {base}", base_balance)):
         table.add_row(currency, *(f"{cents(v):,}" for v in (bal.open, bal.overdue, bal.unapplied, bal.net)))

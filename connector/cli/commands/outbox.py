@@ -20,6 +20,7 @@ from connector.cli.commands.run import before_sending, lost_lease, parse_at, pri
 from connector.cli.options import TenantOpt, pick_tenant
 from connector.outbox import State
 from connector.run.execute import Executor
+from connector.run.night import for_night_at
 from connector.run.plan import Context
 from connector.runtime import NotConnected, ledger_for, mapping_for
 from connector.store.tenants import get_tenant
@@ -66,19 +67,36 @@ def approve(
     all_: Annotated[bool, typer.Option("--all", help="Approve every action awaiting approval.")] = False,
     tenant: TenantOpt = None,
 ) -> None:
-    """Approve actions planned with `ccm run --approve`."""
+    """Approve actions a night planned for approval (a firm's safe first nights, approve mode, `--approve`).
+
+    Exactly what is approved goes out, at the next run or `ccm outbox send`, unless the customer paid or was
+    credited since (then it is cancelled, with the reason); what the night would now plan instead awaits
+    approval again while the firm is in approve mode.
+    """
     if bool(keys) == all_:
         raise UsageProblem("give action keys or --all")
     store = state(ctx).store
     tenant_id = pick_tenant(store, tenant)
+    now = datetime.now(UTC)
     with store.begin() as conn:
         get_tenant(conn, tenant_id)
-        count = outbox.approve(conn, tenant_id, None if all_ else keys, datetime.now(UTC))
-    if keys and count < len(keys):
-        raise UsageProblem(
-            f"approved {count} of {len(keys)}: the others are unknown or not awaiting approval"
-        )
-    out.print(f"approved {count} action(s); they go out at their send time (`ccm outbox send`)")
+        waiting = outbox.actions(conn, tenant_id, [State.AWAITING_APPROVAL])
+        chosen = [a for a in waiting if all_ or a.key in (keys or [])]
+        count = outbox.approve(conn, tenant_id, [a.key for a in chosen], now)
+        if keys and count < len(set(keys)):
+            others = ", ".join(k for k in keys if k not in {a.key for a in chosen})
+            raise UsageProblem(
+                f"not awaiting approval in {tenant_id!r}: {others} (nothing was approved; see "
+                f"`ccm outbox list -t {tenant_id} --state awaiting_approval`)"
+            )
+        listed = outbox.described(conn, tenant_id, chosen)
+    for item in listed:
+        on = f" on {', '.join(item.invoices)}" if item.invoices else ""
+        out.print(f"approved {item.what} for {item.customer}{on}", markup=False)
+    out.print(
+        f"approved {count} action(s); they go out at the next run or `ccm outbox send -t {tenant_id}`",
+        markup=False,
+    )
 
 
 @outbox_app.command()
@@ -111,7 +129,8 @@ def send(
     try:  # the lease is kept on the real clock: `--at` moves what is due, never the lease
         with lease.kept(store, tenant_id, holder, log_loss=False) as keeper:
             stop = keeper.is_lost
-            executor = Executor(store, settings, context, ledger, holder, should_stop=stop)
+            mode = for_night_at(store, settings, tenant_id, now).mode  # re-planned ones await approval too
+            executor = Executor(store, settings, context, ledger, holder, mode, should_stop=stop)
             outcome = executor.run(
                 now, resync=lambda: run_sync(store, tenant_id, ledger, mapping, should_stop=stop)
             )

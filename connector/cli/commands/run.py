@@ -21,7 +21,7 @@ from connector.cli.app import Failure, UsageProblem, app, err, out, state
 from connector.mail import TemplateProblem
 from connector.outbox import Mode
 from connector.run.execute import Outcome
-from connector.run.night import NightSummary, night_held
+from connector.run.night import NightSummary, for_night_at, night_held
 from connector.runtime import NotConnected
 from connector.store import Store, synclog
 from connector.store.tenants import list_tenants
@@ -142,7 +142,7 @@ def run(
     """Sync, reconcile, plan and send reminders for each tenant; prints what happened and why."""
     if dry_run and approve:
         raise UsageProblem("--dry-run and --approve exclude each other")
-    mode = Mode.DRY_RUN if dry_run else Mode.APPROVE if approve else Mode.AUTO
+    mode = Mode.DRY_RUN if dry_run else Mode.APPROVE if approve else None  # None: the firm's own
     now = parse_at(at)
     st = state(ctx)
     store, settings = st.store, st.settings
@@ -182,9 +182,10 @@ def run(
                 busy = isinstance(exc, lease.Busy)  # another holder runs this night: its record is theirs
             else:
                 busy = False
-            if mode is not Mode.DRY_RUN and not busy:  # a dry run is a look, not a night: it leaves no record
+            used = ran.mode if ran is not None else for_night_at(store, settings, tenant_id, now, mode).mode
+            if used is not Mode.DRY_RUN and not busy:  # a dry run is a look, not a night: it leaves no record
                 finished = now + timedelta(seconds=time.perf_counter() - began)
-                nightreport.record(store, tenant_id, ran, ran_from=nightreport.CLI, mode=mode, started_at=now,
+                nightreport.record(store, tenant_id, ran, ran_from=nightreport.CLI, mode=used, started_at=now,
                                    finished_at=finished, problem=summary.stopped)  # fmt: skip
             summaries.append(summary)
             progress.update(task, visible=False)

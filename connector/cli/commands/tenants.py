@@ -1,4 +1,9 @@
-"""`ccm tenants list|add|set`."""
+"""`ccm tenants list|show|add|set`: the firms ccm looks after, and the mode each runs in.
+
+A firm's mode: auto (send and write), approve (plan; a person approves with `ccm outbox approve`) or dry-run
+(show only). A newly connected firm runs its first serve.safe_nights nights in approve mode, then its own
+(connector/firmmode.py); `list` and `show` say which mode applies now and why.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import typer
 from rich.table import Table
 
 from adapters import base as registry
+from connector import firmmode
 from connector.cli.app import UsageProblem, app, out, state
 from connector.cli.options import (
     ContactOpt,
@@ -18,8 +24,16 @@ from connector.cli.options import (
     tenant_problem,
 )
 from connector.store import synclog
-from connector.store.tenants import get_connection, get_tenant, list_tenants, save_tenant
-from connector.tenantspec import TenantProblem, build, changed
+from connector.store.tenants import end_safe_nights as end_safe_nights_
+from connector.store.tenants import (
+    get_connection,
+    get_standing,
+    get_tenant,
+    list_tenants,
+    save_tenant,
+    set_mode,
+)
+from connector.tenantspec import TenantProblem, build, changed, check_mode
 
 tenants_app = typer.Typer(
     help="Tenants: the firms' ledger organisations ccm looks after.", no_args_is_help=True
@@ -31,14 +45,19 @@ app.add_typer(tenants_app, name="tenants")
 def list_(ctx: typer.Context) -> None:
     """Every tenant with its connection state and last sync."""
     store = state(ctx).store
-    table = Table("tenant", "name", "ledger", "currency", "time zone", "connection", "last sync")
+    settings = state(ctx).settings
+    table = Table(
+        "tenant", "name", "ledger", "currency", "time zone", "connection", "last sync", "mode now", "why"
+    )
     with store.read() as conn:
         for t in list_tenants(conn):
             link = get_connection(conn, t.id)
             last = synclog.runs(conn, t.id, limit=1)
             last_text = f"{last[0].started_at:%Y-%m-%d %H:%M} {last[0].outcome}" if last else "never"
             state_text = str(link.state) if link else "not connected"
-            table.add_row(t.id, t.name, t.ledger, t.base_currency, t.timezone, state_text, last_text)
+            now = firmmode.effective(conn, settings, t.id)
+            table.add_row(t.id, t.name, t.ledger, t.base_currency, t.timezone, state_text, last_text,
+                          now.mode.value, now.why)  # fmt: skip
     if table.row_count == 0:
         out.print("no tenants yet: connect one, or add one with `ccm tenants add`")
         return
@@ -90,9 +109,17 @@ def set_(
     contact_email: Annotated[
         str | None, typer.Option(help="The firm's address for connection-health notices; '' for none.")
     ] = None,
+    mode: Annotated[
+        str | None,
+        typer.Option(help="auto | approve | dry-run, after its safe first nights; '' for serve.mode."),
+    ] = None,
+    end_safe_nights: Annotated[
+        bool, typer.Option("--end-safe-nights", help="Count the firm's remaining safe first nights as run.")
+    ] = False,
 ) -> None:
     """Change a tenant's settings; a running `ccm serve` re-times its nightly run within seconds."""
-    store = state(ctx).store
+    st = state(ctx)
+    store = st.store
     with store.read() as conn:
         found = get_tenant(conn, tenant_id)
     try:
@@ -100,14 +127,52 @@ def set_(
             found, name=name, timezone=timezone, country=country, night_time=night_time,
             contact_email=contact_email,
         )  # fmt: skip
+        chosen = check_mode(mode) if mode else None  # '' clears it
     except TenantProblem as exc:
         raise tenant_problem(exc) from None
     with store.begin() as conn:
         save_tenant(conn, tenant)
+        if mode is not None:
+            set_mode(conn, tenant.id, chosen)
+        if end_safe_nights:
+            end_safe_nights_(conn, tenant.id, st.settings.serve.safe_nights)
+        now = firmmode.effective(conn, st.settings, tenant.id)
+        standing = get_standing(conn, tenant.id)
     at = tenant.night_time or f"{state(ctx).settings.serve.night_time} (the server's default)"
     notices = tenant.contact_email or "nobody (set --contact-email)"
     out.print(
         f"tenant {tenant.id}: {tenant.name}; {tenant.timezone}, {tenant.country}; nightly at {at}; "
-        f"notices to {notices}",
+        f"notices to {notices}; mode now {now.mode.value} ({now.why})",
         markup=False,
     )
+    if now.safe and standing.chosen:
+        out.print(f"its own mode, {standing.chosen}, applies after its safe nights (end them early with "
+                  f"`ccm tenants set {tenant.id} --end-safe-nights`)", markup=False)  # fmt: skip
+
+
+@tenants_app.command("show")
+def show(ctx: typer.Context, tenant_id: Annotated[str, typer.Argument(help="The tenant.")]) -> None:
+    """One tenant: its settings, its connection, and the mode its next night runs in, with why."""
+    st = state(ctx)
+    with st.store.read() as conn:
+        t = get_tenant(conn, tenant_id)
+        link = get_connection(conn, t.id)
+        standing = get_standing(conn, t.id)
+        now = firmmode.effective(conn, st.settings, t.id)
+    lines = [
+        ("tenant", t.id), ("name", t.name), ("ledger", t.ledger), ("currency", t.base_currency),
+        ("time zone", f"{t.timezone} ({t.country})"),
+        ("nightly at", t.night_time or f"{st.settings.serve.night_time} (the server's default)"),
+        ("notices to", t.contact_email or "nobody (set --contact-email)"),
+        ("connection", str(link.state) if link else "not connected"),
+        ("connected on", f"{standing.connected_at:%Y-%m-%d %H:%M} UTC" if standing.connected_at
+         else "before ccm had safe first nights" if link else "-"),
+        ("nights run", f"{standing.nights_run} since connecting (last {standing.last_night or 'never'})"),
+        ("chosen mode", standing.chosen or f"none (serve.mode: {st.settings.serve.mode})"),
+        ("mode now", f"{now.mode.value}: {now.why}"),
+    ]  # fmt: skip
+    for label, value in lines:
+        out.print(f"{label + ':':<14}{value}", markup=False)
+    if now.mode.value == "approve":
+        hint = firmmode.approve_hint(t.id)
+        out.print(f"{'':<14}nothing is sent or written until a person approves: {hint}", markup=False)
