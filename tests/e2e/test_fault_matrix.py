@@ -136,13 +136,27 @@ DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 HOLD_KINDS = ("hold", "release")
 
 
+HOLD_NOTE = re.compile(  # Xero's History note and QuickBooks' Attachable of a hold or a release
+    r"^(ccm: (?:put on|released from) credit hold|Credit hold (?:placed|released) by ccm)[.:].*"
+    r"\[ccm:hold-[0-9a-f]+\]$",
+    re.S,
+)
+
+
+def _blank(text: str) -> str:
+    """A note's text with its dates blanked; a hold's note only as what it did: a hold is decided afresh
+    each night (its key and reason carry that night's date and days overdue), so a hold a fault put off is
+    written, once, under the next night's key and words."""
+    return HOLD_NOTE.sub(r"\1", DATE.sub("D", text))
+
+
 def ledger_notes(side: Side) -> Counter[tuple[str, str]]:
     """Every note in the ledger's own books, as (record id, text with its dates blanked), counted."""
     found: Counter[tuple[str, str]] = Counter()
     if isinstance(side, XeroSide):
         with side.book.lock:
             for record_id, notes in side.book.history.items():
-                found.update((record_id, DATE.sub("D", n.details)) for n in notes if "ccm" in n.details)
+                found.update((record_id, _blank(n.details)) for n in notes if "ccm" in n.details)
         return found
     company = side.company
     with company.lock:
@@ -151,7 +165,7 @@ def ledger_notes(side: Side) -> Counter[tuple[str, str]]:
                 continue
             for ref in row.doc.get("AttachableRef") or []:
                 entity = ref.get("EntityRef") or {}
-                found[(str(entity.get("value")), DATE.sub("D", str(row.doc.get("Note", ""))))] += 1
+                found[(str(entity.get("value")), _blank(str(row.doc.get("Note", ""))))] += 1
     return found
 
 
@@ -224,12 +238,13 @@ class Visible:
 
 NEED_A_PERSON = re.compile(r"^  \S+: (?:FAILED|UNKNOWN) .*`ccm outbox (?:retry|resolve) (\S+)`", re.M)
 HEALTH = re.compile(r"^\[health\] \S+: (\w+):", re.M)
+PROBLEM = re.compile(r"^  \S+: PROBLEM (\w+):", re.M)  # `ccm nights`: a firm's health problem
 
 
 def visible(capsys: pytest.CaptureFixture[str], run_output: str) -> Visible:
     """Everything a person can see of the failures: the "need a person" lines and health issues of a
     `ccm run`'s output, and `ccm outbox list --state failed --state unknown`. The one place that reads CLI
-    output for failures: another command that shows them (`ccm nights`) is added here."""
+    output for failures: `ccm nights` shows them too, with the firm's health problems."""
     seen = Visible()
     for key in NEED_A_PERSON.findall(run_output):
         seen.actions.setdefault(key, set()).add("ccm run")
@@ -241,6 +256,11 @@ def visible(capsys: pytest.CaptureFixture[str], run_output: str) -> Visible:
         cells = [c.strip() for c in line.split("│")]
         if len(cells) > 7 and cells[6] in ("failed", "unknown"):
             seen.actions.setdefault(cells[1], set()).add("ccm outbox list")
+    code, out, err = ccm(capsys, "nights")  # the nights on record, and what waits for a person now
+    assert code == 0, err
+    for key in NEED_A_PERSON.findall(out):
+        seen.actions.setdefault(key, set()).add("ccm nights")
+    seen.health.update(PROBLEM.findall(out))
     return seen
 
 
@@ -373,8 +393,9 @@ def test_a_night_under_a_fault_then_a_clean_one_ends_as_a_clean_pair_does(
     waiting = after.waiting
     assert len(waiting) == fault.fails, sorted(waiting)
     for key in waiting:  # shown by the night that failed it, and still by the next one
-        assert shown_first.actions.get(key) == {"ccm run", "ccm outbox list"}, (key, shown_first.actions)
-        assert shown.actions.get(key) == {"ccm run", "ccm outbox list"}, (key, shown.actions)
+        everywhere = {"ccm run", "ccm outbox list", "ccm nights"}
+        assert shown_first.actions.get(key) == everywhere, (key, shown_first.actions)
+        assert shown.actions.get(key) == everywhere, (key, shown.actions)
     if fault.health:
         assert fault.health in shown_first.health, first
         assert fault.health not in shown.health, second  # closed once the cause is gone

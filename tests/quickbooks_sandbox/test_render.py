@@ -100,3 +100,19 @@ def test_customer_balance_sums_open_invoices_and_segment_is_customer_type(client
 def test_amounts_are_exact_json_numbers(client: Client):
     raw = client.call("GET", "invoice/60").text
     assert '"TotalAmt":' in raw and '"TotalAmt":"' not in raw
+
+
+def test_an_inactive_customer_s_balance_is_still_what_its_invoices_owe(client: Client, sandbox, firm):
+    """Customer.Balance is "the open balance amount or the amount unpaid by the customer" (Intuit's Customer
+    entity reference); making a customer inactive does not pay its invoices."""
+    owing = []
+    for cust in (c for c in firm.customers if c.archived or c.merged_into):
+        qbo_id = sandbox.company.ids.qbo[cust.id]
+        invoices = client.query(f"SELECT * FROM Invoice WHERE CustomerRef = '{qbo_id}' MAXRESULTS 1000").get(
+            "Invoice", []
+        )
+        open_total = sum((_dec(i["Balance"]) for i in invoices), Decimal(0))
+        doc = _get(client, "Customer", qbo_id)
+        assert doc["Active"] is False and _dec(doc["Balance"]) == open_total
+        owing.append(open_total)
+    assert any(o > 0 for o in owing), "no inactive customer with an open invoice in this firm"

@@ -177,7 +177,9 @@ def customer(c: GenCustomer, balance: Decimal, ids: Ids) -> Doc:
         "Id": str(ids.qbo[c.id]), "SyncToken": "0", "domain": "QBO", "sparse": False,
         "DisplayName": name, "CompanyName": c.name, "FullyQualifiedName": name, "PrintOnCheckName": c.name,
         "Active": active, "Taxable": False, "Job": False, "BillWithParent": False, "IsProject": False,
-        "Balance": balance if active else ZERO, "BalanceWithJobs": balance if active else ZERO,
+        # The open balance of the customer's invoices, active or not: an inactive customer with open invoices
+        # shows what it owes (a Balance of 0 beside open invoices would be a contradiction no ledger shows).
+        "Balance": balance, "BalanceWithJobs": balance,
         "CurrencyRef": currency_ref(c.currency), "PreferredDeliveryMethod": "Email",
         "CustomerTypeRef": ref(SEGMENT_IDS.get(c.segment, "9"), c.segment),
         "MetaData": meta(c.created, c.updated, ids.tz),
