@@ -83,7 +83,7 @@ def test_sigterm_mid_sync_checkpoints_releases_the_lease_and_the_night_resumes(t
     assert [r.outcome for r in runs] == ["interrupted", "ok"]
     first, resumed = runs[0].counts, runs[1].counts
     for stream, done in first.items():  # what the first run committed is not read again (bar the overlap)
-        if stream in resumed:
+        if stream in resumed and stream != "contacts":  # contacts are read whole every sync (their Balances)
             total = {"contacts": 300, "invoices": 3000}[stream]
             assert resumed[stream]["read"] <= total - int(done["read"]) + 5, (stream, done, resumed[stream])
     with store.read() as conn:
