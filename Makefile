@@ -25,8 +25,10 @@ lint: $(STAMP)
 chromium:
 	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 
+# Test files run side by side, one worker per core (a file's tests stay together on one worker, sharing its
+# sandboxes); every PostgreSQL test has a schema of its own, so workers never meet.
 test: lint chromium
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
