@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import select
 import smtplib
 import ssl
 from collections.abc import Iterable, Sequence
@@ -342,6 +343,22 @@ def deliver(smtp: SmtpSettings, message: EmailMessage, recipients: Sequence[str]
         return session.send(message, recipients)
 
 
+def _quiet(client: smtplib.SMTP) -> bool:
+    """Whether the server has said nothing since its last reply: an SMTP server speaks unasked only to close
+    (a 421, then EOF), so a connection with nothing to read is as alive as it was, without a round trip."""
+    sock = client.sock
+    if sock is None:
+        return False
+    pending = getattr(sock, "pending", None)  # bytes TLS has decrypted but not handed over
+    if pending is not None and pending():
+        return False
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return not readable
+
+
 class Session:
     """One SMTP connection for many messages (a run's reminders), re-opened when the server dropped it.
 
@@ -386,7 +403,9 @@ class Session:
             Fatal: settings ccm refuses. LoginRefused, Transient: as the class says.
         """
         if self._client is not None:
-            try:
+            if _quiet(self._client):  # nothing from the server since: the connection is as it was
+                return False
+            try:  # it spoke, or hung up: a 421 on its way out, or EOF; ask it
                 alive = self._client.noop()[0] == 250
             except (OSError, smtplib.SMTPException):
                 alive = False

@@ -181,3 +181,27 @@ def test_a_refused_login_is_the_sessions_problem_and_nothing_is_sent():
 def test_reply_codes_map_to_kinds():
     assert [kind_of(code) for code in (421, 450, 451, 452, 550, 552, 554)] == [Transient] * 4 + [Refused] * 3
     assert [kind_of(code, login=True) for code in (454, 535, 534)] == [Transient, LoginRefused, LoginRefused]
+
+
+def test_a_connection_is_taken_as_alive_only_while_the_server_has_said_nothing() -> None:
+    """No NOOP round trip before each message: a server speaks unasked only to go away (a 421, then EOF)."""
+    import smtplib
+    import socket
+
+    from connector.mail import _quiet
+
+    ours, server = socket.socketpair()
+    client = smtplib.SMTP()
+    client.sock = ours
+    try:
+        assert _quiet(client)  # nothing to read: as alive as after its last reply
+        server.sendall(b"421 4.3.2 shutting down\r\n")
+        assert not _quiet(client)  # it spoke unasked: ask it (NOOP) or open anew
+        client.sock.recv(100)
+        assert _quiet(client)
+        server.close()
+        assert not _quiet(client)  # EOF: it hung up
+        client.sock = None
+        assert not _quiet(client)
+    finally:
+        ours.close()
