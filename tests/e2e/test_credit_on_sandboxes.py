@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -26,8 +25,7 @@ from connector.run.plan import Context
 from connector.runtime import ledger_for, mapping_for
 from connector.store import Store
 from connector.sync import run_sync
-from tests.e2e.sandboxes import LONDON, QuickBooksSide, Side, connected, settings_for, start
-from tests.smtp import Inbox
+from tests.e2e.sandboxes import LONDON, QuickBooksSide, Side, connected, start
 
 OVER_LIMIT_ONLY = "version: 1\nrules:\n  - {when: over_limit, tolerance_percent: 5}\n"
 OWN_NOTES = "Prefers a call before 11:00\nPO numbers on every invoice"
@@ -60,11 +58,6 @@ def side(request: pytest.FixtureRequest) -> Iterator[Side]:
     running = start(request.param)
     yield running
     running.handle.stop()
-
-
-@pytest.fixture
-def settings(side: Side, tmp_path: Path, inbox: Inbox) -> Settings:
-    return settings_for(side, tmp_path / "data", inbox)
 
 
 @pytest.fixture

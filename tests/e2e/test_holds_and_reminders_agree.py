@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -23,7 +22,7 @@ from connector.config import Settings
 from connector.model import Money, Tenant
 from connector.run.night import run_night
 from connector.store import Store
-from tests.e2e.sandboxes import QuickBooksSide, Side, XeroSide, connected, settings_for
+from tests.e2e.sandboxes import QuickBooksSide, Side, XeroSide, connected
 from tests.smtp import Inbox
 
 DAY = date(2026, 11, 24)  # a Tuesday, no bank holiday in England
@@ -98,11 +97,6 @@ def side(request: pytest.FixtureRequest) -> Iterator[Side]:
     )
     yield running
     running.handle.stop()
-
-
-@pytest.fixture
-def settings(side: Side, tmp_path: Path, inbox: Inbox) -> Settings:
-    return settings_for(side, tmp_path / "data", inbox)
 
 
 @pytest.fixture

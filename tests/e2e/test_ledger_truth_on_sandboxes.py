@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from sqlalchemy import delete
@@ -33,8 +32,7 @@ from connector.runtime import ledger_for, mapping_for
 from connector.store import Store
 from connector.store.schema import invoices
 from connector.sync import run_sync
-from tests.e2e.sandboxes import QuickBooksSide, Side, XeroSide, connected, settings_for
-from tests.smtp import Inbox
+from tests.e2e.sandboxes import QuickBooksSide, Side, XeroSide, connected
 
 NOW = datetime(2026, 3, 3, 2, 0, tzinfo=UTC)  # a Tuesday night in London (GMT)
 ANY_OVERDUE = "version: 1\nrules:\n  - {when: overdue, days: 0, min_amount: 0}\n"
@@ -55,11 +53,6 @@ def side(request: pytest.FixtureRequest, firm: Firm) -> Iterator[Side]:
         running = QuickBooksSide(qbo_sandbox.start(firm, clock=clock, limits=False))
     yield running
     running.handle.stop()
-
-
-@pytest.fixture
-def settings(side: Side, tmp_path: Path, inbox: Inbox) -> Settings:
-    return settings_for(side, tmp_path / "data", inbox)
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -20,9 +19,8 @@ from connector.model import Tenant
 from connector.outbox import Mode, State
 from connector.run.night import run_night
 from connector.store import Store
-from tests.e2e.sandboxes import Side, connected, settings_for, start
+from tests.e2e.sandboxes import Side, connected, start
 from tests.e2e.test_credit_on_sandboxes import days
-from tests.smtp import Inbox
 
 
 @pytest.fixture(params=["xero", "quickbooks"])
@@ -30,11 +28,6 @@ def side(request: pytest.FixtureRequest) -> Iterator[Side]:
     running = start(request.param)
     yield running
     running.handle.stop()
-
-
-@pytest.fixture
-def settings(side: Side, tmp_path: Path, inbox: Inbox) -> Settings:
-    return settings_for(side, tmp_path / "data", inbox)
 
 
 @pytest.fixture
