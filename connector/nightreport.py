@@ -144,7 +144,8 @@ def build(
         lines = [_plain(d) for d in waiting]
         if lines:
             lines.append(
-                f"nothing of this goes out until a person approves it: `ccm outbox approve -t {tid}`"
+                "nothing of this goes out until a person approves it: "
+                f"`ccm outbox approve --all -t {tid}` (or by key)"
             )
         sections.append(("waiting for approval", lines))
     if mode is Mode.DRY_RUN and summary.plan:

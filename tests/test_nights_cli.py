@@ -177,3 +177,15 @@ def test_a_server_night_is_on_record_too_and_a_crash_says_so(capsys, rt, monkeyp
     code, out, err = ccm(capsys, "schedule")
     assert code == 0, err
     assert "2 reminders sent" in out  # the schedule shows the last night's outcome, in words
+
+
+def test_a_night_in_approve_mode_lists_what_waits_and_how_to_approve_it(capsys, books, mail):
+    code, _, err = ccm(capsys, "run", "--approve", "--at", "2026-11-24T10:00:00Z")
+    assert code == 0, err
+    code, out, err = ccm(capsys, "nights", "last")
+    assert code == 0, err
+    assert "2 actions waiting for approval" in out
+    waiting = out.split("  waiting for approval:\n", 1)[1]
+    assert "reminder (first reminder) by e-mail to Ann's Café (INV-0001)" in waiting
+    assert "`ccm outbox approve --all -t acme` (or by key)" in waiting
+    assert mail.messages == []
