@@ -8,26 +8,11 @@ asks for it)"; issue 18 item 5.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
-
-from connector.store import Store, synclog
+from connector.store import synclog
 from connector.sync import run_sync
-from tests.contract.quickbooks_harness import QuickBooksHarness
 
 TID = re.compile(r"\(intuit_tid 1-[0-9a-f]{8}-[0-9a-f]{24}\)")
-
-
-@pytest.fixture
-def harness(store: Store, tmp_path: Path) -> Iterator[QuickBooksHarness]:
-    h = QuickBooksHarness()
-    h.start(store, tmp_path)
-    try:
-        yield h
-    finally:
-        h.stop()
 
 
 def test_a_sync_failed_by_server_errors_logs_the_last_answers_intuit_tid(harness, store):

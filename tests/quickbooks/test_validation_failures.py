@@ -10,8 +10,6 @@ ledger's Fatal as permanent, and adapters/quickbooks/client.py raises Refused (a
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -21,18 +19,6 @@ from connector import outbox
 from connector.outbox import Mode, NewAction
 from connector.run.execute import Executor
 from connector.run.plan import Context
-from connector.store import Store
-from tests.contract.quickbooks_harness import QuickBooksHarness
-
-
-@pytest.fixture
-def harness(store: Store, tmp_path: Path) -> Iterator[QuickBooksHarness]:
-    h = QuickBooksHarness()
-    h.start(store, tmp_path)
-    try:
-        yield h
-    finally:
-        h.stop()
 
 
 def test_a_6000_fails_that_action_and_the_others_are_done(harness, store):
