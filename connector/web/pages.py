@@ -49,7 +49,7 @@ _pages = Environment(
     autoescape=select_autoescape(default=True),
     undefined=StrictUndefined,
 )
-_HEADERS = {
+HEADERS = {
     # No script at all; inline styles only for the rendered e-mails shown in sandboxed frames.
     "Content-Security-Policy": "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
@@ -97,7 +97,7 @@ def csv_response(name: str, header: Sequence[str], rows: Sequence[Sequence[objec
     return Response(
         buffer.getvalue(),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}.csv"', **_HEADERS},
+        headers={"Content-Disposition": f'attachment; filename="{name}.csv"', **HEADERS},
     )
 
 
@@ -129,20 +129,20 @@ class Pages:
         )  # fmt: skip
         return response
 
-    def _render(
+    def render(
         self, request: Request, visit: Visit, template: str, status: int = 200, **fields: Any
     ) -> Response:
         html = _pages.get_template(template).render(
             user=visit.user, csrf=visit.session.csrf, path=request.url.path, **fields
         )
-        response = HTMLResponse(html, status_code=status, headers=_HEADERS)
+        response = HTMLResponse(html, status_code=status, headers=HEADERS)
         return self._cookie(response, request, visit.session) if visit.fresh else response
 
-    def _refused(self, request: Request, visit: Visit, exc: Refused) -> Response:
-        return self._render(request, visit, "error.html", exc.status, title=exc.message)
+    def refused(self, request: Request, visit: Visit, exc: Refused) -> Response:
+        return self.render(request, visit, "error.html", exc.status, title=exc.message)
 
     @staticmethod
-    async def _form(request: Request, visit: Visit) -> FormData:
+    async def form_of(request: Request, visit: Visit) -> FormData:
         """The POSTed form when its CSRF token is the session's; else Refused(403) before anything is read."""
         form = await request.form()
         given = form.get("csrf")
@@ -152,7 +152,7 @@ class Pages:
             )
         return form
 
-    def _tenant(self, user: User, tenant_id: str) -> Tenant:
+    def tenant_for(self, user: User, tenant_id: str) -> Tenant:
         """The firm, when the user may see it; an unknown firm and one not granted are both 404."""
         if not user.may_see(tenant_id):
             raise Refused(404, "No such firm")
@@ -162,7 +162,7 @@ class Pages:
         except UnknownTenant:
             raise Refused(404, "No such firm") from None
 
-    def _page(
+    def page(
         self, handler: Callable[[Request, Visit, User], Awaitable[Response]], post: bool = False
     ) -> Endpoint:
         """An endpoint for signed-in users: anonymous GETs go to /login, anonymous POSTs are 403."""
@@ -171,14 +171,14 @@ class Pages:
             visit = await run_in_threadpool(self._visit, request)
             if visit.user is None:
                 if post:
-                    return self._refused(request, visit, Refused(403, "Sign in first"))
+                    return self.refused(request, visit, Refused(403, "Sign in first"))
                 target = "/login?" + urlencode({"next": request.url.path})
-                response = RedirectResponse(target, status_code=303, headers=_HEADERS)
+                response = RedirectResponse(target, status_code=303, headers=HEADERS)
                 return self._cookie(response, request, visit.session) if visit.fresh else response
             try:
                 return await handler(request, visit, visit.user)
             except Refused as exc:
-                return self._refused(request, visit, exc)
+                return self.refused(request, visit, exc)
 
         return endpoint
 
@@ -186,8 +186,8 @@ class Pages:
     async def login_form(self, request: Request) -> Response:
         visit = await run_in_threadpool(self._visit, request)
         if visit.user is not None:
-            return RedirectResponse("/", status_code=303, headers=_HEADERS)
-        return self._render(
+            return RedirectResponse("/", status_code=303, headers=HEADERS)
+        return self.render(
             request,
             visit,
             "login.html",
@@ -199,26 +199,26 @@ class Pages:
     async def login(self, request: Request) -> Response:
         visit = await run_in_threadpool(self._visit, request)
         try:
-            form = await self._form(request, visit)
+            form = await self.form_of(request, visit)
         except Refused as exc:
-            return self._refused(request, visit, exc)
+            return self.refused(request, visit, exc)
         name, password = str(form.get("name", "")).strip(), str(form.get("password", ""))
         target = _next(str(form.get("next", "")))
         address = request.client.host if request.client else "unknown"
         if self.limit.blocked(name, address):
             log.warning("web.login_limited", user=name[:64], address=address)
-            return self._render(request, visit, "login.html", 429, title="Sign in", next=target,
+            return self.render(request, visit, "login.html", 429, title="Sign in", next=target,
                                 error="Too many failed sign-ins: wait 15 minutes and try again.")  # fmt: skip
         user = await run_in_threadpool(self._authenticate, name, password)
         if user is None:
             self.limit.failed(name, address)
             log.info("web.login_failed", user=name[:64], address=address)
-            return self._render(request, visit, "login.html", 401, title="Sign in", next=target,
+            return self.render(request, visit, "login.html", 401, title="Sign in", next=target,
                                 error="That name and password do not match.")  # fmt: skip
         self.limit.succeeded(name, address)
         log.info("web.login", user=user.name, address=address)
         session = new_session(user.name, user.stamp)  # a new token at sign-in: none fixed beforehand
-        return self._cookie(RedirectResponse(target, status_code=303, headers=_HEADERS), request, session)
+        return self._cookie(RedirectResponse(target, status_code=303, headers=HEADERS), request, session)
 
     def _authenticate(self, name: str, password: str) -> User | None:
         if not name or not password or len(password) > 1024:
@@ -229,10 +229,10 @@ class Pages:
     async def logout(self, request: Request) -> Response:
         visit = await run_in_threadpool(self._visit, request)
         try:
-            await self._form(request, visit)
+            await self.form_of(request, visit)
         except Refused as exc:
-            return self._refused(request, visit, exc)
-        response = RedirectResponse("/login", status_code=303, headers=_HEADERS)
+            return self.refused(request, visit, exc)
+        response = RedirectResponse("/login", status_code=303, headers=HEADERS)
         return self._cookie(response, request, new_session())
 
     # -- /
@@ -247,7 +247,7 @@ class Pages:
                 r.last_night.night if r.last_night else "", r.last_night.outcome if r.last_night else "",
                 r.last_night.headline if r.last_night else "", r.awaiting, r.failed, r.unknown, r.next_local,
             ) for r in rows])  # fmt: skip
-        return self._render(request, visit, "firms.html", title="Firms", rows=rows)
+        return self.render(request, visit, "firms.html", title="Firms", rows=rows)
 
     def _firms(self, user: User) -> list[views.FirmRow]:
         with self.rt.store.read() as conn:
@@ -255,7 +255,7 @@ class Pages:
 
     # -- /t/{tenant}/
     async def night(self, request: Request, visit: Visit, user: User) -> Response:
-        tenant = await run_in_threadpool(self._tenant, user, request.path_params["tenant"])
+        tenant = await run_in_threadpool(self.tenant_for, user, request.path_params["tenant"])
         page = await run_in_threadpool(self._night, tenant)
         if request.query_params.get("format") == "csv":
             return csv_response(f"{tenant.id}-unsettled", (
@@ -264,16 +264,16 @@ class Pages:
                 u.action.key, u.action.state, u.what, u.customer, " ".join(u.invoices), u.action.reason or "",
                 f"{u.action.updated_at:%Y-%m-%d %H:%M}",
             ) for u in page.unsettled])  # fmt: skip
-        return self._render(request, visit, "night.html", title=tenant.name, tenant=tenant, page=page,
-                            done=_done(request))  # fmt: skip
+        return self.render(request, visit, "night.html", title=tenant.name, tenant=tenant, page=page,
+                            done=done_message(request))  # fmt: skip
 
     def _night(self, tenant: Tenant) -> views.NightPage:
         with self.rt.store.read() as conn:
             return views.night(conn, tenant)
 
     async def act(self, request: Request, visit: Visit, user: User) -> Response:
-        form = await self._form(request, visit)
-        tenant = await run_in_threadpool(self._tenant, user, request.path_params["tenant"])
+        form = await self.form_of(request, visit)
+        tenant = await run_in_threadpool(self.tenant_for, user, request.path_params["tenant"])
         if not user.may_act:
             raise Refused(403, "A viewer can read but not change anything")
         what, key = str(form.get("do", "")), str(form.get("key", ""))
@@ -282,7 +282,7 @@ class Pages:
         changed = await run_in_threadpool(self._act, user, tenant, what, key)
         if not changed:
             raise Refused(409, "That action is no longer waiting for this: reload the page")
-        return _back(f"/t/{quote(tenant.id)}/", what, 1)
+        return back(f"/t/{quote(tenant.id)}/", what, 1)
 
     def _act(self, user: User, tenant: Tenant, what: str, key: str) -> bool:
         now = self.rt.real_now()
@@ -299,14 +299,20 @@ class Pages:
             if done:
                 after = outbox.get(conn, tenant.id, key)
                 audit.write(
-                    conn, user.name, tenant.id, f"outbox.{what} {key}", now, _state(before), _state(after)
+                    conn,
+                    user.name,
+                    tenant.id,
+                    f"outbox.{what} {key}",
+                    now,
+                    action_state(before),
+                    action_state(after),
                 )
         log.info("web.action", user=user.name, tenant=tenant.id, action=what, key=key, done=done)
         return done
 
     # -- /t/{tenant}/approvals
     async def approvals(self, request: Request, visit: Visit, user: User) -> Response:
-        tenant = await run_in_threadpool(self._tenant, user, request.path_params["tenant"])
+        tenant = await run_in_threadpool(self.tenant_for, user, request.path_params["tenant"])
         waiting = await run_in_threadpool(self._approvals, tenant)
         if request.query_params.get("format") == "csv":
             return csv_response(f"{tenant.id}-approvals", (
@@ -316,8 +322,8 @@ class Pages:
                 p.rendered.subject if p.rendered else "", p.detail, f"{p.action.send_after:%Y-%m-%d %H:%M}",
             ) for p in waiting])  # fmt: skip
         title = f"{tenant.name}: approvals"
-        return self._render(request, visit, "approvals.html", title=title, tenant=tenant, waiting=waiting,
-                            done=_done(request))  # fmt: skip
+        return self.render(request, visit, "approvals.html", title=title, tenant=tenant, waiting=waiting,
+                            done=done_message(request))  # fmt: skip
 
     def _approvals(self, tenant: Tenant) -> list[preview.Preview]:
         today = self.rt.clock.now().astimezone(ZoneInfo(tenant.timezone)).date()
@@ -325,8 +331,8 @@ class Pages:
             return views.approvals(conn, self.rt.settings, tenant, today)
 
     async def decide(self, request: Request, visit: Visit, user: User) -> Response:
-        form = await self._form(request, visit)
-        tenant = await run_in_threadpool(self._tenant, user, request.path_params["tenant"])
+        form = await self.form_of(request, visit)
+        tenant = await run_in_threadpool(self.tenant_for, user, request.path_params["tenant"])
         if not user.may_act:
             raise Refused(403, "A viewer can read but not change anything")
         one = str(form.get("one", ""))
@@ -338,7 +344,7 @@ class Pages:
         if what not in ("approve", "reject") or not keys:
             raise Refused(400, "Choose approve or reject, and at least one action")
         count = await run_in_threadpool(self._decide, user, tenant, what, keys)
-        return _back(f"/t/{quote(tenant.id)}/approvals", what, count)
+        return back(f"/t/{quote(tenant.id)}/approvals", what, count)
 
     def _decide(self, user: User, tenant: Tenant, what: str, keys: list[str]) -> int:
         now = self.rt.real_now()
@@ -354,7 +360,13 @@ class Pages:
             for key, before in waiting.items():
                 after = outbox.get(conn, tenant.id, key)
                 audit.write(
-                    conn, user.name, tenant.id, f"outbox.{what} {key}", now, _state(before), _state(after)
+                    conn,
+                    user.name,
+                    tenant.id,
+                    f"outbox.{what} {key}",
+                    now,
+                    action_state(before),
+                    action_state(after),
                 )
         log.info("web.decided", user=user.name, tenant=tenant.id, decision=what, count=count)
         return count
@@ -371,15 +383,15 @@ class Pages:
             Route("/login", self.login, methods=["POST"]),
             Route("/logout", self.logout, methods=["POST"]),
             Route("/static/ccm.css", self.css, methods=["GET"]),
-            Route("/", self._page(self.firms), methods=["GET"]),
-            Route("/t/{tenant}/", self._page(self.night), methods=["GET"]),
-            Route("/t/{tenant}/actions", self._page(self.act, post=True), methods=["POST"]),
-            Route("/t/{tenant}/approvals", self._page(self.approvals), methods=["GET"]),
-            Route("/t/{tenant}/approvals", self._page(self.decide, post=True), methods=["POST"]),
+            Route("/", self.page(self.firms), methods=["GET"]),
+            Route("/t/{tenant}/", self.page(self.night), methods=["GET"]),
+            Route("/t/{tenant}/actions", self.page(self.act, post=True), methods=["POST"]),
+            Route("/t/{tenant}/approvals", self.page(self.approvals), methods=["GET"]),
+            Route("/t/{tenant}/approvals", self.page(self.decide, post=True), methods=["POST"]),
         ]
 
 
-def _state(action: outbox.Action | None) -> dict[str, Any] | None:
+def action_state(action: outbox.Action | None) -> dict[str, Any] | None:
     if action is None:
         return None
     return {"state": str(action.state), "reason": action.reason, "attempts": action.attempts}
@@ -392,7 +404,7 @@ def _next(target: str | None) -> str:
     return target
 
 
-def _done(request: Request) -> str:
+def done_message(request: Request) -> str:
     what = request.query_params.get("done", "")
     if what not in DONE:
         return ""
@@ -401,7 +413,7 @@ def _done(request: Request) -> str:
     return f"{count} action{'s' if count != 1 else ''} {DONE[what]}."
 
 
-def _back(path: str, what: str, count: int) -> Response:
+def back(path: str, what: str, count: int) -> Response:
     return RedirectResponse(
-        f"{path}?{urlencode({'done': what, 'n': count})}", status_code=303, headers=_HEADERS
+        f"{path}?{urlencode({'done': what, 'n': count})}", status_code=303, headers=HEADERS
     )
