@@ -200,6 +200,9 @@ class Ledger(Protocol):
 #   usage() -> Usage                          calls made, 429s, the ledger's day limit left
 #   reminders_enabled() -> bool               the ledger's own reminders are on (customers chased twice)
 #   online_invoice_url(invoice_id) -> str     the pay-online link put in reminders
+#   invoice_pdf(invoice_id) -> bytes          the invoice as PDF, attached to reminders (run/extras.py)
+#   extra_recipients(customer_id) -> list[str]   further addresses a reminder is copied to (Xero's
+#                                             ContactPersons with IncludeInEmails)
 
 WebhookParser = Callable[[Any, Mapping[str, str], bytes], "list[Change] | Rejected"]
 
@@ -222,7 +225,8 @@ class AdapterSpec:
     Changes name the ledger's organisation ids); `event_streams` are the streams whose changes the ledger
     announces that way (the others are polled); `companions` names streams worth syncing along with an event
     stream (Xero: an invoice whose amount due changed usually means a payment, which has no event of its
-    own); `refresh_idle_days` is how long an unused refresh token lives.
+    own); `refresh_idle_days` is how long an unused refresh token lives; `record_url(kind, ledger_id)` is the
+    record's page in the ledger's own web app (kind: customer, invoice, credit_note, payment; None: no page).
     """
 
     name: str
@@ -233,6 +237,7 @@ class AdapterSpec:
     event_streams: frozenset[str] = frozenset()
     companions: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     refresh_idle_days: int | None = None
+    record_url: Callable[[str, str], str | None] | None = None
 
 
 class UnknownLedger(LookupError):

@@ -15,7 +15,9 @@ from typing import Any
 from adapters.base import Change, Cursor, OAuthEndpoints, Page, Rejected, WriteResult
 
 SCHEMA: dict[str, frozenset[str]] = {
-    "contacts": frozenset({"ContactID", "Name", "EmailAddress", "ContactStatus", "Groups[]", "UpdatedAt"}),
+    "contacts": frozenset({
+        "ContactID", "Name", "EmailAddress", "Phone", "ContactStatus", "Groups[]", "UpdatedAt",
+    }),
     "invoices": frozenset({
         "InvoiceID", "Number", "Type", "Contact.ContactID", "Currency", "Total", "AmountDue", "Status",
         "Date", "DueDate", "UpdatedAt",

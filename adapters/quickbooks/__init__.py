@@ -25,10 +25,11 @@ def _webhook(settings: Any, headers: Mapping[str, str], raw_body: bytes) -> list
 
 def spec() -> AdapterSpec:
     """Register the QuickBooks Online adapter: factory, shipped mapping and raw schema."""
+    from adapters.quickbooks import links
     from adapters.quickbooks.schema import raw_schema
     from adapters.quickbooks.webhooks import STREAMS
 
     return AdapterSpec(
         "quickbooks", _factory, MAPPING, raw_schema(), webhook=_webhook,
-        event_streams=frozenset(STREAMS.values()), refresh_idle_days=100,
+        event_streams=frozenset(STREAMS.values()), refresh_idle_days=100, record_url=links.record_url,
     )  # fmt: skip

@@ -261,9 +261,21 @@ class QboApi:
         )
         return result
 
-    def read(self, entity: str, record_id: str) -> dict[str, Any]:
-        result = self._call(lambda: self._sdk.get_single_object(entity, record_id))
+    def read(self, entity: str, record_id: str, include: str | None = None) -> dict[str, Any]:
+        """One object; `include` asks for more (`invoiceLink`: an Invoice's pay-online link)."""
+        params = {"include": include} if include else None
+        result = self._call(lambda: self._sdk.get_single_object(entity, record_id, params=params))
         return dict(result[entity])
+
+    def pdf(self, entity: str, record_id: str) -> bytes:
+        """The object as QBO prints it (`GET .../{entity}/{id}/pdf`), retried as a read."""
+        url = f"{self.company_url}/{entity.lower()}/{record_id}/pdf"
+        headers = {"Accept": "application/pdf"}
+        params = {"minorversion": str(self.minor_version)}
+        content: bytes = self._call(lambda: self._send("GET", url, dict(headers), params, None).content)
+        if not content.startswith(b"%PDF"):
+            raise Retriable(f"QuickBooks answered {entity} {record_id}'s PDF with something else")
+        return content
 
     def create(self, entity: str, body: Mapping[str, Any], request_id: str | None = None) -> dict[str, Any]:
         """Create an object, sent once (see `_write`); `request_id` is QBO's requestid for it."""

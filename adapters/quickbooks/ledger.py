@@ -81,6 +81,16 @@ class QuickBooksLedger:
     def parse_webhook(self, headers: Mapping[str, str], raw_body: bytes) -> list[Change] | Rejected:
         return webhooks.parse(headers, raw_body, self.settings.webhook_verifier)
 
+    def online_invoice_url(self, invoice_id: str) -> str | None:
+        """The invoice's pay-online link (its InvoiceLink): QBO gives one when the company takes online
+        payments and the invoice has a BillEmail; None otherwise."""
+        link = self.api.read("Invoice", invoice_id, include="invoiceLink").get("InvoiceLink")
+        return str(link) if link else None
+
+    def invoice_pdf(self, invoice_id: str) -> bytes:
+        """The invoice as PDF, as QBO prints it: attached to reminders."""
+        return self.api.pdf("Invoice", invoice_id)
+
     def usage(self) -> Usage:
         """Requests made for this company and how many QuickBooks throttled (it has no day limit)."""
         return Usage(self.api.calls, self.api.throttled)

@@ -4,7 +4,8 @@
 with catalogue lines and VAT; full, partial and split payments; credit notes with allocations; overpayments
 and prepayments applied later; voided, deleted and draft invoices; deleted payments; archived and merged
 customers; a few EUR and USD customers; a few bills; and `Plant`s: deliberate inconsistencies for
-reconciliation to find. Same seed, size and `today` -> an identical Firm. The generator knows no ledger's
+reconciliation to find. Most customers have a phone number for their country (adapters/sandbox/phones.py).
+Same seed, size and `today` -> an identical Firm. The generator knows no ledger's
 JSON: each sandbox renders it in its own API's shape and derives "paid", amounts due and remaining credit
 from the allocations (`invoice_allocations`, `remaining_credit` help with that).
 
@@ -24,6 +25,7 @@ from functools import lru_cache
 from typing import Literal
 
 from adapters.sandbox.cases import CASE_NAMES, with_cases
+from adapters.sandbox.phones import phone_for
 from adapters.sandbox.records import (
     PLANT_KINDS,
     SIZES,
@@ -201,9 +203,10 @@ class _Builder:
             slug = (
                 "".join(ch if ch.isalnum() else "-" for ch in base_name.lower()).strip("-").replace("--", "-")
             )
+            cid = self.uid()
             self.customers.append(
                 GenCustomer(
-                    id=self.uid(),
+                    id=cid,
                     name=name,
                     email=None if rng.random() < 0.05 else f"accounts@{slug}.example.com",
                     currency=currency,
@@ -211,6 +214,7 @@ class _Builder:
                     segment=rng.choice(tuple(SEGMENT_TERMS)),
                     created=created,
                     updated=created,
+                    phone=phone_for(cid, currency),
                 )
             )
 

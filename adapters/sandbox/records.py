@@ -27,6 +27,21 @@ PLANT_KINDS: tuple[PlantKind, ...] = (
 )  # fmt: skip
 
 
+@dataclass(frozen=True, slots=True)
+class GenPhone:
+    """A customer's phone number in parts, as ledgers keep it: "44", "20", "7946 0123" (no trunk 0)."""
+
+    country: str
+    area: str
+    number: str
+    mobile: bool = False
+
+    @property
+    def dialable(self) -> str:
+        """The number as one dials it from abroad: "+44 20 7946 0123"."""
+        return f"+{self.country} {self.area} {self.number}"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GenCustomer:
     """A customer (Xero contact, QBO customer). Keyword-only: fields with defaults sit among the others."""
@@ -41,6 +56,7 @@ class GenCustomer:
     merged_into: str | None = None
     created: datetime
     updated: datetime
+    phone: GenPhone | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,10 +27,12 @@ PAYMENT_STREAMS = ("payments", "overpayments", "prepayments")
 
 def spec() -> AdapterSpec:
     """Register the adapter as "xero", with its shipped mapping and raw schema."""
+    from adapters.xero import links
     from adapters.xero.webhooks import STREAMS
 
     return AdapterSpec(
         "xero", _factory, SHIPPED / "xero.yaml", raw_schema(), webhook=_webhook,
         event_streams=frozenset(STREAMS.values()),  # no payment events: payments are polled
         companions={"invoices": PAYMENT_STREAMS, "credit_notes": PAYMENT_STREAMS}, refresh_idle_days=60,
+        record_url=links.record_url,
     )  # fmt: skip

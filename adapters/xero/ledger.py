@@ -141,6 +141,9 @@ class XeroLedger:
     def online_invoice_url(self, invoice_id: str) -> str | None:
         return self.writer.online_invoice_url(invoice_id)
 
+    def extra_recipients(self, customer_id: str) -> list[str]:
+        return self.writer.extra_recipients(customer_id)
+
     def reminders_enabled(self) -> bool:
         return self.writer.reminders_enabled()
 

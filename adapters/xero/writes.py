@@ -188,6 +188,17 @@ class Writer:
                 return str(item["OnlineInvoiceUrl"])
         return None
 
+    def extra_recipients(self, contact_id: str) -> list[str]:
+        """The addresses of the contact's people marked "Include in emails" (ContactPersons), in Xero's order:
+        Xero sends its own invoice e-mails to them too, so a reminder copies them."""
+        data = self._call(f"contact {contact_id}", "get_contact", contact_id)
+        found = []
+        for contact in data.get("Contacts") or []:
+            for person in contact.get("ContactPersons") or []:
+                if person.get("IncludeInEmails") and (person.get("EmailAddress") or "").strip():
+                    found.append(str(person["EmailAddress"]).strip())
+        return found
+
     def reminders_enabled(self) -> bool:
         """Whether Xero's own invoice reminders are on (then customers would be chased twice: warn)."""
         data = self._call("invoice reminder settings", "get_invoice_reminders")

@@ -11,7 +11,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from connector.mapping import paths
+from connector.mapping import paths, phones
 from connector.mapping.fields import ALLOCATING, ALLOCATION_FIELDS, CATALOGUE, DEFAULT_RECORD, FieldDef, Kind
 from connector.mapping.values import ValueProblem, check_format, date_parser, instant_parser, to_decimal
 from connector.model import RECORD_TYPES, Allocation, ModelError, Money, Record, SourceKind
@@ -273,6 +273,8 @@ def _field_getters(
 
 
 def _compile_field(name: str, fdef: FieldDef, spec: Any, checker: _Paths, at: KeyPath) -> FieldFn:
+    if fdef.kind is Kind.PHONE:
+        return phones.compile_phone(name, spec, checker, Problem, at)
     shorthand = isinstance(spec, str | list)
     spec = _mapping({"path": spec} if shorthand else spec, at)
     _only(spec, _FIELD_KEYS, at)

@@ -17,6 +17,7 @@ class Kind(StrEnum):
     DECIMAL = "decimal"
     ENUM = "enum"
     TEXTLIST = "textlist"
+    PHONE = "phone"  # a number to call: text, or picked from typed parts (connector/mapping/phones.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,7 @@ CATALOGUE: dict[str, dict[str, FieldDef]] = {
         "merged_into": _TEXT,
         "updated_at": _UPDATED,
         "ledger_balance": FieldDef(Kind.DECIMAL),  # the ledger's own balance of the customer
+        "phone": FieldDef(Kind.PHONE),
     },
     "invoice": {
         "customer_id": FieldDef(Kind.TEXT, required=True),

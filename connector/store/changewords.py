@@ -3,6 +3,7 @@
     INV-000275 (Acme Joinery Trading): amount due 292.80 → 0.00, status open → paid
     payment of 1,200.00 GBP on 2026-11-03 from Acme Joinery Trading: new
     Cedar Garden Centre LLP: e-mail old@cedar.example → accounts@cedar.example
+    Cedar Garden Centre LLP: phone none → +44 20 7946 0958
 
 Records are named from the store as it is now (a record deleted since is still there, marked deleted); a
 record the store no longer knows (its tenant's records replaced) keeps its ledger id, said as such.
@@ -25,7 +26,7 @@ _FIELD_WORDS = {
     "amount_due": "amount due", "due_date": "due date", "issue_date": "issue date", "currency_rate":
     "exchange rate", "remaining": "credit remaining", "unapplied": "unapplied", "email": "e-mail",
     "merged_into": "merged into", "segments": "groups", "ledger_balance": "balance in the ledger",
-    "customer_id": "customer", "allocations": "allocations",
+    "customer_id": "customer", "allocations": "allocations", "phone": "phone",
 }  # fmt: skip
 _OPS = {"insert": "new", "delete": "deleted", "update": "changed"}
 

@@ -78,6 +78,7 @@ def to_row(record: Record) -> dict[str, Any]:
             "currency": record.currency, "segments": list(record.segments),
             "merged_into": record.merged_into, "updated_at": record.updated_at,
             "ledger_balance": None if record.ledger_balance is None else _m(record.ledger_balance),
+            "phone": record.phone,
         }  # fmt: skip
     raise TypeError(f"not a canonical record: {type(record).__name__}")
 

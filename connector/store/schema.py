@@ -98,6 +98,8 @@ customers = Table(
     Column("updated_at", UTCDateTime()),
     # The ledger's own balance of the customer, in its currency (None: not reported). Migration 0010.
     Column("ledger_balance", Money()),
+    # A number to call, dialable as written (None: the ledger has none). Migration 0016.
+    Column("phone", String(100)),
 )
 
 invoices = Table(
@@ -428,6 +430,29 @@ invites = Table(
     Index(None, "tenant_id"),
 )
 
+# A firm's profile (connector/firmprofile.py): who its reminders come from, its legal footer, its locale and
+# how its customers pay it by bank transfer. One row per tenant; no row: every field empty (server defaults).
+firm_profiles = Table(
+    "firm_profiles",
+    metadata,
+    Column("tenant_id", Id, ForeignKey("tenants.tenant_id", ondelete="CASCADE"), primary_key=True),
+    Column("from_name", String(255)),
+    Column("from_address", String(320)),
+    Column("reply_to", String(320)),
+    Column("signature", Text),
+    Column("company_number", String(255)),
+    Column("registered_office", Text),
+    Column("locale", String(16)),  # None: derived from the tenant's country
+    Column("pay_account_name", String(255)),  # None: no bank transfer details
+    Column("pay_sort_code", String(8)),
+    Column("pay_account_number", String(8)),
+    Column("pay_iban", String(64)),
+    Column("pay_bic", String(11)),
+    Column("pay_reference", Text),
+    Column("statements", Boolean, nullable=False, server_default="0"),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
 # APScheduler's job store, exactly as its SQLAlchemyJobStore defines it (it finds the table made here).
 apscheduler_jobs = Table(
     "apscheduler_jobs",
@@ -491,4 +516,44 @@ web_audit = Table(
     Column("before", JSON),
     Column("after", JSON),
     Index(None, "tenant_id", "at"),
+)
+
+# Migration 0015. What came of each call task (connector/calls.py): the outcome a person recorded, and the
+# chasing event it opened (a promise or a dispute), if any. One row per call task (recorded again: replaced).
+call_outcomes = Table(
+    "call_outcomes",
+    metadata,
+    Column("tenant_id", Id, primary_key=True),
+    Column("key", String(128), primary_key=True),  # the call task's outbox key
+    Column("customer_id", Id, nullable=False),
+    Column("outcome", String(16), nullable=False),  # promise | dispute | no-answer | paid
+    Column("note", Text, nullable=False),
+    Column("until", Date),
+    Column("amount", Money()),
+    Column("currency", String(3)),
+    Column("event_id", Integer),  # the chasing_events row it opened
+    Column("recorded_by", String(64), nullable=False),
+    Column("recorded_at", UTCDateTime(), nullable=False),
+    Index(None, "tenant_id", "customer_id"),
+)
+
+# Migration 0015. Actions awaiting approval a person put aside until a time (connector/snooze.py): off the
+# approvals list until then, and never sent before it (their send_after is moved with the snooze).
+outbox_snoozes = Table(
+    "outbox_snoozes",
+    metadata,
+    Column("tenant_id", Id, primary_key=True),
+    Column("key", String(128), primary_key=True),
+    Column("until", UTCDateTime(), nullable=False),
+    Column("by", String(64), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+)
+
+# Migration 0015. Firms that asked for the morning digest e-mail (connector/digest.py); no row: off.
+morning_digests = Table(
+    "morning_digests",
+    metadata,
+    Column("tenant_id", Id, ForeignKey("tenants.tenant_id", ondelete="CASCADE"), primary_key=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
 )

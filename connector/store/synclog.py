@@ -163,10 +163,14 @@ def _run(row: Any) -> Run:
 
 
 def runs(
-    conn: Connection, tenant_id: str | None = None, failed_only: bool = False, limit: int = 50
+    conn: Connection,
+    tenant_id: str | None = None,
+    failed_only: bool = False,
+    limit: int = 50,
+    offset: int = 0,
 ) -> list[Run]:
     """Newest first. `tenant_id` None lists every tenant's runs (the bookkeeper's overview)."""
-    query = select(sync_runs).order_by(sync_runs.c.run_id.desc()).limit(limit)
+    query = select(sync_runs).order_by(sync_runs.c.run_id.desc()).limit(limit).offset(offset)
     if tenant_id is not None:
         query = query.where(sync_runs.c.tenant_id == tenant_id)
     if failed_only:
@@ -182,15 +186,23 @@ def get_run(conn: Connection, run_id: int, tenant_id: str | None = None) -> Run 
     return _run(row) if row else None
 
 
-def changes(conn: Connection, tenant_id: str, run_id: int, limit: int | None = None) -> list[ChangeRow]:
+def changes(
+    conn: Connection, tenant_id: str, run_id: int, limit: int | None = None, offset: int = 0
+) -> list[ChangeRow]:
     c = sync_changes.c
     query = (
         select(c.stream, c.entity, c.record_id, c.op, c.fields)
         .where(c.tenant_id == tenant_id, c.run_id == run_id)
         .order_by(c.change_id)
         .limit(limit)
+        .offset(offset)
     )
     return [ChangeRow(r.stream, r.entity, r.record_id, r.op, r.fields or {}) for r in conn.execute(query)]
+
+
+def run_count(conn: Connection, tenant_id: str) -> int:
+    query = select(func.count()).where(sync_runs.c.tenant_id == tenant_id)
+    return int(conn.execute(query).scalar_one())
 
 
 def change_count(conn: Connection, tenant_id: str, run_id: int) -> int:

@@ -124,3 +124,10 @@ class Harness(Protocol):
     def hold_marks(self, customer_id: str) -> int: ...  # hold lines / hold-group memberships the books hold
 
     def emails_sent(self, invoice_id: str) -> int: ...
+
+    # ---- a customer's phone number (as a person keeps it in the ledger)
+    def a_phone(self) -> tuple[str, str]: ...  # a live customer with a number, and that number as dialled
+
+    def change_phone(self, customer_id: str) -> str: ...  # a new number typed in; returns it as dialled
+
+    def blank_phone(self, customer_id: str) -> None: ...  # the number emptied, its entry left in the ledger

@@ -249,3 +249,24 @@ class QuickBooksHarness:
     def emails_sent(self, invoice_id: str) -> int:
         with self.sb.company.lock:
             return self.sb.company.emailed.count(invoice_id)
+
+    # ---- phones: QBO keeps free text (PrimaryPhone, Mobile: FreeFormNumber)
+    def a_phone(self) -> tuple[str, str]:
+        for row in sorted(self._rows("Customer"), key=lambda r: int(r.id)):
+            doc = self.doc("Customer", str(row.id))
+            number = (doc.get("PrimaryPhone") or doc.get("Mobile") or {}).get("FreeFormNumber")
+            if number and doc.get("Active"):
+                return str(row.id), str(number)
+        raise AssertionError("the demo company has no customer with a phone number")
+
+    def change_phone(self, customer_id: str) -> str:
+        self.sb.company.edit(
+            "Customer", customer_id, {"PrimaryPhone": {"FreeFormNumber": "+1 415  555-0199"}}
+        )
+        return "+1 415 555-0199"  # spaces as typed collapse
+
+    def blank_phone(self, customer_id: str) -> None:
+        empty = {"FreeFormNumber": " "}
+        self.sb.company.edit(
+            "Customer", customer_id, {"PrimaryPhone": empty, "Mobile": {"FreeFormNumber": "-"}}
+        )

@@ -17,6 +17,7 @@ from adapters.base import AdapterContext, Ledger
 from adapters.sandbox.clock import SandboxClock
 from adapters.sandbox.faults import Faults
 from adapters.sandbox.generator import FirmSize
+from adapters.sandbox.records import GenPhone
 from adapters.xero import connect
 from adapters.xero.pull import ENDPOINTS
 from adapters.xero.sandbox import XeroSandbox, start
@@ -265,3 +266,19 @@ class XeroHarness:
     def emails_sent(self, invoice_id: str) -> int:
         with self.sandbox.book.lock:
             return self.sandbox.book.emailed.count(invoice_id)
+
+    # ---- phones: Xero keeps them as typed parts (Phones[]: PhoneType, country, area, number)
+    def a_phone(self) -> tuple[str, str]:
+        book = self.sandbox.book
+        with book.lock:
+            c = next(c for c in sorted(book.contacts.by_id.values(), key=lambda c: c.id)
+                     if c.phone is not None and not c.archived and c.merged_into is None)  # fmt: skip
+            assert c.phone is not None
+            return c.id, f"+{c.phone.country} {c.phone.area} {c.phone.number}"
+
+    def change_phone(self, customer_id: str) -> str:
+        self.sandbox.book.change_contact(customer_id, phone=GenPhone("44", "020", "7946 0999"))
+        return "+44 20 7946 0999"  # the trunk 0 typed into the area code is not dialled from abroad
+
+    def blank_phone(self, customer_id: str) -> None:
+        self.sandbox.book.change_contact(customer_id, phone=GenPhone("44", "20", ""))

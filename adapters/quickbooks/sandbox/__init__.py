@@ -171,6 +171,10 @@ class QuickBooksSandbox:
         self.notifiers[realm].record("Invoice", invoice_id, "Update")
         return str(row.id)
 
+    def set_online_payments(self, on: bool, realm: str | None = None) -> None:
+        """The company takes online payments (or stops): invoices read with ?include=invoiceLink carry one."""
+        self.apis[self._realm(realm)].company.online_payments = on
+
     def void_invoice(self, invoice_id: str, realm: str | None = None) -> None:
         """Void an invoice as QBO does (amounts zero, PrivateNote "Voided"), with a Void webhook."""
         realm = self._realm(realm)

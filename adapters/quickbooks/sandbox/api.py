@@ -23,6 +23,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from adapters.quickbooks.sandbox import pdf
 from adapters.quickbooks.sandbox.auth import OAuthError, OAuthServer
 from adapters.quickbooks.sandbox.company import ENTITIES, QUERYABLE, Company
 from adapters.quickbooks.sandbox.faults import QboFault, auth_failed, lowercase_body, throttle_xml, validation
@@ -52,7 +53,7 @@ class Answer:
     """An HTTP answer: status, body text and its media type."""
 
     status: int
-    body: str
+    body: str | bytes
     media_type: str = "application/json"
 
 
@@ -120,6 +121,11 @@ class Api:
     def _answer(self, method: str, path: str, params: Mapping[str, str], body: bytes) -> Answer:
         try:
             _minor_version(params)
+            parts = path.strip("/").split("/")
+            if method == "GET" and len(parts) == 3 and parts[0] == "invoice" and parts[2] == "pdf":
+                row = self.company.get("Invoice", parts[1])
+                doc = self.company.doc("Invoice", row)
+                return Answer(200, pdf.invoice_pdf(doc, self.company.firm.name), "application/pdf")
             return Answer(200, self._envelope(self._route(method, path, params, body)))
         except _Throttled:
             return self.throttled("The batch request limit was reached (40 per minute).")
@@ -177,6 +183,11 @@ class Api:
             inner = self._object("Invoice", row)
         elif len(parts) == 2 and parts[0] == "companyinfo" and method == "GET":
             inner = self.company_info()
+        elif entity == "Invoice" and len(parts) == 2 and method == "GET" and _includes_link(params):
+            row = self.company.get(entity, parts[1])
+            link = self.company.invoice_link(row)
+            doc = json.loads(self.company.text(entity, row))
+            inner = f'"{entity}":' + dumps({**doc, "InvoiceLink": link} if link else doc)
         elif entity is not None and len(parts) == 2 and method == "GET":
             inner = self._object(entity, self.company.get(entity, parts[1]))
         elif entity is not None and len(parts) == 1 and method == "POST":
@@ -313,6 +324,11 @@ class Api:
 class _Throttled(QboFault):
     def __init__(self) -> None:
         super().__init__("3001", "ThrottleExceeded", "batch limit", status=429)
+
+
+def _includes_link(params: Mapping[str, str]) -> bool:
+    """`?include=invoiceLink` (QBO reads it from minorversion 36; ccm asks for 75 or more)."""
+    return "invoicelink" in {part.strip().lower() for part in params.get("include", "").split(",")}
 
 
 def _minor_version(params: Mapping[str, str]) -> int:

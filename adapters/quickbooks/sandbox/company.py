@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -117,6 +118,9 @@ class Company:
         self.tables = {name: Table(name, fields) for name, fields in ENTITIES.items()}
         self._cached: deque[Row] = deque()
         self.emailed: list[str] = []  # invoice ids QBO e-mailed, in order (one per send)
+        # The company takes online payments (QuickBooks Payments): an invoice read with ?include=invoiceLink
+        # then carries its InvoiceLink, when it has a BillEmail (an e-mailable invoice); see invoice_link.
+        self.online_payments = False
         self._load()
 
     def _load(self) -> None:
@@ -209,6 +213,14 @@ class Company:
                     if len(self._cached) > TEXT_CACHE:
                         self._cached.popleft().text = None
         return text
+
+    def invoice_link(self, row: Row) -> str | None:
+        """The customer's pay-online link of an invoice, as `?include=invoiceLink` shows it (None: none)."""
+        doc = self.doc("Invoice", row)
+        if not self.online_payments or not (doc.get("BillEmail") or {}).get("Address"):
+            return None
+        token = hashlib.sha256(f"{self.realm}:{row.id}".encode()).hexdigest()[:40]
+        return f"https://connect.intuit.com/t/scs-v1-{token}"
 
     def tombstone(self, row: Row) -> str:
         """A deleted row as CDC shows it."""

@@ -186,6 +186,8 @@ def customer(c: GenCustomer, balance: Decimal, ids: Ids) -> Doc:
     }  # fmt: skip
     if c.email:
         doc["PrimaryEmailAddr"] = {"Address": c.email}
+    if c.phone is not None:  # QBO keeps a phone as the free text typed in; absent when there is none
+        doc["Mobile" if c.phone.mobile else "PrimaryPhone"] = {"FreeFormNumber": c.phone.dialable}
     return doc
 
 

@@ -136,6 +136,15 @@ class XeroSandbox:
         with self.book.lock:
             return self.book.change_contact(contact_id, **changes)
 
+    def set_contact_persons(self, contact_id: str, persons: Sequence[tuple[str, str, str, bool]]) -> None:
+        """The contact's ContactPersons: (first name, last name, e-mail, include in e-mails) each."""
+        with self.book.lock:
+            self.book.contact_persons[contact_id] = [
+                {"FirstName": first, "LastName": last, "EmailAddress": email, "IncludeInEmails": include}
+                for first, last, email, include in persons
+            ]
+            self.book.change_contact(contact_id)  # a change to the contact moves its UpdatedDateUTC
+
     def set_reminders(self, enabled: bool) -> None:
         """Turn Xero's own invoice reminders on or off (GET /InvoiceReminders/Settings)."""
         self.book.reminders_enabled = enabled

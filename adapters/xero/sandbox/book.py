@@ -143,6 +143,8 @@ class Book:
         self.emailed: list[str] = []  # invoice ids Xero e-mailed, in order
         self.emails: dict[date, int] = defaultdict(int)
         self.reminders_enabled = False
+        # ContactPersons by contact id, as Xero shows them: FirstName, LastName, EmailAddress, IncludeInEmails
+        self.contact_persons: dict[str, list[dict[str, Any]]] = {}
         self.listeners: list[Listener] = []
 
     # ---- lookups --------------------------------------------------------------------------------------
@@ -210,7 +212,8 @@ class Book:
     def render(self, kind: str, rec: Any) -> dict[str, Any]:
         """A record of collection `kind` ("Contacts", "Invoices", ...) in Xero's JSON shape."""
         if kind == "Contacts":
-            return render.contact(rec, self.group_refs(rec.id), self.balances(rec.id))
+            persons = self.contact_persons.get(rec.id)
+            return render.contact(rec, self.group_refs(rec.id), self.balances(rec.id), persons)
         if kind == "Invoices":
             allocs = self.live_allocations(rec.id)
             return render.invoice(rec, self.customer(rec.customer_id), allocs, rec.id in self.sent)

@@ -121,10 +121,26 @@ def invoice_json(
     return f'{head},"Contact":{_contact_ref_json(cust.id, cust.name)},"LineItems":[{lines}]}}'
 
 
+def phones(c: GenCustomer) -> list[dict[str, str]]:
+    """A contact's Phones as Xero lists them: all four types, those without a number blank."""
+    p = c.phone
+    filled = None if p is None else ("MOBILE" if p.mobile else "DEFAULT")
+    blank = {"PhoneNumber": "", "PhoneAreaCode": "", "PhoneCountryCode": ""}
+    return [
+        {"PhoneType": kind, "PhoneNumber": p.number, "PhoneAreaCode": p.area, "PhoneCountryCode": p.country}
+        if p is not None and kind == filled
+        else {"PhoneType": kind, **blank}
+        for kind in ("DEFAULT", "DDI", "FAX", "MOBILE")
+    ]
+
+
 def contact(
-    c: GenCustomer, groups: list[dict[str, Any]], balances: dict[str, dict[str, float]] | None = None
+    c: GenCustomer,
+    groups: list[dict[str, Any]],
+    balances: dict[str, dict[str, float]] | None = None,
+    persons: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """A Contact as GET /Contacts returns it (with its Balances when given)."""
+    """A Contact as GET /Contacts returns it (with its Balances and ContactPersons when given)."""
     out: dict[str, Any] = {
         "ContactID": c.id,
         "ContactStatus": "ARCHIVED" if c.archived else "ACTIVE",
@@ -132,13 +148,13 @@ def contact(
         "EmailAddress": c.email or "",
         "BankAccountDetails": "",
         "Addresses": [],
-        "Phones": [],
+        "Phones": phones(c),
         "UpdatedDateUTC": ms(c.updated),
         "ContactGroups": groups,
         "IsSupplier": False,
         "IsCustomer": True,
         "DefaultCurrency": c.currency,
-        "ContactPersons": [],
+        "ContactPersons": list(persons or []),
         "HasAttachments": False,
         "HasValidationErrors": False,
     }
