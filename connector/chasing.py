@@ -1,8 +1,12 @@
 """What people decided about chasing: disputes, promises to pay, payment plans, pauses, do-not-chase.
 
 Recorded by `ccm dispute|promise|plan|pause|do-not-chase`, shown by `ccm customer`, and read by the dunning
-planner. A promise suspends reminders until its date; if the customer has not paid by then, the sequence
-simply resumes at the next level after the last one sent (a broken promise re-enters where it left).
+planner. A promise covers the invoices promised (one `promise` event per invoice, each with the amount
+promised for them all): those invoices are not chased until its date, the customer's other invoices still
+are; if unpaid by then, the sequence simply resumes at the next level after the last one sent (a broken
+promise re-enters where it left). A promise recorded before per-invoice promises (no invoice) still covers
+the whole customer. A dispute names its invoice; a note is ccm's own remark on the customer, kept in the
+history. The CLI and the web pages record all of these through the functions here.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from connector.store.schema import chasing_events, customer_settings, customers,
 DISPUTE = "dispute"
 PROMISE = "promise"
 PLAN = "plan"
+NOTE = "note"
 
 # Amounts people type (a promise, a credit limit): plain digits, at most the store's 4 decimal places, and
 # small enough for its scaled 64-bit column (under 922,337,203,685,477) with room to spare.
@@ -45,6 +50,7 @@ class Event:
     opened_at: datetime
     closed_at: datetime | None
     outcome: str | None
+    invoice_number: str | None = None  # the invoice's number, for every output (its id when it has none)
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,7 @@ class ChasingState:
     promise_until: date | None = None
     on_plan: bool = False
     disputed: frozenset[str] = field(default_factory=frozenset)
+    promised: dict[str, date] = field(default_factory=dict)  # invoice id -> promised to be paid by
 
 
 # ---- what the person typed
@@ -127,6 +134,23 @@ def find_invoice(conn: Connection, tenant_id: str, text: str) -> tuple[str, str,
     if len(rows) > 1:
         raise NotFound(f"{text!r} matches {len(rows)} invoices; give the invoice id")
     return rows[0].id, rows[0].customer_id, rows[0].number
+
+
+UNTIL_YEARS = 5  # a promise further ahead is a typo (20226-01-01), not a plan
+
+
+def until_problem(day: date, today: date) -> str | None:
+    """Why `day` cannot be a date a person promises something by (None: it can): before `today` (the firm's
+    today) or more than UNTIL_YEARS ahead."""
+    try:
+        latest = today.replace(year=today.year + UNTIL_YEARS)
+    except ValueError:  # 29 February
+        latest = today.replace(year=today.year + UNTIL_YEARS, day=28)
+    if day < today:
+        return f"{day} is in the past (today is {today})"
+    if day > latest:
+        return f"{day} is more than {UNTIL_YEARS} years ahead (at most {latest})"
+    return None
 
 
 # ---- settings
@@ -217,18 +241,22 @@ def close_events(
 
 
 def events(conn: Connection, tenant_id: str, customer_id: str) -> list[Event]:
-    """Every event of a customer, newest first (for `ccm customer`)."""
-    e = chasing_events.c
-    rows = conn.execute(
-        select(chasing_events)
+    """Every event of a customer, newest first, each with its invoice's number (for `ccm customer`)."""
+    e, i = chasing_events.c, invoices.c
+    query = (
+        select(chasing_events, i.number)
+        .select_from(chasing_events.outerjoin(
+            invoices, (i.tenant_id == e.tenant_id) & (i.id == e.invoice_id)
+        ))
         .where(e.tenant_id == tenant_id, e.customer_id == customer_id)
         .order_by(e.opened_at.desc(), e.event_id.desc())
-    )
+    )  # fmt: skip
     return [
         Event(r.event_id, r.kind, r.customer_id, r.invoice_id, r.until,
               Money(Decimal(r.amount), r.currency) if r.amount is not None and r.currency else None,
-              r.note, r.opened_at, r.closed_at, r.outcome)
-        for r in rows
+              r.note, r.opened_at, r.closed_at, r.outcome,
+              (r.number or r.invoice_id) if r.invoice_id else None)
+        for r in conn.execute(query)
     ]  # fmt: skip
 
 
@@ -250,6 +278,11 @@ def states(conn: Connection, tenant_id: str) -> dict[str, ChasingState]:
         state = found.setdefault(customer_id, {})
         if kind == DISPUTE and invoice_id:
             disputed.setdefault(customer_id, set()).add(invoice_id)
+        elif kind == PROMISE and invoice_id:
+            promised = state.setdefault("promised", {})
+            assert isinstance(promised, dict)
+            if until is not None and (invoice_id not in promised or until > promised[invoice_id]):
+                promised[invoice_id] = until
         elif kind == PROMISE:
             current = state.get("promise_until")
             state["promise_until"] = (
@@ -260,3 +293,113 @@ def states(conn: Connection, tenant_id: str) -> dict[str, ChasingState]:
     for customer_id, ids in disputed.items():
         found.setdefault(customer_id, {})["disputed"] = frozenset(ids)
     return {cid: ChasingState(**values) for cid, values in found.items()}  # type: ignore[arg-type]
+
+
+# ---- what a person records (the CLI and the web pages call these, in the caller's transaction)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenInvoice:
+    invoice_id: str
+    number: str  # its id when it has no number
+    due_date: date | None
+    amount_due: Money
+
+
+def open_invoices(conn: Connection, tenant_id: str, customer_id: str) -> list[OpenInvoice]:
+    """The customer's open invoices with something due, oldest due date first (as the ledger states them)."""
+    i = invoices.c
+    rows = conn.execute(
+        select(i.id, i.number, i.due_date, i.amount_due, i.currency)
+        .where(
+            i.tenant_id == tenant_id,
+            i.customer_id == customer_id,
+            i.status == "open",
+            i.amount_due > Decimal(0),
+        )
+        .order_by(i.due_date, i.issue_date, i.id)
+    )
+    return [
+        OpenInvoice(r.id, r.number or r.id, r.due_date, Money(Decimal(r.amount_due), r.currency))
+        for r in rows
+    ]
+
+
+def promised_invoices(
+    conn: Connection, tenant_id: str, customer_id: str, named: list[str], amount: Money | None
+) -> list[OpenInvoice]:
+    """The invoices a promise covers: those `named` (numbers or ids, each the customer's and open); else the
+    oldest open invoices the amount pays (the last one perhaps in part); else every open invoice."""
+    found = open_invoices(conn, tenant_id, customer_id)
+    if named:
+        chosen: list[OpenInvoice] = []
+        for text in named:
+            invoice_id, owner, number = find_invoice(conn, tenant_id, text)
+            if owner != customer_id:
+                raise NotFound(f"invoice {number or text} is another customer's")
+            match = next((f for f in found if f.invoice_id == invoice_id), None)
+            if match is None:
+                raise NotFound(f"invoice {number or text} is not open (nothing to promise)")
+            if match not in chosen:
+                chosen.append(match)
+        return chosen
+    if not found:
+        raise NotFound("the customer has no open invoice")
+    if amount is None:
+        return found
+    chosen, left = [], amount.amount
+    for invoice in found:
+        if left <= 0:
+            break
+        if invoice.amount_due.currency == amount.currency:
+            chosen.append(invoice)
+            left -= invoice.amount_due.amount
+    if not chosen:
+        raise NotFound(f"the customer has no open invoice in {amount.currency}")
+    return chosen
+
+
+def record_promise(
+    conn: Connection,
+    tenant_id: str,
+    customer_id: str,
+    covered: list[OpenInvoice],
+    until: date,
+    amount: Money | None,
+    note: str,
+    now: datetime,
+) -> list[int]:
+    """A promise to pay `amount` (if said) by `until`, on exactly the invoices `covered`: each gets its own
+    `promise` event (a new promise on an invoice replaces its open one); other invoices are still chased."""
+    return [
+        open_event(conn, tenant_id, customer_id, PROMISE, now, note=note, invoice_id=inv.invoice_id,
+                   until=until, amount=amount)
+        for inv in covered
+    ]  # fmt: skip
+
+
+def record_dispute(
+    conn: Connection, tenant_id: str, invoice: str, reason: str, now: datetime, *, resolve: bool = False
+) -> tuple[str, str]:
+    """Dispute (or, with `resolve`, settle the dispute on) the invoice whose number or id is `invoice`.
+
+    Returns (customer id, invoice number). NotFound: no such invoice, or (resolve) no open dispute on it."""
+    invoice_id, customer_id, number = find_invoice(conn, tenant_id, invoice)
+    shown = number or invoice_id
+    if resolve:
+        if not close_events(conn, tenant_id, customer_id, DISPUTE, "resolved", now, invoice_id):
+            raise NotFound(f"invoice {shown} has no open dispute")
+    else:
+        open_event(conn, tenant_id, customer_id, DISPUTE, now, note=reason, invoice_id=invoice_id)
+    return customer_id, shown
+
+
+def add_note(conn: Connection, tenant_id: str, customer_id: str, text: str, now: datetime) -> int:
+    """ccm's own note on a customer, kept in its history (never replaces an earlier note)."""
+    result = conn.execute(chasing_events.insert().values(
+        tenant_id=tenant_id, customer_id=customer_id, kind=NOTE, note=text, opened_at=now, closed_at=now,
+        outcome="noted",
+    ))  # fmt: skip
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])

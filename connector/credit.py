@@ -73,6 +73,10 @@ def _read_csv_text(path: Path) -> str:
         raw = path.read_bytes()
     except OSError as exc:
         raise LimitFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    return _csv_text(path, raw)
+
+
+def _csv_text(path: Path | str, raw: bytes) -> str:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -86,7 +90,7 @@ def _read_csv_text(path: Path) -> str:
     return text
 
 
-def _records(path: Path, text: str) -> Iterator[tuple[int, list[str]]]:
+def _records(path: Path | str, text: str) -> Iterator[tuple[int, list[str]]]:
     """(line the record starts on, its fields) for every non-blank record; quoted newlines kept."""
     reader = csv.reader(io.StringIO(text, newline=""))
     while True:
@@ -107,7 +111,16 @@ def import_limits(conn: Connection, tenant: Tenant, path: Path, now: datetime) -
     Every bad row is reported with the line it starts on. A customer named twice with the same limit is
     fine; with different limits it is an error naming both lines (which one was meant is not ours to guess).
     """
-    records = _records(path, _read_csv_text(path))
+    return _import(conn, tenant, path, _read_csv_text(path), now)
+
+
+def import_limits_upload(conn: Connection, tenant: Tenant, name: str, raw: bytes, now: datetime) -> int:
+    """`import_limits` for a file's bytes (an upload); errors name it `name`, exactly as the CLI's would."""
+    return _import(conn, tenant, name, _csv_text(name, raw), now)
+
+
+def _import(conn: Connection, tenant: Tenant, path: Path | str, text: str, now: datetime) -> int:
+    records = _records(path, text)
     first = next(records, None)
     header = [h.strip().lower() for h in first[1]] if first else []
     if "customer" not in header or "amount" not in header:
@@ -202,18 +215,24 @@ def accounts(
     overdue: dict[str, list[tuple[int, Decimal]]] = {}
     numbers: dict[str, list[str]] = {}
     level: dict[str, int] = {}
+    to_base, sent_level = rates.to_base, levels.get
     for state in basis.ledger.open():  # outstanding > 0
         inv = state.invoice
         if inv.status is not Status.OPEN:
             continue
-        days = state.days_past_due(today)
+        cid = inv.customer_id
+        days = (today - (inv.due_date or inv.issue_date)).days  # state.days_past_due(today), without calls
         if days > 0:  # converted only when it counts: planning runs this for every customer each night
-            in_base = rates.to_base(state.outstanding, inv.currency, inv.currency_rate) or Decimal(0)
-            overdue.setdefault(inv.customer_id, []).append((days, in_base))
-            numbers.setdefault(inv.customer_id, []).append(inv.number or f"invoice {inv.id}")
-        sent = levels.get(inv.id, 0)
-        if sent > level.get(inv.customer_id, 0):
-            level[inv.customer_id] = sent
+            in_base = to_base(state.outstanding, inv.total.currency, inv.currency_rate) or Decimal(0)
+            if cid in overdue:
+                overdue[cid].append((days, in_base))
+                numbers[cid].append(inv.number or f"invoice {inv.id}")
+            else:
+                overdue[cid] = [(days, in_base)]
+                numbers[cid] = [inv.number or f"invoice {inv.id}"]
+        sent = sent_level(inv.id, 0)
+        if sent and sent > level.get(cid, 0):
+            level[cid] = sent
     drafts: dict[str, Decimal] = {}
     if include_drafts:
         for inv in snapshot.invoices:
@@ -221,22 +240,20 @@ def accounts(
                 value = rates.to_base(inv.total.amount, inv.currency, inv.currency_rate) or Decimal(0)
                 drafts[inv.customer_id] = drafts.get(inv.customer_id, Decimal(0)) + value
     found = []
+    base, one, cent, zero = snapshot.tenant.base_currency, Decimal(1), Decimal("0.01"), Decimal(0)
     for customer in snapshot.customers:
         if customer.status is CustomerStatus.DELETED:
             continue  # gone from the ledger: there is nothing there to hold or release
         position = basis.positions.get(customer.id)
-        exposure_base = (position.base.net if position else Decimal(0)) + drafts.get(customer.id, Decimal(0))
+        exposure_base = (position.base.net if position else zero) + drafts.get(customer.id, zero)
         limit = limit_of.get(customer.id)
-        base = snapshot.tenant.base_currency
-        open_base = position.base.open if position else Decimal(0)
-        unapplied_base = position.base.unapplied if position else Decimal(0)
+        open_base = position.base.open if position else zero
+        unapplied_base = position.base.unapplied if position else zero
         currency = limit.currency if limit else base
-        rate = rates.rate_for(currency, None) if currency != base else Decimal(1)
+        rate = rates.rate_for(currency, None) if currency != base else one
         # Without a known rate the exposure stays in base currency, so an over-limit rule cannot fire on it.
         exposure = (
-            Money((exposure_base * rate).quantize(Decimal("0.01")), currency)
-            if rate
-            else Money(exposure_base, base)
+            Money((exposure_base * rate).quantize(cent), currency) if rate else Money(exposure_base, base)
         )
         mode, reason = manual.get(customer.id, (None, ""))
         current = held.get(customer.id)
@@ -318,6 +335,9 @@ def standing(
     return Standing(limits(conn, tenant_id), holds(conn, tenant_id), _manual(conn, tenant_id), levels)
 
 
+_DECIDED = "credit.decide_on"  # the key of `decide_on`'s result in `Basis.memo`
+
+
 @without_gc
 def decide_on(
     basis: Basis,
@@ -326,10 +346,20 @@ def decide_on(
     include_drafts: bool = False,
     segment_limits: Mapping[str, str] | None = None,
 ) -> tuple[list[Decision], list[Account]]:
-    """Hold decisions for every customer: pure over the basis and what was read from the store."""
+    """Hold decisions for every customer: pure over the basis and what was read from the store.
+
+    Pure, so computed once per basis for the same inputs: the night's planning (`holds_tonight`) and its
+    writing of the holds (`plan_holds`) read the same store state and share the result.
+    """
+    asked = (found, tuple(rules), include_drafts, dict(segment_limits or {}))
+    earlier = basis.memo.get(_DECIDED)
+    if earlier is not None and earlier[0] == asked:
+        return list(earlier[1]), list(earlier[2])
     limit_of = with_segment_defaults(basis.snapshot, found.limits, segment_limits or {})
     seen = accounts(basis, limit_of, found.held, found.manual, found.levels, include_drafts)
-    return ledger_truth.screen(evaluate(seen, rules), seen, basis.agreement), seen
+    decisions = ledger_truth.screen(evaluate(seen, rules), seen, basis.agreement)
+    basis.memo[_DECIDED] = (asked, tuple(decisions), tuple(seen))
+    return decisions, seen
 
 
 def decide(
@@ -383,6 +413,6 @@ def hold_actions(
 
 
 __all__ = ["HOLD", "Held", "LimitFileError", "Standing", "accounts", "decide", "decide_on", "held_after",
-           "hold_actions", "holds", "import_limits", "limits", "parse_limit", "parse_money", "peak_exposure",
-           "record_hold", "set_limit", "standing", "suggest", "unapplied_flags",
-           "with_segment_defaults"]  # fmt: skip
+           "hold_actions", "holds", "import_limits", "import_limits_upload", "limits", "parse_limit",
+           "parse_money", "peak_exposure", "record_hold", "set_limit", "standing", "suggest",
+           "unapplied_flags", "with_segment_defaults"]  # fmt: skip

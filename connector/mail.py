@@ -18,16 +18,18 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import select
 import smtplib
 import ssl
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from email.message import EmailMessage
-from email.utils import formataddr, formatdate
 from pathlib import Path
 from types import TracebackType
+from weakref import WeakKeyDictionary
 
 from jinja2 import (
     BaseLoader,
@@ -44,9 +46,12 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from adapters.base import Fatal
+from connector import envelope
 from connector.config import SmtpSettings
+from connector.envelope import InvoiceCopy, PayDetails, SignOff
 from connector.errors import CcmError, NeedsPerson, TryLater
 from connector.redact import register_secret
+from connector.words import filters as words_filters
 
 
 class TemplateProblem(NeedsPerson, ValueError):
@@ -90,9 +95,15 @@ class LineView:
     number: str
     due_date: date
     days_overdue: int
-    amount: str  # formatted with its currency, e.g. "1,250.00 GBP"
+    amount: str  # the outstanding amount in the firm's locale, e.g. "£1,250.00"
     level_name: str
     pay_url: str | None = None
+    # What the line says about itself (connector/words/variables.py documents every field)
+    level: int = 0  # the invoice's own reminder level in this message
+    written_on: date | None = None  # when we last wrote to the customer about it; None: never
+    total: str | None = None  # the invoice total, when it differs from what is outstanding (part-paid)
+    outstanding: Decimal | None = None  # the outstanding amount as a number (for the `money` filter)
+    currency: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +120,16 @@ class ReminderView:
     reference: str
     contact_email: str | None = None
     interest_line: str | None = None
+    # The firm's sign-off, ways to pay and invoice copies (`_signoff.*`, `_pay.*`; connector/envelope.py)
+    signoff: SignOff = envelope.NO_SIGNOFF
+    pay: PayDetails | None = None
+    copies: tuple[InvoiceCopy, ...] = ()
+    # The firm's locale (the `money` and `date` filters write in it) and what the message says it is about
+    locale: str = "en_GB"
+    written_about: tuple[str, ...] = ()  # numbers of the listed invoices we wrote about before
+    first_time: tuple[str, ...] = ()  # numbers of the listed invoices this message is the first to mention
+    month: date | None = None  # a statement's month (its first day); None in a reminder
+    contact_phone: str | None = None  # the customer's number to call, as the ledger holds it
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +157,11 @@ SAMPLE = ReminderView(
     firm="Sample Firm Ltd", customer="Sample Customer", level=2, level_name="first reminder",
     lines=(LineView("INV-0001", date(2026, 1, 1), 14, "120.00 GBP", "first reminder", "https://example.com/pay"),),
     totals=("120.00 GBP",), today=date(2026, 1, 15), reference="dun-sample", contact_email="ap@example.com",
+    contact_phone="+44 20 7946 0958",
     interest_line="Statutory interest of 1.23 GBP may be added.",
+    signoff=SignOff(("Jane Smith", "Credit Control"), "Sample Firm Ltd", ("Company no. 01234567",)),
+    pay=PayDetails("Sample Firm Ltd", "Please quote INV-0001.", "12-34-56", "12345678"),
+    copies=(InvoiceCopy("INV-0001", "https://example.com/invoice"),),
 )  # fmt: skip
 
 
@@ -161,6 +186,7 @@ def environment(tenant_templates: Path | None = None) -> Templates:
         keep_trailing_newline=True,
     )
     del env.globals["lipsum"]  # no place in a reminder, and the best-known way out of a plain Jinja2
+    env.filters.update(words_filters.FILTERS)  # money, date, and_list: in the firm's locale
     return env
 
 
@@ -203,29 +229,67 @@ def render(env: Templates, template: str, view: View) -> Rendered:
     return Rendered(subject, _render(env, f"{template}.txt", view), _render(env, f"{template}.html", view))
 
 
+_SHIPPED_FROM = ("connector", "templates")  # environment()'s PackageLoader: package and folder
+_SHIPPED = Path(__file__).resolve().parent / "templates"  # ... the folder it reads
+# Per environment: each template that rendered against the sample, with the template files it was read from.
+_checked: WeakKeyDictionary[Templates, dict[str, tuple[tuple[str, int, int], ...]]] = WeakKeyDictionary()
+_listed: WeakKeyDictionary[Templates, frozenset[str]] = WeakKeyDictionary()
+
+
+def _template_files(env: Templates) -> tuple[tuple[str, int, int], ...] | None:
+    """Every file the environment's loaders can read, with its size and modification time; None when the
+    environment was not made by `environment` (its folders are not known here)."""
+    loader = env.loader
+    loaders = loader.loaders if isinstance(loader, ChoiceLoader) else [loader]
+    folders: list[str] = []
+    for one in loaders:
+        if isinstance(one, FileSystemLoader):
+            folders.extend(str(path) for path in one.searchpath)
+        elif isinstance(one, PackageLoader) and (one.package_name, one.package_path) == _SHIPPED_FROM:
+            folders.append(str(_SHIPPED))
+        else:
+            return None
+    found = []
+    for folder in folders:
+        for parent, _, names in os.walk(folder):
+            for name in names:
+                path = os.path.join(parent, name)
+                with contextlib.suppress(OSError):  # gone since the listing: no longer part of it
+                    st = os.stat(path)
+                    found.append((path, st.st_mtime_ns, st.st_size))
+    return tuple(sorted(found))
+
+
 def check_templates(env: Templates, templates: Iterable[str]) -> None:
-    """Render every named template against a sample; raise TemplateProblem on the first that fails."""
+    """Render every named template against a sample; raise TemplateProblem on the first that fails.
+
+    A template that rendered before in this process is not rendered again while no template file of the
+    environment changed (added, removed, edited: name, size and modification time), so a firm that edits
+    its templates is checked afresh before its next run, and planning the same templates again costs
+    a directory listing.
+    """
+    files = _template_files(env)
+    names = frozenset(path for path, *_ in files or ())
+    if files is not None and _listed.get(env, names) != names and env.cache is not None:
+        env.cache.clear()  # a firm's file added or removed: Jinja would keep serving the one it loaded first
+    if files is not None:
+        _listed[env] = names
+    passed = _checked.setdefault(env, {})
     for template in sorted(set(templates)):
+        if files is not None and passed.get(template) == files:
+            continue
         render(env, template, SAMPLE)
+        if files is not None:
+            passed[template] = files
 
 
 def build_message(
     rendered: Rendered, to: str, key: str, smtp: SmtpSettings, when: float | None = None
 ) -> EmailMessage:
-    """An e-mail whose Message-ID is derived from the action key, so a duplicate is recognisable anywhere."""
-    message = EmailMessage()
-    domain = smtp.from_address.rpartition("@")[2] or "localhost"
-    message["Message-ID"] = f"<{key}@{domain}>"
-    message["From"] = formataddr((smtp.from_name or "", smtp.from_address))
-    message["To"] = to
-    if smtp.reply_to:
-        message["Reply-To"] = smtp.reply_to
-    message["Subject"] = rendered.subject
-    message["Date"] = formatdate(when, localtime=False)
-    message["X-CCM-Action"] = key
-    message.set_content(rendered.text)
-    message.add_alternative(rendered.html, subtype="html")
-    return message
+    """An e-mail from the server's sender whose Message-ID is derived from the action key, so a duplicate is
+    recognisable anywhere (headers as connector/envelope.py; a firm's own sender: `envelope.build`)."""
+    at = datetime.fromtimestamp(when, UTC) if when is not None else None
+    return envelope.build(rendered, (to,), key, smtp, when=at)
 
 
 PLAINTEXT_AUTH = (

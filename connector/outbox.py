@@ -437,7 +437,8 @@ def due_count(conn: Connection, now: datetime) -> int:
 
 UNSETTLED = (State.UNKNOWN, State.FAILED)
 _WHAT = {"note": "ledger note", "hold": "credit hold", "release": "credit hold release",
-         "call_task": "call task", "notice": "notice to the firm"}  # fmt: skip
+         "call_task": "call task", "notice": "notice to the firm",
+         "statement": "monthly statement"}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

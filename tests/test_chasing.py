@@ -80,13 +80,13 @@ def test_the_commands_record_and_undo(capsys, home, cli_books, monkeypatch):
     )
     assert (
         ccm(capsys, "dispute", "INV-0001", "--note", "wrong price")[1]
-        == "invoice INV-0001: disputed; not chased\n"
+        == "invoice INV-0001 (Ann's Café): disputed (wrong price); not chased\n"
     )
     assert ccm(capsys, "dispute", "INV-0001", "--resolve")[0] == 0
     code, out, _ = ccm(capsys, "promise", "Ann", "--until", "2026-12-01", "--amount", "60")
     assert (code, out) == (
         0,
-        "Ann's Café: promised to pay 60.00 GBP by 2026-12-01; reminders wait until then\n",
+        "Ann's Café: promised to pay 60.00 GBP by 2026-12-01 on INV-0001; reminders for it wait until then\n",
     )
     assert ccm(capsys, "plan", "Bob's Bikes")[0] == 0
     assert (
@@ -100,7 +100,8 @@ def test_the_commands_record_and_undo(capsys, home, cli_books, monkeypatch):
         found = chasing.states(conn, "acme")
     store.close()
     assert found["C-ANN"].disputed == frozenset()
-    assert found["C-ANN"].promise_until == date(2026, 12, 1)
+    assert found["C-ANN"].promise_until is None  # the promise covers the invoice, not the customer
+    assert found["C-ANN"].promised == {"I-1": date(2026, 12, 1)}
     assert found["C-ANN"].policy == "high-risk"
     assert found["C-BOB"].on_plan
     assert found["C-BOB2"].paused_until == date(2027, 1, 10)
@@ -110,7 +111,7 @@ def test_the_commands_record_and_undo(capsys, home, cli_books, monkeypatch):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("dispute", "INV-9"), "ccm: error: no invoice 'INV-9' in tenant 'acme'"),
+        (("dispute", "INV-9", "--reason", "not ours"), "ccm: error: no invoice 'INV-9' in tenant 'acme'"),
         (("dispute", "INV-0001", "--resolve"), "ccm: error: invoice INV-0001 has no open dispute"),
         (
             ("promise", "Ann", "--until", "soon"),

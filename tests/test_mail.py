@@ -51,9 +51,9 @@ def test_every_shipped_template_renders():
 def test_a_combined_reminder_lists_every_invoice_with_amount_days_and_link():
     rendered = render(environment(), "firm", VIEW)
     assert rendered.subject == "Acme Ltd: overdue invoices, second reminder"
-    assert "INV-0042  due 2026-11-02  1,250.00 GBP  (21 days overdue)" in rendered.text
+    assert "INV-0042  due 2 November 2026  1,250.00 GBP outstanding  (21 days overdue)" in rendered.text
     assert "Pay online: https://in.xero.com/abc" in rendered.text
-    assert "Total: 1,250.00 GBP, 80.00 EUR" in rendered.text
+    assert "Total outstanding: 1,250.00 GBP, 80.00 EUR" in rendered.text
     assert '<a href="https://in.xero.com/abc">Pay online</a>' in rendered.html
 
 

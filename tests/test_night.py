@@ -66,8 +66,8 @@ def test_one_combined_reminder_goes_out_with_notes_in_the_ledger(store, settings
     body = message.get_body(("plain",))
     assert body is not None
     text = body.get_content()
-    assert "INV-0001  due 2026-11-10  120.00 GBP  (14 days overdue)" in text
-    assert "INV-0002  due 2026-11-18  80.00 GBP  (6 days overdue)" in text
+    assert "INV-0001  due 10 November 2026  £120.00 outstanding  (14 days overdue)" in text
+    assert "INV-0002  due 18 November 2026  £80.00 outstanding  (6 days overdue)" in text
     assert "Pay online: https://pay.scripted.invalid/I1" in text
     assert set(firm.notes) == {"I1", "I2"}
     assert firm.notes["I1"][0].startswith(

@@ -147,7 +147,8 @@ def agreement(snapshot: Snapshot, now: AllocationLedger, rates: Rates) -> Agreem
     checked = {c.id for c in snapshot.customers if c.ledger_balance is not None}  # sums only where needed
     for state in now.open():  # held back needs outstanding > 0: only open invoices can be
         inv = state.invoice
-        found = _held_back(state, snapshot)
+        agreed = inv.status is not Status.PAID and inv.amount_due.amount == state.outstanding
+        found = None if agreed else _held_back(state, snapshot)  # `_held_back`'s common case, without a call
         if found is not None:
             held[inv.id] = found
             ledgered.add(

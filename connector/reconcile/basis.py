@@ -7,8 +7,9 @@ the rates, positions and payment behaviour, so they share one Basis instead of r
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from connector.reconcile.agreement import Agreement, agreement
 from connector.reconcile.behaviour import Behaviour, behaviours
@@ -28,6 +29,9 @@ class Basis:
     positions: Mapping[str, Position]
     behaviours: Mapping[str, Behaviour]
     agreement: Agreement  # what ccm and the ledger disagree on, and the inactive customers
+    # What is computed from this basis and the same other inputs more than once a night (tonight's hold
+    # decisions: planning words reminders by them, then the night writes them), kept with those inputs.
+    memo: dict[str, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     def leave_alone(self, customer_id: str) -> str | None:
         """Why ccm must neither chase nor hold the customer tonight (None: it may act)."""

@@ -41,6 +41,7 @@ from connector.reconcile.snapshot import Snapshot, without_gc
 
 _ZERO = Decimal(0)
 _TENTH = Decimal("0.1")
+_THOUSANDTH = Decimal("0.001")
 _CREDIT = SourceKind.CREDIT_NOTE
 
 
@@ -198,11 +199,12 @@ def observations(
     """Observations per customer id, in invoice id order, and what was set aside and why."""
     found: dict[str, list[Observation]] = {}
     aside: dict[str, list[SetAside]] = {}
-    paid_dates, invoices = sources.paid_on, ledger.invoices
+    paid_dates, invoices, to_base = sources.paid_on, ledger.invoices, rates.to_base
     for iid in sorted(invoices):
         state = invoices[iid]
         inv = state.invoice
-        due, paid_on, allocs = state.due, state.paid_on, state.allocations
+        paid_on, allocs = state.paid_on, state.allocations
+        due = inv.due_date or inv.issue_date  # state.due, without the call (this runs for every invoice)
         if inv.total.amount <= 0 or (paid_on is None and (state.outstanding <= 0 or due >= as_of)):
             continue
         number = inv.number or iid
@@ -224,9 +226,10 @@ def observations(
             late, amount, settled = (money_on - due).days, money, True
         else:
             late, amount, settled = (as_of - due).days, state.outstanding, False
-        weight = rates.to_base(amount, inv.currency, inv.currency_rate)
+        currency = inv.total.currency
+        weight = to_base(amount, currency, inv.currency_rate)
         found.setdefault(inv.customer_id, []).append(Observation(
-            iid, due, late, amount if weight is None else weight, settled, number, amount, inv.currency,
+            iid, due, late, amount if weight is None else weight, settled, number, amount, currency,
             money_on if settled else None,
         ))  # fmt: skip
     for customer, held in sources.unapplied.items():
@@ -305,26 +308,38 @@ def describe(
     aside: list[SetAside] | None = None,
 ) -> Behaviour:
     """One customer's behaviour from their observations."""
-    late = [max(o.days_late, 0) for o in obs]
-    total_weight = sum((o.weight for o in obs), _ZERO)
-    weighted = (
-        (sum((o.weight * max(o.days_late, 0) for o in obs), _ZERO) / total_weight).quantize(_TENTH)
-        if total_weight > 0
-        else _mean(late)
-    )
-    on_time = (
-        (Decimal(sum(1 for d in late if d == 0)) / len(obs)).quantize(Decimal("0.001")) if obs else _ZERO
-    )
-    severe = sum((o.weight for o in obs if not o.settled and o.days_late > model.severe_days), _ZERO)
+    # One pass (run for every customer each night); every sum adds in observation order, as sum() would.
+    late: list[int] = []
+    paid_days: list[int] = []
+    total_weight = weighted_sum = severe = _ZERO
+    on_time_count = open_count = 0
+    severe_days = model.severe_days
+    for o in obs:
+        days, weight = o.days_late, o.weight
+        counted = days if days > 0 else 0  # paid early counts as on time
+        late.append(counted)
+        total_weight += weight
+        weighted_sum += weight * counted
+        if counted == 0:
+            on_time_count += 1
+        if o.settled:
+            paid_days.append(days)
+        else:
+            open_count += 1
+            if days > severe_days:
+                severe += weight
+    weighted = (weighted_sum / total_weight).quantize(_TENTH) if total_weight > 0 else _mean(late)
+    on_time = (Decimal(on_time_count) / len(obs)).quantize(_THOUSANDTH) if obs else _ZERO
     big = material(severe, total_weight, model)
     rating = rate(weighted, on_time, big, model, small=severe > 0 and not big) if obs else None
+    paid_days.sort()
     return Behaviour(
         customer_id, name,
-        paid_count=sum(1 for o in obs if o.settled),
-        open_overdue_count=sum(1 for o in obs if not o.settled),
+        paid_count=len(paid_days),
+        open_overdue_count=open_count,
         average_days_late=_mean(late), weighted_days_late=weighted, on_time_share=on_time,
         trend=_trend(obs, as_of, model), rating=rating, risk=RISK[rating],
-        days_to_pay=tuple(sorted(o.days_late for o in obs if o.settled)),
+        days_to_pay=tuple(paid_days),
         severe_amount=severe, weighed=total_weight, observations=tuple(obs), set_aside=tuple(aside or ()),
         model=model,
     )  # fmt: skip

@@ -1,7 +1,9 @@
 """Discrepancies: where the ledger's records disagree with each other, each explained in plain language.
 
 Computed against the ledger as it stands now (every allocation, whatever its date), because the ledger's
-own figures (amount due, unapplied, remaining) describe now.
+own figures (amount due, unapplied, remaining) describe now. Explanations name records as a bookkeeper finds
+them, never by id: invoices and credit notes by number, payments by what, whom, how much and when ("the
+payment of £120.00 from Ann's Café on 3 March 2026"); only `records` carries the ids.
 """
 
 from __future__ import annotations
@@ -9,12 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 
-from connector.model import Allocation, Invoice, Money, PaymentStatus, SourceKind, Status
+from connector.model import Allocation, CreditNote, Invoice, Money, Payment, PaymentStatus, SourceKind, Status
 from connector.reconcile.agreement import agreement
 from connector.reconcile.fx import Rates
 from connector.reconcile.ledger import AllocationLedger, Applied
 from connector.reconcile.snapshot import Snapshot
+from connector.words import locale as words
 
 
 class Kind(StrEnum):
@@ -52,8 +56,55 @@ def _invoice(inv: Invoice) -> str:
     return f"Invoice {inv.number or inv.id}"
 
 
-def _source(a: Applied) -> str:
-    return f"{'Payment' if a.source_kind is SourceKind.PAYMENT else 'Credit note'} {a.source_id}"
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _payment(p: Payment, snapshot: Snapshot) -> str:
+    """E.g. "the payment of £120.00 from Ann's Café on 3 March 2026" (and its reference, if it has one)."""
+    who = f" from {snapshot.customer_name(p.customer_id)}" if p.customer_id else ""
+    ref = f" (reference {p.reference})" if p.reference else ""
+    amount = words.money(p.amount.amount, p.amount.currency)
+    return f"the {p.kind.value} of {amount}{who} on {words.long_date(p.date)}{ref}"
+
+
+def _credit_note(c: CreditNote, snapshot: Snapshot) -> str:
+    """E.g. "credit note CN-0001 for Ann's Café"; without a number, its amount and date."""
+    who = snapshot.customer_name(c.customer_id)
+    if c.number:
+        return f"credit note {c.number} for {who}"
+    amount = words.money(c.total.amount, c.total.currency)
+    return f"the credit note of {amount} for {who} of {words.long_date(c.issue_date)}"
+
+
+class _Sources:
+    """The snapshot's payments and credit notes by id (read when first needed), to put an allocation's
+    source in words."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+
+    @cached_property
+    def payments(self) -> dict[str, Payment]:
+        return {p.id: p for p in self.snapshot.payments}
+
+    @cached_property
+    def credits(self) -> dict[str, CreditNote]:
+        return {c.id: c for c in self.snapshot.credit_notes}
+
+    def __call__(self, a: Applied) -> str:
+        """The payment or credit note (its customer named), starting a sentence."""
+        if a.source_kind is SourceKind.PAYMENT:
+            paid = self.payments.get(a.source_id)
+            return _cap(_payment(paid, self.snapshot)) if paid else "A payment"
+        credit = self.credits.get(a.source_id)
+        return _cap(_credit_note(credit, self.snapshot)) if credit else "A credit note"
+
+
+def _for(inv: Invoice, a: Applied, snapshot: Snapshot) -> str:
+    """The invoice, with its customer's name when that is not the payment's (already named)."""
+    same = inv.customer_id == a.customer_id and a.source_kind is SourceKind.PAYMENT
+    return _invoice(inv) if same else f"{_invoice(inv)} for {snapshot.customer_name(inv.customer_id)}"
 
 
 def _ref(a: Applied | Allocation) -> str:
@@ -96,6 +147,7 @@ def _invoice_findings(snapshot: Snapshot, ledger: AllocationLedger) -> Iterator[
 
 
 def _stray_findings(snapshot: Snapshot, ledger: AllocationLedger) -> Iterator[Discrepancy]:
+    source = _Sources(snapshot)
     for a in ledger.stray:
         inv = snapshot.invoices_by_id.get(a.invoice_id)
         amount = Money(a.amount, a.currency)
@@ -103,35 +155,35 @@ def _stray_findings(snapshot: Snapshot, ledger: AllocationLedger) -> Iterator[Di
         if inv is None:
             yield Discrepancy(
                 Kind.ALLOCATION_TO_UNKNOWN_INVOICE, a.customer_id, refs, (("allocated", amount),),
-                f"{_source(a)} from {snapshot.customer_name(a.customer_id)} allocates {amount} to invoice "
-                f"{a.invoice_id}, which is not among the synced sales invoices",
+                f"{source(a)} allocates {amount} to invoice {a.invoice_id}, which is not among "
+                "the synced sales invoices",
             )  # fmt: skip
         elif not inv.status.live:
             yield Discrepancy(
                 Kind.ALLOCATION_TO_DEAD_INVOICE, inv.customer_id, refs, (("allocated", amount),),
-                f"{_source(a)} allocates {amount} to {_invoice(inv)} for "
-                f"{snapshot.customer_name(inv.customer_id)}, which is {inv.status.value}",
+                f"{source(a)} allocates {amount} to {_for(inv, a, snapshot)}, which is "
+                f"{inv.status.value}",
             )  # fmt: skip
         else:
             yield Discrepancy(
                 Kind.CURRENCY_MISMATCH, inv.customer_id, refs,
                 (("allocated", amount), ("invoice total", inv.total)),
-                f"{_source(a)} allocates {amount} to {_invoice(inv)} for "
-                f"{snapshot.customer_name(inv.customer_id)}, which is in {inv.currency}: not applied",
+                f"{source(a)} allocates {amount} to {_for(inv, a, snapshot)}, which is in "
+                f"{inv.currency}: not applied",
             )  # fmt: skip
 
 
 def _crossed_findings(snapshot: Snapshot, ledger: AllocationLedger) -> Iterator[Discrepancy]:
+    source = _Sources(snapshot)
     for c in ledger.crossed:
         a = c.allocation
         inv = snapshot.invoices_by_id[a.invoice_id]
         amount, applied = Money(a.amount, a.currency), Money(c.applied, inv.currency)
-        who = snapshot.customer_name(inv.customer_id)
         yield Discrepancy(
             Kind.CURRENCY_MISMATCH, inv.customer_id, (_ref(a), f"invoice:{a.invoice_id}"),
             (("allocated", amount), ("applied", applied)),
-            f"{_source(a)} allocates {amount} to {_invoice(inv)} for {who}, which is in {inv.currency}: "
-            f"applied as {applied} at the rates the ledger records",
+            f"{source(a)} allocates {amount} to {_for(inv, a, snapshot)}, which is in "
+            f"{inv.currency}: applied as {applied} at the rates the ledger records",
         )  # fmt: skip
 
 
@@ -148,12 +200,12 @@ def _balance_findings(snapshot: Snapshot, ledger: AllocationLedger, rates: Rates
 
 def _unapplied_findings(snapshot: Snapshot, ledger: AllocationLedger) -> Iterator[Discrepancy]:
     cash: list[tuple[str, str, str, str | None, Money]] = [
-        ("payment", p.id, f"{p.kind.value.capitalize()} {p.reference or p.id}", p.customer_id, p.unapplied)
+        ("payment", p.id, _cap(_payment(p, snapshot)), p.customer_id, p.unapplied)
         for p in snapshot.payments
         if p.status is PaymentStatus.LIVE and p.unapplied.amount > 0
     ]
     cash += [
-        ("credit_note", c.id, f"Credit note {c.number or c.id}", c.customer_id, c.remaining)
+        ("credit_note", c.id, _cap(_credit_note(c, snapshot)), c.customer_id, c.remaining)
         for c in snapshot.credit_notes
         if c.status is Status.OPEN and c.remaining.amount > 0
     ]
@@ -169,8 +221,8 @@ def _unapplied_findings(snapshot: Snapshot, ledger: AllocationLedger) -> Iterato
         yield Discrepancy(
             Kind.UNAPPLIED_CASH, customer, (f"{kind}:{sid}", *(f"invoice:{i}" for i in open_invoices)),
             (("unapplied", money),),
-            f"{label} leaves {money} unapplied on {snapshot.customer_name(customer)}'s account while "
-            f"{len(open_invoices)} invoice(s) are open: apply it before chasing",
+            f"{label} leaves {money} unapplied on the account while {len(open_invoices)} invoice(s) are "
+            "open: apply it before chasing",
         )  # fmt: skip
 
 

@@ -82,8 +82,10 @@ class AllocationLedger:
         if not invoice_ids:
             return self
         ids = frozenset(invoice_ids)
-        kept = {k: s for k, s in self.invoices.items() if k not in ids}
-        owed = tuple(s for s in self.open_states if s.invoice.id not in ids)
+        kept = dict(self.invoices)  # copied whole, then the few left out: the same order, far faster
+        for k in ids:
+            kept.pop(k, None)
+        owed = tuple([s for s in self.open_states if s.invoice.id not in ids])
         return AllocationLedger(self.as_of, kept, self.stray, owed, self.crossed)
 
     def open(self) -> Iterator[InvoiceState]:
@@ -201,7 +203,11 @@ def allocate(snapshot: Snapshot, as_of: date | None = None) -> AllocationLedger:
                 by_invoice[a.invoice_id] = [a]
             else:
                 found.append(a)
-    states = {iid: _state(inv, by_invoice.get(iid)) for iid, inv in counted.items()}
-    owed = tuple(states[k] for k in sorted(k for k, s in states.items() if s.outstanding > 0))
+    states: dict[str, InvoiceState] = {}
+    applied_to = by_invoice.get
+    for iid, inv in counted.items():  # most invoices have nothing applied: `_state`'s first case, inline
+        found = applied_to(iid)
+        states[iid] = _state(inv, found) if found else InvoiceState(inv, _ZERO, inv.total.amount, None, ())
+    owed = tuple([states[k] for k in sorted([k for k, s in states.items() if s.outstanding > 0])])
     crossed.sort(key=lambda c: _applied_order(c.allocation))
     return AllocationLedger(as_of, states, tuple(sorted(stray, key=_applied_order)), owed, tuple(crossed))

@@ -89,10 +89,25 @@ def positions(snapshot: Snapshot, ledger: AllocationLedger, rates: Rates, as_of:
             if converted is not None:
                 brow[n] += converted
 
-    for state in ledger.open():
+    to_base = rates.to_base
+    for state in ledger.open():  # `add` written out: this runs for every open invoice, every night
         inv = state.invoice
-        add(inv.customer_id, inv.total.currency, inv.currency_rate, state.outstanding,
-            (0, 1) if state.due < as_of else (0,))  # fmt: skip
+        customer, currency, amount = inv.customer_id, inv.total.currency, state.outstanding
+        row = per.get((customer, currency))
+        if row is None:
+            row = per[customer, currency] = [_ZERO, _ZERO, _ZERO]
+        brow = base.get(customer)
+        if brow is None:
+            brow = base[customer] = [_ZERO, _ZERO, _ZERO]
+        converted = to_base(amount, currency, inv.currency_rate)
+        overdue = (inv.due_date or inv.issue_date) < as_of  # state.due, without the call
+        row[0] += amount
+        if overdue:
+            row[1] += amount
+        if converted is not None:
+            brow[0] += converted
+            if overdue:
+                brow[1] += converted
     for customer, currency, rate, amount in _unapplied(snapshot, as_of):
         add(customer, currency, rate, amount, (2,))
     currencies: dict[str, list[tuple[str, Balance]]] = {}

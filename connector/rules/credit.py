@@ -135,7 +135,8 @@ def _rating(rule: Rule, account: Account) -> str | None:
         return f"payment rating {account.rating}"
     from connector.reconcile.explain import brief  # the words only; the rules stay pure
 
-    return f"payment rating {account.rating}: {brief(account.behaviour, account.owed.currency)}"
+    why = brief(account.behaviour, account.owed.currency).removeprefix(f"{account.rating}: ")  # said once
+    return f"payment rating {account.rating}: {why}"
 
 
 _CHECKS = {"over_limit": _over_limit, "overdue": _overdue, "dunning_level": _dunning_level, "rating": _rating}

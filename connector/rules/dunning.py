@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from enum import StrEnum
 
 from connector.model import Money
@@ -57,6 +57,7 @@ class DueItem:
     last_sent_on: date | None = None
     pay_url: str | None = None
     held_back: str | None = None  # why the ledger's figures for it differ from ccm's (never chased then)
+    promised_until: date | None = None  # a promise to pay covers this invoice until then (not chased)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +170,10 @@ def _due_level(item: DueItem, policy: Policy, calendar: SendCalendar, today: dat
         level = policy.level(number)
     if level is None:
         return None
-    scheduled = calendar.add_days(item.due_date, level.offset, business=policy.days == "business")
+    if policy.days == "business":
+        scheduled = calendar.add_days(item.due_date, level.offset, business=True)
+    else:  # calendar.add_days of calendar days, without the call (this runs for every open invoice)
+        scheduled = item.due_date + timedelta(days=level.offset)
     return level if today >= scheduled else None
 
 
@@ -196,6 +200,8 @@ def _item_skip(item: DueItem, level: Level, today: date) -> tuple[Skip, str] | N
         return Skip.LEDGER_DIFFERS, item.held_back
     if item.disputed:
         return Skip.DISPUTED, ""
+    if item.promised_until is not None and today <= item.promised_until:
+        return Skip.PROMISE, f"by {item.promised_until}"
     if level.min_amount is not None and item.outstanding.amount < level.min_amount:
         return Skip.UNDER_MINIMUM, f"{item.outstanding} < {level.min_amount}"
     if level.min_days_since_last is not None and item.last_sent_on is not None:
@@ -203,6 +209,10 @@ def _item_skip(item: DueItem, level: Level, today: date) -> tuple[Skip, str] | N
         if since < level.min_days_since_last:
             return Skip.TOO_SOON, f"{since} of {level.min_days_since_last} days"
     return None
+
+
+def _item_order(due: tuple[DueItem, Level]) -> tuple[date, str]:
+    return due[0].due_date, due[0].invoice_id
 
 
 def evaluate(
@@ -214,11 +224,14 @@ def evaluate(
     flags: list[str] = []
     for debtor in sorted(debtors, key=lambda d: d.customer_id):
         policy = policies.choose(debtor.segments, debtor.risk, debtor.policy)
-        due = [
-            (item, level)
-            for item in sorted(debtor.items, key=lambda i: (i.due_date, i.invoice_id))
-            if (level := _due_level(item, policy, calendar, today)) is not None
-        ]
+        due = sorted(  # only the items due a level are sorted: the same order, less work
+            [
+                (item, level)
+                for item in debtor.items
+                if (level := _due_level(item, policy, calendar, today)) is not None
+            ],
+            key=_item_order,
+        )
         if not due:
             continue
         blocked = _customer_skip(debtor, policy, today)

@@ -23,6 +23,7 @@ policies:
         min_amount: 5.00           # optional: skip smaller outstanding amounts
         min_days_since_last: 5     # optional: at least this many days after the previous reminder
         interest: true             # optional: add the statutory interest line (credit.statutory_interest)
+        invoice_copy: false        # optional: no invoice copy (link or PDF) with this level (default: true)
 ```
 Errors are one line: `policy.yaml: policies[0].levels[1].offset: must be after the previous level's (7)`.
 """
@@ -60,6 +61,7 @@ class Level:
     min_amount: Decimal | None = None
     min_days_since_last: int | None = None
     interest: bool = False  # show the statutory interest line (when the tenant has it switched on)
+    invoice_copy: bool = True  # link to (Xero) or attach (QuickBooks) each invoice (connector/envelope.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +163,9 @@ def _names(value: Any, where: str, allowed: Sequence[str] | None = None) -> tupl
     return tuple(value)
 
 
-_LEVEL_KEYS = ("name", "offset", "channel", "template", "min_amount", "min_days_since_last", "interest")
+_LEVEL_KEYS = (
+    "name", "offset", "channel", "template", "min_amount", "min_days_since_last", "interest", "invoice_copy",
+)  # fmt: skip
 
 
 def _level(spec: Any, number: int, where: str, previous: int | None) -> Level:
@@ -170,6 +174,8 @@ def _level(spec: Any, number: int, where: str, previous: int | None) -> Level:
     interest = spec.get("interest", False)
     if not isinstance(interest, bool):
         raise _Problem(f"{where}.interest", "must be true or false")
+    if not isinstance(spec.get("invoice_copy", True), bool):
+        raise _Problem(f"{where}.invoice_copy", "must be true or false")
     offset = _int(spec.get("offset"), f"{where}.offset")
     if previous is not None and offset <= previous:
         raise _Problem(f"{where}.offset", f"must be after the previous level's ({previous})")
@@ -184,7 +190,7 @@ def _level(spec: Any, number: int, where: str, previous: int | None) -> Level:
             _int(spec["min_days_since_last"], f"{where}.min_days_since_last", 0)
             if "min_days_since_last" in spec else None
         ),
-        interest=interest,
+        interest=interest, invoice_copy=spec.get("invoice_copy", True),
     )  # fmt: skip
 
 

@@ -22,27 +22,30 @@ night's hold that waited and tonight's are two keys (hold keys carry the day) fo
 from __future__ import annotations
 
 import smtplib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 from email.message import EmailMessage
-from functools import partial
+from functools import cached_property, partial
 from typing import TypeVar
 
 import structlog
 
 from adapters.base import AuthExpired, Fatal, Ledger, LedgerError, RateLimited, Retriable, WriteResult
-from connector import chasing, credit, health, mail, outbox
+from connector import chasing, credit, digest, envelope, health, mail, outbox
 from connector.config import Settings
+from connector.firmprofile import FirmProfile, load_profile
 from connector.outbox import Action, Mode
 from connector.reconcile import Basis, Snapshot
 from connector.reference_rates import stored as reference_rates
 from connector.rules import interest
 from connector.rules.dunning import Reminder
+from connector.run import extras
 from connector.run.plan import Context, actions_for, evaluate_tenant, why_not
 from connector.store import Store, synclog
 from connector.sync import SyncResult
+from connector.words import context, statements
+from connector.words.locale import LocaleProblem
 
 log = structlog.get_logger(__name__)
 # Channels that reach the customer (a call task reaches the bookkeeper), and the ledger's write-backs.
@@ -69,6 +72,16 @@ class Outcome:
     notices: list[str] = field(default_factory=list)  # connection-health e-mails to the firm
     api_calls: int = 0
     stopped: str | None = None  # why execution stopped early (reconnect needed, ...)
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """A reminder e-mail as it goes out: its words, From, To then Cc, and its attachments' file names."""
+
+    rendered: mail.Rendered
+    sender: str
+    to: tuple[str, ...]
+    attachments: tuple[str, ...]
 
 
 class _Stop(Exception):
@@ -113,10 +126,6 @@ def sent_notes(
     return notes
 
 
-def _money(amount: Decimal, currency: str) -> str:
-    return f"{amount:,.2f} {currency}"
-
-
 def view(
     reminder: Reminder,
     snapshot: Snapshot,
@@ -124,28 +133,13 @@ def view(
     today: date,
     pay_urls: dict[str, str],
     interest_line: str | None = None,
+    locale: str = "en_GB",
+    wrote: Mapping[str, date] | None = None,
 ) -> mail.ReminderView:
-    """What the template sees, from today's figures (not the planning night's)."""
-    customer = snapshot.customers_by_id[reminder.customer_id]
-    totals: dict[str, Decimal] = {}
-    for line in reminder.lines:
-        totals[line.item.outstanding.currency] = (
-            totals.get(line.item.outstanding.currency, Decimal(0)) + line.item.outstanding.amount
-        )
-    top = max(reminder.lines, key=lambda line: line.level.number).level
-    return mail.ReminderView(
-        firm=ctx.tenant.name, customer=customer.name, level=top.number, level_name=top.name,
-        lines=tuple(
-            mail.LineView(
-                line.item.number or line.item.invoice_id, line.item.due_date, line.days_overdue,
-                _money(line.item.outstanding.amount, line.item.outstanding.currency), line.level.name,
-                pay_urls.get(line.item.invoice_id),
-            )
-            for line in reminder.lines
-        ),
-        totals=tuple(_money(v, k) for k, v in sorted(totals.items())), today=today, reference=reminder.key,
-        contact_email=customer.email, interest_line=interest_line,
-    )  # fmt: skip
+    """What the template sees, from today's figures (not the planning night's): connector/words/context.py."""
+    return context.reminder_view(
+        reminder, snapshot, ctx.tenant.name, today, locale, pay_urls, wrote or {}, interest_line
+    )
 
 
 class Executor:
@@ -173,6 +167,10 @@ class Executor:
         self.tenant_id = ctx.tenant.id
         self._session: mail.Session | None = None
         self._mail_down: str | None = None  # the SMTP server could not be reached in this execution
+        # What we wrote about each due invoice, read once per run; invoices sent about since are read afresh
+        self._wrote: dict[str, date] = {}
+        self._wrote_read: frozenset[str] = frozenset()
+        self._wrote_since: set[str] = set()
 
     def run(
         self, now: datetime, resync: Callable[[], object] | None = None, basis: Basis | None = None
@@ -186,6 +184,7 @@ class Executor:
             out.unknown.extend(outbox.recover(conn, self.tenant_id, now))
         try:
             self._reminders(now, resync, out, basis if resync is None else None)
+            self._statements(now, out)
             self._notes(now, out)
             self._attention(now)  # before the notices: telling the firm goes out with them
             self._notices(now, out)
@@ -272,6 +271,21 @@ class Executor:
         if not self.ctx.calendar.can_send_at(now):
             self._defer_all(due, now, out)
             return
+        self._read_written(by_key[a.key] for a in due if a.key in by_key)
+        try:
+            self._send_due(due, by_key, snapshot, today, now, out)
+        finally:
+            self._read_written(())
+
+    def _send_due(
+        self,
+        due: list[Action],
+        by_key: Mapping[str, Reminder],
+        snapshot: Snapshot,
+        today: date,
+        now: datetime,
+        out: Outcome,
+    ) -> None:
         contacted: set[str] = set()
         for action in due:
             reminder = by_key.get(action.key)
@@ -282,6 +296,23 @@ class Executor:
                 continue
             if self._deliver(action, reminder, snapshot, today, now, out) and action.channel in CONTACTING:
                 contacted.add(action.customer_id)
+
+    def _read_written(self, reminders: Iterable[Reminder]) -> None:
+        """Read what we wrote about every invoice of the run's reminders in one go (none: forget it)."""
+        ids = frozenset(line.item.invoice_id for reminder in reminders for line in reminder.lines)
+        if ids:
+            with self.store.read() as conn:
+                self._wrote = context.written(conn, self.tenant_id, ids)
+        else:
+            self._wrote = {}
+        self._wrote_read, self._wrote_since = ids, set()
+
+    def _wrote_about(self, invoice_ids: list[str]) -> dict[str, date]:
+        """`context.written` for these invoices: from the run's read while none was sent about since."""
+        if self._wrote_read.issuperset(invoice_ids) and self._wrote_since.isdisjoint(invoice_ids):
+            return {iid: self._wrote[iid] for iid in invoice_ids if iid in self._wrote}
+        with self.store.read() as conn:
+            return context.written(conn, self.tenant_id, invoice_ids)
 
     def _defer_all(self, due: list[Action], now: datetime, out: Outcome) -> None:
         reason = self.ctx.calendar.why_not(now) or "outside sending hours"
@@ -373,6 +404,7 @@ class Executor:
         history = [(line.item.invoice_id, line.level.number) for line in reminder.lines]
         with self.store.begin() as conn:
             outbox.complete(conn, self.tenant_id, action.key, result, now, history, today)
+            self._wrote_since.update(invoice_id for invoice_id, _ in history)  # its history changed
             if action.channel in CONTACTING and self.ledger is not None:
                 lines = [
                     (line.item.invoice_id, line.level.number, line.level.name) for line in reminder.lines
@@ -393,12 +425,88 @@ class Executor:
             if ledger is None:
                 raise Fatal("no ledger connection to send the ledger's own invoice e-mail")
             return partial(self._ledger_email, ledger, action, reminder, out)
-        pay_urls = self._pay_urls(reminder, out)
+        draft = self.draft(action, reminder, snapshot, today, out)
+        files, pdfs = extras.attachments(self.ledger, reminder)  # the bytes of draft.attachments
+        out.api_calls += pdfs
+        when = now.astimezone(self.ctx.calendar.zone)
+        message = envelope.build(
+            draft.rendered, draft.to, action.key, self.settings.smtp, self.profile, when, files
+        )
+        return self._mail_effect(message, now)
+
+    def draft(
+        self, action: Action, reminder: Reminder, snapshot: Snapshot, today: date, out: Outcome
+    ) -> Draft:
+        """The e-mail reminder as it goes out, all but the attachments' bytes: what the send builds its
+        message from and the web pages' previews show (connector/web/preview.py)."""
         template = str(action.payload.get("template") or reminder.lines[0].level.template)
-        shown = view(reminder, snapshot, self.ctx, today, pay_urls, self._interest_line(reminder, today))
-        rendered = mail.render(self.ctx.templates, template, shown)
-        to = str(action.payload.get("email") or "")
-        return self._mail_effect(mail.build_message(rendered, to, action.key, self.settings.smtp), now)
+        rendered = self.compose(template, reminder, snapshot, today, out)
+        # the envelope (connector/run/extras.py): every recipient, the invoice PDFs, fetched before the claim
+        main = str(action.payload.get("email") or "")
+        to, calls = extras.recipients(self.ledger, reminder.customer_id, main)
+        out.api_calls += calls
+        sender, _ = self.profile.sender(self.settings.smtp)
+        return Draft(rendered, sender, to, extras.attachment_names(self.ledger, reminder))
+
+    @cached_property
+    def profile(self) -> FirmProfile:
+        """The firm's sender, sign-off and bank details (connector/firmprofile.py)."""
+        with self.store.read() as conn:
+            return load_profile(conn, self.tenant_id)
+
+    @cached_property
+    def locale(self) -> str:
+        """The firm's locale (its profile's, else its country's): connector/words/locale.py."""
+        with self.store.read() as conn:
+            return context.tenant_locale(conn, self.ctx.tenant)
+
+    def compose(
+        self, template: str, reminder: Reminder, snapshot: Snapshot, today: date, out: Outcome
+    ) -> mail.Rendered:
+        """The e-mail a reminder renders to, as it is sent (and as `ccm preview` shows it): pay links fetched,
+        each invoice at its own level with what we wrote about it before, in the firm's locale."""
+        pay_urls = self._pay_urls(reminder, out)
+        wrote = self._wrote_about([line.item.invoice_id for line in reminder.lines])
+        try:
+            locale = self.locale
+        except LocaleProblem as exc:  # the firm's setting: this message fails with it, one line
+            raise mail.TemplateProblem(str(exc)) from None
+        interest_line = self._interest_line(reminder, today)
+        shown = view(reminder, snapshot, self.ctx, today, pay_urls, interest_line, locale, wrote)
+        shown = extras.dressed(shown, self.profile, reminder, pay_urls, self.ledger)  # sign-off, bank, copies
+        return mail.render(self.ctx.templates, template, shown)
+
+    # -- monthly statements (connector/words/statements.py)
+    def compose_statement(self, action: Action) -> mail.Rendered:
+        """The statement e-mail as it is sent (and as `ccm preview` shows it)."""
+        try:
+            locale = self.locale
+        except LocaleProblem as exc:
+            raise mail.TemplateProblem(str(exc)) from None
+        return statements.render(
+            self.ctx.templates, action.payload, action.key, self.ctx.tenant.name, locale, self.profile
+        )
+
+    def _statement(self, action: Action, now: datetime) -> Callable[[], str]:
+        rendered, to = self.compose_statement(action), (str(action.payload["email"]),)
+        when = now.astimezone(self.ctx.calendar.zone)  # in the firm's own name, as its reminders
+        message = envelope.build(rendered, to, action.key, self.settings.smtp, self.profile, when)
+        return self._mail_effect(message, now)
+
+    def _statements(self, now: datetime, out: Outcome) -> None:
+        """Due statements, in the firm's send window; each at most once (one key per customer and month)."""
+        with self.store.read() as conn:
+            due = [a for a in outbox.due(conn, self.tenant_id, now) if a.kind == statements.KIND]
+        for action in due:
+            if not self.ctx.calendar.can_send_at(now):
+                self._defer(action, now, self.ctx.calendar.why_not(now) or "outside sending hours", out)
+                continue
+            result = self._attempt(action, partial(self._statement, action, now), now, out)
+            if result is None:
+                continue
+            with self.store.begin() as conn:
+                outbox.complete(conn, self.tenant_id, action.key, result, now)
+            out.sent.append(action.key)
 
     @staticmethod
     def _ledger_email(ledger: Ledger, action: Action, reminder: Reminder, out: Outcome) -> str:
@@ -555,10 +663,12 @@ class Executor:
 
     def _notice(self, action: Action, now: datetime) -> Callable[[], str]:
         p = action.payload
-        shown = mail.NoticeView(
-            str(p["firm"]), str(p["ledger"]), str(p["kind"]), str(p["message"]), action.key
-        )
-        rendered = mail.render(self.ctx.templates, "notice", shown)
+        rendered = digest.rendered_of(p)  # the morning digest, rendered when it was planned
+        if rendered is None:
+            shown = mail.NoticeView(
+                str(p["firm"]), str(p["ledger"]), str(p["kind"]), str(p["message"]), action.key
+            )
+            rendered = mail.render(self.ctx.templates, "notice", shown)
         message = mail.build_message(rendered, str(p["email"]), action.key, self.settings.smtp)
         return self._mail_effect(message, now)
 

@@ -37,6 +37,7 @@ from connector.runtime import ledger_for, mapping_for
 from connector.store import Store, synclog
 from connector.store.tenants import count_night, get_connection, get_standing, get_tenant
 from connector.sync import PageEvent, SyncResult, run_sync
+from connector.words import statements
 
 log = structlog.get_logger(__name__)
 LEASE_TTL = timedelta(minutes=5)  # renewed while the night runs; a dead holder's runs out within this
@@ -189,6 +190,9 @@ def night_held(
     summary.discrepancies = len(find_discrepancies(snapshot, allocate(snapshot), basis.rates))
     summary.plan = plan_tenant(store, ctx, today, now, mode, basis)
     summary.skipped.update(s.reason.value for s in summary.plan.evaluation.skipped)
+    monthly, problem = statements.plan(store, basis, ctx.calendar, ctx.templates, today, now, mode)  # opt-in
+    if monthly or problem:
+        summary.notes.append(problem or f"{len(monthly)} monthly statement(s) planned")
     hold_keys: list[str] = []
     summary.holds = plan_holds(store, settings, ctx, now, mode, basis, rules, hold_keys)
     _after_planning(store, summary, chosen, hold_keys, today, now)

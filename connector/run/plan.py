@@ -17,7 +17,7 @@ from connector import backlog, chasing, credit, mail, outbox
 from connector.config import CreditSettings, Settings
 from connector.model import CustomerStatus, Money, Status, Tenant
 from connector.outbox import Mode, NewAction
-from connector.reconcile import Basis, Snapshot, load_snapshot
+from connector.reconcile import Basis, InvoiceState, Snapshot, load_snapshot
 from connector.reconcile.rating import DEFAULT_MODEL, RatingModel
 from connector.reconcile.snapshot import without_gc
 from connector.reference_rates.stored import RATES_FILE
@@ -88,6 +88,10 @@ class Plan:
     kept_back: tuple[backlog.Kept, ...] = ()  # old debts found at connection, waiting for a person
 
 
+_NO_STATE = chasing.ChasingState()  # a customer without chasing state of its own (read only)
+_NOT_SENT: tuple[int, date | None] = (0, None)
+
+
 def debtors(
     basis: Basis,
     states: Mapping[str, chasing.ChasingState],
@@ -100,35 +104,44 @@ def debtors(
     risk = {cid: b.risk.value for cid, b in basis.behaviours.items()}
     items: dict[str, list[DueItem]] = {}
     held_back = basis.agreement.invoices  # the ledger's figures differ: listed, so the skip says why
+    state_of, level_of = states.get, last_levels.get  # per invoice: looked up 100,000s of times a night
     for state in (*basis.ledger.invoices.values(), *(h.state for h in held_back.values())):
-        inv = state.invoice
-        if state.outstanding <= 0 or (inv.status is not Status.OPEN and inv.id not in held_back):
+        if state.outstanding <= 0:
             continue
-        customer_state = states.get(inv.customer_id, chasing.ChasingState())
-        level, sent_on = last_levels.get(inv.id, (0, None))
-        items.setdefault(inv.customer_id, []).append(
+        inv = state.invoice
+        iid = inv.id
+        back = held_back.get(iid)
+        if back is None and inv.status is not Status.OPEN:
+            continue
+        customer_state = state_of(inv.customer_id, _NO_STATE)
+        level, sent_on = level_of(iid, _NOT_SENT)
+        found = items.get(inv.customer_id)
+        if found is None:
+            found = items[inv.customer_id] = []
+        found.append(
             DueItem(
-                invoice_id=inv.id,
+                invoice_id=iid,
                 due_date=state.due,
-                outstanding=Money(state.outstanding, inv.currency),
+                outstanding=_owed(state),
                 number=inv.number,
-                disputed=inv.id in customer_state.disputed,
+                disputed=iid in customer_state.disputed,
+                promised_until=customer_state.promised.get(iid),
                 last_level=level,
                 last_sent_on=sent_on,
-                held_back=held_back[inv.id].reason if inv.id in held_back else None,
+                held_back=back.reason if back is not None else None,
             )
         )
     base = snapshot.tenant.base_currency
-    found: list[Debtor] = []
+    chased: list[Debtor] = []
     for customer in snapshot.customers:
         if customer.id not in items or customer.status is not CustomerStatus.ACTIVE:
             continue
         if customer.id in basis.agreement.inactive:  # merged away: the ledger no longer chases it either
             continue
-        st = states.get(customer.id, chasing.ChasingState())
+        st = state_of(customer.id, _NO_STATE)
         position = basis.positions.get(customer.id)
         unapplied = position.base.unapplied if position is not None else Decimal(0)
-        found.append(Debtor(
+        chased.append(Debtor(
             customer_id=customer.id, name=customer.name, email=customer.email, segments=customer.segments,
             risk=risk.get(customer.id), policy=st.policy, do_not_chase=st.do_not_chase,
             paused_until=st.paused_until, promise_until=st.promise_until, on_plan=st.on_plan,
@@ -136,7 +149,13 @@ def debtors(
             last_contacted_on=last_contacts.get(customer.id), items=tuple(items[customer.id]),
             on_hold=customer.id in on_hold, balance_differs=_balance_differs(basis, customer.id),
         ))  # fmt: skip
-    return found
+    return chased
+
+
+def _owed(state: InvoiceState) -> Money:
+    """What is outstanding on the invoice, as Money: the invoice's own total when nothing was applied."""
+    total = state.invoice.total
+    return total if state.outstanding is total.amount else Money(state.outstanding, total.currency)
 
 
 def _balance_differs(basis: Basis, customer_id: str) -> str | None:
@@ -157,7 +176,8 @@ def evaluate_with_backlog(
     store: Store, ctx: Context, today: date, basis: Basis | None = None
 ) -> tuple[Evaluation, Snapshot, list[backlog.Kept]]:
     """`evaluate_tenant`, with the invoices the backlog cutoff kept out of it (connector/backlog.py)."""
-    if basis is None or basis.today != today:
+    own = basis is None or basis.today != today
+    if basis is None or own:
         basis = Basis.of(load_snapshot(store, ctx.tenant.id), today, ctx.rating)
     snapshot = basis.snapshot
     with store.read() as conn:
@@ -167,6 +187,8 @@ def evaluate_with_backlog(
         standing = credit.standing(conn, ctx.tenant.id, levels)
         cutoff = backlog.read(conn, ctx.tenant)
     held, unapplied = holds_tonight(basis, standing, ctx)
+    if own:  # a basis made here serves no one after: keep nothing computed from it for later
+        basis.memo.clear()
     chased = debtors(basis, states, levels, contacts, held)
     found, kept = backlog.withhold(chased, cutoff, ctx.policies, today)
     evaluation = evaluate(ctx.tenant.id, found, ctx.policies, ctx.calendar, today)
@@ -197,8 +219,11 @@ def with_credit_flags(evaluation: Evaluation, flags: Sequence[tuple[str, str]]) 
 def _payload(reminder: Reminder, snapshot: Snapshot, ctx: Context) -> dict[str, Any]:
     customer = snapshot.customers_by_id[reminder.customer_id]
     top = max(reminder.lines, key=lambda line: line.level.number).level
+    # a call task keeps the number it was planned with (the night's report says it); `ccm calls` reads the
+    # customer's number as of the last sync
+    phone = {"phone": customer.phone} if reminder.channel == "call_task" else {}
     return {
-        "customer_name": customer.name, "email": customer.email, "policy": reminder.policy,
+        **phone, "customer_name": customer.name, "email": customer.email, "policy": reminder.policy,
         "policy_version": reminder.policy_version, "level": top.number, "level_name": top.name,
         "template": reminder.template or top.template, "worded_for": reminder.worded_for,
         "lines": [

@@ -42,19 +42,28 @@ def test_a_small_firms_inconsistencies_are_each_reported_once_in_report_order():
         "Invoice INV-44 for Bob's Bikes is marked paid, but no live payment or credit note is allocated to it: "
         "70.00 GBP is unaccounted for"
     )
+    # a payment is named by what, whom, how much and when, never by its id (only `records` carries ids)
     assert by_kind[Kind.CURRENCY_MISMATCH].explanation == (
-        "Payment P5 allocates 10.00 EUR to Invoice INV-46 for Bob's Bikes, which is in GBP: applied as 8.33 GBP "
-        "at the rates the ledger records"
+        "The payment of €10.00 from Bob's Bikes on 5 January 2026 allocates 10.00 EUR to Invoice INV-46, "
+        "which is in GBP: applied as 8.33 GBP at the rates the ledger records"
     )
     assert by_kind[Kind.ALLOCATION_TO_UNKNOWN_INVOICE].explanation == (
-        "Payment P4 from Bob's Bikes allocates 5.00 GBP to invoice nowhere, which is not among the synced "
-        "sales invoices"
+        "The payment of £95.00 from Bob's Bikes on 5 January 2026 allocates 5.00 GBP to invoice nowhere, "
+        "which is not among the synced sales invoices"
+    )
+    assert by_kind[Kind.ALLOCATION_TO_DEAD_INVOICE].explanation == (
+        "The payment of £95.00 from Bob's Bikes on 5 January 2026 allocates 90.00 GBP to Invoice INV-45, "
+        "which is deleted"
     )
     unapplied = [x for x in found if x.kind is Kind.UNAPPLIED_CASH]
-    assert unapplied[1].explanation == (
-        "Prepayment PP leaves 25.00 GBP unapplied on Bob's Bikes's account while 2 invoice(s) are open: "
-        "apply it before chasing"
-    )
+    assert [x.explanation for x in unapplied] == [
+        "Credit note CN-CN1 for Bob's Bikes leaves 15.00 GBP unapplied on the account while 2 invoice(s) "
+        "are open: apply it before chasing",
+        "The prepayment of £25.00 from Bob's Bikes on 6 January 2026 leaves 25.00 GBP unapplied on the "
+        "account while 2 invoice(s) are open: apply it before chasing",
+    ]
+    for x in found:
+        assert not any(f"P{n} " in x.explanation for n in range(1, 7)) and "PP " not in x.explanation
     assert [str(m) for _, m in by_kind[Kind.AMOUNT_DUE_MISMATCH].amounts] == ["120.00 GBP", "20.00 GBP"]
 
 

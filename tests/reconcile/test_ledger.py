@@ -106,9 +106,9 @@ def test_a_voided_invoice_is_not_owed_and_an_allocation_to_it_is_a_discrepancy()
     [stray] = result.discrepancies
     assert stray.kind is Kind.ALLOCATION_TO_DEAD_INVOICE
     assert stray.records == ("payment:P2", "invoice:V1")
-    assert (
-        stray.explanation
-        == "Payment P2 allocates 60.00 GBP to Invoice INV-V1 for Bob's Bikes, which is voided"
+    assert stray.explanation == (
+        "The payment of £60.00 from Bob's Bikes on 5 January 2026 allocates 60.00 GBP to Invoice INV-V1, "
+        "which is voided"
     )
 
 

@@ -95,8 +95,8 @@ def test_a_payment_in_another_currency_counts_at_the_rate_the_ledger_records_for
     assert chased(Basis.of(firm, TODAY)) == set()
     [finding] = done.discrepancies
     assert finding.explanation == (
-        "Payment P2 allocates 2,760.00 EUR to Invoice INV-4 for Bob's Bikes, which is in GBP: applied as "
-        "2,400.00 GBP at the rates the ledger records"
+        "The payment of €2,760.00 from Bob's Bikes on 30 January 2026 allocates 2,760.00 EUR to Invoice INV-4, "
+        "which is in GBP: applied as 2,400.00 GBP at the rates the ledger records"
     )
 
 
