@@ -8,17 +8,8 @@ from typing import Annotated
 import typer
 
 from connector.cli.app import UsageProblem, app
-from connector.cli.commands.reconcile import (
-    AsOfOpt,
-    Cell,
-    Format,
-    FormatOpt,
-    TenantOpt,
-    cents,
-    emit,
-    load,
-    parse_date,
-)
+from connector.cli.commands.reconcile import AsOfOpt, TenantOpt, cents, load, parse_date
+from connector.cli.output import Cell, Format, FormatOpt, emit
 from connector.reconcile import BoundsError, Snapshot, aging, allocate, cei, dso
 from connector.reconcile.aging import check_bounds
 from connector.reconcile.fx import Rates
@@ -89,12 +80,15 @@ def aging_(
         for r in report.rows
         if only is None or r.customer_id == only
     ]
-    if only is None:
-        rows.append(("total", "", *(cents(b) for b in report.total.buckets), cents(report.total.total)))
+    if only is None:  # CSV and JSON keep the name empty; the table, led by the name, says what the row is
+        total_name = "total" if fmt is Format.TABLE else ""
+        totals = (*(cents(b) for b in report.total.buckets), cents(report.total.total))
+        rows.append(("total", total_name, *totals))
     cei_text = "n/a" if index is None else f"{index}%"
     emit(
-        fmt, f"aging · {snapshot.tenant.name} · as of {day} · {report.currency}",
-        ("customer", "name", *report.labels, "total"), rows,
+        fmt, "aging", ("customer", "name", *report.labels, "total"), rows,
+        title=f"aging · {snapshot.tenant.name} · as of {day} · {report.currency}",
+        labels={"name": "customer", **{b: b for b in report.labels}, "total": "total"},
         meta={"tenant": snapshot.tenant.id, "as_of": day, "currency": report.currency, "dso_days": days,
               "cei_percent": index, "cei_from": start},
         caption=f"DSO (count-back) {days} days · CEI {start} to {day}: {cei_text}",

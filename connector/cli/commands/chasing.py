@@ -12,13 +12,13 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
-from rich.table import Table
 
 from connector import backlog as cutoff
 from connector import chasing
 from connector.cli.app import UsageProblem, app, out, state
 from connector.cli.commands.run import parse_at
 from connector.cli.options import TenantOpt, pick_customer, pick_tenant
+from connector.cli.output import Format, FormatOpt, emit
 from connector.model import Money, Tenant
 from connector.rules.policy import load_policies
 from connector.run.plan import Context, evaluate_with_backlog
@@ -69,36 +69,33 @@ def _years_after(day: date, years: int) -> date:
 @app.command()
 def dispute(
     ctx: typer.Context,
-    invoice: Annotated[str, typer.Argument(help="Invoice number or id.")],
+    invoice: Annotated[str, typer.Argument(help="Invoice number (or id).")],
+    reason: Annotated[
+        str, typer.Option("--reason", "--note", "-n", help="Why the customer disputes it (kept in history).")
+    ] = "",
     tenant: TenantOpt = None,
-    note: NoteOpt = "",
     resolve: Annotated[
         bool, typer.Option("--resolve", help="The dispute is settled: chase it again.")
     ] = False,
 ) -> None:
-    """Mark an invoice disputed (it is not chased) or, with --resolve, settled."""
+    """Mark an invoice disputed, with the reason (it is not chased), or, with --resolve, settled."""
+    if not resolve and not reason.strip():
+        raise UsageProblem("--reason: say why the invoice is disputed, in a few words")
     store = state(ctx).store
     tenant_id = pick_tenant(store, tenant)
     with store.begin() as conn:
         get_tenant(conn, tenant_id)
         try:
-            invoice_id, customer_id, number = chasing.find_invoice(conn, tenant_id, invoice)
+            customer_id, number = chasing.record_dispute(
+                conn, tenant_id, invoice, reason.strip(), _now(), resolve=resolve
+            )
         except chasing.NotFound as exc:
             raise UsageProblem(str(exc)) from None
-        if resolve:
-            closed = chasing.close_events(
-                conn, tenant_id, customer_id, chasing.DISPUTE, "resolved", _now(), invoice_id
-            )
-            if not closed:
-                raise UsageProblem(f"invoice {number or invoice_id} has no open dispute")
-        else:
-            chasing.open_event(
-                conn, tenant_id, customer_id, chasing.DISPUTE, _now(), note=note, invoice_id=invoice_id
-            )
-    out.print(
-        f"invoice {number or invoice_id}: "
-        + ("dispute resolved; chased again" if resolve else "disputed; not chased")
-    )
+        name = chasing.find_customer(conn, tenant_id, customer_id)[1]
+    if resolve:
+        out.print(f"invoice {number} ({name}): dispute resolved; chased again", markup=False)
+    else:
+        out.print(f"invoice {number} ({name}): disputed ({reason.strip()}); not chased", markup=False)
 
 
 @app.command()
@@ -106,6 +103,10 @@ def promise(
     ctx: typer.Context,
     customer: Annotated[str, typer.Argument(help="Customer name or id.")],
     until: Annotated[str, typer.Option("--until", help="The date they promised to pay by (YYYY-MM-DD).")],
+    invoice: Annotated[
+        list[str] | None,
+        typer.Option("--invoice", "-i", help="An invoice promised (number or id); repeat for several."),
+    ] = None,
     amount: Annotated[str | None, typer.Option("--amount", help="The amount promised, e.g. 250.00.")] = None,
     currency: Annotated[
         str | None, typer.Option("--currency", help="Currency of --amount (default: base).")
@@ -113,7 +114,8 @@ def promise(
     tenant: TenantOpt = None,
     note: NoteOpt = "",
 ) -> None:
-    """Record a promise to pay: no reminders until that date; if unpaid by then, chasing resumes."""
+    """Record a promise to pay: the invoices promised (--invoice; else the oldest the --amount pays; else
+    every open one) are not chased until that date; the customer's other invoices still are."""
     until_day = _date(until, "--until")
     tenant_id, customer_id, name = pick_customer(state(ctx).store, tenant, customer)
     store = state(ctx).store
@@ -131,10 +133,15 @@ def promise(
             raise UsageProblem(f"--amount/--currency: {exc}") from None
     _check_until(until_day, firm, "--until")
     with store.begin() as conn:
-        chasing.open_event(conn, tenant_id, customer_id, chasing.PROMISE, _now(), note=note, until=until_day,
-                           amount=promised)  # fmt: skip
+        try:
+            covered = chasing.promised_invoices(conn, tenant_id, customer_id, list(invoice or []), promised)
+        except chasing.NotFound as exc:
+            raise UsageProblem(f"--invoice: {exc}" if invoice else f"{name}: {exc}") from None
+        chasing.record_promise(conn, tenant_id, customer_id, covered, until_day, promised, note, _now())
     what = f" {promised}" if promised else ""
-    out.print(f"{name}: promised to pay{what} by {until_day}; reminders wait until then")
+    numbers = ", ".join(c.number for c in covered)
+    out.print(f"{name}: promised to pay{what} by {until_day} on {numbers}; reminders for "
+              f"{'them' if len(covered) > 1 else 'it'} wait until then", markup=False)  # fmt: skip
 
 
 @app.command()
@@ -247,21 +254,28 @@ def _kept_back(ctx: typer.Context, tenant_id: str, at: str | None) -> list[cutof
     return kept
 
 
+BACKLOG_COLUMNS = ("customer", "customer id", "invoice", "due", "days overdue at connection", "currency",
+                   "outstanding", "cutoff days")  # fmt: skip
+BACKLOG_LABELS = {"customer": "customer", "invoice": "invoice", "due": "due",
+                  "days overdue at connection": "days overdue at connection", "currency": "currency",
+                  "outstanding": "outstanding", "cutoff days": "cutoff (days)"}  # fmt: skip
+
+
 @app.command("backlog")
-def backlog_(ctx: typer.Context, tenant: TenantOpt = None, at: AtOpt = None) -> None:
+def backlog_(
+    ctx: typer.Context, tenant: TenantOpt = None, at: AtOpt = None, fmt: FormatOpt = Format.TABLE
+) -> None:
     """Invoices not chased because they were long overdue when ccm was connected, until a person includes
     them (`ccm include`)."""
     tenant_id = pick_tenant(state(ctx).store, tenant)
-    kept = _kept_back(ctx, tenant_id, at)
-    if not kept:
-        out.print(f"{tenant_id}: nothing is kept back", markup=False)
+    kept = sorted(_kept_back(ctx, tenant_id, at), key=lambda k: (k.customer, k.due_date, k.number))
+    rows = [(k.customer, k.customer_id, k.number, k.due_date, k.days_at_connection, k.outstanding.currency,
+             k.outstanding.amount, k.backlog_days) for k in kept]  # fmt: skip
+    emit(fmt, "backlog", BACKLOG_COLUMNS, rows, labels=BACKLOG_LABELS, meta={"tenant": tenant_id},
+         title=f"{tenant_id}: kept back from chasing",
+         empty=f"{tenant_id}: nothing is kept back")  # fmt: skip
+    if fmt is not Format.TABLE or not kept:
         return
-    table = Table("customer", "invoice", "due", "overdue at connection", "outstanding", "cutoff",
-                  title=f"{tenant_id}: kept back from chasing")  # fmt: skip
-    for k in sorted(kept, key=lambda k: (k.customer, k.due_date, k.number)):
-        age, limit = f"{k.days_at_connection} days", f"{k.backlog_days} days"
-        table.add_row(k.customer, k.number, str(k.due_date), age, str(k.outstanding), limit)
-    out.print(table)
     out.print(f"include them with `ccm include CUSTOMER -t {tenant_id}` (one invoice: --invoice NUMBER; "
               "every one: --all)", markup=False)  # fmt: skip
 

@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 from sqlalchemy import select
 
 from adapters.base import LedgerError
@@ -25,6 +24,7 @@ from connector.cli.options import (
     given,
     tenant_problem,
 )
+from connector.cli.output import Format, FormatOpt, emit
 from connector.flow import Choice, Grant, NoFlow
 from connector.flow import flow as flow_of
 from connector.model import ConnectionState, Tenant
@@ -200,15 +200,19 @@ def _choose(grant: Grant, firm: Tenant, wanted: list[str]) -> list[tuple[Tenant,
     return [(firm, grant.choices[number - 1])]
 
 
+CONNECTION_COLUMNS = ("tenant", "ledger", "ledger id", "state", "refresh token dies", "last sync",
+                      "last sync outcome", "health", "problems")  # fmt: skip
+
+
 @app.command("connections")
-def list_connections(ctx: typer.Context) -> None:
+def list_connections(ctx: typer.Context, fmt: FormatOpt = Format.TABLE) -> None:
     """Every connection with its state, refresh-token expiry, last sync and health problems."""
     from adapters import base as registry
     from connector import health
 
     st = state(ctx)
     store, settings = st.store, st.settings
-    table = Table("tenant", "ledger", "ledger id", "state", "refresh token dies", "last sync", "health")
+    rows = []
     problems: list[tuple[str, health.Issue]] = []
     now = datetime.now(UTC)
     with store.read() as conn:
@@ -225,17 +229,18 @@ def list_connections(ctx: typer.Context) -> None:
             )
             problems += [(t.id, i) for i in issues]
             fine = "ok" if link.state is ConnectionState.CONNECTED else "-"
-            table.add_row(
+            rows.append((
                 t.id, t.ledger, link.external_id, str(link.state), _dies(expiry.get(t.id), t.ledger),
-                f"{last[0].started_at:%Y-%m-%d %H:%M} {last[0].outcome}" if last else "never",
+                last[0].started_at if last else None, last[0].outcome if last else "never",
                 ", ".join(i.kind for i in issues) or fine,
-            )  # fmt: skip
-    if not table.row_count:
-        out.print("no connections yet: `ccm connect xero|quickbooks -t ID`")
-        return
-    out.print(table)
-    for tenant_id, issue in problems:
-        out.print(f"{tenant_id}: {issue.kind}: {issue.message}", markup=False)
+                "; ".join(f"{i.kind}: {i.message}" for i in issues),
+            ))  # fmt: skip
+    labels = {c: c for c in CONNECTION_COLUMNS if c != "problems"}
+    emit(fmt, "connections", CONNECTION_COLUMNS, rows, labels=labels,
+         empty="no connections yet: `ccm connect xero|quickbooks -t ID`")  # fmt: skip
+    if fmt is Format.TABLE:
+        for tenant_id, issue in problems:
+            out.print(f"{tenant_id}: {issue.kind}: {issue.message}", markup=False)
 
 
 def _dies(row: Any, ledger: str) -> str:

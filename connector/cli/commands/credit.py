@@ -8,11 +8,11 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
-from rich.table import Table
 
 from connector import chasing, credit
 from connector.cli.app import UsageProblem, app, out, state
 from connector.cli.options import TenantOpt, pick_customer, pick_tenant
+from connector.cli.output import Format, FormatOpt, amount, emit
 from connector.model import Tenant
 from connector.reconcile import load_snapshot
 from connector.rules.credit import CreditFileError, load_rating
@@ -69,9 +69,32 @@ def import_(
     out.print(f"imported {count} credit limit(s)")
 
 
+LIMIT_COLUMNS = (
+    "customer",
+    "customer id",
+    "currency",
+    "limit",
+    "exposure",
+    "rating",
+    "on hold",
+    "since",
+    "reason",
+)
+SUGGEST_COLUMNS = (
+    "customer",
+    "customer id",
+    "rating",
+    "suggestion",
+    "currency",
+    "limit now",
+    "suggested",
+    "why",
+)
+
+
 @limit_app.command("list")
-def list_(ctx: typer.Context, tenant: TenantOpt = None) -> None:
-    """Every limit with the customer's exposure and hold state."""
+def list_(ctx: typer.Context, tenant: TenantOpt = None, fmt: FormatOpt = Format.TABLE) -> None:
+    """Every limit with the customer's exposure and hold state (amounts in the limit's currency)."""
     st = state(ctx)
     tenant_id = pick_tenant(st.store, tenant)
     snapshot = load_snapshot(st.store, tenant_id)
@@ -81,19 +104,21 @@ def list_(ctx: typer.Context, tenant: TenantOpt = None) -> None:
             conn, snapshot, today, (), st.settings.credit.include_drafts, st.settings.credit.segment_limits
         )
         held = credit.holds(conn, tenant_id)
-    table = Table("customer", "limit", "exposure", "rating", "on hold", "since", "reason")
+    rows = []
     for a in accounts:
         if a.limit is None and a.customer_id not in held:
             continue
         h = held.get(a.customer_id)
         on = h is not None and h.on_hold
-        table.add_row(a.name, str(a.limit or "-"), str(a.exposure), a.rating or "-", "yes" if on else "no",
-                      f"{h.since:%Y-%m-%d}" if on and h else "", h.reason if on and h else "")  # fmt: skip
-    out.print(table if table.row_count else "no credit limits or holds yet")
+        rows.append((a.name, a.customer_id, a.exposure.currency, amount(a.limit.amount) if a.limit else None,
+                     amount(a.exposure.amount), a.rating, on, h.since.date() if on and h else None,
+                     h.reason if on and h else None))  # fmt: skip
+    labels = {c: c for c in LIMIT_COLUMNS if c != "customer id"}
+    emit(fmt, "limits", LIMIT_COLUMNS, rows, labels=labels, empty="no credit limits or holds yet")
 
 
 @limit_app.command("suggest")
-def suggest_(ctx: typer.Context, tenant: TenantOpt = None) -> None:
+def suggest_(ctx: typer.Context, tenant: TenantOpt = None, fmt: FormatOpt = Format.TABLE) -> None:
     """Limits worth raising (reliable payers with idle credit) and limits too high for the rating."""
     st = state(ctx)
     tenant_id = pick_tenant(st.store, tenant)
@@ -104,14 +129,16 @@ def suggest_(ctx: typer.Context, tenant: TenantOpt = None) -> None:
         raise UsageProblem(str(exc)) from None
     with st.store.read() as conn:
         found = credit.suggest(snapshot, _today(snapshot.tenant), credit.limits(conn, tenant_id), model)
-    if not found:
-        out.print("no suggestions: every limit fits how its customer pays")
-        return
-    table = Table("customer", "rating", "suggestion", "limit now", "suggested", "why")
-    for s in found:
-        kind = "idle credit line" if s.kind == "idle" else s.kind
-        table.add_row(s.name, s.rating or "-", kind, str(s.limit or "-"), str(s.suggested), s.reason)
-    out.print(table)
+    rows = [
+        (s.name, s.customer_id, s.rating, "idle credit line" if s.kind == "idle" else s.kind,
+         s.suggested.currency, amount(s.limit.amount) if s.limit else None, amount(s.suggested.amount),
+         s.reason)
+        for s in found
+    ]  # fmt: skip
+    labels = {c: c for c in SUGGEST_COLUMNS if c not in ("customer id", "currency")}
+    emit(fmt, "limit-suggestions", SUGGEST_COLUMNS, rows, labels=labels,
+         caption=f"amounts in {snapshot.tenant.base_currency}",
+         empty="no suggestions: every limit fits how its customer pays")  # fmt: skip
 
 
 @app.command()

@@ -9,9 +9,12 @@ import typer
 from rich.table import Table
 
 from connector import chasing, credit
+from connector.cli import customer_history
 from connector.cli.app import UsageProblem, app, out, state
 from connector.cli.commands.aging import find_customer
-from connector.cli.commands.reconcile import AsOfOpt, Cell, Format, FormatOpt, TenantOpt, cents, emit, load
+from connector.cli.commands.reconcile import AsOfOpt, TenantOpt, cents, load
+from connector.cli.output import Cell, Format, FormatOpt, emit
+from connector.cli.output import table as listing
 from connector.reconcile import Balance, Snapshot, allocate, behaviours, positions
 from connector.reconcile.behaviour import Sources, money_settlement
 from connector.reconcile.explain import explain
@@ -73,13 +76,18 @@ def customer(
         "rating_reasons": "\n".join(explain(seen, snapshot.tenant.base_currency)),
     }  # fmt: skip
     summary.update(_credit_and_chasing(ctx, snapshot, cid, base_balance.net))
+    contact = next((c for c in snapshot.customers if c.id == cid), None)
+    summary["email"], summary["phone"] = (contact.email, contact.phone) if contact else (None, None)
+    with state(ctx).store.read() as conn:
+        history = customer_history.load(conn, snapshot.tenant.id, cid)
     if fmt is not Format.TABLE:
-        emit(fmt, "", COLUMNS, rows, meta=summary)
+        emit(fmt, "customer", COLUMNS, rows, meta={**summary, **history.as_json()})
         return
     out.print(
         f"{seen.name} ({cid}) · as of {day} · rating {seen.rating or 'unrated'} · risk {seen.risk.value} · "
         f"trend {seen.trend.value}"
     )
+    out.print(f"e-mail {summary['email'] or 'none'} · phone {summary['phone'] or 'none'}", markup=False)
     out.print(
         f"average {seen.average_days_late} days late, weighted {seen.weighted_days_late}, "
         f"{seen.on_time_share * 100:.0f}% on time over {seen.paid_count} paid and "
@@ -93,7 +101,11 @@ def customer(
         table.add_row(currency, *(f"{cents(v):,}" for v in (bal.open, bal.overdue, bal.unapplied, bal.net)))
     out.print(table)
     _print_credit_and_chasing(ctx, snapshot.tenant.id, cid, summary)
-    emit(fmt, "invoices", COLUMNS, rows)
+    if history.reminders:
+        out.print(listing(customer_history.REMINDER_COLUMNS, history.reminders, title="reminders sent"))
+    if history.holds:
+        out.print(listing(customer_history.HOLD_COLUMNS, history.holds, title="holds placed and released"))
+    emit(fmt, "customer", COLUMNS, rows, title="invoices")
 
 
 def _credit_and_chasing(ctx: typer.Context, snapshot: Snapshot, cid: str, net: Decimal) -> dict[str, Cell]:
@@ -107,15 +119,20 @@ def _credit_and_chasing(ctx: typer.Context, snapshot: Snapshot, cid: str, net: D
         held = credit.holds(conn, tenant_id).get(cid)
         chase = chasing.states(conn, tenant_id).get(cid, chasing.ChasingState())
         business = chasing.is_business(conn, tenant_id, cid)
+        history = chasing.events(conn, tenant_id, cid)
+    numbers = {e.invoice_id: e.invoice_number for e in history if e.invoice_id}
+    latest = max([d for d in (chase.promise_until, *chase.promised.values()) if d is not None], default=None)
     on_hold = held is not None and held.on_hold
     return {
         "credit_limit": f"{limit}" if limit else None, "on_hold": on_hold,
         "hold_reason": held.reason if on_hold and held else None,
         "hold_since": held.since.date() if on_hold and held else None,
         "policy": chase.policy, "do_not_chase": chase.do_not_chase, "never_hold": chase.never_hold,
-        "paused_until": chase.paused_until, "promise_until": chase.promise_until,
-        "payment_plan": chase.on_plan,
-        "disputed": ", ".join(sorted(chase.disputed)) or None, "business": business,
+        "paused_until": chase.paused_until, "promise_until": latest,
+        "promised": ", ".join(sorted(f"{numbers.get(i) or i} by {d}" for i, d in chase.promised.items()))
+        or None, "payment_plan": chase.on_plan,
+        "disputed": ", ".join(sorted(numbers.get(i) or i for i in chase.disputed)) or None,
+        "business": business,
         "over_limit": bool(limit and limit.currency == snapshot.tenant.base_currency and net > limit.amount),
     }  # fmt: skip
 
@@ -129,7 +146,7 @@ def _print_credit_and_chasing(ctx: typer.Context, tenant_id: str, cid: str, summ
     )
     out.print(f"credit limit {limit} · {hold}", markup=False)
     flags = [f"{k.replace('_', ' ')}: {v}" for k, v in summary.items()
-             if k in ("policy", "paused_until", "promise_until", "disputed") and v]  # fmt: skip
+             if k in ("policy", "paused_until", "promise_until", "promised", "disputed") and v]  # fmt: skip
     flags += [k.replace("_", " ") for k in ("do_not_chase", "never_hold", "payment_plan") if summary[k]]
     if not summary["business"]:
         flags.append("consumer (no statutory interest)")
@@ -142,6 +159,6 @@ def _print_credit_and_chasing(ctx: typer.Context, tenant_id: str, cid: str, summ
         )
         for e in history:
             closed = f"{e.closed_at:%Y-%m-%d} {e.outcome}" if e.closed_at else ""
-            table.add_row(f"{e.opened_at:%Y-%m-%d}", e.kind, e.invoice_id or "", str(e.until or ""),
+            table.add_row(f"{e.opened_at:%Y-%m-%d}", e.kind, e.invoice_number or "", str(e.until or ""),
                           str(e.amount or ""), e.note, closed)  # fmt: skip
         out.print(table)

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from connector import invites
 from connector.cli.app import UsageProblem, app, out, state
@@ -20,6 +19,7 @@ from connector.cli.options import (
     given,
     tenant_problem,
 )
+from connector.cli.output import Format, FormatOpt, emit
 from connector.flow import NoFlow, flow
 from connector.store.tenants import UnknownTenant, get_tenant
 from connector.tenantspec import TenantProblem, build, check_id
@@ -110,19 +110,19 @@ def _user() -> str:
         return "unknown"
 
 
+INVITE_COLUMNS = ("tenant", "ledger", "new tenant", "made", "expires")
+INVITE_LABELS = {"tenant": "tenant", "ledger": "ledger", "new tenant": "new tenant", "made": "made (UTC)",
+                 "expires": "expires (UTC)"}  # fmt: skip
+
+
 @app.command("invites")
-def list_invites(ctx: typer.Context) -> None:
+def list_invites(ctx: typer.Context, fmt: FormatOpt = Format.TABLE) -> None:
     """Connect links not used yet and not expired (their addresses are never shown again)."""
     store = state(ctx).store
     now = datetime.now(UTC)
     with store.read() as conn:
         found = invites.open_invites(conn, now)
-    if not found:
-        out.print("no open invites: make one with `ccm invite T --ledger xero|quickbooks`")
-        return
-    table = Table("tenant", "ledger", "new tenant", "made", "expires")
-    for each in found:
-        new = "yes" if each.tenant else "no (reconnect)"
-        made, ends = f"{each.created_at:%Y-%m-%d %H:%M}", f"{each.expires_at:%Y-%m-%d %H:%M} UTC"
-        table.add_row(each.tenant_id, each.ledger, new, made, ends)
-    out.print(table)
+    rows = [(each.tenant_id, each.ledger, each.tenant is not None, each.created_at, each.expires_at)
+            for each in found]  # fmt: skip
+    emit(fmt, "invites", INVITE_COLUMNS, rows, labels=INVITE_LABELS,
+         empty="no open invites: make one with `ccm invite T --ledger xero|quickbooks`")  # fmt: skip

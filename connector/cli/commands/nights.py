@@ -4,6 +4,8 @@ Without NIGHT: the latest nights of every tenant (or one), from `ccm serve` and 
 each; scheduled nights that did not finish; then, per tenant, what needs a person now: connection-health
 problems, actions that failed or whose outcome is unknown (each with the command that settles it), and
 actions waiting to be tried again. With NIGHT (a local date, or `last`): that night's reports in full.
+`--format csv|json`: the nights (kind "nights") or one night's report lines (kind "night"); JSON also holds
+what waits and what needs a person.
 """
 
 from __future__ import annotations
@@ -12,11 +14,11 @@ from datetime import date, datetime
 from typing import Annotated
 
 import typer
-from rich.table import Table
 from sqlalchemy import Connection
 
 from connector import health, nightreport, outbox
 from connector.cli.app import UsageProblem, app, out, state
+from connector.cli.output import Cell, Format, FormatOpt, emit
 from connector.serve import nights as scheduled
 from connector.store.tenants import get_tenant, list_tenants
 
@@ -45,6 +47,12 @@ def _parse_night(value: str) -> date | None:
         raise UsageProblem(f"NIGHT: not a date (YYYY-MM-DD) or `last`: {value!r}") from None
 
 
+NIGHT_COLUMNS = ("night", "tenant", "ran from", "mode", "outcome", "started", "finished", "took",
+                 "what happened")  # fmt: skip
+NIGHT_LABELS = {c: c for c in NIGHT_COLUMNS if c not in ("started", "finished")}
+LINE_COLUMNS = ("night", "tenant", "section", "line")
+
+
 @app.command()
 def nights(
     ctx: typer.Context,
@@ -53,6 +61,7 @@ def nights(
     ] = None,
     tenant: Annotated[str | None, typer.Option("--tenant", "-t", help="Only this tenant.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=LIST_MAX, help="How many nights to list.")] = 20,
+    fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """What each night did (reminders, holds, failures, by name) and what waits for a person now."""
     wanted = _parse_night(night) if night is not None else None
@@ -61,38 +70,67 @@ def nights(
         tenant_ids = (
             [get_tenant(conn, tenant).id] if tenant is not None else [t.id for t in list_tenants(conn)]
         )
+        reports = (
+            nightreport.recent(conn, tenant, limit) if night is None else _of_night(conn, wanted, tenant)
+        )
+        waiting = _waiting_nights(conn, tenant)
+        needs, retrying = _needs_a_person(conn, tenant_ids)
+    if fmt is not Format.TABLE:
+        meta = {"waiting": [dict(zip(WAITING_KEYS, w, strict=True)) for w in waiting],
+                "needs_a_person": [{"tenant": t, "what": line} for t, line in needs],
+                "retrying": [{"tenant": t, "what": line} for t, line in retrying]}  # fmt: skip
         if night is None:
-            _list(conn, tenant, limit)
+            emit(fmt, "nights", NIGHT_COLUMNS, [_row(r) for r in reports], meta=meta)
         else:
-            _show(conn, wanted, tenant)
-        _waiting_nights(conn, tenant)
-        _needs_a_person(conn, tenant_ids)
-
-
-def _list(conn: Connection, tenant: str | None, limit: int) -> None:
-    reports = nightreport.recent(conn, tenant, limit)
-    if not reports:
-        out.print("no nights yet: `ccm run` or `ccm serve` runs them", markup=False)
+            meta["reports"] = [
+                {**dict(zip(NIGHT_COLUMNS, _row(r), strict=True)),
+                 "sections": [{"title": title, "lines": list(lines)} for title, lines in r.sections]}
+                for r in reports
+            ]  # fmt: skip
+            rows = [(r.night, r.tenant_id, title, line) for r in reports for title, lines in r.sections
+                    for line in lines]  # fmt: skip
+            emit(fmt, "night", LINE_COLUMNS, rows, meta=meta)
         return
-    table = Table(
-        "night", "tenant", "ran from", "mode", "outcome", "took", "what happened", title="ccm nights"
+    if night is None:
+        emit(fmt, "nights", NIGHT_COLUMNS, [_row(r) for r in reports], labels=NIGHT_LABELS,
+             title="ccm nights", empty="no nights yet: `ccm run` or `ccm serve` runs them")  # fmt: skip
+    else:
+        _show(reports)
+    _print_waiting(waiting)
+    _print_needs(needs, retrying)
+
+
+def _row(r: nightreport.Report) -> tuple[Cell, ...]:
+    ran_from = _FROM.get(r.ran_from, r.ran_from)
+    return (
+        r.night,
+        r.tenant_id,
+        ran_from,
+        r.mode,
+        r.outcome,
+        r.started_at,
+        r.finished_at,
+        _took(r),
+        r.headline,
     )
-    for r in reports:
-        ran_from = _FROM.get(r.ran_from, r.ran_from)
-        table.add_row(f"{r.night}", r.tenant_id, ran_from, r.mode, r.outcome, _took(r), r.headline)
-    out.print(table)
 
 
-def _show(conn: Connection, night: date | None, tenant: str | None) -> None:
+def _of_night(conn: Connection, night: date | None, tenant: str | None) -> list[nightreport.Report]:
+    """The reports of that night (`last`: the newest), or a one-line error when there is none."""
     if night is None:
         latest = nightreport.recent(conn, tenant, 1)
         if not latest:
-            out.print("no nights yet: `ccm run` or `ccm serve` runs them", markup=False)
-            return
+            return []
         night = latest[0].night
     reports = nightreport.of_night(conn, night, tenant)
     if not reports:
         raise UsageProblem(f"no night {night} on record" + (f" for tenant {tenant!r}" if tenant else ""))
+    return list(reports)
+
+
+def _show(reports: list[nightreport.Report]) -> None:
+    if not reports:
+        out.print("no nights yet: `ccm run` or `ccm serve` runs them", markup=False)
     for r in reports:
         ran_from = _FROM.get(r.ran_from, r.ran_from)
         out.print(
@@ -107,52 +145,68 @@ def _show(conn: Connection, night: date | None, tenant: str | None) -> None:
                 out.print(f"    {line}", markup=False)
 
 
-def _waiting_nights(conn: Connection, tenant: str | None) -> None:
+WAITING_KEYS = ("tenant", "night", "state", "not before", "summary", "to do")
+Waiting = tuple[str, date, str, datetime | None, str, str]
+
+
+def _waiting_nights(conn: Connection, tenant: str | None) -> list[Waiting]:
     """Scheduled nights that have not finished well: retrying, crashed, failed or not yet run."""
-    latest = scheduled.latest_per_tenant(conn)
-    for tenant_id, n in sorted(latest.items()):
+    found: list[Waiting] = []
+    for tenant_id, n in sorted(scheduled.latest_per_tenant(conn).items()):
         if tenant is not None and tenant_id != tenant:
             continue
         if n.state in (scheduled.DONE, scheduled.SUPERSEDED):
             continue
         todo = _WAITING_TODO.get(n.state, "").format(tenant=tenant_id)
-        when = (
-            f" (after {n.not_before:%Y-%m-%d %H:%M} UTC)"
-            if n.not_before and n.state == scheduled.RETRY
-            else ""
-        )
-        out.print(f"scheduled night {n.night} of {tenant_id}: {n.state.upper()}{when}: "
-                  f"{n.summary or 'no summary'}; {todo}", markup=False)  # fmt: skip
+        not_before = n.not_before if n.state == scheduled.RETRY else None
+        found.append((tenant_id, n.night, n.state, not_before, n.summary or "", todo))
+    return found
 
 
-def _needs_a_person(conn: Connection, tenant_ids: list[str]) -> None:
-    lines: list[str] = []
+def _print_waiting(waiting: list[Waiting]) -> None:
+    for tenant_id, night, state_, not_before, summary, todo in waiting:
+        when = f" (after {not_before:%Y-%m-%d %H:%M} UTC)" if not_before else ""
+        out.print(f"scheduled night {night} of {tenant_id}: {state_.upper()}{when}: "
+                  f"{summary or 'no summary'}; {todo}", markup=False)  # fmt: skip
+
+
+def _needs_a_person(
+    conn: Connection, tenant_ids: list[str]
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(tenant, what) needing a person now, and (tenant, what) that will be tried again by itself."""
+    needs: list[tuple[str, str]] = []
     for tenant_id in tenant_ids:
         for issue in health.open_issues(conn, tenant_id):
             if issue.kind == health.ATTENTION:  # the actions themselves are listed next, each by name
                 continue
-            lines.append(f"  {tenant_id}: PROBLEM {issue.kind}: {issue.message} (since "
-                         f"{_day(issue.first_seen)})")  # fmt: skip
-        for item in outbox.unsettled(conn, tenant_id):
-            lines.append(f"  {tenant_id}: {item.line()}")
-    waiting: list[str] = []
+            needs.append(
+                (tenant_id, f"PROBLEM {issue.kind}: {issue.message} (since {_day(issue.first_seen)})")
+            )
+        needs += [(tenant_id, item.line()) for item in outbox.unsettled(conn, tenant_id)]
+    retrying: list[tuple[str, str]] = []
     for tenant_id in tenant_ids:
         for item in outbox.retrying(conn, tenant_id):
             when = f"{item.action.send_after:%Y-%m-%d %H:%M} UTC"
-            waiting.append(f"  {tenant_id}: {item.what} to {item.customer}{_numbers(item)}: next try {when}; "
-                           f"{item.action.reason}")  # fmt: skip
-    if lines:
-        out.print(f"{len(lines)} thing(s) need a person:", markup=False)
-        for line in lines:
-            out.print(line, markup=False)
+            retrying.append((tenant_id, f"{item.what} to {item.customer}{_numbers(item)}: next try {when}; "
+                                        f"{item.action.reason}"))  # fmt: skip
+    return needs, retrying
+
+
+def _print_needs(needs: list[tuple[str, str]], retrying: list[tuple[str, str]]) -> None:
+    if needs:
+        out.print(f"{len(needs)} thing(s) need a person:", markup=False)
+        for tenant_id, line in needs:
+            out.print(f"  {tenant_id}: {line}", markup=False)
     else:
         out.print("nothing waits for a person", markup=False)
-    if waiting:
-        out.print(f"{len(waiting)} action(s) will be tried again by themselves:", markup=False)
-        for line in waiting[:50]:
-            out.print(line, markup=False)
-        if len(waiting) > 50:
-            out.print(f"  ... and {len(waiting) - 50} more (`ccm outbox list --state planned`)", markup=False)
+    if retrying:
+        out.print(f"{len(retrying)} action(s) will be tried again by themselves:", markup=False)
+        for tenant_id, line in retrying[:50]:
+            out.print(f"  {tenant_id}: {line}", markup=False)
+        if len(retrying) > 50:
+            out.print(
+                f"  ... and {len(retrying) - 50} more (`ccm outbox list --state planned`)", markup=False
+            )
 
 
 def _numbers(item: outbox.Unsettled) -> str:

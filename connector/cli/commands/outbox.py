@@ -1,4 +1,10 @@
-"""`ccm outbox list|approve|send|resolve|retry|dismiss`: what ccm plans to send, has sent, and could not.
+"""`ccm outbox list|approve|send|resolve|retry|dismiss|cancel`: what ccm plans, has sent, and could not.
+
+`list` shows each action's customer by name, its invoices by number and its key's shortest unique prefix
+(CSV and JSON: the full key too); every command taking keys takes such a prefix (connector/cli/actionkeys.py).
+An action awaiting approval that a person snoozed (the approvals page, connector/snooze.py) shows when its
+snooze ends (`snoozed until`, UTC; empty when not snoozed at `--at`, default now).
+`cancel` drops actions not sent yet (awaiting approval or planned), one line per key saying what happened.
 
 `resolve` settles an action whose outcome is unknown: `--sent` records it exactly as a sent one (the
 reminder history, so the customer's sequence goes on, and the ledger notes it leaves), `--not-sent` plans it
@@ -9,15 +15,19 @@ again. `retry` plans failed actions again (same key, attempts kept, the reason s
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
-from rich.table import Table
 
-from connector import lease, outbox, settle
+from connector import lease, outbox, settle, snooze
+from connector.cli import actionkeys
 from connector.cli.app import Failure, UsageProblem, app, out, state
+from connector.cli.commands.reconcile import parse_date
 from connector.cli.commands.run import before_sending, lost_lease, parse_at, print_unsettled
-from connector.cli.options import TenantOpt, pick_tenant
+from connector.cli.options import TenantOpt, pick_customer, pick_tenant
+from connector.cli.output import Format, FormatOpt, emit
 from connector.outbox import State
 from connector.run.execute import Executor
 from connector.run.night import for_night_at
@@ -30,40 +40,125 @@ outbox_app = typer.Typer(help="The outbox: planned, sent and unsettled actions."
 app.add_typer(outbox_app, name="outbox")
 
 
+class Kind(StrEnum):
+    REMINDER = "reminder"
+    NOTE = "note"
+    HOLD = "hold"
+    RELEASE = "release"
+    CALL_TASK = "call_task"
+    NOTICE = "notice"
+
+
+COLUMNS = ("key", "short key", "kind", "channel", "customer", "customer id", "invoices", "state",
+           "send after", "snoozed until", "attempts", "reason")  # fmt: skip
+LABELS = {"short key": "key", "kind": "kind", "channel": "channel", "customer": "customer",
+          "invoices": "invoices", "state": "state", "send after": "send after (UTC)",
+          "snoozed until": "snoozed until (UTC)", "reason": "reason / result"}  # fmt: skip
+
+
 @outbox_app.command("list")
 def list_(
     ctx: typer.Context,
     tenant: TenantOpt = None,
     state_: Annotated[list[State] | None, typer.Option("--state", "-s", help="Only these states.")] = None,
+    kind: Annotated[list[Kind] | None, typer.Option("--kind", "-k", help="Only these kinds.")] = None,
+    customer: Annotated[
+        str | None, typer.Option("--customer", "-c", help="Only this customer (name, part of one, or id).")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Only actions to send on or after this date (YYYY-MM-DD).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Only actions to send on or before this date (YYYY-MM-DD).")
+    ] = None,
+    at: Annotated[
+        str | None, typer.Option("--at", help="As if it were this instant (ISO 8601): which snoozes run.")
+    ] = None,
+    fmt: FormatOpt = Format.TABLE,
 ) -> None:
-    """Actions with their state, send time and reason."""
+    """Actions with their customer, invoices, state, send time, snooze and reason (dates: the firm's own)."""
+    now = parse_at(at)
     store = state(ctx).store
     tenant_id = pick_tenant(store, tenant)
+    customer_id = pick_customer(store, tenant_id, customer)[1] if customer is not None else None
+    first, last = (parse_date(o, v) if v else None for o, v in (("--since", since), ("--until", until)))
+    if first and last and first > last:
+        raise UsageProblem(f"--since {first} is after --until {last}")
     with store.read() as conn:
+        zone = ZoneInfo(get_tenant(conn, tenant_id).timezone)
+        everything = outbox.actions(conn, tenant_id)
+        found = [
+            a for a in everything
+            if (not state_ or a.state in state_) and (not kind or a.kind in kind)
+            and customer_id in (None, a.customer_id)
+            and (first is None or a.send_after.astimezone(zone).date() >= first)
+            and (last is None or a.send_after.astimezone(zone).date() <= last)
+        ]  # fmt: skip
+        listed = outbox.described(conn, tenant_id, found)
+        snoozed = snooze.active(conn, tenant_id, now)
+    short = actionkeys.shortest([a.key for a in everything])
+    rows = [
+        (u.action.key, short[u.action.key], u.action.kind, u.action.channel, u.customer, u.action.customer_id,
+         _invoices(u), u.action.state, u.action.send_after, _snoozed_until(u.action, snoozed),
+         u.action.attempts,
+         u.action.reason or u.action.result or "")
+        for u in listed
+    ]  # fmt: skip
+    filtered = any((state_, kind, customer, since, until))
+    emit(fmt, "outbox", COLUMNS, rows, labels=LABELS, title=f"outbox · {tenant_id}",
+         empty="no actions match" if filtered else "the outbox is empty")  # fmt: skip
+
+
+def _snoozed_until(action: outbox.Action, snoozed: dict[str, snooze.Snoozed]) -> datetime | None:
+    """When the action's snooze ends, if it awaits approval and is snoozed."""
+    found = snoozed.get(action.key)
+    return found.until if found is not None and action.state is State.AWAITING_APPROVAL else None
+
+
+def _invoices(item: outbox.Unsettled) -> str:
+    """`INV-1@2, INV-2@1`: each invoice number with the reminder level it is at (a note: its invoice)."""
+    lines = item.action.payload.get("lines", [])
+    if lines and item.action.kind == "reminder":
+        pairs = zip(item.invoices, lines, strict=False)
+        return ", ".join(f"{number}@{line.get('level')}" for number, line in pairs)
+    return ", ".join(item.invoices)
+
+
+@outbox_app.command()
+def cancel(
+    ctx: typer.Context,
+    keys_: Annotated[list[str], typer.Argument(metavar="KEY...", help="Action keys (or unique prefixes).")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept with the action).")] = "",
+    tenant: TenantOpt = None,
+) -> None:
+    """Cancel actions not sent yet (awaiting approval or planned): one line per key saying what happened."""
+    store = state(ctx).store
+    tenant_id = pick_tenant(store, tenant)
+    why = f"cancelled by a person: {reason.strip()}" if reason.strip() else "cancelled by a person"
+    with store.begin() as conn:
         get_tenant(conn, tenant_id)
-        found = outbox.actions(conn, tenant_id, state_)
-    if not found:
-        out.print("the outbox is empty" if not state_ else "no actions in that state")
-        return
-    table = Table(
-        "key", "kind", "channel", "customer", "invoices", "state", "send after (UTC)", "reason / result"
-    )
-    for a in found:
-        lines = a.payload.get("lines", [])
-        invoices = ", ".join(f"{line.get('number')}@{line.get('level')}" for line in lines) or str(
-            a.payload.get("ref", "")
-        )
-        table.add_row(
-            a.key, a.kind, a.channel, str(a.payload.get("customer_name", a.customer_id)), invoices, a.state,
-            f"{a.send_after:%Y-%m-%d %H:%M}", a.reason or a.result or "",
-        )  # fmt: skip
-    out.print(table)
+        wanted = actionkeys.resolve(conn, tenant_id, keys_)
+        lines = []
+        for typed, key in zip(keys_, wanted, strict=True):
+            found = outbox.by_keys(conn, tenant_id, [key])
+            if not found:
+                lines.append(f"{typed}: no such action in {tenant_id!r}")
+                continue
+            [item] = outbox.described(conn, tenant_id, found)
+            on = f" on {', '.join(item.invoices)}" if item.invoices else ""
+            done = outbox.cancel(conn, tenant_id, key, why, datetime.now(UTC))
+            result = "cancelled" if done else f"not cancelled, it is {item.action.state}"
+            lines.append(f"{key}: {item.what} for {item.customer}{on}: {result}")
+    for line in lines:
+        out.print(line, markup=False)
+    if len(lines) > sum(line.endswith(": cancelled") for line in lines):
+        raise UsageProblem("some actions were not cancelled (see above): only those not sent yet can be")
 
 
 @outbox_app.command()
 def approve(
     ctx: typer.Context,
-    keys: Annotated[list[str] | None, typer.Argument(help="Action keys to approve.")] = None,
+    keys: Annotated[list[str] | None, typer.Argument(help="Action keys (or prefixes) to approve.")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Approve every action awaiting approval.")] = False,
     tenant: TenantOpt = None,
 ) -> None:
@@ -80,6 +175,7 @@ def approve(
     now = datetime.now(UTC)
     with store.begin() as conn:
         get_tenant(conn, tenant_id)
+        keys = actionkeys.resolve(conn, tenant_id, keys) if keys else keys
         waiting = outbox.actions(conn, tenant_id, [State.AWAITING_APPROVAL])
         chosen = [a for a in waiting if all_ or a.key in (keys or [])]
         count = outbox.approve(conn, tenant_id, [a.key for a in chosen], now)
@@ -153,7 +249,7 @@ def send(
 @outbox_app.command()
 def resolve(
     ctx: typer.Context,
-    key: Annotated[str, typer.Argument(help="The unknown action's key.")],
+    key: Annotated[str, typer.Argument(help="The unknown action's key (or a unique prefix).")],
     sent: Annotated[bool, typer.Option("--sent", help="It did go out: record it as sent.")] = False,
     not_sent: Annotated[bool, typer.Option("--not-sent", help="It did not go out: send it again.")] = False,
     tenant: TenantOpt = None,
@@ -168,6 +264,7 @@ def resolve(
     store = state(ctx).store
     tenant_id = pick_tenant(store, tenant)
     with store.begin() as conn:
+        [key] = actionkeys.resolve(conn, tenant_id, [key])
         resolved = settle.resolve(
             conn, get_tenant(conn, tenant_id), key, went_out=sent, now=datetime.now(UTC)
         )
@@ -195,6 +292,7 @@ def retry(
     tenant_id = pick_tenant(store, tenant)
     with store.begin() as conn:
         get_tenant(conn, tenant_id)
+        keys = actionkeys.resolve(conn, tenant_id, keys) if keys else keys
         planned = outbox.retry(conn, tenant_id, None if failed else keys, datetime.now(UTC))
     if keys and len(planned) < len(keys):
         others = ", ".join(k for k in keys if k not in planned)
@@ -217,6 +315,7 @@ def dismiss(
     tenant_id = pick_tenant(store, tenant)
     with store.begin() as conn:
         get_tenant(conn, tenant_id)
+        keys = actionkeys.resolve(conn, tenant_id, keys)
         dropped = outbox.dismiss(conn, tenant_id, keys, datetime.now(UTC))
     if len(dropped) < len(keys):
         others = ", ".join(k for k in keys if k not in dropped)

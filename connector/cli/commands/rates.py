@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from connector.cli.app import Failure, app, state
-from connector.cli.commands.reconcile import Cell, Format, FormatOpt, emit
+from connector.cli.output import Cell, Format, FormatOpt, emit
 
 COLUMNS = (
     "source", "rate", "in force", "newest observation", "fetched", "confirmed to", "half-years covered",
@@ -67,7 +67,7 @@ def rates(
         ))  # fmt: skip
     regime_now = settings.credit.statutory_interest
     emit(
-        fmt, f"reference rates · {today}", COLUMNS, rows,
+        fmt, "rates", COLUMNS, rows, title=f"reference rates · {today}",
         meta={"today": today, "statutory_interest": regime_now},
         caption=f"statutory interest: {regime_now} (credit.statutory_interest); a tenant's own "
         "reference_rates.yaml is merged over these for its reminders",

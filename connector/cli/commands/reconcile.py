@@ -1,44 +1,31 @@
 """`ccm discrepancies` and `ccm forecast`, and what every reconciliation command shares.
 
-Shared: picking the tenant (optional when the store holds exactly one), reading `--as-of`, loading the
-snapshot, and printing rows as a Rich table, CSV or JSON (amounts exact, as strings, in JSON).
+Shared: picking the tenant (optional when the store holds exactly one), reading `--as-of` and loading the
+snapshot. Output goes through connector/cli/output.py (table, CSV or JSON; amounts exact strings in JSON).
 """
 
 from __future__ import annotations
 
-import csv
-import json
-import sys
-from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
-from rich.table import Table
 
-from connector.cli.app import UsageProblem, app, out, state
+from connector.cli.app import UsageProblem, app, state
 from connector.cli.options import TenantOpt, pick_tenant
+from connector.cli.output import Cell, Format, FormatOpt, emit
 from connector.model import Tenant
 from connector.reconcile import Snapshot, allocate, behaviours, find_discrepancies, forecast, load_snapshot
 from connector.reconcile.fx import Rates
 
-Cell = str | int | Decimal | date | None
+__all__ = ["AsOfOpt", "Cell", "Format", "FormatOpt", "TenantOpt", "as_of_date", "cents", "load", "parse_date"]
 _CENT = Decimal("0.01")
-
-
-class Format(StrEnum):
-    TABLE = "table"
-    CSV = "csv"
-    JSON = "json"
-
 
 AsOfOpt = Annotated[
     str | None, typer.Option("--as-of", help="Date YYYY-MM-DD (default: today, tenant time).")
 ]
-FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table, csv or json.")]
 
 
 def parse_date(option: str, value: str) -> date:
@@ -68,50 +55,6 @@ def cents(value: Decimal) -> Decimal:
     return value.quantize(_CENT)
 
 
-def _plain(value: Cell) -> str | int | None:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
-
-
-def _shown(value: Cell) -> str:
-    if isinstance(value, Decimal):
-        return f"{value:,}"
-    return "" if value is None else str(value)
-
-
-def emit(
-    fmt: Format, title: str, columns: Sequence[str], rows: Sequence[Sequence[Cell]],
-    meta: dict[str, Cell] | None = None, caption: str | None = None, footer: int = 0,
-) -> None:  # fmt: skip
-    """Print `rows` under `columns` as a Rich table (the last `footer` rows set apart), CSV, or JSON.
-
-    JSON is one object: `meta`'s keys, then "rows" (a list of objects keyed by column); amounts are exact
-    decimal strings there and in CSV, so spreadsheets get exactly what ccm computed.
-    """
-    if fmt is Format.JSON:
-        body: dict[str, Any] = {k: _plain(v) for k, v in (meta or {}).items()}
-        body["rows"] = [dict(zip(columns, (_plain(c) for c in row), strict=True)) for row in rows]
-        sys.stdout.write(json.dumps(body, ensure_ascii=False, indent=2) + "\n")
-        return
-    if fmt is Format.CSV:
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(columns)
-        writer.writerows([[_plain(c) for c in row] for row in rows])
-        return
-    table = Table(title=title, caption=caption)
-    for n, name in enumerate(columns):
-        numeric = any(isinstance(row[n], Decimal | int) for row in rows)
-        table.add_column(name, justify="right" if numeric else "left")
-    for n, row in enumerate(rows):
-        if footer and n == len(rows) - footer:
-            table.add_section()
-        table.add_row(*(_shown(c) for c in row))
-    out.print(table)
-
-
 @app.command()
 def discrepancies(ctx: typer.Context, tenant: TenantOpt = None, fmt: FormatOpt = Format.TABLE) -> None:
     """Where the ledger's records disagree with each other, each explained, as the ledger stands now."""
@@ -122,13 +65,11 @@ def discrepancies(ctx: typer.Context, tenant: TenantOpt = None, fmt: FormatOpt =
          "; ".join(f"{label} {m}" for label, m in d.amounts), d.explanation)
         for d in found
     ]  # fmt: skip
-    if fmt is Format.TABLE and not rows:
-        out.print(f"no discrepancies for {snapshot.tenant.id}")
-        return
     emit(
-        fmt, f"{len(rows)} discrepancies · {snapshot.tenant.name}",
-        ("kind", "customer", "records", "amounts", "explanation"), rows,
+        fmt, "discrepancies", ("kind", "customer", "records", "amounts", "explanation"), rows,
+        title=f"{len(rows)} discrepancies · {snapshot.tenant.name}",
         meta={"tenant": snapshot.tenant.id, "count": len(rows)},
+        empty=f"no discrepancies for {snapshot.tenant.id}",
     )  # fmt: skip
 
 
@@ -147,8 +88,8 @@ def forecast_(
     rows.append(("later", None, None, None, plan.later, None))
     rows.append(("total", None, None, None, plan.open_total, None))
     emit(
-        fmt, f"cash forecast · {snapshot.tenant.name} · as of {day} · {plan.currency}",
-        ("week", "from", "to", "low", "expected", "high"), rows,
+        fmt, "forecast", ("week", "from", "to", "low", "expected", "high"), rows,
+        title=f"cash forecast · {snapshot.tenant.name} · as of {day} · {plan.currency}",
         meta={"tenant": snapshot.tenant.id, "as_of": day, "currency": plan.currency,
               "placed_by_tenant_prior": plan.on_prior},
         caption=f"{plan.on_prior} open invoice(s) placed by the tenant-wide history (customer has < 5 paid)",

@@ -6,13 +6,20 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import typer
-from rich.table import Table
 
 from connector.cli.app import app, out, state
+from connector.cli.output import Cell, Format, FormatOpt, emit
+
+COLUMNS = ("tenant", "name", "time zone", "night at", "next night", "next night utc", "last night", "outcome",
+           "syncs asked")  # fmt: skip
+LABELS = {c: c for c in COLUMNS if c != "name"} | {
+    "next night": "next night (local)",
+    "next night utc": "next (UTC)",
+}
 
 
 @app.command()
-def schedule(ctx: typer.Context) -> None:
+def schedule(ctx: typer.Context, fmt: FormatOpt = Format.TABLE) -> None:
     """When each tenant's next night runs (its local time), how the last one went, and who serves."""
     from connector import nightreport
     from connector.clock import Clock
@@ -32,9 +39,7 @@ def schedule(ctx: typer.Context) -> None:
         found = [(t, get_connection(conn, t.id)) for t in list_tenants(conn)]
     clock = Clock.parse(alive[0].clock) if alive else Clock.parse(settings.serve.clock)
     now = clock.now()
-    columns = ("tenant", "time zone", "night at", "next night (local)", "next (UTC)", "last night", "outcome",
-               "syncs asked")  # fmt: skip
-    table = Table(*columns, title="ccm schedule")
+    rows: list[tuple[Cell, ...]] = []
     for tenant, link in found:
         if link is None or link.state is ConnectionState.DISCONNECTED:
             continue
@@ -48,11 +53,15 @@ def schedule(ctx: typer.Context) -> None:
             when, outcome = f"{report.night} {report.outcome} ({ran_from})", report.headline[:80]
         else:
             when, outcome = "never", ""
-        table.add_row(
-            tenant.id, tenant.timezone, at, f"{nxt.astimezone(ZoneInfo(tenant.timezone)):%Y-%m-%d %H:%M %Z}",
-            f"{nxt:%Y-%m-%d %H:%M}", when, outcome, str(waiting.get(tenant.id, 0)),
-        )  # fmt: skip
-    out.print(table if table.row_count else "no connected tenants to schedule")
+        rows.append((tenant.id, tenant.name, tenant.timezone, at, nxt.astimezone(ZoneInfo(tenant.timezone)),
+                     nxt.astimezone(UTC), when, outcome, waiting.get(tenant.id, 0)))  # fmt: skip
+    serving = [{"url": s.url, "server": s.server_id, "since": s.started_at, "clock": s.clock or None}
+               for s in alive]  # fmt: skip
+    if fmt is not Format.TABLE:
+        emit(fmt, "schedule", COLUMNS, rows, meta={"servers": serving})
+        return
+    emit(fmt, "schedule", COLUMNS, rows, labels=LABELS, title="ccm schedule",
+         empty="no connected tenants to schedule")  # fmt: skip
     if alive:
         for server in alive:
             clock_note = f", clock {server.clock}" if server.clock else ""

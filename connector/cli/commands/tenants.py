@@ -7,13 +7,14 @@ A firm's mode: auto (send and write), approve (plan; a person approves with `ccm
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from adapters import base as registry
-from connector import firmmode
+from connector import digest, firmmode
+from connector.cli import profile_opts as po
 from connector.cli.app import UsageProblem, app, out, state
 from connector.cli.options import (
     ContactOpt,
@@ -23,6 +24,8 @@ from connector.cli.options import (
     TimezoneOpt,
     tenant_problem,
 )
+from connector.cli.output import Format, FormatOpt, emit
+from connector.firmprofile import ProfileProblem, load_profile, save_profile
 from connector.store import synclog
 from connector.store.tenants import end_safe_nights as end_safe_nights_
 from connector.store.tenants import (
@@ -41,27 +44,27 @@ tenants_app = typer.Typer(
 app.add_typer(tenants_app, name="tenants")
 
 
+TENANT_COLUMNS = ("tenant", "name", "ledger", "currency", "time zone", "connection", "last sync",
+                  "last sync outcome", "mode now", "why")  # fmt: skip
+
+
 @tenants_app.command("list")
-def list_(ctx: typer.Context) -> None:
+def list_(ctx: typer.Context, fmt: FormatOpt = Format.TABLE) -> None:
     """Every tenant with its connection state and last sync."""
     store = state(ctx).store
     settings = state(ctx).settings
-    table = Table(
-        "tenant", "name", "ledger", "currency", "time zone", "connection", "last sync", "mode now", "why"
-    )
+    rows = []
     with store.read() as conn:
         for t in list_tenants(conn):
             link = get_connection(conn, t.id)
             last = synclog.runs(conn, t.id, limit=1)
-            last_text = f"{last[0].started_at:%Y-%m-%d %H:%M} {last[0].outcome}" if last else "never"
             state_text = str(link.state) if link else "not connected"
             now = firmmode.effective(conn, settings, t.id)
-            table.add_row(t.id, t.name, t.ledger, t.base_currency, t.timezone, state_text, last_text,
-                          now.mode.value, now.why)  # fmt: skip
-    if table.row_count == 0:
-        out.print("no tenants yet: connect one, or add one with `ccm tenants add`")
-        return
-    out.print(table)
+            rows.append((t.id, t.name, t.ledger, t.base_currency, t.timezone, state_text,
+                         last[0].started_at if last else None, last[0].outcome if last else "never",
+                         now.mode.value, now.why))  # fmt: skip
+    emit(fmt, "tenants", TENANT_COLUMNS, rows,
+         empty="no tenants yet: connect one, or add one with `ccm tenants add`")  # fmt: skip
 
 
 @tenants_app.command("add")
@@ -116,6 +119,25 @@ def set_(
     end_safe_nights: Annotated[
         bool, typer.Option("--end-safe-nights", help="Count the firm's remaining safe first nights as run.")
     ] = False,
+    morning_digest: Annotated[
+        bool | None,
+        typer.Option("--digest/--no-digest", help="E-mail last night's digest to the contact each morning."),
+    ] = None,
+    from_name: po.FromNameOpt = None,
+    from_address: po.FromAddressOpt = None,
+    reply_to: po.ReplyToOpt = None,
+    signature: po.SignatureOpt = None,
+    company_number: po.CompanyNumberOpt = None,
+    registered_office: po.OfficeOpt = None,
+    locale: po.LocaleOpt = None,
+    pay_by_transfer: po.TransferOpt = None,
+    account_name: po.AccountNameOpt = None,
+    sort_code: po.SortCodeOpt = None,
+    account_number: po.AccountNumberOpt = None,
+    iban: po.IbanOpt = None,
+    bic: po.BicOpt = None,
+    pay_reference: po.PayReferenceOpt = None,
+    statements: po.StatementsOpt = None,
 ) -> None:
     """Change a tenant's settings; a running `ccm serve` re-times its nightly run within seconds."""
     st = state(ctx)
@@ -128,14 +150,28 @@ def set_(
             contact_email=contact_email,
         )  # fmt: skip
         chosen = check_mode(mode) if mode else None  # '' clears it
+        with store.read() as conn:
+            profile = po.changed(
+                load_profile(conn, tenant_id), pay_by_transfer, statements, from_name=from_name,
+                from_address=from_address, reply_to=reply_to, signature=signature,
+                company_number=company_number, registered_office=registered_office, locale=locale,
+                account_name=account_name, sort_code=sort_code, account_number=account_number, iban=iban,
+                bic=bic, pay_reference=pay_reference,
+            )  # fmt: skip
     except TenantProblem as exc:
         raise tenant_problem(exc) from None
+    except ProfileProblem as exc:
+        raise UsageProblem(str(exc)) from None
     with store.begin() as conn:
         save_tenant(conn, tenant)
+        save_profile(conn, tenant.id, profile)
         if mode is not None:
             set_mode(conn, tenant.id, chosen)
         if end_safe_nights:
             end_safe_nights_(conn, tenant.id, st.settings.serve.safe_nights)
+        if morning_digest is not None:
+            digest.set_enabled(conn, tenant.id, morning_digest, datetime.now(UTC))
+        digest_on = digest.enabled(conn, tenant.id)
         now = firmmode.effective(conn, st.settings, tenant.id)
         standing = get_standing(conn, tenant.id)
     at = tenant.night_time or f"{state(ctx).settings.serve.night_time} (the server's default)"
@@ -145,6 +181,9 @@ def set_(
         f"notices to {notices}; mode now {now.mode.value} ({now.why})",
         markup=False,
     )
+    if morning_digest is not None:
+        to = tenant.contact_email or "nobody yet: set --contact-email"
+        out.print(f"morning digest: {'on, to ' + to if digest_on else 'off'}", markup=False)
     if now.safe and standing.chosen:
         out.print(f"its own mode, {standing.chosen}, applies after its safe nights (end them early with "
                   f"`ccm tenants set {tenant.id} --end-safe-nights`)", markup=False)  # fmt: skip
@@ -159,17 +198,21 @@ def show(ctx: typer.Context, tenant_id: Annotated[str, typer.Argument(help="The 
         link = get_connection(conn, t.id)
         standing = get_standing(conn, t.id)
         now = firmmode.effective(conn, st.settings, t.id)
+        profile = load_profile(conn, t.id)
+        digest_on = digest.enabled(conn, t.id)
     lines = [
         ("tenant", t.id), ("name", t.name), ("ledger", t.ledger), ("currency", t.base_currency),
         ("time zone", f"{t.timezone} ({t.country})"),
         ("nightly at", t.night_time or f"{st.settings.serve.night_time} (the server's default)"),
         ("notices to", t.contact_email or "nobody (set --contact-email)"),
+        ("digest", "each morning to the notices address" if digest_on else "off (--digest turns it on)"),
         ("connection", str(link.state) if link else "not connected"),
         ("connected on", f"{standing.connected_at:%Y-%m-%d %H:%M} UTC" if standing.connected_at
          else "before ccm had safe first nights" if link else "-"),
         ("nights run", f"{standing.nights_run} since connecting (last {standing.last_night or 'never'})"),
         ("chosen mode", standing.chosen or f"none (serve.mode: {st.settings.serve.mode})"),
         ("mode now", f"{now.mode.value}: {now.why}"),
+        *po.lines(profile, st.settings.smtp.from_address),
     ]  # fmt: skip
     for label, value in lines:
         out.print(f"{label + ':':<14}{value}", markup=False)

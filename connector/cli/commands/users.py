@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from connector.cli.app import UsageProblem, app, out, state
+from connector.cli.output import Format, FormatOpt, emit
 from connector.web import audit, users
 from connector.web.users import Role, UserProblem
 
@@ -75,19 +75,19 @@ def add(
     out.print(f"user {name} added: {user.role}, {user.firms()}", markup=False)
 
 
+USER_COLUMNS = ("name", "role", "firms", "added", "last sign-in")
+USER_LABELS = {"name": "name", "role": "role", "firms": "firms", "added": "added (UTC)",
+               "last sign-in": "last sign-in (UTC)"}  # fmt: skip
+
+
 @users_app.command("list")
-def list_(ctx: typer.Context) -> None:
-    """Every user with their role, firms and last sign-in."""
+def list_(ctx: typer.Context, fmt: FormatOpt = Format.TABLE) -> None:
+    """Every user with their role, firms and last sign-in (never a password or its hash)."""
     with state(ctx).store.read() as conn:
         found = users.all_users(conn)
-    if not found:
-        out.print("no users yet: `ccm users add NAME --role admin --password-stdin`")
-        return
-    table = Table("name", "role", "firms", "added (UTC)", "last sign-in (UTC)")
-    for u in found:
-        last = f"{u.last_login_at:%Y-%m-%d %H:%M}" if u.last_login_at else "never"
-        table.add_row(u.name, str(u.role), u.firms(), f"{u.created_at:%Y-%m-%d %H:%M}", last)
-    out.print(table)
+    rows = [(u.name, str(u.role), u.firms(), u.created_at, u.last_login_at) for u in found]
+    emit(fmt, "users", USER_COLUMNS, rows, labels=USER_LABELS,
+         empty="no users yet: `ccm users add NAME --role admin --password-stdin`")  # fmt: skip
 
 
 @users_app.command()
