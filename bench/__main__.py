@@ -44,6 +44,7 @@ BENCHES["xero_sync"] = lambda: __import__("bench.xero_sync", fromlist=["bench"])
 BENCHES["dunning"] = lambda: __import__("bench.dunning", fromlist=["run"]).run()
 BENCHES["credit"] = lambda: __import__("bench.credit", fromlist=["run"]).run()
 BENCHES["serve"] = lambda: __import__("bench.serve", fromlist=["table"]).table()
+BENCHES["web"] = lambda: __import__("bench.web", fromlist=["table"]).table()
 
 
 def main(names: list[str]) -> None:

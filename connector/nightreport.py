@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, desc, func, select
 
-from connector import outbox
+from connector import digest, outbox
 from connector.outbox import Mode, State
 from connector.run.night import NightSummary
 from connector.store import Store
@@ -313,4 +313,5 @@ def record(
             report = build(conn, summary, night=night, ran_from=ran_from, mode=mode, started_at=started_at,
                            finished_at=finished_at, crashed=crashed)  # fmt: skip
         report_id = save(conn, report)
+        digest.plan(conn, tenant, report, finished_at)  # the firm's morning digest, once per night (opt-in)
     return replace(report, report_id=report_id)

@@ -6,7 +6,8 @@ GET  /healthz                       200 {"status": "ok", ...counts}; 503 while s
                                     metrics token as a bearer token
 GET  /metrics                       Prometheus text (with serve.metrics_token set: 401 without it as bearer)
 POST /webhooks/{ledger}             signed deliveries: 200 and queued, 401 on a bad signature
-GET  /connect/{ledger}?invite=TOK   starts connecting a firm with an operator's invite (403 without one)
+GET  /connect/{ledger}?invite=TOK   starts connecting a firm with an operator's invite (403 without one,
+                                    unless a signed-in admin: a form, POSTed with CSRF; connectadmin.py)
 GET  /oauth/{ledger}/callback       where the ledger sends the person back
 POST /connect/{ledger}/choose       the organisation picked when consent covered several
 /login, /, /t/{tenant}/...          the bookkeeper's pages, for signed-in users (connector/web/pages.py)
@@ -32,6 +33,7 @@ from connector.serve import webhooks
 from connector.serve.connectweb import Flows
 from connector.serve.metrics import CONTENT_TYPE
 from connector.serve.runtime import Runtime
+from connector.web.connectadmin import AdminConnect
 from connector.web.pages import Pages
 
 
@@ -92,12 +94,14 @@ def build(
             )
         return Response(await run_in_threadpool(rt.metrics.render), media_type=CONTENT_TYPE)
 
+    pages = Pages(rt)
     flows = Flows(rt, on_connected)
+    flows.admin = AdminConnect(pages, flows)  # a signed-in admin connects without an invite
     routes = [
         Route("/healthz", health, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/webhooks/{ledger}", webhooks.endpoint(rt, wake), methods=["POST"]),
         *(Route(path, endpoint, methods=methods) for path, endpoint, methods in flows.routes()),
-        *Pages(rt).routes(),
+        *pages.routes(),
     ]
     return Starlette(routes=routes)

@@ -1,9 +1,11 @@
 """Connecting a firm through the server: /connect/{ledger}?invite=… → the ledger's consent → the callback.
 
-Connecting is an operator's act: the pages answer only to a live invite (`ccm invite`, connector/invites.py);
-anything else is 403 and nothing is stored. The invite names the tenant; a new tenant gets the details the
-operator gave, an existing one keeps its own, so the link's holder chooses nothing but which organisation to
-consent to, and a tenant that has synced is only reconnected to its own organisation (connector/binding.py).
+Connecting is an operator's act: the pages answer only to a live invite (`ccm invite`, connector/invites.py)
+or to an admin signed in to the bookkeeper's pages (a form with a CSRF token, audited: connector/web/
+connectadmin.py); anything else is 403 and nothing is stored. The invite names the tenant; a new tenant
+gets the details the operator gave, an existing one keeps its own, so the link's holder chooses nothing but
+which organisation to consent to, and a tenant that has synced is only reconnected to its own organisation
+(connector/binding.py).
 
 The same flow modules as `ccm connect` (adapters/<ledger>/flow.py). What the server must remember between the
 redirect and the callback (the tenant, the PKCE verifier, the invite's hash and, while the person picks among
@@ -39,6 +41,8 @@ from connector.oauth import TokenVault, load_key, new_state
 from connector.serve.runtime import Runtime
 from connector.store.schema import oauth_states
 from connector.store.tenants import UnknownTenant, get_tenant
+from connector.web import audit
+from connector.web.connectadmin import ADMIN, AdminConnect
 
 log = structlog.get_logger(__name__)
 STATE_LIFE = timedelta(minutes=15)
@@ -68,10 +72,13 @@ def _sentence(exc: Exception) -> str:
 class Flows:
     """The connect endpoints of one server."""
 
-    def __init__(self, rt: Runtime, on_connected: Callable[[], None]) -> None:
+    def __init__(
+        self, rt: Runtime, on_connected: Callable[[], None], admin: AdminConnect | None = None
+    ) -> None:
         self.rt = rt
         self.on_connected = on_connected
         self._fernet = Fernet(load_key(rt.settings))
+        self.admin = admin  # a signed-in admin's way in without an invite (connector/web/connectadmin.py)
 
     # -- state kept between the redirect and the callback
     def _put(self, state: str, ledger: str, payload: dict[str, Any]) -> None:
@@ -111,6 +118,9 @@ class Flows:
             return page("Unknown ledger", str(exc), 404, "bad")
         token = request.query_params.get("invite", "")
         if not token:
+            offered = await self.admin.offer(request, ledger) if self.admin is not None else None
+            if offered is not None:
+                return offered
             log.info("connect.refused", ledger=ledger, reason="no invite")
             return page("Connect link needed", NO_INVITE.format(ledger=ledger), 403, "bad")
         try:
@@ -146,7 +156,7 @@ class Flows:
         q = dict(request.query_params)
         payload = await run_in_threadpool(self._take, q.get("state", ""), ledger)
         again = "open your connect link again"
-        if payload is None or "invite" not in payload:
+        if payload is None or not ({"invite", ADMIN} & payload.keys()):
             return page(
                 "Connect link expired",
                 f"This connect attempt is unknown, expired or already used: {again}.",
@@ -186,7 +196,7 @@ class Flows:
                 action=f"/connect/{ledger}/choose",
                 state=state,
             )
-        return await self._save(ledger, grant, tenant, grant.choices[0], payload["invite"])
+        return await self._save(ledger, grant, tenant, grant.choices[0], _by(payload))
 
     # -- POST /connect/{ledger}/choose
     async def choose(self, request: Request) -> Response:
@@ -194,7 +204,7 @@ class Flows:
         pairs = parse_qsl((await request.body()).decode("utf-8", "replace"))
         form = dict(pairs)
         payload = await run_in_threadpool(self._take, form.get("state", ""), ledger)
-        if payload is None or "grant" not in payload or "invite" not in payload:
+        if payload is None or "grant" not in payload or not ({"invite", ADMIN} & payload.keys()):
             return page(
                 "Connect link expired",
                 "This choice has expired: open your connect link again.",
@@ -213,7 +223,7 @@ class Flows:
             )
             return page("Not connected", f"{what}; nothing was stored.", 400, "bad")
         tenant = Tenant(**payload["tenant"])
-        return await self._save(ledger, grant, tenant, by_id[wanted[0]], payload["invite"])
+        return await self._save(ledger, grant, tenant, by_id[wanted[0]], _by(payload))
 
     async def _save(self, ledger: str, grant: Grant, tenant: Tenant, choice: Choice, invite: str) -> Response:
         try:
@@ -243,14 +253,19 @@ class Flows:
                     f"`ccm connect {ledger} -t {tenant.id} --replace-organisation`; this link stays usable."
                 )
                 raise binding.refusal(bound, choice, how)
-            if not invites.claim(conn, invite, rt.real_now()):
+            if invite.startswith(ADMIN + ":"):  # a signed-in admin's connection: no invite, audited instead
+                who, what = invite.partition(":")[2], f"connect.{ledger} {choice.name}"
+                audit.write(conn, who, tenant.id, what, rt.real_now(), None,
+                            {"ledger": ledger, "organisation": choice.name})  # fmt: skip
+            elif not invites.claim(conn, invite, rt.real_now()):
                 raise invites.InviteProblem("this connect link was already used")
         vault = TokenVault(rt.store, load_key(rt.settings), rt.clock.now)
         try:
             return str(flow(ledger).save(rt.settings, rt.store, tenant, grant, choice, vault))
         except BaseException:
-            with rt.store.begin() as conn:
-                invites.unclaim(conn, invite)
+            if not invite.startswith(ADMIN + ":"):
+                with rt.store.begin() as conn:
+                    invites.unclaim(conn, invite)
             raise
 
     def routes(self) -> list[tuple[str, Endpoint, list[str]]]:
@@ -258,4 +273,14 @@ class Flows:
             ("/connect/{ledger}", self.start, ["GET"]),
             ("/oauth/{ledger}/callback", self.callback, ["GET"]),
             ("/connect/{ledger}/choose", self.choose, ["POST"]),
+            *(
+                [("/connect/{ledger}", self.admin.pages.page(self.admin.begin, post=True), ["POST"])]
+                if self.admin is not None
+                else []
+            ),
         ]
+
+
+def _by(payload: dict[str, Any]) -> str:
+    """Who let this connection start: the invite's hash, or `admin:NAME` for a signed-in admin."""
+    return str(payload["invite"]) if "invite" in payload else f"{ADMIN}:{payload[ADMIN]}"

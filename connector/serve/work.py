@@ -35,6 +35,7 @@ from connector.serve.runtime import Runtime
 from connector.store import synclog
 from connector.store.tenants import get_tenant
 from connector.sync import SyncResult, run_sync
+from connector.web import snapshots
 
 log = structlog.get_logger(__name__)
 # A tenant's own problem (its files, its connection, its settings): reported, never a crash of the server.
@@ -101,6 +102,8 @@ def _finished(rt: Runtime, done: Done) -> Done:
         rt.metrics.failures.labels(done.kind).inc()
     if done.outcome not in ("skipped", "busy"):
         rt.report(f"{rt.clock.now():%Y-%m-%d %H:%M} UTC {done.tenant_id} {done.kind}: {done.line}")
+        if done.kind in ("night", "sync"):  # the firm's pages computed again now, not at their next view
+            snapshots.warm(rt.store, rt.settings, done.tenant_id, rt.clock.now(), always=done.kind == "night")
     log.info(f"{done.kind}.finished", tenant=done.tenant_id, outcome=done.outcome, detail=done.line)
     return done
 

@@ -20,6 +20,30 @@ class Entry:
     before: dict[str, Any] | None
     after: dict[str, Any] | None
 
+    @property
+    def change(self) -> str:
+        """What changed, in words: "failed → planned" for an outbox action, else "limit: 500.00 → 800.00"
+        for each value that differs."""
+        before, after = self.before or {}, self.after or {}
+        if "state" in before and "state" in after:  # an outbox action: its state says it all
+            return f"{_shown(before['state'])} → {_shown(after['state'])}"
+        parts = [
+            f"{key}: {_shown(before.get(key))} → {_shown(after.get(key))}"
+            for key in dict.fromkeys([*before, *after])
+            if before.get(key) != after.get(key)
+        ]
+        return "; ".join(parts)
+
+
+def _shown(value: Any) -> str:
+    if value is None or value == "":
+        return "none"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_shown(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(_shown(v) for v in value) or "none"
+    return str(value)
+
 
 def write(
     conn: Connection,

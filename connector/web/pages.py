@@ -5,8 +5,11 @@ GET  /login, POST /login, POST /logout   sign in (rate-limited per user and addr
 GET  /                                   the firms this user may see
 GET  /t/{tenant}/                        last night for one firm, what waits for a person now, recent changes
 POST /t/{tenant}/actions                 retry | sent | not_sent | dismiss one unsettled action (bookkeeper+)
-GET  /t/{tenant}/approvals               every action awaiting approval, its e-mail rendered
-POST /t/{tenant}/approvals               approve | reject, one (`one=approve:KEY`) or the checked `keys`
+GET  /t/{tenant}/approvals               every action awaiting approval, 20 a page, its e-mail rendered
+POST /t/{tenant}/approvals               approve | reject | snooze (until a time: web/snoozing.py), one
+                                         (`one=approve:KEY`), the checked `keys`, or all (web/approvals.py)
+GET  /t/{tenant}/reports                 aging, DSO/CEI by month, forecast, collected (web/reports.py)
+GET  /t/{tenant}/settings, POST .../mode|profile   sender, window, mode, policies, preview (web/settings.py)
 GET  /static/ccm.css
 ```
 Every table is also CSV with `?format=csv`. Every POST carries the form's CSRF token (else 403, nothing
@@ -23,7 +26,6 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 from urllib.parse import quote, urlencode
-from zoneinfo import ZoneInfo
 
 import structlog
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -35,10 +37,9 @@ from starlette.routing import Route
 
 from connector import outbox, settle
 from connector.model import Tenant
-from connector.outbox import State
 from connector.serve.runtime import Runtime
 from connector.store.tenants import UnknownTenant, get_tenant
-from connector.web import audit, preview, users, views
+from connector.web import audit, users, views
 from connector.web.sessions import COOKIE, SESSION_LIFE, Session, Signer, SignInLimit, load_key, new_session
 from connector.web.users import User
 
@@ -65,6 +66,7 @@ DONE = {
     "dismiss": "dismissed",
     "approve": "approved: they go out at the next run, `ccm outbox send` or the server's send",
     "reject": "rejected: they will not go out",
+    "snooze": "snoozed: off this list, and not sent, until the snooze ends",
 }
 
 
@@ -241,11 +243,13 @@ class Pages:
         if request.query_params.get("format") == "csv":
             return csv_response("firms", (
                 "tenant", "name", "ledger", "connection", "health", "last night", "outcome", "headline",
-                "awaiting approval", "failed", "unknown", "next night (local)",
+                "awaiting approval", "failed", "unknown", "next night (local)", "snoozed",
+                "snoozed until (UTC)",
             ), [(
                 r.tenant.id, r.tenant.name, r.tenant.ledger, r.connection, "; ".join(r.issues),
                 r.last_night.night if r.last_night else "", r.last_night.outcome if r.last_night else "",
                 r.last_night.headline if r.last_night else "", r.awaiting, r.failed, r.unknown, r.next_local,
+                r.snoozed, f"{r.snoozed_until:%Y-%m-%d %H:%M}" if r.snoozed_until else "",
             ) for r in rows])  # fmt: skip
         return self.render(request, visit, "firms.html", title="Firms", rows=rows)
 
@@ -310,67 +314,6 @@ class Pages:
         log.info("web.action", user=user.name, tenant=tenant.id, action=what, key=key, done=done)
         return done
 
-    # -- /t/{tenant}/approvals
-    async def approvals(self, request: Request, visit: Visit, user: User) -> Response:
-        tenant = await run_in_threadpool(self.tenant_for, user, request.path_params["tenant"])
-        waiting = await run_in_threadpool(self._approvals, tenant)
-        if request.query_params.get("format") == "csv":
-            return csv_response(f"{tenant.id}-approvals", (
-                "key", "what", "customer", "to", "invoices", "subject", "reason", "send after (UTC)"
-            ), [(
-                p.action.key, p.what, p.customer, p.to, " ".join(p.invoices),
-                p.rendered.subject if p.rendered else "", p.detail, f"{p.action.send_after:%Y-%m-%d %H:%M}",
-            ) for p in waiting])  # fmt: skip
-        title = f"{tenant.name}: approvals"
-        return self.render(request, visit, "approvals.html", title=title, tenant=tenant, waiting=waiting,
-                            done=done_message(request))  # fmt: skip
-
-    def _approvals(self, tenant: Tenant) -> list[preview.Preview]:
-        today = self.rt.clock.now().astimezone(ZoneInfo(tenant.timezone)).date()
-        with self.rt.store.read() as conn:
-            return views.approvals(conn, self.rt.settings, tenant, today)
-
-    async def decide(self, request: Request, visit: Visit, user: User) -> Response:
-        form = await self.form_of(request, visit)
-        tenant = await run_in_threadpool(self.tenant_for, user, request.path_params["tenant"])
-        if not user.may_act:
-            raise Refused(403, "A viewer can read but not change anything")
-        one = str(form.get("one", ""))
-        if one:
-            what, _, key = one.partition(":")
-            keys = [key]
-        else:
-            what, keys = str(form.get("do", "")), [str(k) for k in form.getlist("keys") if k]
-        if what not in ("approve", "reject") or not keys:
-            raise Refused(400, "Choose approve or reject, and at least one action")
-        count = await run_in_threadpool(self._decide, user, tenant, what, keys)
-        return back(f"/t/{quote(tenant.id)}/approvals", what, count)
-
-    def _decide(self, user: User, tenant: Tenant, what: str, keys: list[str]) -> int:
-        now = self.rt.real_now()
-        with self.rt.store.begin() as conn:
-            waiting = {
-                a.key: a for a in outbox.by_keys(conn, tenant.id, keys) if a.state is State.AWAITING_APPROVAL
-            }
-            if what == "approve":
-                count = outbox.approve(conn, tenant.id, list(waiting), now) if waiting else 0
-            else:
-                reason = f"rejected by {user.name} on the approvals page"
-                count = sum(outbox.cancel(conn, tenant.id, key, reason, now) for key in waiting)
-            for key, before in waiting.items():
-                after = outbox.get(conn, tenant.id, key)
-                audit.write(
-                    conn,
-                    user.name,
-                    tenant.id,
-                    f"outbox.{what} {key}",
-                    now,
-                    action_state(before),
-                    action_state(after),
-                )
-        log.info("web.decided", user=user.name, tenant=tenant.id, decision=what, count=count)
-        return count
-
     # -- static
     @staticmethod
     async def css(request: Request) -> Response:
@@ -386,9 +329,18 @@ class Pages:
             Route("/", self.page(self.firms), methods=["GET"]),
             Route("/t/{tenant}/", self.page(self.night), methods=["GET"]),
             Route("/t/{tenant}/actions", self.page(self.act, post=True), methods=["POST"]),
-            Route("/t/{tenant}/approvals", self.page(self.approvals), methods=["GET"]),
-            Route("/t/{tenant}/approvals", self.page(self.decide, post=True), methods=["POST"]),
+            *self._more_routes(),
         ]
+
+    def _more_routes(self) -> list[Route]:
+        """The pages that live in modules of their own (they import this one, so imported here)."""
+        from connector.web import approvals, calls, customers, discrepancies, holds, synclog
+        from connector.web.reports import ReportsPage
+        from connector.web.settings import SettingsPage
+
+        return [*ReportsPage(self).routes(), *SettingsPage(self).routes(), *holds.routes(self),
+                *discrepancies.routes(self), *synclog.routes(self), *customers.routes(self),
+                *calls.routes(self), *approvals.routes(self)]  # fmt: skip
 
 
 def action_state(action: outbox.Action | None) -> dict[str, Any] | None:

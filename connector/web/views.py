@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, func, select
@@ -15,8 +15,9 @@ from connector.nightreport import Report
 from connector.outbox import State
 from connector.serve.trigger import next_fire, parse_time
 from connector.store.schema import outbox as outbox_table
+from connector.store.schema import outbox_snoozes
 from connector.store.tenants import get_connection, list_tenants
-from connector.web import audit, preview
+from connector.web import audit
 from connector.web.users import User
 
 
@@ -30,12 +31,25 @@ class FirmRow:
     failed: int
     unknown: int
     next_night: datetime | None  # UTC; None when not connected
+    snoozed: int = 0  # awaiting approval but put aside (connector/snooze.py): not in `awaiting`
+    snoozed_until: datetime | None = None  # UTC: when the first of them comes back
 
     @property
     def next_local(self) -> str:
         if self.next_night is None:
             return "not scheduled (not connected)"
         return f"{self.next_night.astimezone(ZoneInfo(self.tenant.timezone)):%Y-%m-%d %H:%M %Z}"
+
+    @property
+    def snoozed_text(self) -> str:
+        """E.g. "1 snoozed until 5 Dec", "3 snoozed, the first until 5 Dec 14:30" (the firm's local time)."""
+        if not self.snoozed or self.snoozed_until is None:
+            return ""
+        local = self.snoozed_until.astimezone(ZoneInfo(self.tenant.timezone))
+        when = f"{local.day} {local:%b}" + (f" {local:%H:%M}" if (local.hour, local.minute) != (0, 0) else "")
+        if self.snoozed == 1:
+            return f"1 snoozed until {when}"
+        return f"{self.snoozed} snoozed, the first until {when}"
 
 
 def _counts(conn: Connection) -> dict[tuple[str, str], int]:
@@ -47,10 +61,25 @@ def _counts(conn: Connection) -> dict[tuple[str, str], int]:
     return {(t, s): int(n) for t, s, n in conn.execute(query)}
 
 
+def _snoozed(conn: Connection, now: datetime) -> dict[str, tuple[int, datetime]]:
+    """Per tenant: how many actions awaiting approval are snoozed at `now`, and the earliest snooze's end."""
+    s, o = outbox_snoozes.c, outbox_table.c
+    joined = outbox_snoozes.join(outbox_table, (o.tenant_id == s.tenant_id) & (o.key == s.key))
+    query = (
+        select(s.tenant_id, func.count(), func.min(s.until, type_=s.until.type))
+        .select_from(joined)
+        .where(s.until > now, o.state == str(State.AWAITING_APPROVAL))
+        .group_by(s.tenant_id)
+    )
+    return {t: (int(n), until) for t, n, until in conn.execute(query)}
+
+
 def firms(conn: Connection, settings: Settings, user: User, now: datetime) -> list[FirmRow]:
-    """The firms `user` may see, with what a bookkeeper looks at first. `now`: the server's clock."""
+    """The firms `user` may see, with what a bookkeeper looks at first. `now`: the server's clock. Actions
+    snoozed at `now` are counted apart from those awaiting approval (they are not on the approvals page)."""
     reports = nightreport.latest_per_tenant(conn)
     counts = _counts(conn)
+    snoozed = _snoozed(conn, now)
     issues: dict[str, list[str]] = {}
     for issue in health.open_issues(conn):
         issues.setdefault(issue.tenant_id, []).append(f"{issue.kind}: {issue.message}")
@@ -68,9 +97,10 @@ def firms(conn: Connection, settings: Settings, user: User, now: datetime) -> li
             s: counts.get((tenant.id, str(s)), 0)
             for s in (State.AWAITING_APPROVAL, State.FAILED, State.UNKNOWN)
         }
+        put_aside, until = snoozed.get(tenant.id, (0, None))
         rows.append(FirmRow(
             tenant, state, tuple(issues.get(tenant.id, ())), reports.get(tenant.id),
-            n[State.AWAITING_APPROVAL], n[State.FAILED], n[State.UNKNOWN], nxt,
+            n[State.AWAITING_APPROVAL] - put_aside, n[State.FAILED], n[State.UNKNOWN], nxt, put_aside, until,
         ))  # fmt: skip
     return rows
 
@@ -89,10 +119,7 @@ def night(conn: Connection, tenant: Tenant) -> NightPage:
     )
 
 
-def approvals(conn: Connection, settings: Settings, tenant: Tenant, today: date) -> list[preview.Preview]:
-    """Every action awaiting approval, its e-mail rendered (or, for a hold, its reason)."""
-    waiting = outbox.described(conn, tenant.id, outbox.actions(conn, tenant.id, [State.AWAITING_APPROVAL]))
-    templates = preview.templates_for(settings, tenant)
-    return [
-        preview.preview(templates, tenant, d.action, d.customer, d.what, d.invoices, today) for d in waiting
-    ]
+def approvals(conn: Connection, tenant: Tenant) -> list[outbox.Unsettled]:
+    """Every action awaiting approval, with its customer's name and invoice numbers (connector/web/preview.py
+    drafts each e-mail as the send would)."""
+    return outbox.described(conn, tenant.id, outbox.actions(conn, tenant.id, [State.AWAITING_APPROVAL]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 from sqlalchemy import select
@@ -36,8 +37,14 @@ def test_users_are_added_listed_and_removed_with_only_a_hash_kept(capsys, monkey
     with store.read() as conn:
         stored = conn.execute(select(web_users.c.password_hash)).scalar_one()
     assert stored.startswith("$argon2id$") and PASSWORD not in stored
-    code, out, _ = ccm(capsys, "users", "list")
-    assert "ann" in out and "bookkeeper" in out and "never" in out
+    code, out, _ = ccm(capsys, "users", "list", "--format", "json")
+    (row,) = json.loads(out)["rows"]
+    assert (row["name"], row["role"], row["firms"], row["last sign-in"]) == (
+        "ann",
+        "bookkeeper",
+        "acme",
+        None,
+    )
     typed(monkeypatch, "another long password\n")
     assert ccm(capsys, "users", "passwd", "ann", "--password-stdin")[0] == 0
     with store.read() as conn:
