@@ -19,7 +19,7 @@ from connector.redact import is_secret_key, scrub
 
 ENV_PREFIX = "CCM_"
 # Environment variables that are not settings (they steer the CLI or the tests).
-_NOT_SETTINGS = {"CCM_CONFIG", "CCM_TEST_DATABASE_URL", "CCM_HOME"}
+_NOT_SETTINGS = {"CCM_CONFIG", "CCM_TEST_DATABASE_URL", "CCM_HOME", "CCM_SCREENSHOTS"}  # the tests' own
 
 
 def default_data_dir(env: Mapping[str, str] | None = None) -> Path:

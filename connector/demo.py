@@ -27,6 +27,7 @@ from aiosmtpd.controller import Controller
 
 from connector import lease, nightreport, outbox
 from connector.config import QuickBooksSettings, Settings, SmtpSettings, XeroSettings
+from connector.firmprofile import BankTransfer, FirmProfile, save_profile
 from connector.model import Tenant
 from connector.oauth import TokenVault, new_state
 from connector.outbox import State
@@ -160,6 +161,12 @@ def approve_and_send(store: Store, settings: Settings, tenant_id: str, at: datet
     return Approved(tenant_id, approved, sent)
 
 
+DEMO_FIRMS = (  # from address, sort code, account number, company number: fictional
+    ("accounts@demo-trading.example", "20-00-00", "55779911", "01234567"),
+    ("accounts@demo-supplies.example", "40-11-62", "21436587", "07654321"),
+)
+
+
 def run(workdir: Path, seed: int = 1, now: datetime | None = None, prepared: bool = False) -> DemoResult:
     """Run the demo night in `workdir` (made afresh unless the caller already `prepare`d it)."""
     from adapters.quickbooks import sandbox as qbo_sandbox
@@ -195,6 +202,16 @@ def run(workdir: Path, seed: int = 1, now: datetime | None = None, prepared: boo
         qbo_tenant = Tenant("demo-qbo", "Demo Supplies Ltd (QuickBooks)", "quickbooks", *london)
         tenants = [(xero_tenant, connect_xero), (qbo_tenant, connect_quickbooks)]
         connected = [(tenant.id, connect(settings, store, tenant)) for tenant, connect in tenants]
+        qbo.set_online_payments(True)  # the QuickBooks company takes card payments: reminders carry pay links
+        with store.begin() as conn:  # each firm's own sender, footer and bank details (`ccm tenants set`)
+            for (tenant, _), (address, sort_code, account, number) in zip(tenants, DEMO_FIRMS, strict=True):
+                save_profile(conn, tenant.id, FirmProfile(
+                    from_name=f"{tenant.name.split(' (')[0]} Accounts", from_address=address,
+                    reply_to=address.replace("accounts@", "credit@"), signature="Jane Smith\nCredit Control",
+                    company_number=f"Registered in England and Wales no. {number}",
+                    registered_office="1 High Street, Leeds LS1 1AA",
+                    pay_by_transfer=BankTransfer(tenant.name.split(" (")[0], sort_code, account),
+                ))  # fmt: skip
         summaries = []
         approvals = []
         instant = now or datetime.now(UTC)

@@ -177,6 +177,7 @@ class Customer:
     merged_into: str | None = None
     updated_at: datetime | None = None
     ledger_balance: Decimal | None = None  # the ledger's own balance, in `currency` (None: not reported)
+    phone: str | None = None  # a number to call, dialable as written ("+44 20 7946 0958"); None: none kept
 
     def __post_init__(self) -> None:
         if self.currency is not None:

@@ -14,6 +14,7 @@ instants is the reference. Afterwards:
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -250,12 +251,13 @@ def visible(capsys: pytest.CaptureFixture[str], run_output: str) -> Visible:
         seen.actions.setdefault(key, set()).add("ccm run")
     seen.health.update(HEALTH.findall(run_output))
     seen.stopped.extend(line for line in run_output.splitlines() if " stopped: " in line)
-    code, out, err = ccm(capsys, "outbox", "list", "--state", "failed", "--state", "unknown")
+    code, out, err = ccm(
+        capsys, "outbox", "list", "--state", "failed", "--state", "unknown", "--format", "json"
+    )
     assert code == 0, err
-    for line in out.splitlines():
-        cells = [c.strip() for c in line.split("│")]
-        if len(cells) > 7 and cells[6] in ("failed", "unknown"):
-            seen.actions.setdefault(cells[1], set()).add("ccm outbox list")
+    for row in json.loads(out)["rows"]:
+        if row["state"] in ("failed", "unknown"):
+            seen.actions.setdefault(row["key"], set()).add("ccm outbox list")
     code, out, err = ccm(capsys, "nights")  # the nights on record, and what waits for a person now
     assert code == 0, err
     for key in NEED_A_PERSON.findall(out):
