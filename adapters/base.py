@@ -38,10 +38,16 @@ class Cursor:
     token: str | None = None
 
     def to_json(self) -> str:
+        """The cursor as the JSON text the sync log stores; `from_json` reads it back equal."""
         return json.dumps({"since": self.since.isoformat() if self.since else None, "token": self.token})
 
     @classmethod
     def from_json(cls, text: str) -> Cursor:
+        """The cursor `to_json` wrote.
+
+        Raises:
+            ValueError: `text` is not JSON, or its `since` is not an ISO 8601 instant.
+        """
         data = json.loads(text)
         since = datetime.fromisoformat(data["since"]) if data.get("since") else None
         return cls(since=since, token=data.get("token"))
@@ -49,7 +55,15 @@ class Cursor:
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """One page of raw records of a stream, the cursor to resume after it, and what it cost."""
+    """One page of raw records of a stream, the cursor to resume after it, and what it cost.
+
+    Attributes:
+        records: Raw records in the ledger's order; the mapping turns them into canonical ones.
+        cursor: Resumes the pull right after this page; stored when the page is committed.
+        api_calls: The ledger calls this page cost, counted in the run.
+        deleted_ids: Ids of records the ledger reports deleted; marked deleted in the store.
+        total_hint: How many records the whole pull will bring, when the ledger says (for progress).
+    """
 
     records: Sequence[RawRecord]
     cursor: Cursor
@@ -125,9 +139,21 @@ class ServerError(Retriable):
 
 
 def after_retries(ledger: str, last: LedgerError, seen: Sequence[LedgerError], what: str = "") -> LedgerError:
-    """The error a call that failed every attempt raises: with 5xx answers among the attempts, how often the
-    ledger gave each ("Xero answered 503 Service Unavailable 5 times"), whatever the last attempt hit (a
-    connection the ledger closed after its 503 is not an outage of the network); else `last` as it was."""
+    """The error a call that failed every attempt raises, saying what the ledger answered.
+
+    With 5xx answers among the attempts: a Retriable saying how often the ledger gave each ("Xero answered
+    503 Service Unavailable 5 times"), whatever the last attempt hit (a connection the ledger closed after
+    its 503 is not an outage of the network). Otherwise `last` as it was.
+
+    Args:
+        ledger: The ledger's display name, as the message says it ("Xero").
+        last: The error of the last attempt.
+        seen: The errors of every attempt, in order (`last` among them).
+        what: The call that failed ("invoices page 3"), put before the message when given.
+
+    Returns:
+        The error to raise; never raises itself.
+    """
     statuses = Counter(e.status for e in seen if isinstance(e, ServerError))
     if not isinstance(last, Retriable) or not statuses:
         return last
@@ -170,6 +196,12 @@ class Skippable(LedgerError):
 
 @dataclass(frozen=True, slots=True)
 class OAuthEndpoints:
+    """Where a ledger's OAuth 2.0 authorization-code flow happens.
+
+    `authorize_url` is the consent page a person is sent to, `token_url` where codes and refresh tokens are
+    exchanged, `revoke_url` where a grant is revoked (None: the ledger has no revocation endpoint).
+    """
+
     authorize_url: str
     token_url: str
     revoke_url: str | None = None
@@ -177,23 +209,126 @@ class OAuthEndpoints:
 
 @runtime_checkable
 class Ledger(Protocol):
-    """What the core needs from a ledger. One instance serves one tenant."""
+    """What the core needs from a ledger. One instance serves one tenant (one connected organisation).
 
-    def oauth_endpoints(self) -> OAuthEndpoints: ...
+    Instances are built by the adapter's `AdapterSpec.factory` and hold the tenant's token source, pacing
+    and retries: a method returns only after the ledger's rate limits and transient failures were waited
+    out or retried as far as the adapter's policy goes.
 
-    def scopes(self) -> Sequence[str]: ...
+    Errors are `LedgerError`s, typed by what the caller does next: `RateLimited` (wait `retry_after`
+    seconds; scope "day" means the tenant's allowance is spent until the ledger's day turns), `Retriable`
+    (the same call may succeed later), `AuthExpired` (a person must reconnect; other tenants go on),
+    `Fatal` (retrying will not help until something is fixed), `Skippable` (one record cannot be
+    processed). Anything else escaping a method is a bug. Messages never contain tokens or secrets.
 
-    def pull(self, stream: str, cursor: Cursor | None) -> Iterator[Page]:
-        """Raw records of `stream` changed since `cursor` (all of them when None), page by page, in order."""
+    The write-backs (`add_note`, `set_hold`, `send_via_ledger`) are idempotent by `key`: the same call with
+    the same key, again after a success or after any failure (a lost answer, a crash between the ledger's
+    answer and the caller's commit), does the write at most once, and says so with `WriteResult.applied`.
+    The outbox relies on this to replay ledger writes after a crash (`replay_safe`).
+
+    Optional methods the core uses when an adapter has them are listed after this class.
+    """
+
+    def oauth_endpoints(self) -> OAuthEndpoints:
+        """The ledger's OAuth endpoints for this tenant's connection (the adapter's settings decide them)."""
         ...
 
-    def add_note(self, ref: str, text: str, key: str) -> WriteResult: ...
+    def scopes(self) -> Sequence[str]:
+        """The OAuth scopes ccm asks for: reading the records it syncs and the write-backs it makes."""
+        ...
 
-    def set_hold(self, customer_ref: str, on: bool, reason: str, key: str) -> WriteResult: ...
+    def pull(self, stream: str, cursor: Cursor | None) -> Iterator[Page]:
+        """Raw records of `stream` changed since `cursor`, page by page, oldest change first.
 
-    def send_via_ledger(self, invoice_ref: str, key: str) -> WriteResult: ...
+        The iterator is lazy: each page is fetched when the caller asks for it, so a caller that commits
+        each page before asking for the next never loses one. Each page's `cursor` resumes the pull right
+        after that page, and no two pages of one pull carry the same cursor (the sync engine stops the
+        pull with LoopDetected if they do). A record may come again in a later page or pull (overlap
+        re-reads are harmless); records the ledger reports deleted come as `Page.deleted_ids`.
 
-    def parse_webhook(self, headers: Mapping[str, str], raw_body: bytes) -> list[Change] | Rejected: ...
+        Args:
+            stream: A raw stream name of this ledger ("invoices"), as the mapping names it.
+            cursor: Where to resume; None reads every record of the stream (a full read).
+
+        Raises:
+            Fatal: The ledger has no stream `stream`, or answered in a way the adapter cannot read.
+            RateLimited: A rate limit outlasted the adapter's waiting.
+            Retriable: A transient failure outlasted the adapter's retries.
+            AuthExpired: The tenant must reconnect.
+        """
+        ...
+
+    def add_note(self, ref: str, text: str, key: str) -> WriteResult:
+        """Write `text` as a note on a record in the ledger, once per `key`.
+
+        Args:
+            ref: The record, `kind:id` (invoice, customer, and what else the adapter supports) or a bare
+                invoice id.
+            text: The note; the adapter may cut it to the ledger's length limit.
+            key: The idempotency key (the outbox action's key): a note already written with it is not
+                written again.
+
+        Returns:
+            `applied` False when a note with this key was already there; `ledger_ref` the record (or note)
+            written to.
+
+        Raises:
+            Fatal: `ref` is not a reference this adapter knows, or the ledger refused the note.
+            Retriable: The ledger could not be reached or its answer was lost and could not be checked;
+                calling again with the same key checks before writing.
+        """
+        ...
+
+    def set_hold(self, customer_ref: str, on: bool, reason: str, key: str) -> WriteResult:
+        """Put a customer on credit hold (`on`) or release it, with a note saying `reason`; once per `key`.
+
+        How a hold is shown is the ledger's (Xero: a contact group; QuickBooks: a marked line in the
+        customer's notes); the customer's own data is kept. Setting the state a customer already has
+        changes nothing but the note.
+
+        Args:
+            customer_ref: The customer, `customer:id` or a bare customer id.
+            on: True to put on hold, False to release.
+            reason: Why, written in the note.
+            key: The idempotency key (the outbox action's key).
+
+        Returns:
+            `applied` False when neither the hold state nor the note needed writing.
+
+        Raises:
+            Fatal: `customer_ref` does not name a customer, or the ledger refused the change.
+            Retriable: As for `add_note`: calling again with the same key is safe.
+        """
+        ...
+
+    def send_via_ledger(self, invoice_ref: str, key: str) -> WriteResult:
+        """Have the ledger e-mail the invoice to the customer with its own template, once per `key`.
+
+        Once per key like the other write-backs: a note on the invoice records the send, and the adapter
+        covers a crash between the send and its note (an idempotency key the ledger honours, or a check of
+        the invoice's delivery).
+
+        Returns:
+            `applied` False when the invoice was already sent with this key.
+
+        Raises:
+            Fatal: `invoice_ref` does not name an invoice, or the ledger refused to send it (no address).
+            Retriable: As for `add_note`: calling again with the same key is safe.
+        """
+        ...
+
+    def parse_webhook(self, headers: Mapping[str, str], raw_body: bytes) -> list[Change] | Rejected:
+        """Verify a webhook delivery's signature on the raw body and read its events; never raises.
+
+        The server's endpoint uses `AdapterSpec.webhook`, which does the same before any tenant is known;
+        this method is that check for one tenant's instance (the contract suite runs it).
+
+        Returns:
+            The Changes it announces ([] for a ledger's intent-to-receive probe), or Rejected with the
+            HTTP status to answer (401 unsigned or mis-signed, 400 unreadable). A delivery with one
+            malformed event is rejected whole.
+        """
+        ...
 
 
 # Optional Ledger methods the core uses when an adapter has them (looked up with getattr):
@@ -241,6 +376,8 @@ class AdapterSpec:
 
 
 class UnknownLedger(LookupError):
+    """No adapter is registered under the name asked for; the message lists the ones that are."""
+
     def __init__(self, name: str, known: Sequence[str]) -> None:
         listed = ", ".join(sorted(known)) or "none"
         super().__init__(f"no adapter registered for ledger {name!r} (known: {listed})")
@@ -253,7 +390,7 @@ BUILTIN = {"xero": "adapters.xero:spec", "quickbooks": "adapters.quickbooks:spec
 
 
 def register(spec: AdapterSpec) -> None:
-    """Register (or replace) an adapter under its name."""
+    """Register (or replace) an adapter under its name; `get(spec.name)` returns it from now on."""
     _registry[spec.name] = spec
 
 
@@ -280,7 +417,15 @@ def _load_entry_points() -> None:
 
 
 def get(name: str) -> AdapterSpec:
-    """The adapter registered as `name`, loading installed entry points on first miss."""
+    """The adapter registered as `name`.
+
+    A built-in ledger is imported on first use; an unknown name loads the installed `ccm.adapters` entry
+    points once more before giving up. Loading never replaces an adapter already registered (one a test
+    registered with `register` wins).
+
+    Raises:
+        UnknownLedger: No built-in adapter or installed entry point has this name.
+    """
     _load_builtin(name)
     if name not in _registry:
         _load_entry_points()
@@ -290,6 +435,7 @@ def get(name: str) -> AdapterSpec:
 
 
 def names() -> list[str]:
+    """Every ledger ccm can use here, sorted: the built-ins in this build and installed entry points."""
     for name in BUILTIN:
         _load_builtin(name)
     _load_entry_points()

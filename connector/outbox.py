@@ -19,6 +19,11 @@ Per-action outcomes: a permanent failure fails that action with its reason (`fai
 later with a doubling backoff (`retry_later`: 15 minutes, 30, 60, ... at most 4 hours) and fails it once it
 has been tried MAX_ATTEMPTS times. A person re-plans failed actions with `retry` (same key, attempts kept,
 the reason saying what it retries) or drops them with `dismiss`. `unsettled` lists what waits for a person.
+
+Every function runs in the caller's transaction (a `Store.begin()` connection) and never commits; every
+query is scoped by tenant. Each transition is a compare-and-set on the action's state: it returns False
+(or None, or leaves a key out of its list) when the action was not in a state it moves from, and then
+writes nothing, so two processes racing for one action never both move it.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ from connector.store.schema import customers, invoices, outbox, reminder_history
 
 
 class State(StrEnum):
+    """Where an action is in its life (the module docstring draws the moves); stored as its value."""
+
     AWAITING_APPROVAL = "awaiting_approval"
     PLANNED = "planned"
     SENDING = "sending"
@@ -47,6 +54,11 @@ class State(StrEnum):
 
 
 class Mode(StrEnum):
+    """How `plan` stores a night's actions.
+
+    AUTO: planned, sent when due. APPROVE: awaiting a person's approval. DRY_RUN: not stored at all.
+    """
+
     AUTO = "auto"
     APPROVE = "approve"
     DRY_RUN = "dry-run"
@@ -65,6 +77,21 @@ _RETRY_BASE = "retry_base"  # payload: the attempts an action had when a person 
 
 @dataclass(frozen=True, slots=True)
 class NewAction:
+    """An action to plan.
+
+    Attributes:
+        key: Deterministic: the same decision yields the same key, so planning it again stores nothing new.
+            Unique per tenant; ledger write-backs derive their idempotency keys from it.
+        kind: reminder, note, hold, release, call_task, notice or statement.
+        channel: How it goes out: email, ledger (a write-back), ledger_email (the ledger's own invoice
+            e-mail) or call_task.
+        customer_id: The customer it concerns (the store's id).
+        payload: What the executor needs, by kind; stored as JSON.
+        send_after: Not executed before this instant.
+        replay_safe: Doing the effect twice is harmless (a ledger write with an idempotency key the ledger
+            honours): after a crash mid-send it is planned again instead of becoming unknown.
+    """
+
     key: str
     kind: str  # reminder | note | hold | release | call_task
     channel: str
@@ -76,6 +103,18 @@ class NewAction:
 
 @dataclass(frozen=True, slots=True)
 class Action:
+    """An action as stored (see NewAction for the planned fields).
+
+    Attributes:
+        attempts: Tries made: each claim counts one, as does a transient failure before the claim; a try
+            stopped by the firm's own problem (`release(counted=False)`) does not. Kept when a person
+            retries the action.
+        result: What the effect returned once sent (a message id, a ledger reference), or "confirmed by a
+            person" when `resolve` recorded it.
+        reason: Why it is where it is: the last failure, deferral, cancellation or retry.
+        claimed_at: When the last claim was taken; cleared when the action goes back to planned or fails.
+    """
+
     tenant_id: str
     key: str
     kind: str
@@ -95,6 +134,12 @@ class Action:
 
 @dataclass(frozen=True)
 class PlanResult:
+    """What `plan` did, by key, in the order given.
+
+    `created`: the keys it stored; `existing`: those already stored and left as they were. Both are empty
+    for a dry run.
+    """
+
     created: list[str] = field(default_factory=list)
     existing: list[str] = field(default_factory=list)
 
@@ -102,7 +147,15 @@ class PlanResult:
 def plan(
     conn: Connection, tenant_id: str, actions: Sequence[NewAction], mode: Mode, now: datetime
 ) -> PlanResult:
-    """Store new actions (a dry run stores nothing); an action whose key exists is left as it is."""
+    """Store new actions for a tenant: planned (AUTO) or awaiting approval (APPROVE).
+
+    Idempotent: an action whose key is already stored, in whatever state, is left exactly as it is (its
+    state, payload and send time are not updated), so re-planning a night never duplicates or revives an
+    action. A dry run stores nothing and returns an empty result.
+
+    Returns:
+        The keys stored now and the keys that already existed.
+    """
     result = PlanResult()
     if mode is Mode.DRY_RUN or not actions:
         return result
@@ -142,7 +195,15 @@ def _set(
 
 
 def approve(conn: Connection, tenant_id: str, keys: Sequence[str] | None, now: datetime) -> int:
-    """Approve the given actions (all awaiting ones when `keys` is None); returns how many."""
+    """Approve actions awaiting approval: they become planned and go out when due.
+
+    Args:
+        keys: The actions to approve; None approves every awaiting action of the tenant. Keys of actions in
+            another state, or of none, are ignored.
+
+    Returns:
+        How many actions were approved.
+    """
     query = (
         update(outbox)
         .where(outbox.c.tenant_id == tenant_id, outbox.c.state == str(State.AWAITING_APPROVAL))
@@ -154,7 +215,18 @@ def approve(conn: Connection, tenant_id: str, keys: Sequence[str] | None, now: d
 
 
 def claim(conn: Connection, tenant_id: str, key: str, owner: str, now: datetime) -> bool:
-    """Take a planned action for execution. Commit before performing the effect."""
+    """Take a planned action for execution (planned → sending), counting the attempt.
+
+    Commit this claim in its own transaction BEFORE performing the effect, and perform the effect only when
+    it returned True: a crash after the commit leaves the action sending, which `recover` settles.
+
+    Args:
+        owner: Who holds the claim (a process or worker id), recorded with it.
+
+    Returns:
+        True when this caller took it; False when it was not planned (another executor took it, or it was
+        cancelled or settled meanwhile).
+    """
     return _set(conn, tenant_id, key, [State.PLANNED], now, state=str(State.SENDING), claimed_by=owner,
                 claimed_at=now, attempts=outbox.c.attempts + 1)  # fmt: skip
 
@@ -168,9 +240,16 @@ def complete(
     history: Sequence[tuple[str, int]] = (),
     sent_on: date | None = None,
 ) -> bool:
-    """Mark a claimed action sent; `history` (invoice id, level) rows are written in the same transaction.
+    """Mark a claimed action sent (sending → sent) with its result; commit after the effect.
 
-    `sent_on` is the tenant's local day of sending (default: the UTC day of `now`).
+    Args:
+        result: What the effect returned (a message id, a ledger reference), kept on the action.
+        history: (invoice id, level) of each reminder level the action sent, written to the reminder
+            history in the same transaction (a pair already recorded is not written again).
+        sent_on: The tenant's local day of sending (default: the UTC day of `now`).
+
+    Returns:
+        False when the action was not sending (`recover` settled it meanwhile); nothing is written then.
     """
     return _record_sent(conn, tenant_id, key, [State.SENDING], result, now, history, sent_on)
 
@@ -208,8 +287,14 @@ def _record_sent(
 
 
 def fail(conn: Connection, tenant_id: str, key: str, reason: str, now: datetime) -> bool:
-    """The effect surely did not happen and will not on another try (refused, or it could not even be prepared
-    before its claim): record why. A person may `retry` it once the cause is fixed."""
+    """Fail an action whose effect surely did not happen and will not on another try.
+
+    For a refusal, or an action that could not even be prepared before its claim: it becomes failed with
+    `reason` and waits for a person, who may `retry` it once the cause is fixed (or `dismiss` it).
+
+    Returns:
+        False when the action was neither sending nor planned; nothing is written then.
+    """
     return _set(conn, tenant_id, key, [State.SENDING, State.PLANNED], now, state=str(State.FAILED),
                 reason=reason, claimed_by=None, claimed_at=None)  # fmt: skip
 
@@ -222,11 +307,18 @@ def backoff(tries: int) -> timedelta:
 def retry_later(
     conn: Connection, tenant_id: str, key: str, reason: str, now: datetime, at_least: datetime | None = None
 ) -> State | None:
-    """A transient failure, nothing done: planned again after a backoff, or failed after MAX_ATTEMPTS tries.
+    """Record a transient failure, nothing done: planned again after a backoff, or failed after MAX_ATTEMPTS.
 
     Takes a claimed action (its claim counted the try) or a planned one that failed before its claim (the try
-    is counted here). `at_least`: not before this (a ledger's Retry-After). Returns the new state (None: the
-    action was in neither state).
+    is counted here). Tries are counted since the action was planned or a person last retried it.
+
+    Args:
+        reason: The failure, kept with the attempt number and the next time in the action's reason.
+        at_least: Not before this instant (a ledger's Retry-After), if later than the backoff.
+
+    Returns:
+        The new state, PLANNED or FAILED; None when the action was neither sending nor planned (nothing is
+        written then).
     """
     row = conn.execute(
         select(outbox.c.state, outbox.c.attempts, outbox.c.payload).where(
@@ -250,22 +342,37 @@ def retry_later(
 
 
 def mark_unknown(conn: Connection, tenant_id: str, key: str, reason: str, now: datetime) -> bool:
-    """The effect may or may not have happened (the connection dropped mid-send): show it, never retry it."""
+    """Mark a sending action unknown: its effect may or may not have happened.
+
+    For a connection that dropped mid-send. An unknown action is shown to a person and never retried
+    blindly; `resolve` settles it.
+
+    Returns:
+        False when the action was not sending; nothing is written then.
+    """
     return _set(conn, tenant_id, key, [State.SENDING], now, state=str(State.UNKNOWN), reason=reason)
 
 
 def defer(conn: Connection, tenant_id: str, key: str, until: datetime, reason: str, now: datetime) -> bool:
-    """Move a planned action's send time (outside the send window, customer already contacted today)."""
+    """Move an open action's send time (outside the send window, customer already contacted today).
+
+    Returns:
+        False when the action was neither planned nor awaiting approval; nothing is written then.
+    """
     return _set(conn, tenant_id, key, OPEN_STATES, now, send_after=until, reason=reason)
 
 
 def release(
     conn: Connection, tenant_id: str, key: str, reason: str, now: datetime, counted: bool = True
 ) -> bool:
-    """Give a claimed action back, nothing sent: it is tried again at its send time.
+    """Give a claimed action back, nothing sent (sending → planned): it is tried again at its send time.
 
-    `counted=False`: the failure was the firm's (reconnect needed, the day's allowance spent), not the
-    action's, so the try does not count towards MAX_ATTEMPTS.
+    Args:
+        counted: False when the failure was the firm's (reconnect needed, the day's allowance spent), not
+            the action's: the try then does not count towards MAX_ATTEMPTS.
+
+    Returns:
+        False when the action was not sending; nothing is written then.
     """
     extra = {} if counted else {"attempts": outbox.c.attempts - 1}
     return _set(conn, tenant_id, key, [State.SENDING], now, state=str(State.PLANNED), reason=reason,
@@ -273,7 +380,12 @@ def release(
 
 
 def cancel(conn: Connection, tenant_id: str, key: str, reason: str, now: datetime) -> bool:
-    """Drop an action that was not started (the customer paid, disputed, ...), with the reason."""
+    """Drop an action that was not started (the customer paid, disputed, ...), with the reason.
+
+    Returns:
+        False when the action was neither planned nor awaiting approval (already claimed, sent, failed or
+        cancelled); nothing is written then.
+    """
     return _set(conn, tenant_id, key, OPEN_STATES, now, state=str(State.CANCELLED), reason=reason)
 
 
@@ -282,7 +394,11 @@ def recover(
 ) -> list[str]:
     """Settle actions whose executor died mid-send: replay-safe ones are planned again, others become unknown.
 
-    Call it only while holding the tenant's run (no other executor is working on it).
+    Call it only while holding the tenant's run lease (no other executor is working on it): every sending
+    action claimed at least `older_than` ago is taken to be abandoned.
+
+    Returns:
+        The keys that became unknown (those replanned are not listed).
     """
     stale = now - older_than
     rows = conn.execute(
@@ -372,11 +488,13 @@ def _action(row: Any) -> Action:
 
 
 def get(conn: Connection, tenant_id: str, key: str) -> Action | None:
+    """The tenant's action with this key, in whatever state; None if there is none."""
     row = conn.execute(select(outbox).where(outbox.c.tenant_id == tenant_id, outbox.c.key == key)).first()
     return _action(row) if row is not None else None
 
 
 def actions(conn: Connection, tenant_id: str, states: Sequence[State] | None = None) -> list[Action]:
+    """The tenant's actions (only those in `states`, when given), by send time, then key."""
     query = select(outbox).where(outbox.c.tenant_id == tenant_id).order_by(outbox.c.send_after, outbox.c.key)
     if states is not None:
         query = query.where(outbox.c.state.in_([str(s) for s in states]))
@@ -384,7 +502,7 @@ def actions(conn: Connection, tenant_id: str, states: Sequence[State] | None = N
 
 
 def due(conn: Connection, tenant_id: str, now: datetime) -> list[Action]:
-    """Planned actions whose time has come, oldest first."""
+    """The tenant's planned actions whose send time is at or before `now`, by send time, then key."""
     query = (
         select(outbox)
         .where(
@@ -396,7 +514,10 @@ def due(conn: Connection, tenant_id: str, now: datetime) -> list[Action]:
 
 
 def last_levels(conn: Connection, tenant_id: str) -> dict[str, tuple[int, date]]:
-    """Per invoice: the highest reminder level sent and when it went out."""
+    """Per invoice of the tenant: the highest reminder level sent and the day it went out.
+
+    Invoices never reminded are absent.
+    """
     query = select(reminder_history.c.invoice_id, reminder_history.c.level, reminder_history.c.sent_on).where(
         reminder_history.c.tenant_id == tenant_id
     )
@@ -408,7 +529,7 @@ def last_levels(conn: Connection, tenant_id: str) -> dict[str, tuple[int, date]]
 
 
 def last_contacts(conn: Connection, tenant_id: str) -> dict[str, date]:
-    """Per customer: the last day a reminder went out."""
+    """Per customer of the tenant: the last day a reminder went out (customers never reminded are absent)."""
     query = select(reminder_history.c.customer_id, reminder_history.c.sent_on).where(
         reminder_history.c.tenant_id == tenant_id
     )
@@ -431,6 +552,7 @@ def due_tenants(conn: Connection, now: datetime) -> list[str]:
 
 
 def due_count(conn: Connection, now: datetime) -> int:
+    """How many planned actions of every tenant are due at `now`: the sends a server has waiting."""
     query = select(func.count()).where(outbox.c.state == str(State.PLANNED), outbox.c.send_after <= now)
     return int(conn.execute(query).scalar_one())
 
@@ -451,6 +573,7 @@ class Unsettled:
 
     @property
     def what(self) -> str:
+        """What the action is, in the bookkeeper's words: "reminder (final) by e-mail", "credit hold"."""
         a = self.action
         if a.kind == "reminder":
             level = a.payload.get("level_name") or f"level {a.payload.get('level', '?')}"
@@ -460,12 +583,14 @@ class Unsettled:
 
     @property
     def todo(self) -> str:
+        """The command that settles it: `resolve` when the outcome is unknown, else `retry` or `dismiss`."""
         key = self.action.key
         if self.action.state is State.UNKNOWN:
             return f"check whether it went out, then `ccm outbox resolve {key} --sent` or `--not-sent`"
         return f"fix the cause, then `ccm outbox retry {key}` (or drop it: `ccm outbox dismiss {key}`)"
 
     def line(self) -> str:
+        """One line for a person: state, what, for whom, on which invoices, why, and what to do."""
         a = self.action
         on = f" on {', '.join(self.invoices)}" if self.invoices else ""
         why = a.reason or "no reason recorded"
@@ -493,7 +618,7 @@ def retrying(conn: Connection, tenant_id: str) -> list[Unsettled]:
 
 
 def by_keys(conn: Connection, tenant_id: str, keys: Sequence[str]) -> list[Action]:
-    """The actions with these keys (those that exist), in the order of `keys`."""
+    """The tenant's actions with these keys, in the order of `keys`; keys with no action are left out."""
     found: dict[str, Action] = {}
     wanted = list(dict.fromkeys(keys))
     for start in range(0, len(wanted), 500):  # well under every driver's bound-parameter limit

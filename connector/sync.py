@@ -50,6 +50,19 @@ class PageEvent:
 
 @dataclass(frozen=True)
 class SyncResult:
+    """How a sync run ended, as its run row in the sync log says.
+
+    Attributes:
+        outcome: ok, partial (some records could not be mapped: see the run's errors), failed or
+            interrupted (stopped for a shutdown or by the operator; the next run resumes).
+        counts: Per stream: read, inserted, updated, deleted and errors.
+        api_calls: The ledger calls the committed pages cost.
+        error: The one-line reason for a failed or interrupted run, the summary of a partial one; None
+            when ok.
+        reconnect_needed: The ledger refused the connection (AuthExpired): a person must reconnect.
+        retry_at: With a rate limit, the earliest time the tenant's sync may resume.
+    """
+
     run_id: int
     outcome: str
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -87,13 +100,35 @@ def run_sync(
 ) -> SyncResult:
     """Pull every mapped stream (or `streams`) of one tenant into the store and log the run.
 
+    The caller holds the tenant's run lease. The run row is committed first; each page then commits with its
+    records, change and error rows, counts and cursor (see the module docstring), so whatever ends the run,
+    what was committed stays and the next run resumes after it. Records the mapping cannot map are logged
+    as the run's errors and the run goes on (outcome partial).
+
     Ledger errors end the run with a failed outcome and a one-line reason (other tenants are unaffected);
     anything else is recorded as failed and re-raised. `should_stop` is asked after every committed page:
     when it says yes (the server is shutting down) the run ends `interrupted` there, and the next run resumes
-    from that page's cursor. The caller holds the tenant's run lease.
+    from that page's cursor.
 
     A full sync (`full`) re-reads everything; once every stream of an entity has been read to its end, the
     entity's records the ledger did not return are marked deleted (change rows say why). Never otherwise.
+
+    Args:
+        full: Read every stream from the beginning instead of from its stored cursor.
+        overlap: Stored cursors never pass the pull's start less this (the next run re-reads it).
+        clock: The current instant (tests pin it).
+        on_page: Called after each committed page, for progress.
+        streams: Only these of the mapping's streams (names it does not map are ignored); None: all.
+        trigger: What started the run (cli, night, webhook, poll, now, send), stored on it.
+        should_stop: Asked after each committed page; True ends the run there.
+
+    Returns:
+        The run's outcome and counts: failed (with `reconnect_needed`, `retry_at` and `transient` saying
+        what to do next) when the ledger raised a LedgerError.
+
+    Raises:
+        KeyboardInterrupt: After recording the run as interrupted.
+        Exception: Anything but a LedgerError (a bug, the database), after recording the run as failed.
     """
     started = clock()
     kind = "full" if full else "incremental"
@@ -140,6 +175,7 @@ class _FullRead:
 
     @classmethod
     def of(cls, mapping: CompiledMapping, selected: Collection[str]) -> _FullRead:
+        """The tracker for a full sync of `selected`: only entities all of whose streams are selected."""
         feeds: dict[str, list[str]] = {}
         for name, stream in mapping.streams.items():
             feeds.setdefault(stream.record, []).append(name)
@@ -190,6 +226,12 @@ class _Pull:
     errors: int = 0
 
     def stream(self, name: str, stream: CompiledStream, full: bool) -> None:
+        """Pull one stream page by page from its cursor (the beginning when `full`), committing each page.
+
+        Raises:
+            LoopDetected: The ledger returned a position twice.
+            Stopped: `should_stop` said so after a committed page.
+        """
         tenant_id = self.tenant_id
         with self.store.read() as conn:
             cursor = None if full else synclog.get_cursor(conn, tenant_id, name)

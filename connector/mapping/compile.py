@@ -24,6 +24,12 @@ FieldFn = Callable[[Any, Any], Any]
 
 
 class Problem(Exception):
+    """A mapping document is invalid at `key_path` (keys from the top, list indexes as text).
+
+    `load_mapping` turns it into a MappingFileError naming the file; callers of `compile_document` do
+    the same.
+    """
+
     def __init__(self, key_path: KeyPath, message: str) -> None:
         super().__init__(message)
         self.key_path = key_path
@@ -45,6 +51,16 @@ class _RecordProblem(Exception):
 
 @dataclass(frozen=True)
 class CompiledStream:
+    """One raw stream's compiled mapping.
+
+    Attributes:
+        name: The raw stream ("invoices").
+        record: The canonical record it yields (invoice, payment, credit_note, customer).
+        id_of: The raw record's id as the ledger has it (None when missing).
+        accepts: Whether a raw record belongs to this stream's `where` (True when it has none).
+        build: The canonical record for a raw one; raises on a record it cannot map (use `map_page`).
+    """
+
     name: str
     record: str
     id_of: Callable[[Any], Any]
@@ -68,6 +84,15 @@ class CompiledStream:
 
 @dataclass(frozen=True)
 class CompiledMapping:
+    """A validated mapping, ready to map pages.
+
+    Attributes:
+        source: The file(s) it was read from, as shown in messages.
+        ledger: The ledger the file says it maps.
+        options: The file's `options` (e.g. Xero's `hold_group`): a mapping, its values not checked here.
+        streams: Per raw stream name, its compiled mapping, in the file's order.
+    """
+
     source: str
     version: int
     ledger: str
@@ -105,6 +130,7 @@ class _Paths:
         self.prefix = prefix
 
     def check(self, path: Any, at: KeyPath) -> str:
+        """`path` as given if it parses and the schema (when there is one) knows it; else Problem at `at`."""
         if not isinstance(path, str):
             raise Problem(at, f"source path must be text, got {_kind(path)}")
         try:
@@ -119,6 +145,7 @@ class _Paths:
         return path
 
     def child(self, each: str) -> _Paths:
+        """The checker for paths inside the list elements at `each` ("." for the record itself)."""
         prefix = "" if each == "." else paths.normalise(each) + "."
         return _Paths(self.known, prefix)
 
@@ -459,7 +486,16 @@ def _compile_allocations(
 
 
 def compile_document(doc: Any, source: str, schema: Mapping[str, frozenset[str]] | None) -> CompiledMapping:
-    """Validate and compile a merged mapping document. Raises Problem."""
+    """Validate and compile a merged mapping document.
+
+    Args:
+        doc: The parsed YAML document (after merging any override).
+        source: The file(s) it came from, kept as `CompiledMapping.source`.
+        schema: Per raw stream, the source paths its records may carry; None checks no paths.
+
+    Raises:
+        Problem: The first problem found, with its key path.
+    """
     doc = _mapping(doc, ())
     version = doc.get("version")
     if version not in SUPPORTED_VERSIONS:

@@ -35,7 +35,14 @@ def read_yaml(path: Path) -> Any:
 
 
 def merge(base: Any, override: Any, at: KeyPath = ()) -> Any:
-    """Deep-merge `override` over `base` (a new object; neither input is changed)."""
+    """Deep-merge `override` over `base` (a new object; neither input is changed).
+
+    Mappings merge key by key; anything else in `override` replaces what `base` has, and a field's spec
+    (the value under `<stream>.fields.<name>`) is replaced whole.
+
+    Args:
+        at: The key path of `base` in the whole document (for the field-spec rule).
+    """
     if not isinstance(base, dict) or not isinstance(override, dict):
         return override
     if len(at) >= 2 and at[-1] == "fields":
@@ -66,8 +73,18 @@ def load_mapping(
 ) -> CompiledMapping:
     """Load `default`, merge `override` over it when given, validate against `schema`, compile.
 
+    Args:
+        default: The ledger's mapping file (the shipped one, or a firm's own).
+        override: A tenant's partial mapping merged over it (see the merge rule above).
+        schema: Per raw stream, every source path the ledger's records may carry (`AdapterSpec.schema`):
+            a path outside it, or a stream the ledger does not have, is refused. None checks no paths.
+
+    Returns:
+        The compiled mapping; its `source` names both files.
+
     Raises:
-        MappingFileError: with one line `<file>: <key.path>: <problem>`.
+        MappingFileError: With one line `<file>: <key.path>: <problem>`, naming the file that supplied
+            the offending key (the override when it did).
     """
     doc = read_yaml(default)
     over = read_yaml(override) if override is not None else None

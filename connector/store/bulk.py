@@ -29,6 +29,8 @@ def executemany(
     """Execute the INSERT that `build` makes for `rows` (each a dict of `columns`) in one driver call.
 
     `key` names the statement's shape in the compiled-statement cache (one constant per call site and table).
+    Runs in the caller's transaction; on SQLite, a row missing one of `columns` gets NULL there (not the
+    column's default).
     """
     if not rows:
         return
@@ -47,8 +49,11 @@ def executemany(
 
 
 def _column(rows: Sequence[dict[str, Any]], name: str, process: Any) -> list[Any]:
-    """One column's values for the driver, converted by its bind processor; a value that is the very object
-    of the row before (a planning time, say, shared by 10,000 rows) is converted once."""
+    """One column's values for the driver, converted by its bind processor.
+
+    A value that is the very object of the row before (a planning time, say, shared by 10,000 rows) is
+    converted once.
+    """
     values = [row.get(name) for row in rows]
     if not process:
         return values

@@ -33,10 +33,13 @@ _OPS = {"insert": "new", "delete": "deleted", "update": "changed"}
 
 @dataclass(frozen=True, slots=True)
 class Described:
+    """One change in words: the record named (`subject`) and what happened to it (`what`)."""
+
     subject: str  # 'INV-000275 (Acme Joinery Trading)'
     what: str  # 'new', 'deleted: not returned by a full read', 'amount due 292.80 → 0.00, status open → paid'
 
     def line(self) -> str:
+        """The change as one line: "INV-000275 (Acme Joinery Trading): amount due 292.80 → 0.00"."""
         return f"{self.subject}: {self.what}"
 
 
@@ -84,8 +87,12 @@ def _rows(conn: Connection, table: Table, tenant_id: str, ids: Sequence[str]) ->
 
 
 def describe(conn: Connection, tenant_id: str, changes: Iterable[ChangeRow]) -> list[Described]:
-    """Each change with its record named: invoices and credit notes by number and customer, payments by
-    amount, date and customer, customers by name."""
+    """Each change with its record named, in the order given.
+
+    Invoices and credit notes by number and customer, payments by amount, date and customer, customers by
+    name. Reads the named records in a few queries (not one per change); a record no longer stored keeps
+    its ledger id, said as such.
+    """
     listed = list(changes)
     wanted: dict[str, set[str]] = {}
     for ch in listed:

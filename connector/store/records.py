@@ -33,6 +33,14 @@ _QUIET = frozenset({"updated_at"})
 
 @dataclass(frozen=True, slots=True)
 class RowChange:
+    """One record's change as the sync log keeps it.
+
+    Attributes:
+        op: insert, update, or delete (a record whose status became deleted, by the ledger or a full read).
+        fields: Per changed field, [old, new] as text; empty for an insert. An allocations change is
+            [old count, new count]; a deletion by a full read also has "reason": [None, why].
+    """
+
     entity: str
     record_id: str
     op: str  # insert | update | delete
@@ -142,7 +150,16 @@ def _existing_allocations(
 def upsert(conn: Connection, tenant_id: str, entity: str, records: Sequence[Record]) -> list[RowChange]:
     """Insert or update `records` of one entity for one tenant; return what changed, field by field.
 
-    Runs inside the caller's transaction. Duplicate ids in one page: the last one wins.
+    Runs inside the caller's transaction. Duplicate ids in one page: the last one wins. A record equal to
+    the stored one (its `updated_at` aside) writes nothing and yields no change, so re-reading is
+    harmless. A payment's or credit note's allocations are replaced whole when they changed.
+
+    Args:
+        entity: invoice, payment, credit_note or customer.
+        records: Canonical records of that entity.
+
+    Returns:
+        One RowChange per record inserted or changed, in the order of first appearance.
     """
     if not records:
         return []
@@ -198,7 +215,13 @@ def upsert(conn: Connection, tenant_id: str, entity: str, records: Sequence[Reco
 
 
 def mark_deleted(conn: Connection, tenant_id: str, entity: str, ids: Sequence[str]) -> list[RowChange]:
-    """The ledger says these records are gone: keep them marked deleted so history and notes resolve."""
+    """The ledger says these records are gone: keep them marked deleted so history and notes resolve.
+
+    Ids not stored, or already deleted, are skipped. Runs inside the caller's transaction.
+
+    Returns:
+        One "delete" RowChange per record marked.
+    """
     if not ids:
         return []
     table = RECORD_TABLES[entity]
@@ -239,8 +262,10 @@ def _mark(
     live: Sequence[tuple[str, str]],
     why: dict[str, list[str | None]],
 ) -> list[RowChange]:
-    """Set `live` records' status to deleted; their allocations stay but no longer count (their source is
-    not live), exactly as when the ledger itself reports a deletion."""
+    """Set `live` records' status to deleted, exactly as when the ledger itself reports a deletion.
+
+    Their allocations stay but no longer count (their source is not live).
+    """
     for chunk in _chunks([rid for rid, _ in live]):
         conn.execute(
             update(table).where(table.c.tenant_id == tenant_id, table.c.id.in_(chunk)).values(status=DELETED)
@@ -251,7 +276,11 @@ def _mark(
 def load(
     conn: Connection, tenant_id: str, entity: str, ids: Sequence[str] | None = None
 ) -> list[dict[str, Any]]:
-    """Stored rows of one entity for one tenant (all, or those with `ids`), ordered by id."""
+    """Stored rows of one entity for one tenant (all, or those with `ids`), ordered by id.
+
+    Deleted records are included (their status says so); ids not stored are left out. Each row is a dict
+    of the table's columns without tenant_id, money as Decimal.
+    """
     table = RECORD_TABLES[entity]
     cols = [c for c in table.columns if c.name != "tenant_id"]
     query = select(*cols).where(table.c.tenant_id == tenant_id).order_by(table.c.id)

@@ -1,4 +1,8 @@
-"""The sync log: runs, per-record changes, per-record errors, and stream cursors. All scoped by tenant."""
+"""The sync log: runs, per-record changes, per-record errors, and stream cursors. All scoped by tenant.
+
+Every function runs in the caller's transaction and never commits: the sync engine writes a page's change
+and error rows, its counts and the stream's cursor in the page's one transaction (connector/sync.py).
+"""
 
 from __future__ import annotations
 
@@ -25,6 +29,15 @@ _CHANGE_COLUMNS = ("run_id", "tenant_id", "stream", "entity", "record_id", "op",
 
 @dataclass(frozen=True, slots=True)
 class Run:
+    """One sync run as logged.
+
+    Attributes:
+        kind: full or incremental.
+        outcome: running, ok, partial, failed or interrupted (the module's constants).
+        counts: Per stream: read, inserted, updated, deleted and errors.
+        error_summary: The one-line reason of a failed or interrupted run, the summary of a partial one.
+    """
+
     run_id: int
     tenant_id: str
     kind: str
@@ -38,11 +51,14 @@ class Run:
 
     @property
     def error_count(self) -> int:
+        """Records that could not be mapped, over every stream of the run."""
         return sum(c.get("errors", 0) for c in self.counts.values())
 
 
 @dataclass(frozen=True, slots=True)
 class ChangeRow:
+    """A logged change of one record (see `records.RowChange`), with the stream that brought it."""
+
     stream: str
     entity: str
     record_id: str
@@ -52,6 +68,8 @@ class ChangeRow:
 
 @dataclass(frozen=True, slots=True)
 class ErrorRow:
+    """A raw record a run could not map: its id when it had one, why, and when."""
+
     stream: str
     record_id: str | None
     reason: str
@@ -147,6 +165,7 @@ def finish_run(
     error_summary: str | None = None,
     at: datetime | None = None,
 ) -> None:
+    """Close a run with its outcome (ok, partial, failed, interrupted) at `at` (default: now)."""
     conn.execute(
         update(sync_runs)
         .where(sync_runs.c.tenant_id == tenant_id, sync_runs.c.run_id == run_id)
@@ -169,7 +188,12 @@ def runs(
     limit: int = 50,
     offset: int = 0,
 ) -> list[Run]:
-    """Newest first. `tenant_id` None lists every tenant's runs (the bookkeeper's overview)."""
+    """Logged runs, newest first, `limit` of them from `offset`.
+
+    Args:
+        tenant_id: Only this tenant's; None lists every tenant's runs (the bookkeeper's overview).
+        failed_only: Only runs that did not end ok: failed, partial and interrupted.
+    """
     query = select(sync_runs).order_by(sync_runs.c.run_id.desc()).limit(limit).offset(offset)
     if tenant_id is not None:
         query = query.where(sync_runs.c.tenant_id == tenant_id)
@@ -179,6 +203,7 @@ def runs(
 
 
 def get_run(conn: Connection, run_id: int, tenant_id: str | None = None) -> Run | None:
+    """The run with this id; None if there is none (or it is another tenant's, when `tenant_id` is given)."""
     query = select(sync_runs).where(sync_runs.c.run_id == run_id)
     if tenant_id is not None:
         query = query.where(sync_runs.c.tenant_id == tenant_id)
@@ -189,6 +214,7 @@ def get_run(conn: Connection, run_id: int, tenant_id: str | None = None) -> Run 
 def changes(
     conn: Connection, tenant_id: str, run_id: int, limit: int | None = None, offset: int = 0
 ) -> list[ChangeRow]:
+    """The run's changes in the order they were written, a page of them with `limit` and `offset`."""
     c = sync_changes.c
     query = (
         select(c.stream, c.entity, c.record_id, c.op, c.fields)
@@ -201,17 +227,20 @@ def changes(
 
 
 def run_count(conn: Connection, tenant_id: str) -> int:
+    """How many runs the tenant has logged, whatever their outcome."""
     query = select(func.count()).where(sync_runs.c.tenant_id == tenant_id)
     return int(conn.execute(query).scalar_one())
 
 
 def change_count(conn: Connection, tenant_id: str, run_id: int) -> int:
+    """How many changes the run logged (for paging `changes`)."""
     c = sync_changes.c
     query = select(func.count()).where(c.tenant_id == tenant_id, c.run_id == run_id)
     return int(conn.execute(query).scalar_one())
 
 
 def errors(conn: Connection, tenant_id: str, run_id: int) -> list[ErrorRow]:
+    """The run's record errors in the order they were written."""
     e = sync_errors.c
     query = (
         select(e.stream, e.record_id, e.reason, e.at)
@@ -222,12 +251,17 @@ def errors(conn: Connection, tenant_id: str, run_id: int) -> list[ErrorRow]:
 
 
 def get_cursor(conn: Connection, tenant_id: str, stream: str) -> Cursor | None:
+    """Where the stream's next incremental pull resumes; None when it was never synced (or was reset)."""
     c = sync_cursors.c
     text = conn.execute(select(c.cursor).where(c.tenant_id == tenant_id, c.stream == stream)).scalar()
     return Cursor.from_json(text) if text else None
 
 
 def set_cursor(conn: Connection, tenant_id: str, stream: str, cursor: Cursor) -> None:
+    """Store where the stream's next pull resumes, replacing the stream's cursor.
+
+    Write it in the same transaction as the page it follows, so a cursor never passes what was committed.
+    """
     c = sync_cursors.c
     values = {"cursor": cursor.to_json(), "updated_at": _now()}
     done = conn.execute(
@@ -238,4 +272,5 @@ def set_cursor(conn: Connection, tenant_id: str, stream: str, cursor: Cursor) ->
 
 
 def clear_cursors(conn: Connection, tenant_id: str) -> None:
+    """Forget every stream's cursor of the tenant: its next sync reads everything again."""
     conn.execute(sync_cursors.delete().where(sync_cursors.c.tenant_id == tenant_id))

@@ -1,4 +1,8 @@
-"""Tenants and their connections."""
+"""Tenants and their connections.
+
+Every function runs in the caller's transaction and never commits. A tenant's id and ledger never change
+once saved; its connection is one row, replaced on reconnecting.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ from connector.store.schema import connections, tenants
 
 
 class UnknownTenant(NeedsPerson, LookupError):
+    """No tenant has this id: the message says so and points at `ccm tenants list`."""
+
     def __init__(self, tenant_id: str) -> None:
         super().__init__(f"unknown tenant {tenant_id!r} (see `ccm tenants list`)")
         self.tenant_id = tenant_id
@@ -29,7 +35,11 @@ def _tenant(row: dict[str, Any]) -> Tenant:
 
 
 def save_tenant(conn: Connection, tenant: Tenant) -> None:
-    """Create the tenant or update its settings (its id and ledger never change)."""
+    """Create the tenant or update its settings (its id and ledger never change).
+
+    Raises:
+        ValueError: The tenant exists on another ledger.
+    """
     existing = conn.execute(select(tenants.c.ledger).where(tenants.c.tenant_id == tenant.id)).scalar()
     values = {
         "name": tenant.name, "base_currency": tenant.base_currency, "timezone": tenant.timezone,
@@ -48,6 +58,11 @@ def save_tenant(conn: Connection, tenant: Tenant) -> None:
 
 
 def get_tenant(conn: Connection, tenant_id: str) -> Tenant:
+    """The tenant with this id.
+
+    Raises:
+        UnknownTenant: There is none.
+    """
     row = conn.execute(select(tenants).where(tenants.c.tenant_id == tenant_id)).mappings().first()
     if row is None:
         raise UnknownTenant(tenant_id)
@@ -55,6 +70,7 @@ def get_tenant(conn: Connection, tenant_id: str) -> Tenant:
 
 
 def list_tenants(conn: Connection) -> list[Tenant]:
+    """Every tenant, by id."""
     return [_tenant(dict(r)) for r in conn.execute(select(tenants).order_by(tenants.c.tenant_id)).mappings()]
 
 
@@ -85,6 +101,7 @@ def save_connection(conn: Connection, link: LedgerConnection) -> None:
 
 
 def get_connection(conn: Connection, tenant_id: str) -> LedgerConnection | None:
+    """The tenant's link to its ledger organisation and its state; None if it was never connected."""
     c = connections.c
     row = conn.execute(select(connections).where(c.tenant_id == tenant_id)).mappings().first()
     if row is None:
@@ -106,6 +123,11 @@ class Standing:
 
 
 def get_standing(conn: Connection, tenant_id: str) -> Standing:
+    """What decides the firm's mode tonight: the mode chosen and its safe first nights so far.
+
+    Raises:
+        UnknownTenant: There is no tenant with this id.
+    """
     t = tenants.c
     query = select(t.mode, t.connected_at, t.nights_run, t.last_night).where(t.tenant_id == tenant_id)
     row = conn.execute(query).first()
@@ -115,13 +137,21 @@ def get_standing(conn: Connection, tenant_id: str) -> Standing:
 
 
 def set_mode(conn: Connection, tenant_id: str, mode: str | None) -> None:
-    """Store the mode a person chose for the firm (None: back to the default)."""
+    """Store the mode a person chose for the firm (None: back to the default).
+
+    Raises:
+        UnknownTenant: There is no tenant with this id.
+    """
     get_standing(conn, tenant_id)
     conn.execute(tenants.update().where(tenants.c.tenant_id == tenant_id).values(mode=mode))
 
 
 def end_safe_nights(conn: Connection, tenant_id: str, safe_nights: int) -> None:
-    """A person ends the firm's safe first nights early: they count as run, tonight's included."""
+    """A person ends the firm's safe first nights early: they count as run, tonight's included.
+
+    Raises:
+        UnknownTenant: There is no tenant with this id.
+    """
     standing = get_standing(conn, tenant_id)
     conn.execute(
         tenants.update()
@@ -131,7 +161,13 @@ def end_safe_nights(conn: Connection, tenant_id: str, safe_nights: int) -> None:
 
 
 def count_night(conn: Connection, tenant_id: str, night: date) -> int:
-    """Count the firm's night of local date `night` as run (once per date); the nights run so far."""
+    """Count the firm's night of local date `night` as run; the nights run so far.
+
+    Idempotent per date: counting a date again, or one before the last counted, changes nothing.
+
+    Raises:
+        UnknownTenant: There is no tenant with this id.
+    """
     t = tenants.c
     conn.execute(
         tenants.update()

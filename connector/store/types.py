@@ -29,9 +29,15 @@ class ScaledDecimal(TypeDecorator[Decimal]):
         self._quantum = Decimal(1).scaleb(-scale)
 
     def quantize(self, value: Decimal) -> Decimal:
+        """`value` rounded half-even to the scale: what storing it and reading it back gives."""
         return value.quantize(self._quantum, rounding=ROUND_HALF_EVEN)
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> int | None:
+        """The stored integer: `value` in units of 10**-scale, rounded half-even.
+
+        Raises:
+            TypeError: `value` is not a Decimal (a float would not be exact).
+        """
         if value is None:
             return None
         if not isinstance(value, Decimal):
@@ -39,6 +45,7 @@ class ScaledDecimal(TypeDecorator[Decimal]):
         return int(value.scaleb(self.scale).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        """The Decimal the stored integer stands for, with exactly `scale` decimal places."""
         if value is None:
             return None
         return Decimal(int(value)).scaleb(-self.scale)
@@ -51,6 +58,11 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> datetime | None:
+        """`value` converted to UTC, stored without its zone.
+
+        Raises:
+            TypeError: `value` is not an aware datetime (a naive one would be ambiguous).
+        """
         if value is None:
             return None
         if not isinstance(value, datetime) or value.tzinfo is None:
@@ -58,6 +70,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC).replace(tzinfo=None)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        """The stored instant as an aware UTC datetime."""
         if value is None:
             return None
         return value.replace(tzinfo=UTC)
