@@ -68,6 +68,13 @@ def check_timezone(name: str) -> str:
     return name
 
 
+def check_country(code: str) -> str:
+    """A two-letter ISO country code as typed ('gb' is GB), or TenantProblem naming `country`."""
+    if len(code) != 2 or not code.isalpha():
+        raise TenantProblem("country", f"expected a two-letter ISO code, got {code!r}")
+    return code.upper()
+
+
 def check_email(address: str | None) -> str | None:
     if address in (None, ""):
         return None
@@ -108,8 +115,7 @@ def build(
     check_id(tenant_id)
     check_name(name, empty=True)
     check_timezone(timezone)
-    if len(country) != 2 or not country.isalpha():
-        raise TenantProblem("country", f"expected a two-letter ISO code, got {country!r}")
+    country = check_country(country)
     try:
         return Tenant(
             tenant_id,
@@ -117,7 +123,7 @@ def build(
             ledger,
             base_currency.upper(),
             timezone,
-            country.upper(),
+            country,
             check_night_time(night_time),
             check_email(contact_email),
         )
@@ -137,10 +143,7 @@ def changed(tenant: Tenant, **fields: str | None) -> Tenant:
     if "contact_email" in wanted:
         wanted["contact_email"] = check_email(wanted["contact_email"])
     if "country" in wanted:
-        country = str(wanted["country"])
-        if len(country) != 2 or not country.isalpha():
-            raise TenantProblem("country", f"expected a two-letter ISO code, got {country!r}")
-        wanted["country"] = country.upper()
+        wanted["country"] = check_country(str(wanted["country"]))
     try:
         return replace(tenant, **wanted)
     except ModelError as exc:

@@ -19,23 +19,33 @@ automatically. Every decision carries its reasons in words.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from itertools import pairwise
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StrictInt,
+    StrictStr,
+    model_validator,
+)  # fmt: skip
 
 from connector.model import Money
 from connector.reconcile.rating import DEFAULT_MODEL, LETTERS, RatingModel
-from connector.yamlfile import FileProblem, read_yaml
+from connector.yamlfile import FileModel, FileProblem, at, read_yaml, required, validated, worded
 
 if TYPE_CHECKING:
     from connector.reconcile.behaviour import Behaviour
 
 SHIPPED = Path(__file__).with_name("credit.yaml")
 KINDS = ("over_limit", "overdue", "dunning_level", "rating")
-RATINGS = ("A", "B", "C", "D", "E")
 Kind = Literal["over_limit", "overdue", "dunning_level", "rating"]
 HOLD: Literal["hold"] = "hold"
 RELEASE: Literal["release"] = "release"
@@ -187,127 +197,173 @@ def evaluate(accounts: Iterable[Account], rules: Sequence[Rule]) -> list[Decisio
 
 # ---- the rules file
 
-
-def _number(spec: Mapping[str, Any], key: str, where: str, whole: bool = False) -> Any:
-    value = spec.get(key, 0)
-    if whole:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise CreditFileError(f"{where}.{key}: must be a whole number, at least 0, got {value!r}")
-        return value
-    try:
-        parsed = Decimal(str(value))
-    except InvalidOperation:
-        raise CreditFileError(f"{where}.{key}: must be a number, got {value!r}") from None
-    if not parsed.is_finite() or parsed < 0:
-        raise CreditFileError(f"{where}.{key}: must be a number, at least 0, got {value!r}")
-    return parsed
+_NEGATIVE = "must be a number, at least 0, got {got}"
+Number = Annotated[
+    Decimal, Field(ge=0),
+    worded("must be a number, got {got}", greater_than_equal=_NEGATIVE, finite_number=_NEGATIVE),
+]  # fmt: skip
+Whole = Annotated[StrictInt, Field(ge=0), worded("must be a whole number, at least 0, got {got}")]
+Percent = Annotated[
+    Number, Field(le=100), worded(None, less_than_equal="must be a percentage from 0 to 100, got {got}")
+]
 
 
-def _brief(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:60] + "…"
+class _RuleSpec(FileModel):
+    """One rule; each kind takes its own keys (and every one a `min_amount`)."""
+
+    KIND: ClassVar[Kind]
+    when: str
+    min_amount: Number = Decimal(0)
+
+    @classmethod
+    def unknown(cls, key: str) -> str:
+        allowed = [*(k for k in cls.FILE_KEYS if k not in ("when", "min_amount")), "min_amount"]
+        return f"unknown for {cls.KIND} (allowed: {', '.join(allowed)})"
+
+    def rule(self) -> Rule:
+        return Rule(self.KIND, **self.model_dump(exclude={"when"}))
 
 
-_ALLOWED = {
-    "over_limit": ("tolerance_percent", "min_amount"),
-    "overdue": ("days", "min_amount"),
-    "dunning_level": ("at_least", "min_amount"),
-    "rating": ("in", "min_amount"),
-}
+class _OverLimit(_RuleSpec):
+    KIND = "over_limit"
+    tolerance_percent: Number = Decimal(0)
 
 
-def parse_rules(doc: Any, name: str) -> tuple[Rule, ...]:
-    if not isinstance(doc, dict) or doc.get("version") != 1:
-        raise CreditFileError(f"{name}: version: unsupported or missing (supported: 1)")
-    parse_rating(doc, name)  # a bad rating section stops the night as early as a bad rule does
-    raw = doc.get("rules")
-    if not isinstance(raw, list):
-        raise CreditFileError(f"{name}: rules: must be a list of rules")
-    rules = []
-    for i, spec in enumerate(raw):
-        where = f"{name}: rules[{i}]"
-        if not isinstance(spec, dict) or spec.get("when") not in KINDS:
-            raise CreditFileError(f"{where}.when: must be one of {', '.join(KINDS)}")
-        kind = spec["when"]
-        for key in spec:
-            if key != "when" and key not in _ALLOWED[kind]:
-                raise CreditFileError(
-                    f"{where}.{key}: unknown for {kind} (allowed: {', '.join(_ALLOWED[kind])})"
-                )
-        ratings = spec.get("in", [])
-        if kind == "rating" and (
-            not isinstance(ratings, list) or not all(r in RATINGS for r in ratings)
-        ):  # `r in RATINGS`, a tuple: "DE" or 4 is no rating (a substring test took "DE", and 4 raised)
-            raise CreditFileError(f"{where}.in: must be a list of ratings A-E, got {_brief(ratings)}")
-        rules.append(Rule(
-            when=kind, tolerance_percent=_number(spec, "tolerance_percent", where),
-            days=_number(spec, "days", where, whole=True), min_amount=_number(spec, "min_amount", where),
-            at_least=_number(spec, "at_least", where, whole=True), ratings=tuple(ratings),
-        ))  # fmt: skip
-    return tuple(rules)
+class _Overdue(_RuleSpec):
+    KIND = "overdue"
+    days: Whole = 0
 
 
-def load_rules(tenant_file: Path | None = None) -> tuple[Rule, ...]:
-    path = tenant_file if tenant_file is not None and tenant_file.exists() else SHIPPED
-    name = str(path) if path != SHIPPED else "connector/rules/credit.yaml"
-    return parse_rules(read_yaml(path, name, CreditFileError), name)
+class _DunningLevel(_RuleSpec):
+    KIND = "dunning_level"
+    at_least: Whole = 0
+
+
+class _Rating(_RuleSpec):
+    KIND = "rating"
+    # A list of the letters themselves: "DE" or 4 is no rating.
+    ratings: Annotated[
+        tuple[Literal["A", "B", "C", "D", "E"], ...], worded("must be a list of ratings A-E, got {got}")
+    ] = Field(default=(), alias="in")
+
+
+_KINDS: dict[str, type[_RuleSpec]] = {k.KIND: k for k in (_OverLimit, _Overdue, _DunningLevel, _Rating)}
+
+
+def _rule(spec: Any) -> _RuleSpec:
+    kind = spec.get("when") if isinstance(spec, dict) else None
+    if not isinstance(kind, str) or kind not in _KINDS:
+        raise at("when", f"must be one of {', '.join(KINDS)}")
+    return _KINDS[kind].model_validate(spec)
 
 
 # ---- the rating section (thresholds of the payment rating, connector/reconcile/rating.py)
 
-# file key -> (RatingModel field, whole number?, default as the file states it)
-RATING_KEYS: dict[str, tuple[str, bool, Decimal | int]] = {
-    "a_max_days": ("a_days", False, DEFAULT_MODEL.a_days),
-    "a_min_on_time_percent": ("a_on_time", False, DEFAULT_MODEL.a_on_time * 100),
-    "b_max_days": ("b_days", False, DEFAULT_MODEL.b_days),
-    "c_max_days": ("c_days", False, DEFAULT_MODEL.c_days),
-    "d_max_days": ("d_days", False, DEFAULT_MODEL.d_days),
-    "severe_days": ("severe_days", True, DEFAULT_MODEL.severe_days),
-    "severe_min_amount": ("severe_min_amount", False, DEFAULT_MODEL.severe_min_amount),
-    "severe_min_percent": ("severe_min_percent", False, DEFAULT_MODEL.severe_min_percent),
-    "recent_days": ("recent_days", True, DEFAULT_MODEL.recent_days),
-    "trend_days": ("trend_days", False, DEFAULT_MODEL.trend_days),
-}
-_PERCENTS = ("a_min_on_time_percent", "severe_min_percent")
+
+def _letter(value: str) -> str:
+    if value not in LETTERS:
+        raise ValueError(value)
+    return value
+
+
 _ORDER = ("a_max_days", "b_max_days", "c_max_days", "d_max_days")
 
 
-def parse_rating(doc: Mapping[str, Any], name: str) -> RatingModel:
+class _RatingSpec(FileModel):
+    """The `rating:` section; a key left out keeps the shipped value (connector/reconcile/rating.py)."""
+
+    a_max_days: Number = DEFAULT_MODEL.a_days
+    a_min_on_time_percent: Percent = DEFAULT_MODEL.a_on_time * 100
+    b_max_days: Number = DEFAULT_MODEL.b_days
+    c_max_days: Number = DEFAULT_MODEL.c_days
+    d_max_days: Number = DEFAULT_MODEL.d_days
+    severe_days: Whole = DEFAULT_MODEL.severe_days
+    severe_min_amount: Number = DEFAULT_MODEL.severe_min_amount
+    severe_min_percent: Percent = DEFAULT_MODEL.severe_min_percent
+    recent_days: Whole = DEFAULT_MODEL.recent_days
+    trend_days: Number = DEFAULT_MODEL.trend_days
+    small_severe_cap: Annotated[
+        StrictStr, AfterValidator(_letter), worded("must be one rating A-E, got {got}")
+    ] = DEFAULT_MODEL.small_severe_cap
+
+    @classmethod
+    def unknown(cls, key: str) -> str:
+        return f"unknown (allowed: {', '.join(cls.FILE_KEYS)})"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> _RatingSpec:
+        for lower, higher in pairwise(_ORDER):
+            low, high = getattr(self, lower), getattr(self, higher)
+            if high < low:
+                raise at(higher, f"must be at least {lower} ({low}), got {high}")
+        return self
+
+    def model(self) -> RatingModel:
+        return RatingModel(
+            a_days=self.a_max_days, a_on_time=self.a_min_on_time_percent / 100, b_days=self.b_max_days,
+            c_days=self.c_max_days, d_days=self.d_max_days, severe_days=self.severe_days,
+            severe_min_amount=self.severe_min_amount, severe_min_percent=self.severe_min_percent,
+            small_severe_cap=self.small_severe_cap, recent_days=self.recent_days, trend_days=self.trend_days,
+        )  # fmt: skip
+
+
+def _no_section(value: Any) -> Any:
+    return {} if value is None else value  # `rating:` with nothing under it
+
+
+class _RatingFile(FileModel):
+    """What `load_rating` reads of a credit.yaml: its rating section (other keys are not looked at)."""
+
+    model_config = ConfigDict(extra="ignore")
+    rating: Annotated[
+        _RatingSpec, BeforeValidator(_no_section),
+        worded("must be a mapping of thresholds, got {got}", shallow=True),
+    ] = _RatingSpec()  # fmt: skip
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mapping(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise at("version", "unsupported or missing (supported: 1)")
+        return data
+
+
+class _CreditFile(_RatingFile):
+    """A whole credit.yaml: version 1, its rating section (checked first), then its rules."""
+
+    rules: Annotated[
+        list[Annotated[_RuleSpec, PlainValidator(_rule)]], worded("must be a list of rules", shallow=True)
+    ] = required()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mapping(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("version") != 1:
+            raise at("version", "unsupported or missing (supported: 1)")
+        return data
+
+
+def parse_rules(doc: Any, name: str) -> tuple[Rule, ...]:
+    """The rules of a credit.yaml document (its rating section checked too). Raises CreditFileError."""
+    return tuple(spec.rule() for spec in validated(_CreditFile, doc, name, CreditFileError).rules)
+
+
+def _shipped_or(tenant_file: Path | None) -> tuple[Path, str]:
+    path = tenant_file if tenant_file is not None and tenant_file.exists() else SHIPPED
+    return path, str(path) if path != SHIPPED else "connector/rules/credit.yaml"
+
+
+def load_rules(tenant_file: Path | None = None) -> tuple[Rule, ...]:
+    path, name = _shipped_or(tenant_file)
+    return parse_rules(read_yaml(path, name, CreditFileError), name)
+
+
+def parse_rating(doc: Any, name: str) -> RatingModel:
     """The `rating:` section as a RatingModel; a missing section or key keeps the shipped value."""
-    raw = doc.get("rating", {})
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise CreditFileError(f"{name}: rating: must be a mapping of thresholds, got {_brief(raw)}")
-    allowed = (*RATING_KEYS, "small_severe_cap")
-    for key in raw:
-        if key not in allowed:
-            raise CreditFileError(f"{name}: rating.{key}: unknown (allowed: {', '.join(allowed)})")
-    where = f"{name}: rating"
-    values: dict[str, Any] = {}
-    given: dict[str, Decimal | int] = {}
-    for key, (attr, whole, default) in RATING_KEYS.items():
-        value = _number(raw, key, where, whole=whole) if key in raw else default
-        if key in _PERCENTS and value > 100:
-            raise CreditFileError(f"{where}.{key}: must be a percentage from 0 to 100, got {raw[key]!r}")
-        given[key] = value
-        values[attr] = Decimal(value) / 100 if key == "a_min_on_time_percent" else value
-    for lower, higher in pairwise(_ORDER):
-        if given[higher] < given[lower]:
-            raise CreditFileError(
-                f"{where}.{higher}: must be at least {lower} ({given[lower]}), got {given[higher]}"
-            )
-    cap = raw.get("small_severe_cap", DEFAULT_MODEL.small_severe_cap)
-    if not isinstance(cap, str) or cap not in LETTERS:
-        raise CreditFileError(f"{where}.small_severe_cap: must be one rating A-E, got {_brief(cap)}")
-    return RatingModel(small_severe_cap=cap, **values)
+    return validated(_RatingFile, doc, name, CreditFileError).rating.model()
 
 
 def load_rating(tenant_file: Path | None = None) -> RatingModel:
     """The rating thresholds of the tenant's credit.yaml, else of the shipped one."""
-    path = tenant_file if tenant_file is not None and tenant_file.exists() else SHIPPED
-    name = str(path) if path != SHIPPED else "connector/rules/credit.yaml"
-    doc = read_yaml(path, name, CreditFileError)
-    if not isinstance(doc, dict):
-        raise CreditFileError(f"{name}: version: unsupported or missing (supported: 1)")
-    return parse_rating(doc, name)
+    path, name = _shipped_or(tenant_file)
+    return parse_rating(read_yaml(path, name, CreditFileError), name)

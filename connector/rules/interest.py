@@ -25,13 +25,15 @@ import bisect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, Strict
 
 from connector.model import Money
-from connector.yamlfile import FileProblem, read_yaml
+from connector.yamlfile import FileModel, FileProblem, read_yaml, validated, worded
 
 SHIPPED = Path(__file__).with_name("reference_rates.yaml")
 MARGIN = Decimal(8)
@@ -100,43 +102,52 @@ class Observed:
     through: date
 
 
+def _iso_keys(value: Any) -> Any:
+    """A series' keys (YAML dates) as text, so that an error names the entry by its day; parsed back below."""
+    return {str(k): v for k, v in value.items()} if isinstance(value, dict) else value
+
+
+Day = Annotated[date, worded("not a date (YYYY-MM-DD)")]
+Rate = Annotated[Decimal, worded("not a rate: {got}")]
+Series = Annotated[
+    dict[Day, Rate], BeforeValidator(_iso_keys), worded("expected date: rate entries", shallow=True)
+]
+Checked = Annotated[Annotated[date, Strict()] | None, worded("not a date (YYYY-MM-DD): {got}")]
+
+
+class _Checked(FileModel):
+    """`checked:` the day up to which each series was checked."""
+
+    NOT_A_MAPPING = "expected series: date entries"
+    boe_base_rate: Checked = None
+    ecb_mro_rate: Checked = None
+
+    @classmethod
+    def unknown(cls, key: str) -> str:
+        return "unknown series"
+
+
+class _RatesFile(FileModel):
+    """A rates file: dated changes per series (`date: rate`), and `checked` days."""
+
+    NOT_A_MAPPING = "expected a mapping of series"
+    checked: _Checked = _Checked()
+    boe_base_rate: Series = Field(default_factory=dict)
+    ecb_mro_rate: Series = Field(default_factory=dict)
+
+    @classmethod
+    def unknown(cls, key: str) -> str:
+        return f"unknown series (known: {', '.join(SERIES.values())})"
+
+
+assert set(_Checked.FILE_KEYS) == set(SERIES.values()) == set(_RatesFile.FILE_KEYS) - {CHECKED}
+
+
 def _parse(doc: Any, name: str) -> tuple[dict[str, dict[date, Decimal]], dict[str, date]]:
-    if not isinstance(doc, dict):
-        raise RatesFileError(f"{name}: expected a mapping of series")
-    parsed: dict[str, dict[date, Decimal]] = {}
-    checked: dict[str, date] = {}
-    for series, changes in doc.items():
-        if series == CHECKED:
-            checked = _checked(changes, name)
-            continue
-        if series not in SERIES.values():
-            raise RatesFileError(f"{name}: {series}: unknown series (known: {', '.join(SERIES.values())})")
-        if not isinstance(changes, dict):
-            raise RatesFileError(f"{name}: {series}: expected date: rate entries")
-        for day, rate in changes.items():
-            if not isinstance(day, date):
-                raise RatesFileError(f"{name}: {series}.{day}: not a date (YYYY-MM-DD)")
-            try:
-                value = Decimal(str(rate))
-            except InvalidOperation:
-                raise RatesFileError(f"{name}: {series}.{day}: not a rate: {rate!r}") from None
-            if not value.is_finite():
-                raise RatesFileError(f"{name}: {series}.{day}: not a rate: {rate!r}")
-            parsed.setdefault(series, {})[day] = value
-    return parsed, checked
-
-
-def _checked(doc: Any, name: str) -> dict[str, date]:
-    if not isinstance(doc, dict):
-        raise RatesFileError(f"{name}: {CHECKED}: expected series: date entries")
-    out: dict[str, date] = {}
-    for series, day in doc.items():
-        if series not in SERIES.values():
-            raise RatesFileError(f"{name}: {CHECKED}.{series}: unknown series")
-        if not isinstance(day, date):
-            raise RatesFileError(f"{name}: {CHECKED}.{series}: not a date (YYYY-MM-DD): {day!r}")
-        out[series] = day
-    return out
+    rates = validated(_RatesFile, doc, name, RatesFileError)
+    changes = {s: dict(c) for s in SERIES.values() if (c := getattr(rates, s))}
+    checked = {s: d for s in SERIES.values() if (d := getattr(rates.checked, s)) is not None}
+    return changes, checked
 
 
 def load_rates(tenant_file: Path | None = None, fetched: Mapping[str, Observed] | None = None) -> RateTable:

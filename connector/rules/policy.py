@@ -34,11 +34,22 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
+from itertools import pairwise
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from connector.yamlfile import FileProblem, read_yaml
+from pydantic import (
+    AfterValidator,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
+
+from connector.yamlfile import FileModel, FileProblem, at, read_yaml, required, validated, worded
 
 SHIPPED = Path(__file__).with_name("policies.yaml")
 CHANNELS = ("email", "ledger_email", "call_task")
@@ -108,162 +119,136 @@ class PolicySet:
         return default
 
 
-class _Problem(Exception):
-    def __init__(self, where: str, message: str) -> None:
-        super().__init__(message)
-        self.where = where
-        self.message = message
+# ---- the file, as its models check it
 
 
-def _mapping(value: Any, where: str) -> Mapping[str, Any]:
-    if not isinstance(value, dict):
-        raise _Problem(where, "expected a mapping")
+def _non_empty(value: str) -> str:
+    if not value.strip():
+        raise ValueError("blank")
     return value
 
 
-def _only(spec: Mapping[str, Any], allowed: Sequence[str], where: str) -> None:
-    for key in spec:
-        if key not in allowed:
-            raise _Problem(
-                f"{where}.{key}" if where else str(key), f"unknown key (allowed: {', '.join(allowed)})"
-            )
-
-
-def _text(spec: Mapping[str, Any], key: str, where: str) -> str:
-    value = spec.get(key)
-    if not isinstance(value, str) or not value.strip():
-        raise _Problem(f"{where}.{key}", "must be non-empty text")
+def _risks(value: tuple[str, ...]) -> tuple[str, ...]:
+    for risk in value:
+        if risk not in RISKS:
+            raise ValueError(f"{risk!r} is not one of {', '.join(RISKS)}")
     return value
 
 
-def _int(value: Any, where: str, minimum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _Problem(where, f"must be a whole number of days, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise _Problem(where, f"must be at least {minimum}")
-    return value
+Text = Annotated[StrictStr, AfterValidator(_non_empty), worded("must be non-empty text")]
+Days = Annotated[StrictInt, worded("must be a whole number of days, got {got}")]
+Flag = Annotated[StrictBool, worded("must be true or false")]
+Names = Annotated[tuple[StrictStr, ...], worded("must be a list of names")]
+_AMOUNT, _NEGATIVE = "must be an amount, got {got}", "must be a non-negative amount, got {got}"
+Amount = Annotated[
+    Annotated[Decimal, Field(ge=0)] | None,
+    worded(_AMOUNT, greater_than_equal=_NEGATIVE, finite_number=_NEGATIVE),
+]
+_LEVEL = Level(0, "", 0, "email", "")
+_POLICY = Policy("", "", ())
 
 
-def _amount(value: Any, where: str) -> Decimal:
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        raise _Problem(where, f"must be an amount, got {value!r}") from None
-    if not amount.is_finite() or amount < 0:
-        raise _Problem(where, f"must be a non-negative amount, got {value!r}")
-    return amount
+def _days_from(minimum: int) -> Any:
+    return worded(
+        "must be a whole number of days, got {got}", greater_than_equal=f"must be at least {minimum}"
+    )
 
 
-def _names(value: Any, where: str, allowed: Sequence[str] | None = None) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise _Problem(where, "must be a list of names")
-    for v in value:
-        if allowed is not None and v not in allowed:
-            raise _Problem(where, f"{v!r} is not one of {', '.join(allowed)}")
-    return tuple(value)
+class _LevelSpec(FileModel):
+    name: Text = required()
+    offset: Days = required()
+    channel: Annotated[Channel, worded(f"must be one of {', '.join(CHANNELS)}, got {{got}}")] = required()
+    template: Text = required()
+    min_amount: Amount = _LEVEL.min_amount
+    min_days_since_last: Annotated[Annotated[StrictInt, Field(ge=0)] | None, _days_from(0)] = (
+        _LEVEL.min_days_since_last
+    )
+    interest: Flag = _LEVEL.interest
+    invoice_copy: Flag = _LEVEL.invoice_copy
+
+    def level(self, number: int) -> Level:
+        return Level(number, **self.model_dump())
 
 
-_LEVEL_KEYS = (
-    "name", "offset", "channel", "template", "min_amount", "min_days_since_last", "interest", "invoice_copy",
-)  # fmt: skip
+class _When(FileModel):
+    segments: Names = ()
+    risk: Annotated[Names, AfterValidator(_risks)] = ()
 
 
-def _level(spec: Any, number: int, where: str, previous: int | None) -> Level:
-    spec = _mapping(spec, where)
-    _only(spec, _LEVEL_KEYS, where)
-    interest = spec.get("interest", False)
-    if not isinstance(interest, bool):
-        raise _Problem(f"{where}.interest", "must be true or false")
-    if not isinstance(spec.get("invoice_copy", True), bool):
-        raise _Problem(f"{where}.invoice_copy", "must be true or false")
-    offset = _int(spec.get("offset"), f"{where}.offset")
-    if previous is not None and offset <= previous:
-        raise _Problem(f"{where}.offset", f"must be after the previous level's ({previous})")
-    channel = spec.get("channel")
-    if channel not in CHANNELS:
-        raise _Problem(f"{where}.channel", f"must be one of {', '.join(CHANNELS)}, got {channel!r}")
-    return Level(
-        number=number, name=_text(spec, "name", where), offset=offset, channel=channel,
-        template=_text(spec, "template", where),
-        min_amount=_amount(spec["min_amount"], f"{where}.min_amount") if "min_amount" in spec else None,
-        min_days_since_last=(
-            _int(spec["min_days_since_last"], f"{where}.min_days_since_last", 0)
-            if "min_days_since_last" in spec else None
-        ),
-        interest=interest, invoice_copy=spec.get("invoice_copy", True),
-    )  # fmt: skip
+class _OldDebt(FileModel):
+    days: Annotated[Days, Field(ge=1)] = _POLICY.old_debt_days
+    template: Text = _POLICY.old_debt_template
 
 
-def _policy(spec: Any, where: str) -> Policy:
-    spec = _mapping(spec, where)
-    _only(spec, ("name", "when", "days", "chase_on_hold", "backlog_days", "hold_template", "old_debt",
-                 "levels"), where)  # fmt: skip
-    name = _text(spec, "name", where)
-    days = spec.get("days", "calendar")
-    if days not in ("calendar", "business"):
-        raise _Problem(f"{where}.days", f"must be calendar or business, got {days!r}")
-    chase_on_hold = spec.get("chase_on_hold", False)
-    if not isinstance(chase_on_hold, bool):
-        raise _Problem(f"{where}.chase_on_hold", "must be true or false")
-    when = _mapping(spec.get("when", {}), f"{where}.when")
-    _only(when, ("segments", "risk"), f"{where}.when")
-    raw_levels = spec.get("levels")
-    if not isinstance(raw_levels, list) or not raw_levels:
-        raise _Problem(f"{where}.levels", "must be a non-empty list of levels")
-    levels: list[Level] = []
-    for i, raw in enumerate(raw_levels):
-        previous = levels[-1].offset if levels else None
-        levels.append(_level(raw, i + 1, f"{where}.levels[{i}]", previous))
-    backlog = spec.get("backlog_days")
-    backlog_days = _int(backlog, f"{where}.backlog_days", 0) if backlog is not None else None
-    # The cutoff decides which invoices are chased, not what a reminder says: it is not part of the version,
-    # so setting it does not re-key reminders already planned.
-    worded = {k: v for k, v in spec.items() if k != "backlog_days"}
-    digest = hashlib.sha256(json.dumps(worded, sort_keys=True, default=str).encode()).hexdigest()[:12]
-    return Policy(
-        name=name, version=digest, levels=tuple(levels), days=days, chase_on_hold=chase_on_hold,
-        segments=_names(when["segments"], f"{where}.when.segments") if "segments" in when else (),
-        risks=_names(when["risk"], f"{where}.when.risk", RISKS) if "risk" in when else (),
-        backlog_days=backlog_days, **_wordings(spec, where),
-    )  # fmt: skip
+class _PolicySpec(FileModel):
+    name: Text = required()
+    days: Annotated[DayKind, worded("must be calendar or business, got {got}")] = _POLICY.days
+    chase_on_hold: Flag = _POLICY.chase_on_hold
+    when: _When = _When()
+    levels: Annotated[
+        list[_LevelSpec], Field(min_length=1), worded("must be a non-empty list of levels", shallow=True)
+    ] = required()
+    backlog_days: Annotated[Annotated[StrictInt, Field(ge=0)] | None, _days_from(0)] = _POLICY.backlog_days
+    hold_template: Text = _POLICY.hold_template
+    old_debt: _OldDebt = _OldDebt()
+
+    @field_validator("levels")
+    @classmethod
+    def _ordered(cls, levels: list[_LevelSpec]) -> list[_LevelSpec]:
+        for i, (before, level) in enumerate(pairwise(levels), start=1):
+            if level.offset <= before.offset:
+                raise at((i, "offset"), f"must be after the previous level's ({before.offset})")
+        return levels
+
+    def policy(self, raw: Mapping[str, Any]) -> Policy:
+        """The policy; `raw` is its mapping as the file has it, whose digest is the policy's version."""
+        # The cutoff decides which invoices are chased, not what a reminder says: it is not part of the
+        # version, so setting it does not re-key reminders already planned.
+        wording = {k: v for k, v in raw.items() if k != "backlog_days"}
+        digest = hashlib.sha256(json.dumps(wording, sort_keys=True, default=str).encode()).hexdigest()[:12]
+        return Policy(
+            name=self.name, version=digest, levels=tuple(lv.level(i) for i, lv in enumerate(self.levels, 1)),
+            days=self.days, chase_on_hold=self.chase_on_hold, segments=self.when.segments,
+            risks=self.when.risk, backlog_days=self.backlog_days, hold_template=self.hold_template,
+            old_debt_days=self.old_debt.days, old_debt_template=self.old_debt.template,
+        )  # fmt: skip
 
 
-def _wordings(spec: Mapping[str, Any], where: str) -> dict[str, Any]:
-    """`hold_template` and `old_debt: {days, template}`, each optional (the defaults stand)."""
-    found: dict[str, Any] = {}
-    if "hold_template" in spec:
-        found["hold_template"] = _text(spec, "hold_template", where)
-    if "old_debt" in spec:
-        old = _mapping(spec["old_debt"], f"{where}.old_debt")
-        _only(old, ("days", "template"), f"{where}.old_debt")
-        if "days" in old:
-            found["old_debt_days"] = _int(old["days"], f"{where}.old_debt.days", 1)
-        if "template" in old:
-            found["old_debt_template"] = _text(old, "template", f"{where}.old_debt")
-    return found
+class _PolicyFile(FileModel):
+    version: Any = Field(default=None, validate_default=True)
+    default: Any = None  # checked against the policies' names, below
+    policies: Annotated[
+        list[_PolicySpec], Field(min_length=1), worded("must be a non-empty list of policies", shallow=True)
+    ] = required()
+
+    @field_validator("version")
+    @classmethod
+    def _supported(cls, version: Any) -> Any:
+        if version != 1:
+            raise ValueError(f"unsupported policy version {version!r} (supported: 1)")
+        return version
+
+    @model_validator(mode="after")
+    def _named(self) -> _PolicyFile:
+        names = [p.name for p in self.policies]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise at(("policies", i, "name"), f"duplicate policy name {name!r}")
+        if self.chosen not in names:
+            raise at("default", f"no policy named {self.chosen!r} (have: {', '.join(names)})")
+        return self
+
+    @property
+    def chosen(self) -> Any:
+        """The default policy's name: `default`, else the first policy's."""
+        return self.default if "default" in self.model_fields_set else self.policies[0].name
 
 
 def parse_policies(doc: Any, source: str) -> PolicySet:
     """Validate a policy document. Raises PolicyFileError with one line."""
-    try:
-        doc = _mapping(doc, "(top)")
-        _only(doc, ("version", "default", "policies"), "")
-        if doc.get("version") != 1:
-            raise _Problem("version", f"unsupported policy version {doc.get('version')!r} (supported: 1)")
-        raw = doc.get("policies")
-        if not isinstance(raw, list) or not raw:
-            raise _Problem("policies", "must be a non-empty list of policies")
-        policies = tuple(_policy(p, f"policies[{i}]") for i, p in enumerate(raw))
-        names = [p.name for p in policies]
-        for i, name in enumerate(names):
-            if name in names[:i]:
-                raise _Problem(f"policies[{i}].name", f"duplicate policy name {name!r}")
-        default = doc.get("default", names[0])
-        if default not in names:
-            raise _Problem("default", f"no policy named {default!r} (have: {', '.join(names)})")
-    except _Problem as problem:
-        raise PolicyFileError(f"{source}: {problem.where}: {problem.message}") from None
-    return PolicySet(source, policies, default)
+    spec = validated(_PolicyFile, doc, source, PolicyFileError)
+    policies = tuple(p.policy(raw) for p, raw in zip(spec.policies, doc["policies"], strict=True))
+    return PolicySet(source, policies, spec.chosen)
 
 
 def load_policies(tenant_file: Path | None = None) -> PolicySet:
