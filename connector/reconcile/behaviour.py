@@ -37,7 +37,7 @@ from connector.model import PaymentStatus, SourceKind
 from connector.reconcile.fx import Rates
 from connector.reconcile.ledger import AllocationLedger, InvoiceState
 from connector.reconcile.rating import DEFAULT_MODEL, RatingModel, material, rate
-from connector.reconcile.snapshot import Snapshot, without_gc
+from connector.reconcile.snapshot import Snapshot, builder, without_gc
 
 _ZERO = Decimal(0)
 _TENTH = Decimal("0.1")
@@ -69,6 +69,10 @@ class Observation:
     amount: Decimal = _ZERO  # in the invoice's currency: paid with money, or still owed
     currency: str = ""
     paid_on: date | None = None  # when the money arrived (settled only)
+
+
+# by position: one per invoice measured
+_observation = builder(Observation, "invoice_id due days_late weight settled number amount currency paid_on")
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +209,7 @@ def observations(
         inv = state.invoice
         paid_on, allocs = state.paid_on, state.allocations
         due = inv.due_date or inv.issue_date  # state.due, without the call (this runs for every invoice)
-        if inv.total.amount <= 0 or (paid_on is None and (state.outstanding <= 0 or due >= as_of)):
+        if inv.total.amount <= _ZERO or (paid_on is None and (state.outstanding <= _ZERO or due >= as_of)):
             continue
         number = inv.number or iid
         if len(allocs) == 1 and allocs[0].source_kind is not _CREDIT:  # most invoices: one payment, or none
@@ -228,7 +232,7 @@ def observations(
             late, amount, settled = (as_of - due).days, state.outstanding, False
         currency = inv.total.currency
         weight = to_base(amount, currency, inv.currency_rate)
-        found.setdefault(inv.customer_id, []).append(Observation(
+        found.setdefault(inv.customer_id, []).append(_observation(
             iid, due, late, amount if weight is None else weight, settled, number, amount, currency,
             money_on if settled else None,
         ))  # fmt: skip

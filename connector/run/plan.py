@@ -17,9 +17,9 @@ from connector import backlog, chasing, credit, mail, outbox
 from connector.config import CreditSettings, Settings
 from connector.model import CustomerStatus, Money, Status, Tenant
 from connector.outbox import Mode, NewAction
-from connector.reconcile import Basis, InvoiceState, Snapshot, load_snapshot
+from connector.reconcile import Basis, Snapshot, load_snapshot
 from connector.reconcile.rating import DEFAULT_MODEL, RatingModel
-from connector.reconcile.snapshot import without_gc
+from connector.reconcile.snapshot import builder, without_gc
 from connector.reference_rates.stored import RATES_FILE
 from connector.rules import interest
 from connector.rules.calendar import SendCalendar
@@ -90,6 +90,13 @@ class Plan:
 
 _NO_STATE = chasing.ChasingState()  # a customer without chasing state of its own (read only)
 _NOT_SENT: tuple[int, date | None] = (0, None)
+_ZERO = Decimal(0)
+# by position: built for every open invoice each night
+_due_item = builder(
+    DueItem,
+    "invoice_id due_date outstanding number disputed last_level last_sent_on pay_url held_back"
+    " promised_until",
+)
 
 
 def debtors(
@@ -104,63 +111,53 @@ def debtors(
     risk = {cid: b.risk.value for cid, b in basis.behaviours.items()}
     items: dict[str, list[DueItem]] = {}
     held_back = basis.agreement.invoices  # the ledger's figures differ: listed, so the skip says why
-    state_of, level_of = states.get, last_levels.get  # per invoice: looked up 100,000s of times a night
+    # per invoice: looked up 100,000s of times a night
+    state_of, level_of, back_of, is_open = states.get, last_levels.get, held_back.get, Status.OPEN
     for state in (*basis.ledger.invoices.values(), *(h.state for h in held_back.values())):
-        if state.outstanding <= 0:
+        outstanding = state.outstanding
+        if outstanding <= _ZERO:
             continue
         inv = state.invoice
         iid = inv.id
-        back = held_back.get(iid)
-        if back is None and inv.status is not Status.OPEN:
+        back = back_of(iid)
+        if back is None and inv.status is not is_open:
             continue
-        customer_state = state_of(inv.customer_id, _NO_STATE)
+        cid = inv.customer_id
+        customer_state = state_of(cid, _NO_STATE)
         level, sent_on = level_of(iid, _NOT_SENT)
-        found = items.get(inv.customer_id)
+        total = inv.total  # what is owed: the invoice's own total (shared) when nothing was applied
+        owed = total if outstanding is total.amount else Money(outstanding, total.currency)
+        item = _due_item(
+            iid, inv.due_date or inv.issue_date, owed, inv.number, iid in customer_state.disputed, level,
+            sent_on, None, None if back is None else back.reason, customer_state.promised.get(iid),
+        )  # fmt: skip
+        found = items.get(cid)
         if found is None:
-            found = items[inv.customer_id] = []
-        found.append(
-            DueItem(
-                invoice_id=iid,
-                due_date=state.due,
-                outstanding=_owed(state),
-                number=inv.number,
-                disputed=iid in customer_state.disputed,
-                promised_until=customer_state.promised.get(iid),
-                last_level=level,
-                last_sent_on=sent_on,
-                held_back=back.reason if back is not None else None,
-            )
-        )
+            items[cid] = [item]
+        else:
+            found.append(item)
     base = snapshot.tenant.base_currency
+    inactive, balances, positions = basis.agreement.inactive, basis.agreement.balances, basis.positions
     chased: list[Debtor] = []
     for customer in snapshot.customers:
-        if customer.id not in items or customer.status is not CustomerStatus.ACTIVE:
+        cid = customer.id
+        if cid not in items or customer.status is not CustomerStatus.ACTIVE:
             continue
-        if customer.id in basis.agreement.inactive:  # merged away: the ledger no longer chases it either
+        if cid in inactive:  # merged away: the ledger no longer chases it either
             continue
-        st = state_of(customer.id, _NO_STATE)
-        position = basis.positions.get(customer.id)
-        unapplied = position.base.unapplied if position is not None else Decimal(0)
+        st = state_of(cid, _NO_STATE)
+        position = positions.get(cid)
+        unapplied = position.base.unapplied if position is not None else _ZERO
+        check = balances.get(cid)
         chased.append(Debtor(
-            customer_id=customer.id, name=customer.name, email=customer.email, segments=customer.segments,
-            risk=risk.get(customer.id), policy=st.policy, do_not_chase=st.do_not_chase,
+            customer_id=cid, name=customer.name, email=customer.email, segments=customer.segments,
+            risk=risk.get(cid), policy=st.policy, do_not_chase=st.do_not_chase,
             paused_until=st.paused_until, promise_until=st.promise_until, on_plan=st.on_plan,
             unapplied=Money(unapplied, base) if unapplied > 0 else None,
-            last_contacted_on=last_contacts.get(customer.id), items=tuple(items[customer.id]),
-            on_hold=customer.id in on_hold, balance_differs=_balance_differs(basis, customer.id),
+            last_contacted_on=last_contacts.get(cid), items=tuple(items[cid]),
+            on_hold=cid in on_hold, balance_differs=check.explanation if check is not None else None,
         ))  # fmt: skip
     return chased
-
-
-def _owed(state: InvoiceState) -> Money:
-    """What is outstanding on the invoice, as Money: the invoice's own total when nothing was applied."""
-    total = state.invoice.total
-    return total if state.outstanding is total.amount else Money(state.outstanding, total.currency)
-
-
-def _balance_differs(basis: Basis, customer_id: str) -> str | None:
-    check = basis.agreement.balances.get(customer_id)
-    return check.explanation if check is not None else None
 
 
 def evaluate_tenant(
