@@ -1,12 +1,19 @@
-"""Shared fixtures. Store tests run on SQLite always and on PostgreSQL when CCM_TEST_DATABASE_URL is set."""
+"""Shared fixtures. Store tests run on SQLite always and on PostgreSQL when CCM_TEST_DATABASE_URL is set.
+
+A test that cannot run here (no PostgreSQL, no ../shared specs, no Chromium) calls `unavailable(reason)`:
+it skips on a developer's machine and fails on CI (`CI=true`), so a broken CI machine never passes by
+skipping its checks. A plain `pytest.skip` that names CCM_TEST_DATABASE_URL fails on CI all the same
+(`pytest_runtest_makereport` below), so a new test that skips the old way cannot hide a missing database.
+"""
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -24,7 +31,37 @@ from tests.smtp import Inbox, smtp_server
 
 FIXTURES = Path(__file__).parent / "fixtures"
 configure("warning")
-PG_URL = os.environ.get("CCM_TEST_DATABASE_URL")
+NEEDS_PG = "CCM_TEST_DATABASE_URL"
+PG_URL = os.environ.get(NEEDS_PG)
+
+
+def on_ci(env: Mapping[str, str] | None = None) -> bool:
+    """CI=true (or 1, yes) in the environment: what the CI script runs with."""
+    return (os.environ if env is None else env).get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def unavailable(reason: str, env: Mapping[str, str] | None = None) -> NoReturn:
+    """Skip the calling test because `reason` (something it needs is missing); on CI fail it instead."""
+    if on_ci(env):
+        pytest.fail(f"{reason}; CI=true, so this fails instead of skipping")
+    pytest.skip(reason)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """On CI, a skip for want of PostgreSQL is a failure, whichever way the test asked for it."""
+    report = yield
+    if (
+        report.skipped
+        and on_ci()
+        and isinstance(report.longrepr, tuple)
+        and NEEDS_PG in str(report.longrepr[2])
+    ):
+        report.outcome = "failed"
+        report.longrepr = f"{report.longrepr[2]}; CI=true, so this fails instead of skipping"
+    return report
 
 
 def pg_schema_url(base: str, schema: str) -> str:
@@ -40,7 +77,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'ccm.db'}"
         return
     if not PG_URL:
-        pytest.skip("PostgreSQL: set CCM_TEST_DATABASE_URL to run store tests on it (CI does)")
+        unavailable("PostgreSQL: set CCM_TEST_DATABASE_URL to run store tests on it (CI does)")
     with pg_schema(PG_URL) as url:
         yield url
 

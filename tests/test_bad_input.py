@@ -38,13 +38,14 @@ from connector.model import Connection, Customer, Tenant
 from connector.oauth import TokenSet, TokenVault
 from connector.store import Store, records
 from connector.store.tenants import save_connection, save_tenant
+from tests.conftest import unavailable
 from tests.scripted import ScriptedLedger
 from tests.test_cli import ccm
 
 LOCAL_PG = ("127.0.0.1", 5432)  # trust auth as postgres; rows that need it skip when it is not there
 NO_SUCH_DB = "ccm_no_such_database_14"
 VAULT_KEY = Fernet.generate_key().decode()  # rows with `ledger` keep that tenant's tokens under it
-TODAY = datetime.now(UTC).date()
+TODAY = datetime.now(UTC).date()  # the machine's: `ccm` checks promise dates against it (only offsets count)
 
 
 @dataclass(frozen=True)
@@ -298,7 +299,7 @@ def test_bad_input_is_one_line_and_changes_nothing(
     row: Row, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, books: Path
 ) -> None:
     if row.needs_pg and not reachable(LOCAL_PG):
-        pytest.skip("no PostgreSQL on 127.0.0.1:5432")
+        unavailable("no PostgreSQL on 127.0.0.1:5432")
     values = {
         "home": str(tmp_path / "home"), "tmp": str(tmp_path), "port": str(closed_port()),
         "past": str(TODAY - timedelta(days=2)), "soon": str(TODAY + timedelta(days=7)),

@@ -14,11 +14,13 @@ from urllib.parse import parse_qsl, urlparse
 import pytest
 import requests
 
+from adapters.sandbox.generator import FirmSize, generate
 from connector.config import load_settings
 from connector.model import ConnectionState
 from connector.oauth import TokenVault
 from connector.store import Store
 from connector.store.tenants import get_connection, list_tenants
+from tests import clock
 
 CCM = str(Path(sys.executable).parent / "ccm")
 
@@ -33,13 +35,16 @@ def _sandbox(ledger: str, auto_consent: bool) -> tuple[Any, dict[str, str]]:
     if ledger == "xero":
         from adapters.xero import sandbox as xero
 
-        h = xero.start(seed=3, size="demo", limits=False, auto_consent=auto_consent)
+        h = xero.start(
+            seed=3, size="demo", clock=clock.sandbox_clock(), limits=False, auto_consent=auto_consent
+        )
         return h, {"CCM_XERO__CLIENT_ID": h.client_id, "CCM_XERO__CLIENT_SECRET": h.client_secret,
                    "CCM_XERO__LOGIN_URL": h.base_url, "CCM_XERO__IDENTITY_URL": h.base_url,
                    "CCM_XERO__API_URL": h.base_url, "CCM_XERO__CA_BUNDLE": str(h.ca_path)}  # fmt: skip
     from adapters.quickbooks import sandbox as qbo
 
-    q = qbo.start(seed=3, size="demo", limits=False, auto_consent=auto_consent)
+    q = qbo.start(generate(3, "demo", today=clock.TODAY), seed=3, clock=clock.sandbox_clock(), limits=False,
+                  auto_consent=auto_consent)  # fmt: skip
     return q, {"CCM_QUICKBOOKS__CLIENT_ID": q.client_id, "CCM_QUICKBOOKS__CLIENT_SECRET": q.client_secret,
                "CCM_QUICKBOOKS__AUTHORIZE_URL": q.authorize_url, "CCM_QUICKBOOKS__TOKEN_URL": q.token_url,
                "CCM_QUICKBOOKS__REVOKE_URL": q.revoke_url, "CCM_QUICKBOOKS__API_URL": q.base_url,
@@ -148,12 +153,11 @@ def test_a_redirect_uri_that_is_not_loopback_is_refused(tmp_path: Path):
 
 
 def _two_org_xero() -> tuple[Any, dict[str, str]]:
-    from adapters.sandbox.generator import FirmSize, generate
     from adapters.xero import sandbox as xero
 
     size = FirmSize(5, 100, 50)
-    h = xero.start(generate(91, size, name="North Ltd"), extra_firms=[generate(92, size, name="South Ltd")],
-                   limits=False)  # fmt: skip
+    h = xero.start(generate(91, size, today=clock.TODAY, name="North Ltd"), clock=clock.sandbox_clock(),
+                   extra_firms=[generate(92, size, today=clock.TODAY, name="South Ltd")], limits=False)  # fmt: skip
     return h, {"CCM_XERO__CLIENT_ID": h.client_id, "CCM_XERO__CLIENT_SECRET": h.client_secret,
                "CCM_XERO__LOGIN_URL": h.base_url, "CCM_XERO__IDENTITY_URL": h.base_url,
                "CCM_XERO__API_URL": h.base_url, "CCM_XERO__CA_BUNDLE": str(h.ca_path)}  # fmt: skip

@@ -12,7 +12,7 @@ import pytest
 
 from adapters.base import Usage
 from adapters.quickbooks import sandbox as qbo_sandbox
-from adapters.sandbox.clock import SandboxClock
+from adapters.sandbox.generator import generate
 from connector import health
 from connector.config import HealthSettings, Settings
 from connector.model import Connection, ConnectionState, Tenant
@@ -20,6 +20,7 @@ from connector.oauth import TokenVault, load_key
 from connector.run.night import check_health, run_night
 from connector.store import Store
 from connector.store.tenants import get_connection, save_tenant
+from tests import clock
 from tests.e2e.sandboxes import QuickBooksSide, XeroSide, connected, settings_for, start
 from tests.smtp import Inbox
 
@@ -118,7 +119,7 @@ def test_a_night_tells_the_firm_once_that_xeros_own_reminders_are_on(xero_side: 
     with store.begin() as conn:
         save_tenant(conn, replace(tenant, contact_email="owner@firm.example"))
     xero_side.handle.set_reminders(True)
-    nights = [datetime.now(UTC) + timedelta(days=d) for d in range(4)]
+    nights = [clock.NOW + timedelta(days=d) for d in range(4)]  # the sandbox's calendar
 
     first = run_night(store, settings, tenant.id, now=nights[0])
     second = run_night(store, settings, tenant.id, now=nights[1])
@@ -137,8 +138,9 @@ def test_a_night_tells_the_firm_once_that_xeros_own_reminders_are_on(xero_side: 
 def test_quickbooks_hard_expiry_is_seen_after_five_years_of_refreshes(
     tmp_path: Path, store: Store, inbox: Inbox
 ):
-    clock = SandboxClock(speed=0)
-    side = QuickBooksSide(qbo_sandbox.start(seed=9, size="demo", limits=False, clock=clock))
+    fixed = clock.sandbox_clock(speed=0)
+    firm = generate(9, "demo", today=clock.TODAY)
+    side = QuickBooksSide(qbo_sandbox.start(firm, seed=9, limits=False, clock=fixed))
     try:
         settings = settings_for(side, tmp_path / "data", inbox)
         tenant = connected(side, settings, store)
@@ -147,7 +149,7 @@ def test_quickbooks_hard_expiry_is_seen_after_five_years_of_refreshes(
         vault = TokenVault(store, load_key(settings), lambda: datetime.now(UTC))
         refresh = auth.refresher(settings.quickbooks)
         for step in [99] * 18 + [18]:  # every refresh rolls the grant 100 days on, never past five years
-            clock.advance(timedelta(days=step).total_seconds())
+            fixed.advance(timedelta(days=step).total_seconds())
             vault.refresh(tenant.id, refresh, force=True)
         found = check_health(store, settings, tenant, None, datetime.now(UTC))
     finally:
@@ -186,7 +188,9 @@ def test_settings_are_the_defaults_the_docs_state():
 def test_the_day_limit_xero_reports_reaches_the_health_check(tmp_path: Path, store: Store, inbox: Inbox):
     from adapters.xero import sandbox as xero_sandbox
 
-    side = XeroSide(xero_sandbox.start(seed=8, size="demo", day_limit=40))  # a Starter-tier-like allowance
+    side = XeroSide(
+        xero_sandbox.start(seed=8, size="demo", day_limit=40, clock=clock.sandbox_clock())
+    )  # a Starter-tier-like allowance
     try:
         settings = settings_for(side, tmp_path / "data", inbox)
         settings = settings.model_copy(update={
@@ -194,7 +198,7 @@ def test_the_day_limit_xero_reports_reaches_the_health_check(tmp_path: Path, sto
             "xero": settings.xero.model_copy(update={"day_limit": 40}),
         })  # fmt: skip
         tenant = connected(side, settings, store)
-        night = run_night(store, settings, tenant.id, now=datetime.now(UTC))
+        night = run_night(store, settings, tenant.id, now=clock.NOW)
     finally:
         side.handle.stop()
     [issue] = [i for i in night.health if i.kind == "day_limit"]
@@ -209,6 +213,6 @@ def test_with_notify_off_the_issue_is_recorded_and_nobody_is_mailed(xero_side: X
     with store.begin() as conn:
         save_tenant(conn, replace(tenant, contact_email="owner@firm.example"))
     xero_side.handle.set_reminders(True)
-    night = run_night(store, settings, tenant.id, now=datetime.now(UTC))
+    night = run_night(store, settings, tenant.id, now=clock.NOW)
     assert [i.kind for i in night.health] == ["ledger_reminders"]
     assert [m for m in inbox.messages if str(m["To"]) == "owner@firm.example"] == []

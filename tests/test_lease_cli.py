@@ -31,6 +31,7 @@ from connector.outbox import Mode, State
 from connector.rules.calendar import SendCalendar
 from connector.store import Store
 from connector.store.schema import run_leases
+from tests import clock
 from tests.smtp import Inbox
 
 ROOT = Path(__file__).parents[1]
@@ -50,7 +51,8 @@ def firm(tmp_path: Path, inbox: Inbox) -> Iterator[Firm]:
     """Tenant 'acme' connected to a fresh Xero sandbox, with a real SMTP server; the env `ccm` runs with."""
     from adapters.xero import sandbox
 
-    handle = sandbox.start(generate(5, FirmSize(8, 100, 60), today=datetime.now(UTC).date()), limits=False)
+    handle = sandbox.start(generate(5, FirmSize(8, 100, 60), today=clock.TODAY), clock=clock.sandbox_clock(),
+                           limits=False)  # fmt: skip
     base = handle.base_url
     env = {k: v for k, v in os.environ.items() if not k.startswith("CCM_")} | {
         "CCM_XERO__CLIENT_ID": handle.client_id, "CCM_XERO__CLIENT_SECRET": handle.client_secret,
@@ -64,7 +66,7 @@ def firm(tmp_path: Path, inbox: Inbox) -> Iterator[Firm]:
     tenant = Tenant("acme", "Acme Ltd", "xero", "GBP", "Europe/London", "GB")
     try:
         connect_xero(settings, store, tenant)
-        at = SendCalendar(tenant.timezone, tenant.country).next_send_time(datetime.now(UTC))
+        at = SendCalendar(tenant.timezone, tenant.country).next_send_time(clock.NOW)
         yield Firm(env, store, at)
     finally:
         store.close()

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from connector.model import Tenant
 from connector.outbox import State
 from connector.rules.calendar import SendCalendar
 from connector.store import Store
+from tests import clock
 from tests.smtp import Inbox
 
 CCM = str(Path(sys.executable).parent / "ccm")
@@ -47,7 +48,7 @@ KILLS = [
 def _xero(tmp_path: Path) -> tuple[Any, dict[str, str]]:
     from adapters.xero import sandbox
 
-    handle = sandbox.start(generate(5, SIZE, today=datetime.now(UTC).date()), limits=False)
+    handle = sandbox.start(generate(5, SIZE, today=clock.TODAY), clock=clock.sandbox_clock(), limits=False)
     base = handle.base_url
     env = {"CCM_XERO__CLIENT_ID": handle.client_id, "CCM_XERO__CLIENT_SECRET": handle.client_secret,
            "CCM_XERO__LOGIN_URL": base, "CCM_XERO__IDENTITY_URL": base, "CCM_XERO__API_URL": base,
@@ -58,7 +59,7 @@ def _xero(tmp_path: Path) -> tuple[Any, dict[str, str]]:
 def _quickbooks(tmp_path: Path) -> tuple[Any, dict[str, str]]:
     from adapters.quickbooks import sandbox
 
-    handle = sandbox.start(generate(6, SIZE, today=datetime.now(UTC).date()), limits=False)
+    handle = sandbox.start(generate(6, SIZE, today=clock.TODAY), clock=clock.sandbox_clock(), limits=False)
     env = {"CCM_QUICKBOOKS__CLIENT_ID": handle.client_id, "CCM_QUICKBOOKS__CLIENT_SECRET": handle.client_secret,
            "CCM_QUICKBOOKS__AUTHORIZE_URL": handle.authorize_url, "CCM_QUICKBOOKS__TOKEN_URL": handle.token_url,
            "CCM_QUICKBOOKS__REVOKE_URL": handle.revoke_url, "CCM_QUICKBOOKS__API_URL": handle.base_url,
@@ -91,7 +92,7 @@ def _connected(ledger: str, tmp_path: Path, inbox: Inbox) -> tuple[Any, dict[str
         store.close()
         handle.stop()
         raise
-    return handle, env, store, SendCalendar(tenant.timezone, tenant.country).next_send_time(datetime.now(UTC))
+    return handle, env, store, SendCalendar(tenant.timezone, tenant.country).next_send_time(clock.NOW)
 
 
 def _run(

@@ -90,3 +90,18 @@ def test_the_example_settings_file_names_every_setting_with_its_default():
                 assert shown[key] == (str(value) if isinstance(value, Path) else value), f"{section}.{key}"
             else:
                 assert re.search(rf"^# ?{key} = ", text, re.M), f"{section}.{key} is not in the example"
+
+
+def test_the_tests_and_benches_own_variables_are_not_settings(tmp_path):
+    """CI exports CCM_TEST_DATE_SHIFT_DAYS and friends: every ccm the tests start must still read its settings,
+    while a misspelt setting is still refused."""
+    env = {
+        "CCM_HOME": str(tmp_path),
+        "CCM_TEST_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none",
+        "CCM_TEST_DATE_SHIFT_DAYS": "365",
+        "CCM_BENCH_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none",
+        "CCM_XERO_SPECS": str(tmp_path),
+    }
+    assert load_settings(None, env).database_url is None
+    with pytest.raises(ConfigError, match="CCM_TESTS: unknown setting"):
+        load_settings(None, env | {"CCM_TESTS": "1"})

@@ -32,6 +32,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from adapters.base import Retriable
+from adapters.sandbox.clock import SandboxClock
 from adapters.sandbox.generator import FirmSize, generate
 from adapters.xero import connect as xero_connect
 from adapters.xero import sandbox as xero_sandbox
@@ -109,7 +110,9 @@ def endpoint() -> Endpoint:
 @pytest.fixture
 def xero(endpoint: Endpoint, monkeypatch: pytest.MonkeyPatch) -> Iterator[xero_sandbox.XeroSandbox]:
     monkeypatch.setattr(xero_sandbox, "Identity", watched_identity(endpoint))
-    handle = xero_sandbox.start(generate(5, SIZE, name="Acme Ltd"), limits=False)
+    real = SandboxClock()  # the machine's clock, as the vault's: the firm ends the day before its date
+    handle = xero_sandbox.start(generate(5, SIZE, today=real.now().date(), name="Acme Ltd"), clock=real,
+                                limits=False)  # fmt: skip
     yield handle
     handle.stop()
 

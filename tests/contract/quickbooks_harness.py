@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gc
 import secrets
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from connector.model import Tenant
 from connector.oauth import TokenVault
 from connector.store import Store
 from connector.store.tenants import save_tenant
+from tests import clock as tests_clock
 from tests.contract.harness import Delivery, Stats
 
 SEED = 11
@@ -61,7 +61,7 @@ class QuickBooksHarness:
     # ---- life cycle
     def start(self, store: Store, tmp_path: Path, *, limits: bool = False) -> Settings:
         self.store = store
-        self.clock = SandboxClock(start=datetime.now(UTC), speed=self.speed)
+        self.clock = SandboxClock(start=tests_clock.NOW, speed=self.speed)
         firm = generate(SEED, self.size, today=self.clock.now().date())
         self.sb: QuickBooksSandbox = start(firm, seed=SEED, clock=self.clock, limits=limits,
                                            webhook_verifier=VERIFIER)  # fmt: skip

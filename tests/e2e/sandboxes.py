@@ -17,6 +17,7 @@ import requests
 from adapters.quickbooks import auth as qbo_auth
 from adapters.quickbooks import sandbox as qbo_sandbox
 from adapters.quickbooks.writeback import HOLD_MARKER
+from adapters.sandbox.generator import generate
 from adapters.xero import connect as xero_connect
 from adapters.xero import sandbox as xero_sandbox
 from connector.config import QuickBooksSettings, Settings, SmtpSettings, XeroSettings
@@ -24,6 +25,7 @@ from connector.model import Tenant
 from connector.oauth import TokenVault, new_state
 from connector.store import Store
 from connector.store.tenants import save_tenant
+from tests import clock
 from tests.smtp import Inbox
 
 HOLD_GROUP = "Credit Hold"  # mappings/xero.yaml options.hold_group
@@ -147,10 +149,12 @@ Side = XeroSide | QuickBooksSide
 
 
 def start(ledger: str, seed: int = 3) -> Side:
-    """A demo-size sandbox of `ledger`, limits off (pacing is not the point here)."""
+    """A demo-size sandbox of `ledger` on the tests' calendar (tests/clock.py), limits off (pacing is not the
+    point here)."""
     if ledger == "xero":
-        return XeroSide(xero_sandbox.start(seed=seed, size="demo", limits=False))
-    return QuickBooksSide(qbo_sandbox.start(seed=seed, size="demo", limits=False))
+        return XeroSide(xero_sandbox.start(seed=seed, size="demo", clock=clock.sandbox_clock(), limits=False))
+    firm = generate(seed, "demo", today=clock.TODAY)
+    return QuickBooksSide(qbo_sandbox.start(firm, seed=seed, clock=clock.sandbox_clock(), limits=False))
 
 
 def settings_for(side: Side, data_dir: Path, inbox: Inbox) -> Settings:

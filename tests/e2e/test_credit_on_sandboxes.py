@@ -25,6 +25,7 @@ from connector.run.plan import Context
 from connector.runtime import ledger_for, mapping_for
 from connector.store import Store
 from connector.sync import run_sync
+from tests import clock
 from tests.e2e.sandboxes import LONDON, QuickBooksSide, Side, connected, start
 
 OVER_LIMIT_ONLY = "version: 1\nrules:\n  - {when: over_limit, tolerance_percent: 5}\n"
@@ -44,7 +45,7 @@ class Days:
 
 def days() -> Days:
     cal = SendCalendar(LONDON[1], LONDON[2])
-    tomorrow = datetime.now(UTC).astimezone(cal.zone).date() + timedelta(days=1)
+    tomorrow = clock.TODAY + timedelta(days=1)  # the sandboxes' firms end yesterday (tests/clock.py)
     opening = cal.next_send_time(datetime.combine(tomorrow, time(0, 0), tzinfo=cal.zone)).astimezone(cal.zone)
     night = opening.replace(hour=2, minute=0)
     return Days(

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from adapters.quickbooks.sandbox.company import QUERYABLE, Company, keys_of
 from adapters.quickbooks.sandbox.query import parse
 from adapters.sandbox.generator import generate
+from tests.clock import NOW, TODAY
 
 
 def _company(size: str = "demo") -> Company:
-    return Company("1", generate(seed=3, size=size), lambda: datetime(2026, 12, 1, tzinfo=UTC))
+    return Company("1", generate(seed=3, size=size, today=TODAY), lambda: NOW)
 
 
 def test_keys_computed_at_start_up_equal_the_keys_of_the_rendered_json():

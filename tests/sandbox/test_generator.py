@@ -52,9 +52,9 @@ def test_counts_match_the_size_exactly(size):
 
 def test_unknown_or_tiny_sizes_are_refused_with_a_clear_message():
     with pytest.raises(ValueError, match="unknown firm size 'huge'"):
-        generate(1, "huge")
+        generate(1, "huge", today=TODAY)
     with pytest.raises(ValueError, match="too small"):
-        generate(1, FirmSize(2, 10, 5))
+        generate(1, FirmSize(2, 10, 5), today=TODAY)
 
 
 def test_ids_names_and_numbers_are_unique(small):

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from adapters.sandbox.clock import SandboxClock
 from adapters.sandbox.generator import FirmSize, generate
 from adapters.xero import sandbox as xero_sandbox
 from connector.store import Store
@@ -75,8 +76,15 @@ class Target:
 @contextmanager
 def target(tmp_path: Path) -> Iterator[Target]:
     """The sandbox with both organisations, the firm's settings and store; nothing connected yet."""
-    firms = {FIRM: generate(41, SIZE, name=FIRM), OTHER: generate(42, SIZE, name=OTHER)}
-    sandbox = xero_sandbox.start(firms[FIRM], extra_firms=[firms[OTHER]], limits=False)
+    real = (
+        SandboxClock()
+    )  # `ccm serve` runs on the machine's clock here: the firms end the day before its date
+    today = real.now().date()
+    firms = {
+        FIRM: generate(41, SIZE, today=today, name=FIRM),
+        OTHER: generate(42, SIZE, today=today, name=OTHER),
+    }
+    sandbox = xero_sandbox.start(firms[FIRM], extra_firms=[firms[OTHER]], clock=real, limits=False)
     port = free_port()
     home = tmp_path / "home"
     env = clean_env() | xero_env(sandbox, port) | {"CCM_HOME": str(home)}
