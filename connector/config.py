@@ -13,13 +13,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from connector.redact import is_secret_key, scrub
 
 ENV_PREFIX = "CCM_"
 # Environment variables that are not settings (they steer the CLI or the tests).
-_NOT_SETTINGS = {"CCM_CONFIG", "CCM_TEST_DATABASE_URL", "CCM_HOME", "CCM_SCREENSHOTS"}  # the tests' own
+_NOT_SETTINGS = {"CCM_CONFIG", "CCM_HOME", "CCM_SCREENSHOTS", "CCM_XERO_SPECS"}
+_NOT_SETTINGS_PREFIXES = ("CCM_TEST_", "CCM_BENCH_")  # the tests' and benches' own: CCM_TEST_DATABASE_URL...
 
 
 def default_data_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -80,6 +81,7 @@ class XeroSettings(_Section):
     ca_bundle: Path | None = None  # extra CA to trust (the local sandbox's); None: the system's
     pacing: bool = True  # space calls under Xero's limits; off only against a sandbox with limits off
     day_limit: int = Field(default=5000, ge=1)  # calls a day per organisation (Xero's Starter plan: 1,000)
+    app_minute_limit: int = Field(default=10_000, ge=2)  # calls a minute across all organisations of the app
 
 
 class QuickBooksSettings(_Section):
@@ -190,6 +192,21 @@ class HealthSettings(_Section):
     notify: bool = True  # e-mail the firm's contact address when a problem first appears
 
 
+class LimitsSettings(_Section):
+    """Where the ledgers' rate limits are counted (connector/ratelimits): auto picks Redis when redis_url is
+    set, else PostgreSQL when the store is, else memory (one process)."""
+
+    backend: Literal["auto", "memory", "postgresql", "redis"] = "auto"
+    redis_url: str | None = None  # e.g. redis://127.0.0.1:6379/0: every ccm process shares the limits there
+    prefix: str = Field(default="ccm", min_length=1)  # keys' prefix (several ccm installations, one Redis)
+
+    @model_validator(mode="after")
+    def _redis_needs_url(self) -> LimitsSettings:
+        if self.backend == "redis" and not self.redis_url:
+            raise ValueError("backend is redis but redis_url is not set")
+        return self
+
+
 def check_time_of_day(value: str) -> str:
     """`value` if it is a 24-hour HH:MM, else ValueError with a one-line reason."""
     parts = value.split(":")
@@ -213,6 +230,14 @@ class Settings(_Section):
     serve: ServeSettings = ServeSettings()
     health: HealthSettings = HealthSettings()
     rates: RatesSettings = RatesSettings()
+    limits: LimitsSettings = LimitsSettings()
+
+    @model_validator(mode="after")
+    def _limits_backend(self) -> Settings:
+        url = self.database_url or ""
+        if self.limits.backend == "postgresql" and not url.startswith(("postgresql", "postgres")):
+            raise ValueError("limits.backend is postgresql but database_url is not a PostgreSQL URL")
+        return self
 
     @field_validator("data_dir")
     @classmethod
@@ -276,6 +301,8 @@ def _from_env(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[tuple[str, .
     for name, value in env.items():
         if not name.startswith(ENV_PREFIX) or name in _NOT_SETTINGS:
             continue
+        if name.startswith(_NOT_SETTINGS_PREFIXES):
+            continue
         path = tuple(part.lower() for part in name[len(ENV_PREFIX) :].split("__"))
         node = values
         for part in path[:-1]:
@@ -296,7 +323,8 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _message(error: Mapping[str, Any]) -> str:
+def problem(error: Mapping[str, Any]) -> str:
+    """One pydantic error as the words after "where: " (also for the rules files, connector/yamlfile.py)."""
     kind = error["type"]
     if kind == "extra_forbidden":
         return "unknown setting"
@@ -335,8 +363,9 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
         error = exc.errors()[0]
         loc = tuple(str(p) for p in error["loc"])
         source = origins.get(loc) or next((o for p, o in origins.items() if loc[: len(p)] == p), None)
-        where = source if source else f"{path or 'settings'}: {'.'.join(loc)}"
-        raise ConfigError(f"{where}: {_message(error)}{_shown(loc, error.get('input'))}") from None
+        dotted = f": {'.'.join(loc)}" if loc else ""  # a rule across sections names its keys itself
+        where = source if source else f"{path or 'settings'}{dotted}"
+        raise ConfigError(f"{where}: {problem(error)}{_shown(loc, error.get('input'))}") from None
 
 
 def _shown(loc: tuple[str, ...], value: Any) -> str:

@@ -163,7 +163,7 @@ class QboApi:
     ) -> requests.Response:
         if not refreshed:
             self._token = self.tokens.access_token()  # refreshed ahead of expiry: a long sync outlives it
-        with self._pacer.slot():
+        with self._pacer.slot(batch=url.rstrip("/").endswith("/batch")):
             self.calls += 1
             headers["Authorization"] = f"Bearer {self._token}"
             try:

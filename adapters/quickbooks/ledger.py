@@ -25,6 +25,7 @@ from adapters.quickbooks.pull import Puller
 from adapters.quickbooks.writeback import Writer
 from connector.config import QuickBooksSettings, Settings
 from connector.oauth import TokenVault, load_key
+from connector.ratelimits import Backend, backend_for
 from connector.redact import register_secret
 from connector.store import Store
 
@@ -53,7 +54,7 @@ class QuickBooksLedger:
         if not isinstance(settings, Settings) or not isinstance(store, Store):
             raise Fatal("the QuickBooks adapter needs ccm's settings and store")
         qbo = settings.quickbooks
-        now, pacer, sleep = _time(context.services, context.external_id)
+        now, pacer, sleep = _time(context.services, context.external_id, backend_for(settings))
         vault = context.services.get("vault") or TokenVault(store, load_key(settings), now)
         tokens = auth.VaultTokens(vault, context.tenant_id, auth.refresher(qbo, now), now)
         api = QboApi(context.external_id, qbo.api_url, qbo.minor_version, tokens, verify=auth.verify(qbo),
@@ -97,12 +98,15 @@ class QuickBooksLedger:
 
 
 def _time(
-    services: Mapping[str, Any], realm: str
+    services: Mapping[str, Any], realm: str, shared: Backend | None = None
 ) -> tuple[Callable[[], datetime], Pacer | None, Callable[[float], None] | None]:
-    """The clock QBO counts in (services["clock"], else real time), a pacer on it, and how to wait on it."""
+    """The clock QBO counts in (services["clock"], else real time), a pacer on it (counting in `shared`, the
+    limits every process shares, when there is one), and how to wait on it."""
     source = services.get("clock")
     if source is None:
-        return (lambda: datetime.now(UTC)), None, None
+        # wall time: the shared windows are compared across processes and machines
+        pacer = Pacer.for_realm(realm, clock=time.time, shared=shared) if shared is not None else None
+        return (lambda: datetime.now(UTC)), pacer, None
     speed = float(getattr(source, "speed", 1.0) or 0.0)
 
     def sleep(seconds: float) -> None:
@@ -111,5 +115,6 @@ def _time(
         elif hasattr(source, "advance"):
             source.advance(seconds)  # a stopped clock: waiting is moving it
 
-    pacer = Pacer.for_realm(f"{realm}@{id(source)}", clock=lambda: source.now().timestamp(), sleep=sleep)
+    pacer = Pacer.for_realm(f"{realm}@{id(source)}", clock=lambda: source.now().timestamp(), sleep=sleep,
+                            shared=shared, key=realm)  # fmt: skip
     return source.now, pacer, sleep

@@ -4,8 +4,12 @@ A sliding log of request starts: a new request waits until fewer than `per_minut
 and fewer than `per_second` in the past `SECOND_WINDOW_S`, so no fixed window of QBO's (a second, a minute)
 can see more. The second's window is a little longer than a second: a request reaches QBO some milliseconds
 after it was admitted here, and those delays vary, so ten admissions a second apart could otherwise land
-within one second there. A semaphore caps the requests in flight. One Pacer per realm per process, shared by
-every client of that realm.
+within one second there. A semaphore caps the requests in flight. Batch requests also keep under 40 a
+minute (39 per 61 s, the same margin). One Pacer per realm per process, shared by every client of that realm.
+
+With a shared backend (connector/ratelimits: PostgreSQL or Redis) the same windows are counted there under
+the realm id, by every process, and the in-flight places are expiring leases: two processes on one company
+(two ccm workers, or two firms connected to it) keep its limits together.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import ClassVar
 
+from connector.ratelimits import Backend, Check, in_flight
+
 WINDOW_S = 60.0
 QBO_PER_SECOND = 10  # per realm and app, sandbox companies too since 2025-09-15
 QBO_PER_MINUTE = 500
@@ -25,6 +31,9 @@ QBO_CONCURRENT = 10
 DEFAULT_PER_MINUTE = 475
 DEFAULT_PER_SECOND = QBO_PER_SECOND
 SECOND_WINDOW_S = 1.1  # 1 s plus room for the varying delay between admission here and arrival at QBO
+QBO_BATCHES_PER_MINUTE = 40
+BATCH_BUDGET = QBO_BATCHES_PER_MINUTE - 1  # per BATCH_WINDOW_S: one spare, and a second for transit
+BATCH_WINDOW_S = WINDOW_S + 1.0
 
 
 class Pacer:
@@ -41,7 +50,15 @@ class Pacer:
         per_second: int = DEFAULT_PER_SECOND,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        shared: Backend | None = None,
+        realm: str = "",
     ) -> None:
+        self.shared = shared
+        self.concurrent = concurrent
+        self._key = f"qbo:{realm}"
+        self._checks = Check(self._key, ((per_second, SECOND_WINDOW_S), (per_minute, WINDOW_S)))
+        self._batch_check = Check(f"{self._key}:batch", ((BATCH_BUDGET, BATCH_WINDOW_S),))
+        self._batches: deque[float] = deque()
         self.per_minute = per_minute
         self.per_second = per_second
         self._slots = threading.BoundedSemaphore(concurrent)
@@ -60,12 +77,18 @@ class Pacer:
         per_second: int = DEFAULT_PER_SECOND,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        shared: Backend | None = None,
+        key: str | None = None,
     ) -> Pacer:
-        """The process-wide pacer of `realm` (created on first use)."""
+        """The process-wide pacer of `realm` (created on first use); `key` the realm id the shared backend
+        counts it under (default `realm`)."""
         with cls._guard:
             pacer = cls._shared.get(realm)
-            if pacer is None or (pacer.per_minute, pacer.per_second) != (per_minute, per_second):
-                pacer = cls._shared[realm] = cls(per_minute, per_second=per_second, clock=clock, sleep=sleep)
+            if pacer is None or (pacer.per_minute, pacer.per_second, pacer.shared) != (
+                per_minute, per_second, shared
+            ):  # fmt: skip
+                pacer = cls._shared[realm] = cls(per_minute, per_second=per_second, clock=clock, sleep=sleep,
+                                                 shared=shared, realm=key or realm)  # fmt: skip
             return pacer
 
     def _wait(self, now: float) -> float:
@@ -80,20 +103,45 @@ class Pacer:
                 return oldest + SECOND_WINDOW_S - now
         return 0.0
 
-    def _admit(self) -> None:
+    def _batch_wait(self, now: float) -> float:
+        """Seconds until a batch request may start, by the batch budget alone. Called with the lock held."""
+        while self._batches and self._batches[0] <= now - BATCH_WINDOW_S:
+            self._batches.popleft()
+        if len(self._batches) >= BATCH_BUDGET:
+            return self._batches[0] + BATCH_WINDOW_S - now
+        return 0.0
+
+    def _admit(self, batch: bool) -> None:
         while True:
             with self._lock:
                 now = self._clock()
-                wait = self._wait(now)
+                wait = max(self._wait(now), self._batch_wait(now) if batch else 0.0)
                 if wait <= 0:
                     self._starts.append(now)
+                    if batch:
+                        self._batches.append(now)
                     return
             self.waited_s += wait
             self._sleep(wait)
 
+    def _admit_shared(self, shared: Backend, batch: bool) -> None:
+        checks = (self._checks, self._batch_check) if batch else (self._checks,)
+        while True:
+            verdict = shared.admit(checks, self._clock())
+            if verdict.admitted:
+                return
+            self.waited_s += verdict.wait
+            self._sleep(verdict.wait)
+
     @contextmanager
-    def slot(self) -> Iterator[None]:
-        """Hold one request slot: waits for the second's and the minute's budgets and a concurrency slot."""
+    def slot(self, batch: bool = False) -> Iterator[None]:
+        """Hold one request slot: waits for a concurrency slot and the second's and the minute's budgets (and
+        the batch budget, for a batch request)."""
+        if self.shared is not None:
+            with in_flight(self.shared, f"{self._key}:inflight", self.concurrent):
+                self._admit_shared(self.shared, batch)
+                yield
+            return
         with self._slots:
-            self._admit()
+            self._admit(batch)
             yield

@@ -27,6 +27,7 @@ from adapters.xero.writes import Writer
 from connector.config import Settings
 from connector.mapping.loader import SHIPPED, read_yaml
 from connector.oauth import TokenVault, load_key
+from connector.ratelimits import backend_for
 from connector.redact import register_secret
 from connector.store import Store
 
@@ -69,9 +70,11 @@ class XeroLedger:
                 client_id,
                 ctx.external_id,
                 self.clock,
-                ctx.services.get("limits") or Limits(day=self.xero.day_limit),
+                ctx.services.get("limits")
+                or Limits(day=self.xero.day_limit, app_minute=self.xero.app_minute_limit),
                 scope,
                 spacing=self.xero.pacing,
+                shared=backend_for(ctx.settings),
             ),
             clock=self.clock,
         )

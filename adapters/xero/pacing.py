@@ -12,6 +12,14 @@ engage once the ledger shows it counts our calls (a Remaining header below the l
 reporting no limits runs flat out. When a header says a window is spent anyway (another process shares the
 tenant), the gate holds calls back for a whole window. A spent day is not
 waited out: the run stops saying when it can resume (the day window ends at midnight UTC).
+
+With a shared backend (connector/ratelimits: PostgreSQL or Redis) the same budgets are counted there, by
+every process: a tenant's minute and day under its tenant id, the app's minute under the client id, and
+the 5 in-flight places as expiring leases. A call first takes an in-flight place, then its start slot, so
+the time between admission and the ledger's count stays within the transit. The Gates then keep only what
+this process learnt from the headers (held back by a spent window or a Retry-After). Shared windows bind
+from the first call (other processes' calls fill them); `xero.pacing = false` turns them off against a
+sandbox with limits off.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from datetime import datetime, timedelta
 from typing import ClassVar
 
 from adapters.base import RateLimited
+from connector.ratelimits import Backend, Check, in_flight
 
 MINUTE = 60.0
 DAY = 86_400.0
@@ -111,6 +120,7 @@ class Pacer:
         limits: Limits = Limits(),
         scope: str = "",
         spacing: bool = True,
+        shared: Backend | None = None,
     ) -> None:
         # off: no spacing (a sandbox with limits off); the in-flight cap and 429 handling still apply
         self.spacing = spacing
@@ -118,6 +128,14 @@ class Pacer:
         self.limits = limits
         self.day_blocked_until: float = 0.0
         self.day_remaining: int | None = None
+        self.shared = shared
+        self._tenant_key = f"xero:{app}:{tenant}"
+        span = MINUTE + limits.transit
+        self._checks = (
+            Check(f"{self._tenant_key}:minute", ((max(limits.minute - 1, 1), span),)),
+            Check(f"xero:{app}:appminute", ((max(limits.app_minute - 1, 1), span),)),
+            Check(f"{self._tenant_key}:day", ((max(limits.day - 1, 1), DAY),), fixed=True),
+        )
         with Pacer._registry_lock:
             self.minute = Pacer._gates.setdefault(
                 (scope, app, tenant), Gate(limits.minute, MINUTE, limits.transit)
@@ -136,11 +154,37 @@ class Pacer:
             self.day_remaining = None
         if self.day_blocked_until > now:
             raise self._day_limited(self.day_blocked_until - now)
+        if self.shared is not None:
+            with in_flight(self.shared, f"{self._tenant_key}:inflight", self.limits.concurrent):
+                if self.spacing:
+                    self._admit_shared(self.shared)
+                yield
+            return
         wait = max(self.minute.reserve(now), self.app.reserve(now)) if self.spacing else 0.0
         if wait > 0:
             self.clock.sleep(wait)
         with self._in_flight:
             yield
+
+    def _admit_shared(self, shared: Backend) -> None:
+        """Wait for this process's holds, then count the start in the shared windows (waiting while full).
+
+        A full shared window binds whether or not this process has seen the ledger count yet: the starts in
+        it are other processes' calls, which the ledger counts as surely as ours.
+        """
+        while True:
+            now = self.clock.seconds()
+            held = max(self.minute.blocked_until, self.app.blocked_until) - now
+            if held > 0:
+                self.clock.sleep(held)
+                continue
+            verdict = shared.admit(self._checks, now)
+            if verdict.admitted:
+                return
+            if verdict.key == self._checks[2].key:  # the day's budget is spent
+                self.day_blocked_until = now + verdict.wait
+                raise self._day_limited(verdict.wait)
+            self.clock.sleep(verdict.wait)
 
     def observe(self, headers: Mapping[str, str]) -> None:
         """Read the X-*-Remaining headers of an answer (any status)."""

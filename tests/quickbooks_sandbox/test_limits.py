@@ -52,6 +52,16 @@ def test_41st_batch_in_a_minute_is_throttled(client: Client, sandbox):
     sandbox.clock.advance(1)  # a new second: what refuses the 41st is the batch window
     refused = client.call("POST", "batch", body=body)
     assert _is_throttle(refused) and "40 per minute" in refused.text
+    assert sandbox.api.refused == 1  # what benches report as the 429s a run met
+
+
+def test_refused_counts_every_429_and_nothing_else(client: Client, sandbox):
+    assert [_paced(sandbox, n, lambda: client.call("GET", "customer/2")).status_code for n in range(500)] == [
+        200
+    ] * 500
+    assert sandbox.api.refused == 0
+    assert [client.call("GET", "customer/2").status_code for _ in range(3)] == [429] * 3
+    assert sandbox.api.refused == 3
 
 
 def test_more_than_10_concurrent_requests_are_throttled(sandbox):

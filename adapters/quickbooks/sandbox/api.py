@@ -70,6 +70,7 @@ class Api:
     calls: dict[str, int] = field(default_factory=dict)  # per path kind, calls answered (not throttled)
     honour_requestid: bool = True  # False: a repeated requestid is applied again
     replayed: int = 0  # writes answered from a repeated requestid's first answer
+    refused: int = 0  # requests answered 429 (the per-realm windows, the in-flight gate or the batch limit)
     # sandbox-clock timestamps of the requests that reached the API (throttled ones too): what tests measure
     arrivals: deque[float] = field(default_factory=lambda: deque(maxlen=ARRIVALS_KEPT), repr=False)
     _answers: OrderedDict[tuple[str, str], Answer] = field(default_factory=OrderedDict, repr=False)
@@ -88,7 +89,8 @@ class Api:
         return Answer(exc.status, dumps({"Fault": exc.fault(), "time": self.stamp()}))
 
     def throttled(self, detail: str) -> Answer:
-        """QBO's 429: an XML body whatever was asked."""
+        """QBO's 429: an XML body whatever was asked (counted in `refused`)."""
+        self.refused += 1
         return Answer(429, throttle_xml(self.stamp(), detail), "application/xml")
 
     def handle(self, method: str, realm: str, path: str, params: Mapping[str, str],

@@ -202,6 +202,7 @@ def start(
     webhook_key: str = DEFAULT_KEY,
     webhook_verify: Path | str | bool = True,
     day_limit: int = 5000,
+    app_minute_limit: int = 10_000,
     email_cap: int = 1000,
     host: str = "127.0.0.1",
     port: int = 0,
@@ -223,6 +224,7 @@ def start(
         webhook_key: the webhook signing key.
         webhook_verify: CA bundle (or True/False) for the webhook receiver's TLS.
         day_limit: calls per tenant per day (5,000; 1,000 on Xero's Starter tier).
+        app_minute_limit: calls a minute across all tenants (Xero's 10,000; lower for tests of sharing it).
         email_cap: invoice e-mails per day.
         host: the address to bind.
         port: the port (0: a free one).
@@ -239,7 +241,9 @@ def start(
     books = {b.tenant_id: b for b in (Book(f, clock) for f in (firm, *extra_firms))}
     names = {tid: b.firm_name for tid, b in books.items()}
     identity = Identity(clock, client_id, client_secret, names, auto_consent)
-    accounting = Accounting(books, identity, xero_limits(clock, day_limit, limits), email_cap)
+    accounting = Accounting(
+        books, identity, xero_limits(clock, day_limit, limits, app_minute_limit), email_cap
+    )
     webhooks = Webhooks(webhook_url, webhook_key, clock, webhook_verify)
     for book in books.values():
         book.listeners.append(_webhook_listener(book, webhooks))

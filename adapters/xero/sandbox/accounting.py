@@ -63,11 +63,14 @@ def scopes_for(resource: str, write: bool) -> set[str]:
     return allowed if write else allowed | {f"{s}.read" for s in allowed}
 
 
-def xero_limits(clock: Any, day_limit: int = 5000, enabled: bool = True) -> WindowLimiter:
-    """Xero's limits: 60/min, `day_limit`/day, 5 concurrent per tenant; 10,000/min for the app."""
+def xero_limits(
+    clock: Any, day_limit: int = 5000, enabled: bool = True, app_minute_limit: int = 10_000
+) -> WindowLimiter:
+    """Xero's limits: 60/min, `day_limit`/day, 5 concurrent per tenant; `app_minute_limit` (10,000)/min for
+    the app (lower it to test many tenants sharing the app's minute)."""
     windows = [
         Window("day", day_limit, 86_400),
-        Window("appminute", 10_000, 60, per_app=True),
+        Window("appminute", app_minute_limit, 60, per_app=True),
         Window("minute", 60, 60),
     ]
     return WindowLimiter(clock, windows, concurrency=5, enabled=enabled)
@@ -83,7 +86,7 @@ class Accounting:
     email_cap: int = 1000
     service_time_s: float = 0.0  # time a call holds its concurrency slot (lets tests reach the 5-call gate)
     calls: int = 0
-    refused: int = 0
+    refused: int = 0  # calls answered 429 (any window, or the concurrency gate)
     # (tenant, instant on the sandbox clock) of each counted call, newest last: pacing is measured here
     arrivals: deque[tuple[str, float]] = field(default_factory=lambda: deque(maxlen=100_000))
     _idempotent: dict[tuple[str, str], tuple[str, Response]] = field(default_factory=dict)
