@@ -163,7 +163,7 @@ def measure(url: str, customers: int, requests: int, folder: Path) -> list[dict[
     settings = Settings(data_dir=folder)
     clock = Clock.parse(f"{NOW.isoformat()}x1")
     rt = Runtime(settings, store, clock, "bench")
-    app = build(rt, lambda: None, lambda: {}, lambda: None)
+    app = build(rt, lambda _tenants: None, lambda: {}, lambda: None)
     began = time.perf_counter()
     warming = snapshots.warm(store, settings, TENANT.id, NOW, always=True)  # as `ccm serve` after a night
     if warming is not None:

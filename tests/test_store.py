@@ -35,8 +35,15 @@ def inv(iid: str, due: str = "100.00", status: Status = Status.OPEN, total: str 
 def test_migrations_run_on_first_use_and_match_the_tables(store: Store):
     assert engine.current_revisions(store.engine) == engine.head_revisions()
     with store.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+        context = MigrationContext.configure(conn, opts={"compare_type": True, "include_name": _ccm_own})
+        diff = compare_metadata(context, metadata)
     assert diff == []
+
+
+def _ccm_own(name: str | None, kind: str, _parent: object) -> bool:
+    """ccm's tables, not the job queue's (procrastinate_*, migration 0017) nor the shared limits' (ccm_limit_*,
+    made by connector/ratelimits/pgstore.py at first use)."""
+    return not (kind == "table" and name is not None and name.startswith(("procrastinate_", "ccm_limit_")))
 
 
 def test_upgrading_twice_is_harmless(store: Store):

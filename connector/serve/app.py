@@ -18,7 +18,7 @@ Anonymous clients learn little: /healthz says whether the server is well and how
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from sqlalchemy import text
@@ -39,11 +39,12 @@ from connector.web.pages import Pages
 
 def build(
     rt: Runtime,
-    wake: Callable[[], None],
+    wake: Callable[[Collection[str]], None],
     status: Callable[[], dict[str, Any]],
     on_connected: Callable[[], None],
 ) -> Starlette:
-    """The app. `status()` adds the scheduler's and workers' state to /healthz."""
+    """The app. `wake(tenants)` hands webhook-requested syncs to the executor; `status()` adds the
+    scheduler's and workers' state to /healthz."""
 
     token = rt.settings.serve.metrics_token
     register_secret(token)
@@ -70,6 +71,7 @@ def build(
         healthy = body["database"] == "ok" and not rt.should_stop() and state.get("scheduler") == "running"
         body["status"] = "ok" if healthy else ("stopping" if rt.should_stop() else "degraded")
         body["scheduler"] = state.get("scheduler")
+        body["scheduled"] = state.get("scheduled")  # tenants with a nightly job
         workers = state.get("workers", {})
         body["workers"] = {"busy": workers.get("busy"), "of": workers.get("of")}
         body["queue"] = state.get("queue", {})

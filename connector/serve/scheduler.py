@@ -1,41 +1,49 @@
-"""APScheduler in `ccm serve`: one nightly job per tenant, its job store in ccm's own database.
+"""APScheduler in `ccm serve`: one nightly job per tenant, its jobs in memory (SQLite and PostgreSQL alike).
 
 Each connected tenant has a job `night:<tenant>` on a NightlyTrigger in the tenant's time zone at its night
-time (`ccm tenants set T --night-time`, else `serve.night_time`). Jobs coalesce and have a misfire grace
-(`serve.misfire_grace_hours`), so a server that was down when a night came runs it once at start, and one
-down for several nights runs only the latest. A job does no work itself: when it has run, a listener marks
-the night due in the nights table with the instant it was scheduled for, and the dispatcher takes it from
-there (servers sharing the database mark the same row; nights.py makes it run once).
+time (`ccm tenants set T --night-time`, else `serve.night_time`). A job does no work itself: when it has run,
+a listener marks the night due in the nights table with the instant it was scheduled for, and the executor
+takes it from there (servers sharing the database mark the same row; nights.py makes it run once): on SQLite
+the in-process dispatcher, on PostgreSQL the procrastinate job the server whose insert it was defers
+(connector/jobs/engine.py). The jobs are in memory, so at start each connected tenant's latest night whose
+time passed within `serve.misfire_grace_hours` and that has no row yet is marked due (`catch_up`): a server
+down for several nights runs only the latest, once; on PostgreSQL the workers' sweep asks again for any
+night whose job was lost.
 
 A second job, `poll`, asks for a sync of the streams the ledgers send no webhook events for (Xero's
-payments) every `serve.poll_minutes`.
+payments) every `serve.poll_minutes` of the server's clock, on the boundaries of that period.
 
 A third, `rates`, while statutory interest is on: fetches the central-bank reference rate it needs once a day
 (real time: the banks publish in real time), at start too, and checks every tenant is covered
 (connector/reference_rates/refresh.py).
+
+On SQLite `poll` and `rates` run here. On PostgreSQL they are procrastinate tasks (`ccm.poll`, `ccm.rates`)
+that a worker runs: each scheduler defers them as periodic jobs keyed by their period's start on the
+server's clock (the poll period; the rates' UTC day), and procrastinate's periodic-defer record lets one
+job per key through however many schedulers ask.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 import structlog
 from apscheduler.events import EVENT_JOB_EXECUTED, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from adapters import base as registry
+from connector.jobs.executor import Executor
 from connector.model import ConnectionState, Tenant
 from connector.serve import nights, syncqueue
 from connector.serve.runtime import Runtime
 from connector.serve.trigger import NightlyTrigger, fire_on, parse_time
-from connector.store.schema import apscheduler_jobs
-from connector.store.tenants import get_connection, list_tenants
+from connector.store.tenants import get_connection, get_tenant, list_tenants
 
 log = structlog.get_logger(__name__)
 NIGHT = "night:"
@@ -44,6 +52,7 @@ RATES = "rates"
 RATES_EVERY = timedelta(days=1)
 _runtime: Runtime | None = None  # the process's server, for the job functions APScheduler calls by name
 _wake: Callable[[], None] | None = None
+_executor: Executor | None = None
 
 
 def night_job(tenant_id: str) -> str:
@@ -51,13 +60,26 @@ def night_job(tenant_id: str) -> str:
     return tenant_id
 
 
+@runtime_checkable
+class Periodic(Protocol):
+    """An executor that defers periodic jobs (procrastinate's): one job per task and key, however many ask."""
+
+    def defer_periodic(self, task: str, key: int) -> bool: ...
+
+
 def poll_job() -> int:
-    """Ask for a sync of every tenant's streams that have no webhook events; returns how many tenants."""
+    """SQLite: the poll, run in this process; returns how many tenants were asked for."""
     rt = _runtime
     if rt is None or rt.should_stop():
         return 0
+    return poll(rt, _executor, _wake)
+
+
+def poll(rt: Runtime, executor: Executor | None, wake: Callable[[], None] | None = None) -> int:
+    """Ask for a sync of every tenant's streams that have no webhook events; returns how many tenants."""
     asked = 0
     polled: dict[str, list[str]] = {}  # per ledger, worked out once a poll
+    polled_tenants: list[str] = []
     with rt.store.begin() as conn:
         for tenant in list_tenants(conn):
             link = get_connection(conn, tenant.id)
@@ -69,22 +91,44 @@ def poll_job() -> int:
             if streams:
                 syncqueue.add(conn, tenant.id, streams, syncqueue.POLL, rt.real_now())
                 asked += 1
-    if _wake is not None:
-        _wake()
+                polled_tenants.append(tenant.id)
+    if executor is not None:
+        executor.request_sync(polled_tenants)
+    elif wake is not None:
+        wake()
     return asked
 
 
 def rates_job() -> str:
-    """Refresh the reference rates statutory interest needs and check every tenant; one line."""
-    from connector.reference_rates import refresh
-
+    """SQLite: the reference rates' refresh, run in this process; one line."""
     rt = _runtime
     if rt is None or rt.should_stop():
         return ""
+    return rates(rt)
+
+
+def rates(rt: Runtime) -> str:
+    """Refresh the reference rates statutory interest needs and check every tenant; one line."""
+    from connector.reference_rates import refresh
+
     now = rt.clock.now()
     line = refresh.daily(rt.store, rt.settings, now)
     rt.report(f"{now:%Y-%m-%d %H:%M} UTC reference rates: {line}")
     return line
+
+
+def poll_key(rt: Runtime, at: datetime | None = None) -> int:
+    """The poll period an instant on the server's clock belongs to: its start (POSIX s), the nearest boundary
+    (schedulers fire on boundaries, a little late or early)."""
+    period = rt.settings.serve.poll_minutes * 60
+    now = (at or rt.clock.now()).timestamp()
+    return round(now / period) * period
+
+
+def rates_key(rt: Runtime, at: datetime | None = None) -> int:
+    """The UTC day of an instant on the server's clock: its midnight (POSIX s)."""
+    day = (at or rt.clock.now()).astimezone(UTC).date()
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
 
 
 def polled_streams(ledger: str) -> list[str]:
@@ -114,14 +158,15 @@ def night_time(tenant: Tenant, rt: Runtime) -> str:
 class Scheduler:
     """The process's APScheduler, with its jobs kept in line with the tenants in the store."""
 
-    def __init__(self, rt: Runtime, wake: Callable[[], None]) -> None:
-        global _runtime, _wake  # APScheduler calls jobs by module path; they find the server here
-        _runtime, _wake = rt, wake
+    def __init__(self, rt: Runtime, wake: Callable[[], None], executor: Executor | None = None) -> None:
+        global _runtime, _wake, _executor  # the in-process poll and rates jobs find the server here
+        _runtime, _wake, _executor = rt, wake, executor
         self.rt = rt
         self.wake = wake
-        store = SQLAlchemyJobStore(engine=rt.store.engine, tablename=apscheduler_jobs.name)
+        self.executor = executor
+        self.periodic = isinstance(executor, Periodic)  # PostgreSQL: poll and rates are procrastinate tasks
         self.scheduler = BackgroundScheduler(
-            jobstores={"default": store}, timezone=UTC, job_defaults=self._defaults(), daemon=True
+            jobstores={"default": MemoryJobStore()}, timezone=UTC, job_defaults=self._defaults(), daemon=True
         )
         self.scheduler.add_listener(self._ran, EVENT_JOB_EXECUTED | EVENT_JOB_MISSED)
 
@@ -132,14 +177,41 @@ class Scheduler:
     def start(self) -> int:
         """Start scheduling; returns how many tenants have a nightly job."""
         self.scheduler.start()
-        return self.align()
+        count = self.align()
+        self.catch_up()
+        return count
+
+    def catch_up(self) -> int:
+        """Mark due (and defer) each connected tenant's latest night whose time passed within the misfire
+        grace and that nobody recorded: what a job store kept in the database would have run at start."""
+        rt = self.rt
+        now = rt.clock.now()
+        grace = timedelta(hours=rt.settings.serve.misfire_grace_hours)
+        marked = 0
+        with rt.store.read() as conn:
+            found = [(t, get_connection(conn, t.id)) for t in list_tenants(conn)]
+        for tenant, link in found:
+            if link is None or link.state is ConnectionState.DISCONNECTED:
+                continue
+            zone = ZoneInfo(tenant.timezone)
+            today = now.astimezone(zone).date()
+            at = parse_time(night_time(tenant, rt))
+            passed = [(d, fire_on(d, at, zone)) for d in (today - timedelta(days=1), today)]
+            past = [(d, i) for d, i in passed if i <= now]
+            if not past:
+                continue
+            day, instant = past[-1]
+            if now - instant > grace:
+                continue
+            marked += self._due(tenant.id, day, instant)
+        return marked
 
     def shutdown(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
 
     def poke(self) -> None:
-        """Look at the job store again now (another server may have changed it)."""
+        """Look at the jobs again now."""
         if self.scheduler.running:
             self.scheduler.wakeup()
 
@@ -185,13 +257,19 @@ class Scheduler:
             if job is not None:
                 self._remove(POLL)
             return
-        seconds = self.rt.clock.real_seconds(minutes * 60)
+        clock = self.rt.clock
+        seconds = clock.real_seconds(minutes * 60)
         if job is not None and abs(job.trigger.interval.total_seconds() - seconds) < 1e-3:
             return
+        now = clock.now()  # fire on the period's boundaries of the server's clock: every scheduler alike
+        nxt = poll_key(self.rt, now)
+        if nxt <= now.timestamp():
+            nxt += minutes * 60
+        start = datetime.fromtimestamp(clock.to_real(datetime.fromtimestamp(nxt, UTC)), UTC)
         try:
             self.scheduler.add_job(
-                poll_job,
-                IntervalTrigger(seconds=seconds),
+                self._defer_poll if self.periodic else poll_job,
+                IntervalTrigger(seconds=seconds, start_date=start),
                 id=POLL,
                 name=POLL,
                 replace_existing=job is not None,
@@ -206,14 +284,29 @@ class Scheduler:
                 self._remove(RATES)
             return
         if job is not None:
-            return  # keeps its next run; one missed while down runs at start (no misfire limit)
+            return  # keeps its next run
         try:
             self.scheduler.add_job(
-                rates_job, IntervalTrigger(seconds=RATES_EVERY.total_seconds()), id=RATES, name=RATES,
+                self._defer_rates if self.periodic else rates_job,
+                IntervalTrigger(seconds=RATES_EVERY.total_seconds()), id=RATES, name=RATES,
                 next_run_time=datetime.now(UTC), misfire_grace_time=None,
             )  # fmt: skip
         except ConflictingIdError:
             return
+
+    def _defer_poll(self) -> bool:
+        """PostgreSQL: defer this period's poll (one job however many schedulers ask)."""
+        return self._defer_periodic(POLL, poll_key(self.rt))
+
+    def _defer_rates(self) -> bool:
+        """PostgreSQL: defer today's reference-rates refresh (one job a day however many schedulers ask)."""
+        return self._defer_periodic(RATES, rates_key(self.rt))
+
+    def _defer_periodic(self, task: str, key: int) -> bool:
+        executor = self.executor
+        if self.rt.should_stop() or not isinstance(executor, Periodic):
+            return False
+        return executor.defer_periodic(task, key)
 
     def _remove(self, job_id: str) -> None:
         try:
@@ -235,12 +328,18 @@ class Scheduler:
             log.exception("schedule.mark_failed", tenant=tenant_id)
 
     def _mark(self, tenant_id: str, scheduled: datetime) -> None:
-        from connector.store.tenants import get_tenant
-
-        rt = self.rt
-        with rt.store.begin() as conn:
+        with self.rt.store.read() as conn:
             tenant = get_tenant(conn, tenant_id)
-            day, instant = night_of(tenant, scheduled, rt)
-            if nights.mark_due(conn, tenant_id, day, instant):
-                log.info("night.due", tenant=tenant_id, night=str(day))
+        day, instant = night_of(tenant, scheduled, self.rt)
+        self._due(tenant_id, day, instant)
+
+    def _due(self, tenant_id: str, day: date, instant: datetime) -> bool:
+        """Record the night due; the server whose insert it was asks its executor to run it."""
+        with self.rt.store.begin() as conn:
+            inserted = nights.mark_due(conn, tenant_id, day, instant)
+        if inserted:
+            log.info("night.due", tenant=tenant_id, night=str(day))
+            if self.executor is not None:
+                self.executor.defer_night(tenant_id, day)
         self.wake()
+        return inserted

@@ -70,6 +70,16 @@ def streams(conn: Connection, tenant_id: str, up_to: int) -> tuple[list[str] | N
     return sorted({str(stream) for stream, _ in rows}), reasons
 
 
+def newest(conn: Connection, tenant_id: str, up_to: int | None = None) -> int | None:
+    """The newest request id of the tenant (at most `up_to`); None when it has none waiting."""
+    r = sync_requests.c
+    query = select(func.max(r.request_id)).where(r.tenant_id == tenant_id)
+    if up_to is not None:
+        query = query.where(r.request_id <= up_to)
+    found = conn.execute(query).scalar()
+    return None if found is None else int(found)
+
+
 def done(conn: Connection, tenant_id: str, up_to: int) -> int:
     """Forget the requests a finished sync covered."""
     r = sync_requests.c

@@ -4,7 +4,8 @@ The adapter's `webhook` hook checks the signature (hmac.compare_digest) and read
 missing signature is refused with the adapter's status (401) and changes nothing. Xero's intent-to-receive
 deliveries carry no events and get 200 with an empty body. Events name the ledger's organisation (Xero's
 tenantId, QuickBooks' realmId); those ccm connects become sync requests of the streams they name, which the
-dispatcher debounces and runs. Events for organisations ccm does not know are acknowledged and dropped:
+executor debounces and runs (on PostgreSQL: one procrastinate job per firm, `sync:<tenant>` queueing lock).
+Events for organisations ccm does not know are acknowledged and dropped:
 the ledger would otherwise retry them for a day.
 
 Rejected deliveries are counted in /metrics, and logged at most once a minute per ledger and client address
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 
 import structlog
 from sqlalchemy import select
@@ -93,8 +94,11 @@ def queue(rt: Runtime, ledger: str, changes: Sequence[Change]) -> dict[str, int]
     return added
 
 
-def endpoint(rt: Runtime, wake: Callable[[], None]) -> Callable[[Request], Awaitable[Response]]:
-    """The Starlette endpoint for POST /webhooks/{ledger}."""
+def endpoint(
+    rt: Runtime, requested: Callable[[Collection[str]], None]
+) -> Callable[[Request], Awaitable[Response]]:
+    """The Starlette endpoint for POST /webhooks/{ledger}; `requested(tenants)` hands their syncs to the
+    executor (connector/jobs: the in-process dispatcher is woken, or a debounced job is deferred)."""
 
     throttle = Throttle()
 
@@ -124,7 +128,7 @@ def endpoint(rt: Runtime, wake: Callable[[], None]) -> Callable[[Request], Await
             added = await run_in_threadpool(queue, rt, ledger, result)
             log.info("webhook.queued", ledger=ledger, events=len(result), tenants=len(added))
             if added:
-                wake()
+                await run_in_threadpool(requested, list(added))
         return Response(status_code=200)  # an empty body: what Xero's intent-to-receive requires
 
     return receive

@@ -43,17 +43,26 @@ log = structlog.get_logger(__name__)
 
 
 class DatabaseUrlError(ValueError):
-    pass
+    """The database URL cannot be used: not a URL, or a backend other than SQLite and PostgreSQL.
+
+    Its message never shows a password.
+    """
 
 
 class DatabaseUnreachable(RuntimeError):
-    """The database cannot be reached or opened. One line naming it (user, host, port, database), never
-    its password: `cannot reach the database postgresql://ccm@db:5432/ccm (connection refused)`."""
+    """The database cannot be reached or opened.
+
+    One line naming it (user, host, port, database), never its password:
+    `cannot reach the database postgresql://ccm@db:5432/ccm (connection refused)`.
+    """
 
 
 def shown_url(url: str | URL) -> str:
-    """The database as a person recognises it: backend, user, host, port, database; no password, no driver,
-    no query (which may carry credentials too)."""
+    """The database as a person recognises it: backend, user, host, port, database.
+
+    No password, no driver, no query (which may carry credentials too); "<unparseable>" for what is not a
+    URL.
+    """
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -68,14 +77,18 @@ _PG_PREFIX = re.compile(r'^(connection failed: )?(connection to server at "[^"]*
 
 
 def _reason(exc: OperationalError) -> str:
-    """The driver's first line, without what the URL already says: `connection refused`,
-    `database "x" does not exist`, `password authentication failed for user "ccm"`."""
+    """The driver's first line, without what the URL already says.
+
+    For example `connection refused`, `database "x" does not exist`, `password authentication failed for
+    user "ccm"`.
+    """
     lines = [line.strip() for line in str(exc.orig or exc).splitlines() if line.strip()]
     text = _PG_PREFIX.sub("", lines[0] if lines else type(exc.orig).__name__).removeprefix("FATAL:").strip()
     return scrub(text[:1].lower() + text[1:]) if text else "no reason given"
 
 
 def unreachable(url: str | URL, exc: OperationalError) -> DatabaseUnreachable:
+    """The error to raise for a failure to connect to `url`: the database named, and the driver's reason."""
     verb = "open" if make_url(url).get_backend_name() == "sqlite" else "reach"
     return DatabaseUnreachable(f"cannot {verb} the database {shown_url(url)} ({_reason(exc)})")
 
@@ -153,7 +166,7 @@ def tighten(path: Path) -> None:
 
 
 def secure_data_dir(data_dir: Path) -> Path:
-    """ccm's data folder made (0700) or tightened, and the database and vault key files in it 0600.
+    """Make ccm's data folder (0700) or tighten it, and the database and vault key files in it (0600).
 
     The folders in it (tenants/) need nothing of their own: no other user gets past a 0700 parent.
     """
@@ -227,8 +240,16 @@ def _sqlite_begin(conn: Connection) -> None:
 
 
 def create(url: str) -> Engine:
-    """An Engine for `url` with ccm's settings. SQLite files get WAL; a missing one is made 0600 (its folder
-    too, if missing, as any folder: ccm's own data folder is made private by Settings.db_url)."""
+    """An Engine for `url` with ccm's settings, not yet connected.
+
+    SQLite files get WAL; a missing one is made 0600 (its folder too, if missing, as any folder: ccm's own
+    data folder is made private by Settings.db_url). PostgreSQL connections time out after
+    CONNECT_TIMEOUT_SECONDS unless the URL says otherwise.
+
+    Raises:
+        DatabaseUrlError: As `normalise_url`.
+        DatabaseUnreachable: The SQLite file's folder cannot be made.
+    """
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -283,6 +304,7 @@ def head_revisions() -> frozenset[str]:
 
 
 def current_revisions(engine: Engine) -> frozenset[str]:
+    """The migration revisions the database is at (empty for a database never migrated)."""
     with engine.connect() as conn:
         return frozenset(MigrationContext.configure(conn).get_current_heads())
 
@@ -315,8 +337,11 @@ def upgrade(engine: Engine) -> tuple[frozenset[str], frozenset[str]]:
 
 
 def ensure_current(engine: Engine) -> None:
-    """Migrate on first use: cheap when the database is already at head. DatabaseUnreachable if it cannot
-    be reached (the first connection is made here)."""
+    """Migrate on first use: cheap when the database is already at head.
+
+    Raises:
+        DatabaseUnreachable: The database cannot be reached (the first connection is made here).
+    """
     with reaching(engine):
         current = current_revisions(engine)
     if current != head_revisions():

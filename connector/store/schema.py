@@ -1,6 +1,9 @@
-"""Tables. Every table of tenant data carries `tenant_id` and every key starts with it: nothing is shared
-across tenants. A few tables belong to the running servers, not to a tenant: `servers` (who is alive),
-`apscheduler_jobs` (the scheduler's job store) and `oauth_states` (connect flows in progress).
+"""Tables: every table of tenant data carries `tenant_id`, and every key starts with it.
+
+Nothing is shared across tenants. A few tables belong to the running servers, not to a tenant: `servers`
+(who is alive, with its URL and clock) and `oauth_states` (connect flows in progress). The scheduler keeps its
+jobs in memory (migration 0018 dropped `apscheduler_jobs`); procrastinate's tables on PostgreSQL are its own
+(connector/jobs/schema.py, migration 0017) and not described here.
 
 The Alembic migrations in `migrations/versions/` create exactly these; a test compares the two.
 """
@@ -12,16 +15,13 @@ from sqlalchemy import (
     Boolean,
     Column,
     Date,
-    Float,
     ForeignKey,
     Index,
     Integer,
-    LargeBinary,
     MetaData,
     String,
     Table,
     Text,
-    Unicode,
 )
 
 from connector.store.types import RATE_SCALE, ScaledDecimal, UTCDateTime
@@ -451,15 +451,6 @@ firm_profiles = Table(
     Column("pay_reference", Text),
     Column("statements", Boolean, nullable=False, server_default="0"),
     Column("updated_at", UTCDateTime(), nullable=False),
-)
-
-# APScheduler's job store, exactly as its SQLAlchemyJobStore defines it (it finds the table made here).
-apscheduler_jobs = Table(
-    "apscheduler_jobs",
-    metadata,
-    Column("id", Unicode(191), primary_key=True),
-    Column("next_run_time", Float(25), index=True),
-    Column("job_state", LargeBinary, nullable=False),
 )
 
 RECORD_TABLES = {

@@ -106,43 +106,26 @@ def qbo_env(handle: Any, port: int) -> dict[str, str]:
     }  # fmt: skip
 
 
-@dataclass
-class Serve:
-    """A `ccm serve` subprocess; its stdout lines are collected as they come."""
+class _Child:
+    """A `ccm` subprocess whose stdout and stderr lines are collected as they come (by two threads)."""
 
-    env: dict[str, str]
-    port: int
-    process: subprocess.Popen[str] | None = None
-    lines: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+    command = ""
+    process: subprocess.Popen[str] | None
+    lines: list[str]
+    errors: list[str]
 
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
 
-    def start(self, timeout: float = 30) -> Serve:
+    def _spawn(self, args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
         self.process = subprocess.Popen(
-            [CCM, "serve"], env=self.env | {"CCM_SERVE__PORT": str(self.port)}, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            [CCM, self.command, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         for stream, into in ((self.process.stdout, self.lines), (self.process.stderr, self.errors)):
             threading.Thread(target=_collect, args=(stream, into), daemon=True).start()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(
-                    f"ccm serve exited {self.process.returncode}: {''.join(self.errors)[-2000:]}"
-                )
-            try:
-                if requests.get(self.url + "/healthz", timeout=2).status_code == 200:
-                    return self
-            except requests.RequestException:
-                pass
-            time.sleep(0.05)
-        raise AssertionError(f"ccm serve did not come up: {''.join(self.errors)[-2000:]}")
-
-    def health(self) -> dict[str, Any]:
-        return dict(requests.get(self.url + "/healthz", timeout=5).json())
+        return self.process
 
     def stop(self, signum: int = signal.SIGTERM, timeout: float = 30) -> int:
         """Send `signum` and wait for the exit; returns the exit code."""
@@ -154,10 +137,44 @@ class Serve:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(10)
-            raise AssertionError("ccm serve did not stop within the shutdown time") from None
+            raise AssertionError(f"ccm {self.command} did not stop within the shutdown time") from None
 
     def output(self) -> str:
         return "".join(self.lines) + "".join(self.errors)
+
+
+@dataclass
+class Serve(_Child):
+    """A `ccm serve` subprocess."""
+
+    env: dict[str, str]
+    port: int
+    args: tuple[str, ...] = ()  # e.g. ("--no-worker",): PostgreSQL, `ccm worker` processes do the work
+    process: subprocess.Popen[str] | None = None
+    lines: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    command = "serve"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30) -> Serve:
+        process = self._spawn(list(self.args), self.env | {"CCM_SERVE__PORT": str(self.port)})
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise AssertionError(f"ccm serve exited {process.returncode}: {''.join(self.errors)[-2000:]}")
+            try:
+                if requests.get(self.url + "/healthz", timeout=2).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+        raise AssertionError(f"ccm serve did not come up: {''.join(self.errors)[-2000:]}")
+
+    def health(self) -> dict[str, Any]:
+        return dict(requests.get(self.url + "/healthz", timeout=5).json())
 
 
 def _collect(stream: Any, into: list[str]) -> None:
@@ -166,13 +183,53 @@ def _collect(stream: Any, into: list[str]) -> None:
 
 
 @contextmanager
-def serving(env: dict[str, str], port: int | None = None) -> Iterator[Serve]:
-    server = Serve(env, port or free_port()).start()
+def serving(env: dict[str, str], port: int | None = None, args: tuple[str, ...] = ()) -> Iterator[Serve]:
+    server = Serve(env, port or free_port(), args).start()
     try:
         yield server
     finally:
         if server.process is not None and server.process.poll() is None:
             server.stop()
+
+
+@dataclass
+class Worker(_Child):
+    """A `ccm worker` subprocess (PostgreSQL)."""
+
+    env: dict[str, str]
+    args: tuple[str, ...] = ()
+    process: subprocess.Popen[str] | None = None
+    lines: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    command = "worker"
+
+    def start(self, timeout: float = 30) -> Worker:
+        process = self._spawn(list(self.args), self.env | {"PYTHONUNBUFFERED": "1"})
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise AssertionError(f"ccm worker exited {process.returncode}: {self.output()[-2000:]}")
+            if any("ccm worker:" in line and "running" in line for line in self.lines):
+                return self
+            time.sleep(0.05)
+        raise AssertionError(f"ccm worker did not start: {self.output()[-2000:]}")
+
+    def stop(self, signum: int = signal.SIGTERM, timeout: float = 40) -> int:
+        return super().stop(signum, timeout)
+
+
+@contextmanager
+def workers(env: dict[str, str], count: int, args: tuple[str, ...] = ()) -> Iterator[list[Worker]]:
+    """`count` workers, stopped (SIGTERM) at the end unless already gone."""
+    started: list[Worker] = []
+    try:
+        for _ in range(count):
+            started.append(Worker(env, args).start())
+        yield started
+    finally:
+        for worker in started:
+            if worker.process is not None and worker.process.poll() is None:
+                worker.stop()
 
 
 def invite(env: dict[str, str], ledger: str, tenant: str, *options: str) -> str:

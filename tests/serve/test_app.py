@@ -29,7 +29,9 @@ def server(tmp_path: Path) -> Iterator[Server]:
     settings = Settings(data_dir=tmp_path, xero=XeroSettings(webhook_key=KEY),
                         quickbooks=QuickBooksSettings(webhook_verifier=VERIFIER),
                         serve=ServeSettings(port=0, poll_minutes=0, debounce_seconds=3600,
-                                            metrics_token=METRICS_TOKEN))  # fmt: skip
+                                            metrics_token=METRICS_TOKEN,
+                                            # 14 hours past acme's night: nothing to catch up at start
+                                            clock="2026-11-30T16:00:00+00:00", misfire_grace_hours=1))  # fmt: skip
     store = Store.open(settings.db_url)
     with store.begin() as conn:
         save_tenant(conn, Tenant("acme", "Acme Ltd", "xero"))
@@ -61,7 +63,8 @@ def test_health_tells_anyone_how_the_server_is_and_the_operator_what_it_is_doing
     body = answer.json()
     assert body["status"] == "ok" and body["database"] == "ok" and body["scheduler"] == "running"
     assert body["workers"] == {"busy": 0, "of": 4} and body["queue"]["servers"] == 1
-    assert set(body) == {"status", "database", "scheduler", "workers", "queue"}  # counts, nothing named
+    assert body["scheduled"] == 1  # acme's nightly job
+    assert set(body) == {"status", "database", "scheduler", "scheduled", "workers", "queue"}  # counts only
 
     wrong = requests.get(f"{server.url}/healthz", headers={"Authorization": "Bearer nope"}, timeout=5)
     assert set(wrong.json()) == set(body)

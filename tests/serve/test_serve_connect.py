@@ -24,8 +24,9 @@ from connector.config import load_settings
 from connector.model import ConnectionState
 from connector.oauth import TokenVault
 from connector.store import Store
-from connector.store.schema import apscheduler_jobs, oauth_states, oauth_tokens, tenants
+from connector.store.schema import oauth_states, oauth_tokens, tenants
 from connector.store.tenants import get_connection, get_tenant
+from tests import clock
 from tests.serve.harness import (
     SMALL,
     clean_env,
@@ -52,10 +53,12 @@ def test_connecting_through_the_server(ledger: str, tmp_path: Path):
     port = free_port()
     sandbox: Any
     if ledger == "xero":
-        sandbox = xero_sandbox.start(seed=71, size="demo", limits=False, auto_consent=False)
+        sandbox = xero_sandbox.start(seed=71, size="demo", clock=clock.sandbox_clock(), limits=False,
+                                     auto_consent=False)  # fmt: skip
         env_for = xero_env
     else:
-        sandbox = qbo_sandbox.start(seed=72, size="demo", limits=False, auto_consent=False)
+        sandbox = qbo_sandbox.start(generate(72, "demo", today=clock.TODAY), seed=72, clock=clock.sandbox_clock(),
+                                    limits=False, auto_consent=False)  # fmt: skip
         env_for = qbo_env
     home = tmp_path / "home"
     env = clean_env() | env_for(sandbox, port) | {"CCM_HOME": str(home)}
@@ -87,9 +90,9 @@ def test_connecting_through_the_server(ledger: str, tmp_path: Path):
             assert "its nights at 03:15 America/New_York" in page.text
             again = requests.get(link, allow_redirects=False, timeout=10)
             assert again.status_code == 403 and "already used" in again.text
-            wait_for(lambda: _count(store, apscheduler_jobs) >= 1, 10, "the tenant's nightly job")
+            wait_for(lambda: server.health()["scheduled"] >= 1, 10, "the tenant's nightly job")
             health = server.health()
-            assert health["status"] == "ok" and health["database"] == "ok"
+            assert health["status"] == "ok" and health["database"] == "ok" and health["scheduled"] == 1
             assert server.stop() == 0
     finally:
         sandbox.stop()
@@ -97,11 +100,9 @@ def test_connecting_through_the_server(ledger: str, tmp_path: Path):
     with store.read() as conn:
         tenant = get_tenant(conn, "acme")
         connection = get_connection(conn, "acme")
-        jobs = [row.id for row in conn.execute(select(apscheduler_jobs.c.id))]
     assert (tenant.timezone, tenant.country, tenant.base_currency) == ("America/New_York", "US", "USD")
     assert (tenant.night_time, tenant.contact_email) == ("03:15", "owner@acme.example")
     assert connection is not None and connection.state is ConnectionState.CONNECTED
-    assert "night:acme" in jobs
     settings = load_settings(None, env)
     tokens = TokenVault.open(store, settings).get("acme")
     assert tokens is not None and tokens.access_token
@@ -115,9 +116,10 @@ def test_connecting_through_the_server(ledger: str, tmp_path: Path):
 def test_a_consent_covering_several_xero_organisations_lets_the_person_pick_the_one(tmp_path: Path):
     port = free_port()
     firms = [
-        generate(73 + i, SMALL, name=name) for i, name in enumerate(("North Ltd", "South Ltd", "West Ltd"))
+        generate(73 + i, SMALL, today=clock.TODAY, name=name)
+        for i, name in enumerate(("North Ltd", "South Ltd", "West Ltd"))
     ]
-    xero = xero_sandbox.start(firms[0], extra_firms=firms[1:], limits=False)
+    xero = xero_sandbox.start(firms[0], extra_firms=firms[1:], clock=clock.sandbox_clock(), limits=False)
     org = {book.firm_name: tid for tid, book in xero.books.items()}
     home = tmp_path / "home"
     env = clean_env() | xero_env(xero, port) | {"CCM_HOME": str(home)}

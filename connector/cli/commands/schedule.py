@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import typer
+from sqlalchemy import Connection
 
 from connector.cli.app import app, out, state
 from connector.cli.output import Cell, Format, FormatOpt, emit
@@ -37,6 +38,7 @@ def schedule(ctx: typer.Context, fmt: FormatOpt = Format.TABLE) -> None:
         reported = nightreport.latest_per_tenant(conn)
         waiting = {p.tenant_id: p.count for p in syncqueue.pending(conn)}
         found = [(t, get_connection(conn, t.id)) for t in list_tenants(conn)]
+        jobs = _jobs(conn)
     clock = Clock.parse(alive[0].clock) if alive else Clock.parse(settings.serve.clock)
     now = clock.now()
     rows: list[tuple[Cell, ...]] = []
@@ -58,7 +60,7 @@ def schedule(ctx: typer.Context, fmt: FormatOpt = Format.TABLE) -> None:
     serving = [{"url": s.url, "server": s.server_id, "since": s.started_at, "clock": s.clock or None}
                for s in alive]  # fmt: skip
     if fmt is not Format.TABLE:
-        emit(fmt, "schedule", COLUMNS, rows, meta={"servers": serving})
+        emit(fmt, "schedule", COLUMNS, rows, meta={"servers": serving} | ({"jobs": jobs} if jobs else {}))
         return
     emit(fmt, "schedule", COLUMNS, rows, labels=LABELS, title="ccm schedule",
          empty="no connected tenants to schedule")  # fmt: skip
@@ -69,3 +71,16 @@ def schedule(ctx: typer.Context, fmt: FormatOpt = Format.TABLE) -> None:
             out.print(f"serving: {server.url} ({server.server_id}, since {since}{clock_note})", markup=False)
     else:
         out.print("no `ccm serve` is running: nights run only while one is", markup=False)
+    if jobs:
+        queued = ", ".join(f"{k.removeprefix('jobs_')} {v}" for k, v in jobs.items() if k.startswith("jobs_"))
+        out.print(f"job workers alive: {jobs['workers']}; running: {jobs['running']}; waiting: {queued}",
+                  markup=False)  # fmt: skip
+
+
+def _jobs(conn: Connection) -> dict[str, int]:
+    """PostgreSQL: procrastinate's workers and jobs (connector/jobs/engine.py); empty on SQLite."""
+    if conn.dialect.name != "postgresql":
+        return {}
+    from connector.jobs.engine import jobs_summary
+
+    return jobs_summary(conn)

@@ -21,6 +21,12 @@ def serve(
     workers: Annotated[
         int | None, typer.Option(min=1, max=64, help="Tenants run at once (default: serve.workers).")
     ] = None,
+    worker: Annotated[
+        bool,
+        typer.Option(
+            help="PostgreSQL: also run a job worker in this process (--no-worker: `ccm worker` does)."
+        ),
+    ] = True,
 ) -> None:
     """Run nightly syncs and reminders per tenant time zone, webhooks, OAuth callbacks, health and metrics."""
     from pydantic import ValidationError
@@ -36,17 +42,20 @@ def serve(
         )
     except ValidationError as exc:
         raise UsageProblem(f"--{exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}") from None
-    server = Server(settings, st.store, report=lambda line: out.print(line, markup=False))
+    server = Server(settings, st.store, report=lambda line: out.print(line, markup=False), worker=worker)
     try:
         url = server.start()
     except ServeError as exc:
         raise Failure(f"{exc} (is another `ccm serve` running? set serve.port or --port)") from None
     jobs = server.scheduled
     clock = server.rt.clock
-    out.print(
-        f"ccm serve: listening on {url}; {jobs} tenant(s) scheduled; {settings.serve.workers} worker(s)",
-        markup=False,
-    )
+    if server.dispatcher is not None:
+        running = f"{settings.serve.workers} worker(s)"
+    elif server.worker is not None:
+        running = f"an embedded job worker ({settings.serve.workers} at once)"
+    else:
+        running = "no job worker (run `ccm worker`)"
+    out.print(f"ccm serve: listening on {url}; {jobs} tenant(s) scheduled; {running}", markup=False)
     out.print(
         f"  webhooks: {url}/webhooks/xero, {url}/webhooks/quickbooks; health: {url}/healthz; "
         f"metrics: {url}/metrics; connect a firm: {url}/connect/xero?tenant=ID",

@@ -29,7 +29,7 @@ from connector.store.tenants import get_tenant
 from connector.sync import PageEvent, run_sync
 
 
-def _queue(store: Store, tenant_id: str) -> None:
+def _queue(ctx: typer.Context, store: Store, tenant_id: str) -> None:
     """Ask the running server(s) for an incremental sync of the tenant (debounced with its webhooks)."""
     from connector.serve import servers, syncqueue
 
@@ -41,6 +41,10 @@ def _queue(store: Store, tenant_id: str) -> None:
                 f"no `ccm serve` is running to take it; `ccm sync -t {tenant_id}` syncs here and now"
             )
         syncqueue.add(conn, tenant_id, [None], syncqueue.NOW, now)
+    if store.backend == "postgresql":  # the workers take it from the job queue (connector/jobs/engine.py)
+        from connector.jobs.engine import request_sync_once
+
+        request_sync_once(state(ctx).settings, store, tenant_id)
     where = ", ".join(s.url for s in alive)
     out.print(f"queued an incremental sync of {tenant_id} for the running server ({where}); "
               f"`ccm log -t {tenant_id}` shows it when done", markup=False)  # fmt: skip
@@ -64,7 +68,7 @@ def sync(
     if now:
         if full:
             raise UsageProblem("--now asks the server for an incremental sync; --full runs here only")
-        _queue(store, found.id)
+        _queue(ctx, store, found.id)
         return
     mapping = mapping_for(settings, found)
     try:
