@@ -45,9 +45,13 @@ BENCHES["dunning"] = lambda: __import__("bench.dunning", fromlist=["run"]).run()
 BENCHES["credit"] = lambda: __import__("bench.credit", fromlist=["run"]).run()
 BENCHES["serve"] = lambda: __import__("bench.serve", fromlist=["table"]).table()
 BENCHES["web"] = lambda: __import__("bench.web", fromlist=["table"]).table()
+BENCHES["scale"] = lambda: __import__("bench.scale", fromlist=["table"]).table()
 
 
 def main(names: list[str]) -> None:
+    if names[:1] == ["scale"]:  # the one bench with options: `python -m bench scale --firms 100`
+        __import__("bench.scale", fromlist=["table"]).table(names[1:])
+        return
     unknown = [n for n in names if n not in BENCHES]
     if unknown:
         sys.exit(f"bench: unknown benchmark(s) {', '.join(unknown)} (known: {', '.join(BENCHES)})")
