@@ -46,8 +46,9 @@ def _done(store: Store, night: date) -> set[str]:
 
 def test_a_restarted_server_catches_up_the_missed_nights_once(tmp_path: Path, inbox: Inbox):
     # Tuesday 07:30 UTC, past both firms' nights of the 10th (02:00 in London and New York): 18.5 hours, about
-    # nine real seconds at two hours a real second, to connect both before the first night
-    clock = SimClock.starting(utc(2026, 11, 10, 7, 30), 7200)
+    # eighteen real seconds at an hour a real second, to connect both before the first night (and the
+    # sandboxes' five-minute authorization codes last 83 real ms, enough on a busy machine)
+    clock = SimClock.starting(utc(2026, 11, 10, 7, 30), 3600)
     port = free_port()
     xero = xero_sandbox.start(clock.firm(21), clock=clock.sandbox())
     qbo = qbo_sandbox.start(clock.firm(22), clock=clock.sandbox())
