@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from adapters.base import Change, Cursor, OAuthEndpoints, Page, Rejected, WriteResult
+from connector.ledger import Change, Cursor, OAuthEndpoints, Page, Rejected, WriteResult
 from connector.logs import configure
 from connector.mapping import load_mapping
 from connector.model import Tenant

@@ -25,11 +25,11 @@ from urllib.parse import parse_qs, urlparse
 import requests
 from cryptography.fernet import Fernet
 
-from adapters import base as registry
-from adapters.base import AdapterContext
 from adapters.quickbooks import auth
 from adapters.quickbooks.ledger import QuickBooksLedger
+from connector import ledger as registry
 from connector.config import QuickBooksSettings, Settings
+from connector.ledger import AdapterContext
 from connector.logs import configure
 from connector.mapping import load_mapping
 from connector.model import Tenant

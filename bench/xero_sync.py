@@ -22,10 +22,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from adapters import base as registry
 from adapters.xero import connect
 from adapters.xero.ledger import XeroLedger
 from adapters.xero.pull import PAGE_SIZE
+from connector import ledger as registry
 from connector.config import Settings, XeroSettings
 from connector.logs import configure
 from connector.mapping import CompiledMapping, load_mapping
@@ -98,7 +98,7 @@ class _Clock:
 
 
 def _ledger(settings: Settings, store: Store, tenant: Tenant, sandbox: SandboxProcess) -> XeroLedger:
-    from adapters.base import AdapterContext
+    from connector.ledger import AdapterContext
     from connector.store.tenants import get_connection
 
     with store.read() as conn:

@@ -13,8 +13,8 @@ import uuid
 from dataclasses import dataclass, field
 from types import ModuleType
 
-from adapters import base as registry
-from adapters.base import Fatal
+from connector import ledger as registry
+from connector.ledger import Fatal
 from connector.oauth import TokenSet
 
 

@@ -30,8 +30,8 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
-from adapters.base import Usage
 from connector.config import HealthSettings
+from connector.ledger import Usage
 from connector.model import Connection as Link
 from connector.model import ConnectionState, Tenant
 from connector.outbox import NewAction

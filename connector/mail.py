@@ -45,11 +45,11 @@ from jinja2 import (
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from adapters.base import Fatal
 from connector import envelope
 from connector.config import SmtpSettings
 from connector.envelope import InvoiceCopy, PayDetails, SignOff
 from connector.errors import CcmError, NeedsPerson, TryLater
+from connector.ledger import Fatal
 from connector.redact import register_secret
 from connector.words import filters as words_filters
 

@@ -57,9 +57,9 @@ from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from adapters.base import AuthExpired, OAuthEndpoints, Retriable
 from connector.config import Settings
 from connector.lease import Busy, Lease, acquire, new_holder, release
+from connector.ledger import AuthExpired, OAuthEndpoints, Retriable
 from connector.model import ConnectionState
 from connector.redact import register_secret
 from connector.store import Store

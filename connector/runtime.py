@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from adapters import base as registry
-from adapters.base import AdapterContext, Ledger
+from connector import ledger as registry
 from connector.config import Settings
 from connector.errors import NeedsPerson
+from connector.ledger import AdapterContext, Ledger
 from connector.mapping import CompiledMapping, load_mapping
 from connector.model import Tenant
 from connector.store import Store

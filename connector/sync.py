@@ -19,7 +19,16 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 
-from adapters.base import AuthExpired, Cursor, Fatal, Ledger, LedgerError, RateLimited, RawRecord, Retriable
+from connector.ledger import (
+    AuthExpired,
+    Cursor,
+    Fatal,
+    Ledger,
+    LedgerError,
+    RateLimited,
+    RawRecord,
+    Retriable,
+)
 from connector.mapping import CompiledMapping
 from connector.mapping.compile import CompiledStream
 from connector.store import Store, records, synclog

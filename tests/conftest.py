@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from adapters.base import AdapterSpec, register
+from connector.ledger import AdapterSpec, register
 from connector.logs import configure
 from connector.mapping import CompiledMapping, load_mapping
 from connector.model import Connection, Tenant

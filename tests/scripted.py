@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from adapters.base import Change, Cursor, OAuthEndpoints, Page, Rejected, WriteResult
+from connector.ledger import Change, Cursor, OAuthEndpoints, Page, Rejected, WriteResult
 
 SCHEMA: dict[str, frozenset[str]] = {
     "contacts": frozenset({

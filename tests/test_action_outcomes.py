@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from adapters.base import AuthExpired, Fatal, RateLimited, Retriable, WriteResult
 from connector import health, mail, outbox
 from connector.config import Settings, load_settings
+from connector.ledger import AuthExpired, Fatal, RateLimited, Retriable, WriteResult
 from connector.outbox import Action, Mode, NewAction, State
 from connector.run.night import run_night
 from connector.store import Store

@@ -19,9 +19,9 @@ from typing import Any
 import jsonschema  # type: ignore[import-untyped]
 import pytest
 
-from adapters.base import AdapterSpec, register
 from connector import chasing, invites
 from connector.cli.output import csv_cell
+from connector.ledger import AdapterSpec, register
 from connector.model import Connection, Tenant
 from connector.store import Store
 from connector.store.schema import tenants

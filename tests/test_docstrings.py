@@ -1,6 +1,6 @@
 """The reference stays complete: every public function and class of the core's API modules has a docstring.
 
-The modules are the ledger protocol (adapters/base.py), the outbox, the sync engine, the store and the mapping
+The modules are the ledger protocol (connector/ledger.py), the outbox, the sync engine, the store and the mapping
 loader (issue 17, item 7). Public means: a module-level function or class whose name does not start with `_`,
 and, inside a public class, its methods, properties and nested classes likewise; functions nested in
 functions are implementation. ruff's pydocstyle rules (Google convention) check the same files for form.
@@ -13,7 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENTED = (
-    "adapters/base.py",
+    "connector/ledger.py",
     "connector/outbox.py",
     "connector/sync.py",
     "connector/store/*.py",

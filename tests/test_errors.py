@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.base import AuthExpired, Fatal, LedgerError, RateLimited, Retriable, ServerError, Skippable
 from connector import mail
 from connector.errors import CcmError, NeedsPerson, TryLater
+from connector.ledger import AuthExpired, Fatal, LedgerError, RateLimited, Retriable, ServerError, Skippable
 from connector.mail import TemplateProblem
 from connector.rules.calendar import CalendarError
 from connector.runtime import NotConnected

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from adapters.base import Usage
 from adapters.quickbooks import sandbox as qbo_sandbox
 from adapters.sandbox.generator import generate
 from connector import health
 from connector.config import HealthSettings, Settings
+from connector.ledger import Usage
 from connector.model import Connection, ConnectionState, Tenant
 from connector.oauth import TokenVault, load_key
 from connector.run.night import check_health, run_night

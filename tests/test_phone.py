@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from adapters import base as registry
+from connector import ledger as registry
 from connector import mail
 from connector.mapping import CompiledMapping, MappingFileError, load_mapping
 from connector.mapping.phones import dialable

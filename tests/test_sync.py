@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from adapters.base import AuthExpired, Cursor, Page, RateLimited
+from connector.ledger import AuthExpired, Cursor, Page, RateLimited
 from connector.mapping import CompiledMapping
 from connector.model import Tenant
 from connector.store import Store, synclog

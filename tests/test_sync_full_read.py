@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from adapters.base import Cursor, Page, Retriable
 from connector import chasing, credit
 from connector.config import Settings, load_settings
+from connector.ledger import Cursor, Page, Retriable
 from connector.mapping import CompiledMapping
 from connector.model import Connection, Money, Tenant
 from connector.run.night import NightSummary, run_night

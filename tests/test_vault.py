@@ -13,8 +13,8 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
-from adapters.base import AuthExpired
 from connector.config import ConfigError, load_settings
+from connector.ledger import AuthExpired
 from connector.model import ConnectionState
 from connector.oauth import TokenSet, TokenVault, load_key
 from connector.store import Store

@@ -31,7 +31,6 @@ from sqlalchemy.pool import QueuePool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from adapters.base import Retriable
 from adapters.sandbox.clock import SandboxClock
 from adapters.sandbox.generator import FirmSize, generate
 from adapters.xero import connect as xero_connect
@@ -39,6 +38,7 @@ from adapters.xero import sandbox as xero_sandbox
 from adapters.xero.sandbox.identity import Access, Identity
 from connector.config import Settings, XeroSettings
 from connector.lease import acquire, renew
+from connector.ledger import Retriable
 from connector.model import Tenant
 from connector.oauth import TokenSet, TokenVault, load_key
 from connector.runtime import ledger_for, mapping_for

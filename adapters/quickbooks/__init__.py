@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from adapters.base import AdapterContext, AdapterSpec, Change, Ledger, Rejected
+from connector.ledger import AdapterContext, AdapterSpec, Change, Ledger, Rejected
 
 MAPPING = Path(__file__).resolve().parents[2] / "mappings" / "quickbooks.yaml"
 

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from adapters.base import AuthExpired, Fatal, OAuthEndpoints
 from connector import oauth
 from connector.config import ConfigError, QuickBooksSettings, check_ca_bundle
+from connector.ledger import AuthExpired, Fatal, OAuthEndpoints
 from connector.model import Connection
 from connector.oauth import TokenSet, TokenVault
 from connector.redact import register_secret

@@ -27,9 +27,17 @@ import structlog
 from quickbooks import QuickBooks
 from quickbooks import exceptions as qbe
 
-from adapters.base import AuthExpired, Fatal, LedgerError, RateLimited, Retriable, ServerError, after_retries
 from adapters.quickbooks.pacing import Pacer
 from adapters.quickbooks.retry import retrying
+from connector.ledger import (
+    AuthExpired,
+    Fatal,
+    LedgerError,
+    RateLimited,
+    Retriable,
+    ServerError,
+    after_retries,
+)
 from connector.redact import scrub
 
 log = structlog.get_logger(__name__)

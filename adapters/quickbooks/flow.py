@@ -7,11 +7,11 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 
-from adapters.base import AuthExpired
 from adapters.quickbooks import auth
 from connector import oauth
 from connector.config import Settings
 from connector.flow import Choice, Grant
+from connector.ledger import AuthExpired
 from connector.model import Connection, Tenant
 from connector.oauth import TokenVault
 from connector.store import Store

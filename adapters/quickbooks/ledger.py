@@ -7,7 +7,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from adapters.base import (
+from adapters.quickbooks import auth, webhooks
+from adapters.quickbooks.client import QboApi
+from adapters.quickbooks.pacing import Pacer
+from adapters.quickbooks.pull import Puller
+from adapters.quickbooks.writeback import Writer
+from connector.config import QuickBooksSettings, Settings
+from connector.ledger import (
     AdapterContext,
     Change,
     Cursor,
@@ -18,12 +24,6 @@ from adapters.base import (
     Usage,
     WriteResult,
 )
-from adapters.quickbooks import auth, webhooks
-from adapters.quickbooks.client import QboApi
-from adapters.quickbooks.pacing import Pacer
-from adapters.quickbooks.pull import Puller
-from adapters.quickbooks.writeback import Writer
-from connector.config import QuickBooksSettings, Settings
 from connector.oauth import TokenVault, load_key
 from connector.ratelimits import Backend, backend_for
 from connector.redact import register_secret

@@ -21,10 +21,10 @@ from typing import Any
 
 import structlog
 
-from adapters.base import Cursor, Fatal, Page
 from adapters.quickbooks.client import QboApi, Refused
 from adapters.quickbooks.records import split
 from adapters.quickbooks.schema import ENTITIES
+from connector.ledger import Cursor, Fatal, Page
 
 log = structlog.get_logger(__name__)
 PAGE_SIZE = 1000

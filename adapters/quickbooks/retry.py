@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from adapters.base import RateLimited, Retriable
+from connector.ledger import RateLimited, Retriable
 
 MAX_ATTEMPTS = 5
 MAX_WAIT_S = 120.0  # a longer Retry-After ends the run (the engine reports when it can resume)

@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from adapters.base import Change, Rejected
 from adapters.quickbooks.schema import ENTITIES
+from connector.ledger import Change, Rejected
 
 HEADER = "intuit-signature"
 STREAMS = {entity.lower(): stream for stream, entity in ENTITIES.items()}

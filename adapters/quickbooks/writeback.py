@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from adapters.base import Fatal, Retriable, WriteResult
 from adapters.quickbooks.client import OutcomeUnknown, QboApi, Refused, StaleObject
 from adapters.quickbooks.pull import parse_time
+from connector.ledger import Fatal, Retriable, WriteResult
 
 T = TypeVar("T")
 

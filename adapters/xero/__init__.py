@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from adapters.base import AdapterContext, AdapterSpec, Change, Ledger, Rejected
 from adapters.xero.schema import raw_schema
+from connector.ledger import AdapterContext, AdapterSpec, Change, Ledger, Rejected
 from connector.mapping.loader import SHIPPED
 
 

@@ -22,8 +22,16 @@ from xero_python.api_client.oauth2 import OAuth2Token
 from xero_python.exceptions import AccessTokenExpiredError, ApiException, ApiSSLException
 from xero_python.identity import IdentityApi
 
-from adapters.base import AuthExpired, Fatal, LedgerError, RateLimited, Retriable, ServerError, after_retries
 from adapters.xero.pacing import Clock, Pacer
+from connector.ledger import (
+    AuthExpired,
+    Fatal,
+    LedgerError,
+    RateLimited,
+    Retriable,
+    ServerError,
+    after_retries,
+)
 from connector.oauth import TokenSet, TokenVault
 
 log = structlog.get_logger(__name__)

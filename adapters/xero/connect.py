@@ -20,10 +20,10 @@ from xero_python.api_client import ApiClient, Configuration
 from xero_python.api_client.oauth2 import OAuth2Token
 from xero_python.identity import IdentityApi
 
-from adapters.base import AuthExpired, Fatal, OAuthEndpoints
 from adapters.xero.client import sdk_token
 from connector import oauth
 from connector.config import ConfigError, Settings, XeroSettings, check_ca_bundle
+from connector.ledger import AuthExpired, Fatal, OAuthEndpoints
 from connector.model import Connection, ConnectionState, Tenant
 from connector.oauth import TokenSet, TokenVault
 from connector.redact import register_secret

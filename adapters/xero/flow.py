@@ -8,11 +8,11 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from adapters.base import AuthExpired, Fatal
 from adapters.xero import connect
 from connector import oauth
 from connector.config import Settings
 from connector.flow import Choice, Grant
+from connector.ledger import AuthExpired, Fatal
 from connector.model import Tenant
 from connector.oauth import TokenVault
 from connector.store import Store

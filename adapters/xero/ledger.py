@@ -8,7 +8,13 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
-from adapters.base import (
+from adapters.xero import connect, webhooks
+from adapters.xero import pull as reads
+from adapters.xero.client import TokenSource, XeroClient
+from adapters.xero.pacing import Clock, Limits, Pacer
+from adapters.xero.writes import Writer
+from connector.config import Settings
+from connector.ledger import (
     AdapterContext,
     Change,
     Cursor,
@@ -19,12 +25,6 @@ from adapters.base import (
     Usage,
     WriteResult,
 )
-from adapters.xero import connect, webhooks
-from adapters.xero import pull as reads
-from adapters.xero.client import TokenSource, XeroClient
-from adapters.xero.pacing import Clock, Limits, Pacer
-from adapters.xero.writes import Writer
-from connector.config import Settings
 from connector.mapping.loader import SHIPPED, read_yaml
 from connector.oauth import TokenVault, load_key
 from connector.ratelimits import backend_for

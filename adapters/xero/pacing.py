@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import ClassVar
 
-from adapters.base import RateLimited
+from connector.ledger import RateLimited
 from connector.ratelimits import Backend, Check, in_flight
 
 MINUTE = 60.0

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from adapters.base import Cursor, Fatal, Page, RawRecord
+from connector.ledger import Cursor, Fatal, Page, RawRecord
 from connector.mapping.values import ValueProblem, instant_parser
 
 PAGE_SIZE = 1000

@@ -10,7 +10,7 @@ import json
 from functools import cache
 from pathlib import Path
 
-from adapters.base import RawSchema
+from connector.ledger import RawSchema
 
 SCHEMA_FILE = Path(__file__).with_name("raw_schema.json")
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from adapters.base import Change, Rejected
+from connector.ledger import Change, Rejected
 from connector.mapping.values import ValueProblem, instant_parser
 
 SIGNATURE_HEADER = "x-xero-signature"

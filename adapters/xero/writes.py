@@ -25,8 +25,8 @@ from xero_python.accounting import (
     RequestEmpty,
 )
 
-from adapters.base import Fatal, WriteResult
 from adapters.xero.client import XeroClient
+from connector.ledger import Fatal, WriteResult
 
 MAX_DETAILS = 2500  # Xero's limit on a History record's Details
 MAX_KEY = 128  # Xero's limit on an Idempotency-Key

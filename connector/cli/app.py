@@ -14,8 +14,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from adapters.base import LedgerError, UnknownLedger
 from connector.config import ConfigError, Settings, config_path, load_settings
+from connector.ledger import LedgerError, UnknownLedger
 from connector.logs import configure
 from connector.redact import scrub
 from connector.store import Store

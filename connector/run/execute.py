@@ -31,10 +31,10 @@ from typing import TypeVar
 
 import structlog
 
-from adapters.base import AuthExpired, Fatal, Ledger, LedgerError, RateLimited, Retriable, WriteResult
 from connector import chasing, credit, digest, envelope, health, mail, outbox
 from connector.config import Settings
 from connector.firmprofile import FirmProfile, load_profile
+from connector.ledger import AuthExpired, Fatal, Ledger, LedgerError, RateLimited, Retriable, WriteResult
 from connector.outbox import Action, Mode
 from connector.reconcile import Basis, Snapshot
 from connector.reference_rates import stored as reference_rates

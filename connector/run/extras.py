@@ -20,9 +20,9 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from adapters.base import AuthExpired, LedgerError, RateLimited, Retriable
 from connector import envelope, mail
 from connector.firmprofile import FirmProfile
+from connector.ledger import AuthExpired, LedgerError, RateLimited, Retriable
 from connector.rules.dunning import Reminder
 
 

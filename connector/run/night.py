@@ -21,10 +21,10 @@ from datetime import UTC, date, datetime, timedelta
 import structlog
 from sqlalchemy import Connection
 
-from adapters import base as registry
-from adapters.base import Ledger, LedgerError
 from connector import backlog, credit, firmmode, health, lease, outbox
+from connector import ledger as registry
 from connector.config import Settings
+from connector.ledger import Ledger, LedgerError
 from connector.model import Tenant
 from connector.outbox import Action, Mode
 from connector.reconcile import Basis, allocate, find_discrepancies, load_snapshot

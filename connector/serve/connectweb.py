@@ -32,10 +32,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from adapters.base import LedgerError, UnknownLedger
 from connector import binding, invites
 from connector.flow import Choice, Grant, NoFlow, flow
 from connector.invites import InviteProblem
+from connector.ledger import LedgerError, UnknownLedger
 from connector.model import Tenant
 from connector.oauth import TokenVault, load_key, new_state
 from connector.serve.runtime import Runtime

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from adapters.base import Ledger
 from connector.clock import Clock
 from connector.config import Settings
+from connector.ledger import Ledger
 from connector.model import Tenant
 from connector.outbox import Mode
 from connector.runtime import ledger_for

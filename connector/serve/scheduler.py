@@ -37,7 +37,7 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from adapters import base as registry
+from connector import ledger as registry
 from connector.jobs.executor import Executor
 from connector.model import ConnectionState, Tenant
 from connector.serve import nights, syncqueue

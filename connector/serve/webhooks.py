@@ -24,8 +24,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from adapters import base as registry
-from adapters.base import Change, Rejected, UnknownLedger
+from connector import ledger as registry
+from connector.ledger import Change, Rejected, UnknownLedger
 from connector.model import ConnectionState
 from connector.serve import syncqueue
 from connector.serve.runtime import Runtime

@@ -22,9 +22,9 @@ from datetime import date, datetime, timedelta
 
 import structlog
 
-from adapters.base import RateLimited, Usage
 from connector import firmmode, lease, nightreport
 from connector.errors import CcmError, TryLater
+from connector.ledger import RateLimited, Usage
 from connector.model import Tenant
 from connector.run.execute import Executor, Outcome
 from connector.run.night import LEASE_TTL, NightSummary, for_night_at, night_held

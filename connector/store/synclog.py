@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 
-from adapters.base import Cursor
+from connector.ledger import Cursor
 from connector.mapping import RecordError
 from connector.store import bulk
 from connector.store.records import RowChange

@@ -25,8 +25,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from adapters.base import Ledger
 from connector import health, outbox, snooze
+from connector.ledger import Ledger
 from connector.model import Tenant
 from connector.outbox import State, Unsettled
 from connector.serve.runtime import Runtime

@@ -24,8 +24,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from adapters.base import LedgerError, UnknownLedger
 from connector.flow import NoFlow, flow
+from connector.ledger import LedgerError, UnknownLedger
 from connector.model import Tenant
 from connector.oauth import new_state
 from connector.store.tenants import list_tenants

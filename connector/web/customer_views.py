@@ -15,9 +15,9 @@ from typing import Any
 
 from sqlalchemy import Connection, func, or_, select
 
-from adapters.base import Ledger
 from connector import backlog, chasing, credit, outbox
 from connector.config import Settings
+from connector.ledger import Ledger
 from connector.model import Money, Tenant
 from connector.outbox import Action, State
 from connector.reconcile import Basis, load_snapshot

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from adapters import base as registry
+from connector import ledger as registry
 from connector.model import Tenant
 from connector.reconcile import Discrepancy, Rates, Snapshot, allocate, find_discrepancies
 from connector.store import Store, changewords

@@ -29,10 +29,10 @@ from typing import Any, cast
 
 import structlog
 
-from adapters.base import Ledger, RateLimited
 from connector import mail
 from connector.config import Settings
 from connector.errors import CcmError
+from connector.ledger import Ledger, RateLimited
 from connector.model import Tenant
 from connector.outbox import Action, Mode, Unsettled
 from connector.reconcile import Snapshot

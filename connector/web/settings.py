@@ -27,11 +27,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from adapters.base import Ledger
 from connector import digest, firmmode, mail
 from connector.config import Settings
 from connector.errors import CcmError
 from connector.firmprofile import FirmProfile, ProfileProblem, load_profile, save_profile
+from connector.ledger import Ledger
 from connector.model import Tenant
 from connector.outbox import Mode
 from connector.reconcile import Basis, load_snapshot

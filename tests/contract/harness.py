@@ -33,9 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from adapters.base import Ledger
 from adapters.sandbox.faults import Faults
 from connector.config import Settings
+from connector.ledger import Ledger
 from connector.mapping import CompiledMapping
 from connector.model import Tenant
 from connector.store import Store

@@ -17,8 +17,6 @@ from urllib.parse import parse_qs, urlparse
 import requests
 from cryptography.fernet import Fernet
 
-from adapters import base as registry
-from adapters.base import AdapterContext, Ledger
 from adapters.quickbooks import auth
 from adapters.quickbooks.sandbox import QuickBooksSandbox, start
 from adapters.quickbooks.sandbox.api import Answer
@@ -28,7 +26,9 @@ from adapters.sandbox.clock import SandboxClock
 from adapters.sandbox.faults import Faults
 from adapters.sandbox.generator import FirmSize, generate
 from adapters.sandbox.webhooks import sign
+from connector import ledger as registry
 from connector.config import QuickBooksSettings, Settings
+from connector.ledger import AdapterContext, Ledger
 from connector.mapping import CompiledMapping, load_mapping
 from connector.model import Tenant
 from connector.oauth import TokenVault

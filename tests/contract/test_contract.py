@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from adapters.base import Change, Rejected
+from connector.ledger import Change, Rejected
 from connector.model import ConnectionState
 from connector.oauth import TokenVault
 from connector.store import Store, records, synclog

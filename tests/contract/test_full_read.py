@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 import yaml
 
-from adapters import base as registry
 from adapters.sandbox.faults import Faults
 from adapters.sandbox.generator import FirmSize
+from connector import ledger as registry
 from connector.mapping import CompiledMapping, load_mapping
 from connector.reconcile import live_allocations, load_snapshot
 from connector.store import Store, records, synclog

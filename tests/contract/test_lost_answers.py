@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from adapters.base import Ledger, LedgerError, WriteResult
 from adapters.sandbox.faults import Faults
+from connector.ledger import Ledger, LedgerError, WriteResult
 from connector.store import Store
 from tests.contract.harness import Harness
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from adapters.base import LedgerError, Retriable, ServerError, after_retries
+from connector.ledger import LedgerError, Retriable, ServerError, after_retries
 from connector.store import Store, synclog
 from connector.sync import run_sync
 from tests.contract.harness import Harness

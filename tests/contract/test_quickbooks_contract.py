@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from adapters.base import Change, Cursor
 from adapters.quickbooks.ledger import QuickBooksLedger
 from adapters.quickbooks.sandbox.notify import Event, cloudevents_body, legacy_body
 from adapters.sandbox.generator import FirmSize
 from adapters.sandbox.webhooks import sign
+from connector.ledger import Change, Cursor
 from connector.model import ConnectionState
 from connector.store import Store
 from connector.store.tenants import get_connection

@@ -12,8 +12,6 @@ from typing import Any, ClassVar
 
 import requests
 
-from adapters import base as registry
-from adapters.base import AdapterContext, Ledger
 from adapters.sandbox.clock import SandboxClock
 from adapters.sandbox.faults import Faults
 from adapters.sandbox.generator import FirmSize
@@ -22,7 +20,9 @@ from adapters.xero import connect
 from adapters.xero.pull import ENDPOINTS
 from adapters.xero.sandbox import XeroSandbox, start
 from adapters.xero.webhooks import SIGNATURE_HEADER, signature
+from connector import ledger as registry
 from connector.config import Settings, XeroSettings
+from connector.ledger import AdapterContext, Ledger
 from connector.mapping import CompiledMapping, load_mapping
 from connector.model import Tenant
 from connector.oauth import TokenVault, load_key

@@ -11,12 +11,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from adapters.base import AuthExpired
 from adapters.quickbooks.client import QboApi
 from adapters.quickbooks.pacing import Pacer
 from adapters.quickbooks.sandbox import QuickBooksSandbox, start
 from adapters.sandbox.clock import SandboxClock
 from adapters.sandbox.generator import generate
+from connector.ledger import AuthExpired
 from tests.quickbooks.sandboxed import START
 
 

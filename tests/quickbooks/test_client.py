@@ -34,9 +34,9 @@ def test_the_minorversion_and_the_api_address_come_from_the_settings():
 def test_a_callback_without_a_valid_realm_id_is_refused_in_one_line():
     import pytest
 
-    from adapters.base import AuthExpired
     from adapters.quickbooks import auth
     from connector.config import QuickBooksSettings
+    from connector.ledger import AuthExpired
 
     qbo = QuickBooksSettings(client_id="id", client_secret="secret-value")
     with pytest.raises(

@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from adapters import base as registry
 from adapters.quickbooks.records import split
 from adapters.quickbooks.schema import ENTITIES
+from connector import ledger as registry
 from connector.mapping import MappingFileError, load_mapping
 from connector.model import CustomerStatus, Money, PaymentStatus, SourceKind, Status
 from tests.quickbooks import samples

@@ -7,10 +7,10 @@ import threading
 import pytest
 import requests
 
-from adapters.base import AuthExpired, Fatal, RateLimited, Retriable
 from adapters.quickbooks.client import classify
 from adapters.quickbooks.pacing import Pacer
 from adapters.quickbooks.retry import retrying
+from connector.ledger import AuthExpired, Fatal, RateLimited, Retriable
 
 XML_THROTTLE = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?><IntuitResponse time="2026-01-10T09:30:00-08:00">'

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from adapters.base import Cursor
 from adapters.quickbooks.ledger import QuickBooksLedger
+from connector.ledger import Cursor
 from connector.store import Store, records, synclog
 from connector.sync import PageEvent, run_sync
 from tests.contract.quickbooks_harness import QuickBooksHarness

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from adapters.base import Change, Rejected
 from adapters.quickbooks.webhooks import parse
+from connector.ledger import Change, Rejected
 
 VERIFIER = "verifier-token-123"
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from adapters.base import Fatal
 from adapters.quickbooks.writeback import HOLD_MARKER, Target, marker, target, with_hold
+from connector.ledger import Fatal
 
 TODAY = datetime(2026, 1, 10, tzinfo=UTC)
 

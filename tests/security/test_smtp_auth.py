@@ -20,9 +20,9 @@ import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword, syntax
 
-from adapters.base import Fatal
 from connector import outbox
 from connector.config import Settings, SmtpSettings, load_settings
+from connector.ledger import Fatal
 from connector.mail import PLAINTEXT_AUTH, SAMPLE, Session, build_message, deliver, environment, render
 from connector.model import Connection, Tenant
 from connector.outbox import State

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from adapters.base import Retriable
 from connector.clock import Clock
 from connector.config import load_settings
+from connector.ledger import Retriable
 from connector.model import Connection, Tenant
 from connector.serve import nights, work
 from connector.serve.runtime import Runtime

@@ -16,8 +16,8 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe  # type: ignore[import-untyped]
 from sqlalchemy import select
 
-from adapters import base as registry
 from connector import credit, outbox
+from connector import ledger as registry
 from connector.config import load_settings
 from connector.limits import Suggestion
 from connector.mapping.compile import RecordError

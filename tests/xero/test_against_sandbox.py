@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from adapters.base import AdapterContext
 from adapters.sandbox.generator import FirmSize
 from adapters.xero.client import NotFound, sdk_token
 from adapters.xero.connect import GRANULAR_SCOPES
 from adapters.xero.ledger import XeroLedger
+from connector.ledger import AdapterContext
 from connector.store import Store, records, synclog
 from connector.sync import PageEvent, SyncResult, run_sync
 from tests.contract.xero_harness import XeroHarness

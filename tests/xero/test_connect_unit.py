@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.base import Fatal
 from adapters.xero.connect import (
     BROAD_SCOPES,
     GRANULAR_SCOPES,
@@ -16,6 +15,7 @@ from adapters.xero.connect import (
     scopes,
 )
 from connector.config import XeroSettings
+from connector.ledger import Fatal
 from connector.redact import scrub
 
 ORGS = [

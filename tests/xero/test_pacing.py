@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from adapters.base import RateLimited, Retriable
 from adapters.xero.client import retrying
 from adapters.xero.pacing import Clock, Gate, Limits, Pacer
+from connector.ledger import RateLimited, Retriable
 
 _ids = itertools.count()
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from adapters.base import Cursor, Page
 from adapters.xero.pull import ENDPOINTS, Endpoint, Fetched, if_modified_since, pull, start
+from connector.ledger import Cursor, Page
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 INVOICES = ENDPOINTS["invoices"]

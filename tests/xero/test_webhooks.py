@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from adapters.base import Change, Rejected
 from adapters.xero.webhooks import parse, signature
+from connector.ledger import Change, Rejected
 
 KEY = "webhook-key-for-tests-0123456789"
 

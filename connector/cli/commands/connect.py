@@ -11,7 +11,6 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy import select
 
-from adapters.base import LedgerError
 from connector import binding, lease
 from connector.callback import CallbackError, receiver_for
 from connector.cli.app import Failure, UsageProblem, app, err, out, state
@@ -27,6 +26,7 @@ from connector.cli.options import (
 from connector.cli.output import Format, FormatOpt, emit
 from connector.flow import Choice, Grant, NoFlow
 from connector.flow import flow as flow_of
+from connector.ledger import LedgerError
 from connector.model import ConnectionState, Tenant
 from connector.oauth import TokenVault, new_state
 from connector.store import synclog
@@ -207,8 +207,8 @@ CONNECTION_COLUMNS = ("tenant", "ledger", "ledger id", "state", "refresh token d
 @app.command("connections")
 def list_connections(ctx: typer.Context, fmt: FormatOpt = Format.TABLE) -> None:
     """Every connection with its state, refresh-token expiry, last sync and health problems."""
-    from adapters import base as registry
     from connector import health
+    from connector import ledger as registry
 
     st = state(ctx)
     store, settings = st.store, st.settings
@@ -245,7 +245,7 @@ def list_connections(ctx: typer.Context, fmt: FormatOpt = Format.TABLE) -> None:
 
 def _dies(row: Any, ledger: str) -> str:
     """When the refresh token dies: the ledger's word, else its idle life from the last refresh."""
-    from adapters import base as registry
+    from connector import ledger as registry
 
     if row is None:
         return "-"

@@ -15,9 +15,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn
 from rich.table import Table
 
-from adapters.base import LedgerError
 from connector import lease, nightreport, outbox
 from connector.cli.app import Failure, UsageProblem, app, err, out, state
+from connector.ledger import LedgerError
 from connector.mail import TemplateProblem
 from connector.outbox import Mode
 from connector.run.execute import Outcome

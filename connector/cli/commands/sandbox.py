@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from adapters.base import BUILTIN
 from connector.cli.app import UsageProblem, app
+from connector.ledger import BUILTIN
 
 SIZES = ("demo", "small", "large")
 

@@ -17,11 +17,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from adapters.base import Ledger
 from connector import lease
 from connector.cli.app import Failure, UsageProblem, app, err, out, state
 from connector.cli.commands.run import lost_lease
 from connector.config import Settings
+from connector.ledger import Ledger
 from connector.mapping import CompiledMapping
 from connector.runtime import NotConnected, ledger_for, mapping_for
 from connector.store import Store, synclog

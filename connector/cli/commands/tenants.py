@@ -12,8 +12,8 @@ from typing import Annotated
 
 import typer
 
-from adapters import base as registry
 from connector import digest, firmmode
+from connector import ledger as registry
 from connector.cli import profile_opts as po
 from connector.cli.app import UsageProblem, app, out, state
 from connector.cli.options import (
