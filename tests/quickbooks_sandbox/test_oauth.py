@@ -171,3 +171,26 @@ def test_client_secret_and_webhook_verifier_never_reach_logs(sandbox):
 
     line = scrub(f"secret={sandbox.client_secret} verifier={sandbox.notifier.verifier}")
     assert sandbox.client_secret not in line and sandbox.notifier.verifier not in line
+
+
+def test_a_code_lives_five_simulated_minutes_but_never_less_than_the_real_floor(sandbox, monkeypatch):
+    from adapters.quickbooks.sandbox import auth
+
+    def code_after(minutes: float) -> OAuth2Session | OAuthError:
+        oauth = _oauth(sandbox)
+        verifier = generate_token(48)
+        _, back = _consent(sandbox, oauth, verifier)
+        sandbox.clock.advance(minutes * 60)  # simulated minutes, a few real milliseconds
+        try:
+            oauth.fetch_token(sandbox.token_url, code=back["code"][0], code_verifier=verifier)
+        except OAuthError as exc:
+            return exc
+        return oauth
+
+    assert isinstance(code_after(6), OAuth2Session), (
+        "within the real floor a code outlives five simulated minutes"
+    )
+    monkeypatch.setattr(auth, "CODE_REAL_FLOOR_S", 0.0)
+    refused = code_after(6)
+    assert isinstance(refused, OAuthError) and refused.error == "invalid_grant"
+    assert isinstance(code_after(4), OAuth2Session)

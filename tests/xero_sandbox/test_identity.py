@@ -216,3 +216,22 @@ def test_issued_tokens_and_the_client_secret_never_reach_text_that_is_scrubbed(f
     cleaned = scrub(line)
     assert fixed.tokens["access_token"] not in cleaned and fixed.tokens["refresh_token"] not in cleaned
     assert fixed.sandbox.client_secret not in cleaned
+
+
+def test_a_code_lives_five_simulated_minutes_but_never_less_than_the_real_floor(fixed, monkeypatch):
+    from adapters.xero.sandbox import identity
+
+    sb = fixed.sandbox  # its clock stands still unless advanced: a fast clock's minutes pass in no real time
+    code = code_from(authorize(sb))["code"]
+    sb.clock.advance(6 * 60)  # six simulated minutes, a few real milliseconds
+    late = token(sb, {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT})
+    assert late.status_code == 200, "within the real floor a code outlives five simulated minutes"
+    monkeypatch.setattr(identity, "CODE_REAL_FLOOR_S", 0.0)
+    code = code_from(authorize(sb))["code"]
+    sb.clock.advance(6 * 60)
+    expired = token(sb, {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT})
+    assert (expired.status_code, expired.json()) == (400, {"error": "invalid_grant"})
+    code = code_from(authorize(sb))["code"]
+    sb.clock.advance(4 * 60)
+    fresh = token(sb, {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT})
+    assert fresh.status_code == 200
