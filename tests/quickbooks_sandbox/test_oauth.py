@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import timedelta
 from urllib.parse import parse_qs, urlparse
 
@@ -173,24 +174,27 @@ def test_client_secret_and_webhook_verifier_never_reach_logs(sandbox):
     assert sandbox.client_secret not in line and sandbox.notifier.verifier not in line
 
 
-def test_a_code_lives_five_simulated_minutes_but_never_less_than_the_real_floor(sandbox, monkeypatch):
-    from adapters.quickbooks.sandbox import auth
+def test_on_a_fast_clock_a_code_outlives_five_simulated_minutes_for_a_real_minute(firm, monkeypatch):
+    from adapters.quickbooks.sandbox import auth, start
+    from tests.clock import sandbox_clock
 
-    def code_after(minutes: float) -> OAuth2Session | OAuthError:
-        oauth = _oauth(sandbox)
-        verifier = generate_token(48)
-        _, back = _consent(sandbox, oauth, verifier)
-        sandbox.clock.advance(minutes * 60)  # simulated minutes, a few real milliseconds
-        try:
-            oauth.fetch_token(sandbox.token_url, code=back["code"][0], code_verifier=verifier)
-        except OAuthError as exc:
-            return exc
-        return oauth
+    sb = start(firm, seed=7, clock=sandbox_clock(speed=3600))  # a minute per 17 ms
+    try:
 
-    assert isinstance(code_after(6), OAuth2Session), (
-        "within the real floor a code outlives five simulated minutes"
-    )
-    monkeypatch.setattr(auth, "CODE_REAL_FLOOR_S", 0.0)
-    refused = code_after(6)
-    assert isinstance(refused, OAuthError) and refused.error == "invalid_grant"
-    assert isinstance(code_after(4), OAuth2Session)
+        def exchange_after_six_minutes() -> OAuth2Session | OAuthError:
+            oauth = _oauth(sb)
+            verifier = generate_token(48)
+            _, back = _consent(sb, oauth, verifier)
+            time.sleep(0.1)  # six simulated minutes, a tenth of a real second
+            try:
+                oauth.fetch_token(sb.token_url, code=back["code"][0], code_verifier=verifier)
+            except OAuthError as exc:
+                return exc
+            return oauth
+
+        assert isinstance(exchange_after_six_minutes(), OAuth2Session), "within the real floor the code works"
+        monkeypatch.setattr(auth, "CODE_REAL_FLOOR_S", 0.0)
+        refused = exchange_after_six_minutes()
+        assert isinstance(refused, OAuthError) and refused.error == "invalid_grant"
+    finally:
+        sb.stop()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import requests
 from authlib.integrations.requests_client import OAuth2Session
 
@@ -218,20 +220,22 @@ def test_issued_tokens_and_the_client_secret_never_reach_text_that_is_scrubbed(f
     assert fixed.sandbox.client_secret not in cleaned
 
 
-def test_a_code_lives_five_simulated_minutes_but_never_less_than_the_real_floor(fixed, monkeypatch):
+def test_on_a_fast_clock_a_code_outlives_five_simulated_minutes_for_a_real_minute(monkeypatch):
+    from adapters.sandbox.generator import generate
     from adapters.xero.sandbox import identity
+    from tests.clock import TODAY
 
-    sb = fixed.sandbox  # its clock stands still unless advanced: a fast clock's minutes pass in no real time
-    code = code_from(authorize(sb))["code"]
-    sb.clock.advance(6 * 60)  # six simulated minutes, a few real milliseconds
-    late = token(sb, {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT})
-    assert late.status_code == 200, "within the real floor a code outlives five simulated minutes"
-    monkeypatch.setattr(identity, "CODE_REAL_FLOOR_S", 0.0)
-    code = code_from(authorize(sb))["code"]
-    sb.clock.advance(6 * 60)
-    expired = token(sb, {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT})
-    assert (expired.status_code, expired.json()) == (400, {"error": "invalid_grant"})
-    code = code_from(authorize(sb))["code"]
-    sb.clock.advance(4 * 60)
-    fresh = token(sb, {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT})
-    assert fresh.status_code == 200
+    sb = start(generate(2, "demo", today=TODAY), clock=SandboxClock(NOON, speed=3600))  # a minute per 17 ms
+    try:
+
+        def exchange_after_six_minutes() -> requests.Response:
+            code = code_from(authorize(sb))["code"]
+            time.sleep(0.1)  # six simulated minutes, a tenth of a real second
+            return token(sb, {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT})
+
+        assert exchange_after_six_minutes().status_code == 200, "within the real floor the code still works"
+        monkeypatch.setattr(identity, "CODE_REAL_FLOOR_S", 0.0)
+        late = exchange_after_six_minutes()
+        assert (late.status_code, late.json()) == (400, {"error": "invalid_grant"})
+    finally:
+        sb.stop()

@@ -31,8 +31,9 @@ ACCESS_TTL = timedelta(minutes=30)
 GRACE = timedelta(minutes=30)
 REFRESH_TTL = timedelta(days=60)
 CODE_TTL = timedelta(minutes=5)
-# A code also lives at least this many real seconds: on a fast clock five simulated minutes can be 40 real
-# ms, less than a busy machine takes from the consent redirect to the code exchange. At 1x nothing changes.
+# On a clock running faster than real time, a code also lives at least this many real seconds: five
+# simulated minutes can be 40 real ms there, less than a busy machine takes from the consent redirect
+# to the code exchange. At 1x, and on a stopped clock that only a test moves, the five minutes alone count.
 CODE_REAL_FLOOR_S = 60.0
 
 
@@ -80,9 +81,11 @@ class _Code:
     issued_real: float = field(default_factory=time.monotonic)
 
 
-def _code_expired(code: _Code, now: datetime) -> bool:
-    """Past five simulated minutes and past the real floor (CODE_REAL_FLOOR_S)."""
-    return now - code.issued > CODE_TTL and time.monotonic() - code.issued_real > CODE_REAL_FLOOR_S
+def _code_expired(code: _Code, now: datetime, speed: float) -> bool:
+    """Past five minutes of the sandbox clock and, on a clock running faster than real time, past the real
+    floor (CODE_REAL_FLOOR_S). A stopped clock (speed 0) moves only when a test advances it: no floor."""
+    floor = CODE_REAL_FLOOR_S if speed > 1 else 0.0
+    return now - code.issued > CODE_TTL and time.monotonic() - code.issued_real >= floor
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,7 +264,11 @@ class Identity:
     def _code_grant(self, form: dict[str, str], secret: str | None) -> Response:
         code = self.codes.pop(form.get("code", ""), None)
         now = self.clock.now()
-        if code is None or _code_expired(code, now) or code.redirect_uri != form.get("redirect_uri"):
+        if (
+            code is None
+            or _code_expired(code, now, self.clock.speed)
+            or code.redirect_uri != form.get("redirect_uri")
+        ):
             return _error("invalid_grant")
         if code.challenge:
             verifier = form.get("code_verifier", "")
