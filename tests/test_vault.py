@@ -18,7 +18,7 @@ from connector.ledger import AuthExpired
 from connector.model import ConnectionState
 from connector.oauth import TokenSet, TokenVault, load_key
 from connector.store import Store
-from connector.store.schema import oauth_tokens
+from connector.store.schema import oauth_grants, oauth_tokens
 from connector.store.tenants import get_connection
 
 KEY = Fernet.generate_key()
@@ -33,7 +33,7 @@ def test_tokens_are_encrypted_at_rest(store: Store, tenant):
     vault = TokenVault(store, KEY)
     vault.put("acme", tokens("eyJ-access-secret", "rt-refresh-secret"))
     with store.read() as conn:
-        ciphertext = conn.execute(select(oauth_tokens.c.ciphertext)).scalar_one()
+        ciphertext = conn.execute(select(oauth_grants.c.ciphertext)).scalar_one()
     assert "eyJ-access-secret" not in ciphertext
     assert "rt-refresh-secret" not in ciphertext
     got = vault.get("acme")
@@ -189,3 +189,68 @@ def test_token_responses_read_scopes_and_quickbooks_refresh_expiry():
 def test_a_token_response_without_a_refresh_token_is_a_reconnect():
     with pytest.raises(AuthExpired, match="offline_access"):
         TokenSet.from_response({"access_token": "a", "expires_in": 60}, now=NOW)
+
+
+# ---- one row per consent (migration 0019): storage apart from refresh coordination
+
+
+def _set(access: str, refresh: str = "refresh-1") -> TokenSet:
+    return TokenSet(access, refresh, NOW + timedelta(minutes=30), ("offline_access",))
+
+
+def _rows(store: Store) -> tuple[dict[str, str], list[str]]:
+    """(tenant -> grant, grants stored)."""
+    with store.read() as conn:
+        links = dict(conn.execute(select(oauth_tokens.c.tenant_id, oauth_tokens.c.grant_id)).all())
+        grants = sorted(conn.execute(select(oauth_grants.c.grant_id)).scalars())
+    return links, grants
+
+
+def test_tenants_of_one_consent_share_one_row_and_a_tenant_alone_is_its_own_grant(store: Store):
+    vault = TokenVault(store, KEY)
+    for name in ("north", "south", "east"):
+        vault.put(name, _set("access-g", "refresh-g"), "consent-1")
+    vault.put("solo", _set("access-s", "refresh-s"))
+    assert _rows(store) == (
+        {"north": "consent-1", "south": "consent-1", "east": "consent-1", "solo": "solo"},
+        ["consent-1", "solo"],
+    )
+    assert (vault.sharing("south"), vault.sharing("solo")) == (["east", "north"], [])
+    vault.put("south", _set("access-g2", "refresh-g2"))  # no grant named: the one it uses
+    assert {vault.get(t).access_token for t in ("north", "south", "east")} == {"access-g2"}  # type: ignore[union-attr]
+    assert vault.get("solo") == _set("access-s", "refresh-s")
+
+
+def test_a_tenant_leaving_a_grant_takes_it_away_only_when_it_was_the_last(store: Store):
+    vault = TokenVault(store, KEY)
+    vault.put("north", _set("access-1"), "consent-1")
+    vault.put("south", _set("access-1"), "consent-1")
+    vault.put("north", _set("access-2"), "consent-2")  # reconnected by another consent
+    assert _rows(store) == ({"north": "consent-2", "south": "consent-1"}, ["consent-1", "consent-2"])
+    vault.delete("south")  # consent-1's last tenant
+    assert _rows(store) == ({"north": "consent-2"}, ["consent-2"])
+    vault.put("east", _set("access-2"), "consent-2")
+    vault.delete("north")
+    assert _rows(store) == ({"east": "consent-2"}, ["consent-2"])
+    assert vault.get("north") is None and vault.get("east") == _set("access-2")
+
+
+def test_a_refresh_for_one_tenant_of_a_consent_writes_one_row_and_every_tenant_reads_it(store: Store):
+    from sqlalchemy import event
+
+    vault = TokenVault(store, KEY)
+    for i in range(50):
+        vault.put(f"firm{i:02d}", tokens(expires_in=0), "consent-1")
+    written: list[str] = []
+
+    def counted(conn: object, cursor: object, statement: str, *rest: object) -> None:
+        if statement.lstrip().upper().startswith(("UPDATE", "INSERT")) and "oauth_" in statement:
+            written.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", counted)
+    try:
+        got = vault.fresh("firm07", lambda current: tokens("access-2", "refresh-2"))
+    finally:
+        event.remove(store.engine, "before_cursor_execute", counted)
+    assert got.access_token == "access-2" and len(written) == 1 and "oauth_grants" in written[0]
+    assert {vault.get(f"firm{i:02d}").access_token for i in range(50)} == {"access-2"}  # type: ignore[union-attr]

@@ -36,16 +36,17 @@ from adapters.sandbox.generator import FirmSize, generate
 from adapters.xero import connect as xero_connect
 from adapters.xero import sandbox as xero_sandbox
 from adapters.xero.sandbox.identity import Access, Identity
-from connector.config import Settings, XeroSettings
+from adapters.xero.settings import XeroSettings
+from connector.config import Settings
 from connector.lease import acquire, renew
 from connector.ledger import Retriable
 from connector.model import Tenant
 from connector.oauth import TokenSet, TokenVault, load_key
-from connector.runtime import ledger_for, mapping_for
 from connector.store import Store
 from connector.store.schema import customers, run_leases
 from connector.store.tenants import get_tenant, save_tenant
 from connector.sync import run_sync
+from connector.wiring import ledger_for, mapping_for
 
 SLOW_S = 3.0  # the token endpoint's answer time in the test that commits beside a refresh
 SIZE = FirmSize(5, 100, 50)
@@ -119,10 +120,10 @@ def xero(endpoint: Endpoint, monkeypatch: pytest.MonkeyPatch) -> Iterator[xero_s
 
 def xero_settings(handle: xero_sandbox.XeroSandbox, tmp_path: Path) -> Settings:
     url = handle.base_url
-    return Settings(data_dir=tmp_path / "ccm", xero=XeroSettings(
+    return Settings(data_dir=tmp_path / "ccm", ledgers={"xero": XeroSettings(
         client_id=handle.client_id, client_secret=handle.client_secret, login_url=url, identity_url=url,
         api_url=url, ca_bundle=handle.ca_path,
-    ))  # fmt: skip
+    )})  # fmt: skip
 
 
 def connected(
@@ -220,7 +221,7 @@ def test_the_rotated_refresh_token_is_in_the_vault_before_the_api_sees_the_new_a
     with store.read() as conn:
         tenant = get_tenant(conn, "acme")
     assert tenant is not None
-    ledger = ledger_for(settings, store, tenant, {"clock": xero.clock})
+    ledger = ledger_for(settings, store, tenant, xero.clock)
     result = run_sync(store, "acme", ledger, mapping_for(settings, tenant), clock=xero.clock.now)
     assert result.outcome == "ok", result.error
     assert len(endpoint.answers) == 1
@@ -269,7 +270,7 @@ def _refresh_in_a_process(url: str, key: bytes, xero: dict[str, str], tenant: st
                           answers: Any) -> None:  # fmt: skip
     store = Store.open(url)
     try:
-        settings = Settings(xero=XeroSettings(**xero))  # type: ignore[arg-type]
+        settings = Settings(ledgers={"xero": XeroSettings(**xero)})  # type: ignore[arg-type]
         vault = TokenVault(store, key)
         ready.release()
         go.wait(JOIN_S)
@@ -360,7 +361,7 @@ def test_two_processes_refreshing_one_grant_make_one_call_share_its_answer_and_w
 
 def _die_after_the_answer(url: str, key: bytes, xero: dict[str, str], answer_file: str) -> None:
     store = Store.open(url)
-    settings = Settings(xero=XeroSettings(**xero))  # type: ignore[arg-type]
+    settings = Settings(ledgers={"xero": XeroSettings(**xero)})  # type: ignore[arg-type]
     renew = refresher(settings)
 
     def answered_then_died(current: TokenSet) -> TokenSet:
@@ -410,10 +411,10 @@ def test_a_rotation_that_cannot_be_stored_is_not_used_and_the_next_refresh_recov
     assert old is not None
 
     def database_down(*args: object, **kwargs: object) -> None:
-        raise OperationalError("UPDATE oauth_tokens", {}, Exception("database is locked"))
+        raise OperationalError("UPDATE oauth_grants", {}, Exception("database is locked"))
 
     with monkeypatch.context() as patched:
-        patched.setattr(vault, "_write", database_down)
+        patched.setattr(vault.tokens, "write", database_down)
         with pytest.raises(Retriable, match="could not be stored"):
             vault.fresh("acme", refresher(settings))
     assert vault.get("acme") == old  # the new access token was never handed out

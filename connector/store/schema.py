@@ -71,16 +71,26 @@ connections = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
 )
 
-# One row per tenant: the Fernet-encrypted token set; expiries in clear for connection-health checks.
+# One row per consent (grant): the Fernet-encrypted token set; expiries in clear for connection-health checks.
+# Tenants connected by one consent (a bookkeeper's Xero login reaching many organisations) share its row, so a
+# refresh writes one row however many tenants it serves; a tenant connected alone is its own grant (the
+# grant id is then the tenant's id). Migration 0019 moved the tokens here from one copy per tenant.
+oauth_grants = Table(
+    "oauth_grants",
+    metadata,
+    Column("grant_id", Id, primary_key=True),
+    Column("ciphertext", Text, nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("refresh_expires_at", UTCDateTime()),
+    Column("updated_at", UTCDateTime(), nullable=False),  # when these tokens were issued (last refreshed)
+)
+
+# One row per connected tenant: which grant's tokens it uses.
 oauth_tokens = Table(
     "oauth_tokens",
     metadata,
     Column("tenant_id", Id, primary_key=True),
-    Column("ciphertext", Text, nullable=False),
-    Column("expires_at", UTCDateTime(), nullable=False),
-    Column("refresh_expires_at", UTCDateTime()),
-    Column("updated_at", UTCDateTime(), nullable=False),
-    Column("grant_id", String(64)),  # tenants connected by one consent share its rotating tokens
+    Column("grant_id", Id, ForeignKey("oauth_grants.grant_id"), nullable=False),
     Index(None, "grant_id"),
 )
 

@@ -24,7 +24,7 @@ from connector.config import load_settings
 from connector.model import ConnectionState
 from connector.oauth import TokenVault
 from connector.store import Store
-from connector.store.schema import oauth_states, oauth_tokens, tenants
+from connector.store.schema import oauth_grants, oauth_states, oauth_tokens, tenants
 from connector.store.tenants import get_connection, get_tenant
 from tests import clock
 from tests.serve.harness import (
@@ -107,7 +107,7 @@ def test_connecting_through_the_server(ledger: str, tmp_path: Path):
     tokens = TokenVault.open(store, settings).get("acme")
     assert tokens is not None and tokens.access_token
     with store.read() as conn:
-        stored = conn.execute(select(oauth_tokens.c.ciphertext)).scalar_one()
+        stored = conn.execute(select(oauth_grants.c.ciphertext)).scalar_one()
     assert tokens.access_token not in stored and tokens.refresh_token not in stored  # encrypted at rest
     assert _count(store, oauth_states) == 0  # each state is used once
     store.close()

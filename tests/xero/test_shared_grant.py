@@ -17,14 +17,15 @@ from adapters.sandbox.generator import FirmSize, generate
 from adapters.xero import connect as xero_connect
 from adapters.xero import flow
 from adapters.xero import sandbox as xero_sandbox
-from connector.config import Settings, XeroSettings
-from connector.flow import Choice
+from adapters.xero.settings import XeroSettings
+from connector.config import Settings
+from connector.flow import Choice, save_grant
 from connector.model import ConnectionState, Tenant
 from connector.oauth import TokenVault, load_key
-from connector.runtime import ledger_for, mapping_for
 from connector.store import Store
 from connector.store.tenants import get_connection, get_tenant
 from connector.sync import run_sync
+from connector.wiring import ledger_for, mapping_for
 
 SIZE = FirmSize(5, 100, 50)
 
@@ -44,8 +45,8 @@ def xero():
 
 def _settings(handle, tmp_path: Path) -> Settings:
     h = handle
-    return Settings(data_dir=tmp_path, xero=XeroSettings(client_id=h.client_id, client_secret=h.client_secret,
-                    login_url=h.base_url, identity_url=h.base_url, api_url=h.base_url, ca_bundle=h.ca_path))  # fmt: skip
+    return Settings(data_dir=tmp_path, ledgers={"xero": XeroSettings(client_id=h.client_id, client_secret=h.client_secret,
+                    login_url=h.base_url, identity_url=h.base_url, api_url=h.base_url, ca_bundle=h.ca_path)})  # fmt: skip
 
 
 def _consented(xero, store: Store, settings: Settings) -> tuple[TokenVault, list[Choice]]:
@@ -55,14 +56,14 @@ def _consented(xero, store: Store, settings: Settings) -> tuple[TokenVault, list
                           xero.clock.now())  # fmt: skip
     vault = TokenVault(store, load_key(settings), xero.clock.now)
     for choice in grant.choices:
-        flow.save(settings, store, Tenant(choice.name.split()[0].lower(), "", "xero"), grant, choice, vault)
+        save_grant(store, vault, Tenant(choice.name.split()[0].lower(), "", "xero"), grant, choice)
     return vault, list(grant.choices)
 
 
 def _sync(store: Store, settings: Settings, tenant_id: str, clock: SandboxClock):
     with store.read() as conn:
         tenant = get_tenant(conn, tenant_id)
-    ledger = ledger_for(settings, store, tenant, {"clock": clock})
+    ledger = ledger_for(settings, store, tenant, clock)
     return run_sync(store, tenant_id, ledger, mapping_for(settings, tenant), clock=clock.now)
 
 
