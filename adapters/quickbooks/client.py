@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,9 +27,10 @@ import requests
 import structlog
 from quickbooks import QuickBooks
 from quickbooks import exceptions as qbe
+from tenacity import Retrying, wait_exponential_jitter
 
 from adapters.quickbooks.pacing import Pacer
-from adapters.quickbooks.retry import retrying
+from connector.errormap import ErrorRule, resolve
 from connector.ledger import (
     AuthExpired,
     Fatal,
@@ -39,6 +41,7 @@ from connector.ledger import (
     after_retries,
 )
 from connector.redact import scrub
+from connector.retry import RetryPolicy
 
 log = structlog.get_logger(__name__)
 TIMEOUT_S = 60
@@ -46,6 +49,8 @@ THROTTLED = 3001  # QBO's ThrottleExceeded fault code
 STALE_OBJECT = 5010
 NOT_FOUND = 610
 DEFAULT_RETRY_AFTER = 60.0
+MAX_ATTEMPTS = 5
+MAX_WAIT_S = 120.0  # a longer Retry-After ends the run (the engine reports when it can resume)
 _XML_CODE = re.compile(r'<Error[^>]*\bcode="(\d+)"')
 
 
@@ -72,16 +77,36 @@ class OutcomeUnknown(Retriable):
     resend = False
 
 
-class NotFound(Fatal):
+class QboNotFound(Fatal):
     """QBO fault 610: the object does not exist (or was deleted)."""
 
 
-class Refused(Fatal):
+class QboRefused(Fatal):
     """QBO refused the request as invalid (a validation fault); the message carries its code and text."""
 
     def __init__(self, code: int, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+def _worth_retrying(exc: BaseException) -> bool:
+    if isinstance(exc, RateLimited):
+        return exc.retry_after <= MAX_WAIT_S
+    return isinstance(exc, Retriable) and getattr(exc, "resend", True)
+
+
+# Reads go through it as they are. Writes reach it only as RateLimited (QBO refused them before doing
+# anything) or as errors marked `resend = False` (OutcomeUnknown, StaleObject), which it never resends: see
+# `QboApi._write` and writeback.py, which look at QBO before sending a write again.
+RETRY = RetryPolicy(MAX_ATTEMPTS, _worth_retrying, wait_exponential_jitter(multiplier=0.5, max=8.0))
+
+
+def retrying(attempts: int = MAX_ATTEMPTS, sleep: Callable[[float], None] = time.sleep) -> Retrying:
+    """A Retrying that re-runs a call on RateLimited (after its Retry-After) and Retriable (backing off).
+
+    After `attempts` tries, or on any other error, the last error is raised as it was.
+    """
+    return RETRY.retrying(sleep, attempts)
 
 
 def _fault_text(code: int, message: str, detail: str) -> str:
@@ -101,22 +126,73 @@ def with_tid(text: str, tid: str | None) -> str:
     return f"{text} (intuit_tid {scrub(tid)[:80]})" if tid else text
 
 
+@dataclass(frozen=True, slots=True)
+class QboAnswer:
+    """A raw QBO answer as the HTTP error table reads it: status, body (its first 2,000 characters), the XML
+    fault code in it if any, and the `intuit_tid` note its messages end with."""
+
+    status: int
+    body: str
+    xml_code: str | None
+    tid: str
+    retry_after: float
+
+    @classmethod
+    def of(cls, response: requests.Response) -> QboAnswer:
+        body = response.text[:2000]
+        found = _XML_CODE.search(body)
+        tid = response.headers.get("intuit_tid")
+        return cls(response.status_code, body, found.group(1) if found else None,
+                   with_tid("", tid), _retry_after(response))  # fmt: skip
+
+
+def _throttled(a: QboAnswer) -> bool:
+    fault = int(a.xml_code) if a.xml_code is not None else None
+    return a.status == 429 or "ThrottleExceeded" in a.body or fault == THROTTLED
+
+
+# What a raw answer means, judged from the status AND the body (JSON or XML); no row: the SDK reads it.
+HTTP_ERRORS: tuple[ErrorRule[QboAnswer], ...] = (
+    ErrorRule(_throttled, RateLimited, "QuickBooks throttled the request (fault 3001){tid}",
+              lambda a: {"retry_after": a.retry_after, "scope": "minute"}),
+    ErrorRule(lambda a: a.status >= 500, ServerError, "QuickBooks answered HTTP {status}{tid}",
+              lambda a: {"status": a.status}),
+    ErrorRule(403, AuthExpired, "QuickBooks refused access to this company (HTTP 403){tid}"),
+    # any other XML fault: the SDK cannot read it
+    ErrorRule(lambda a: a.xml_code is not None and a.status != 401, Fatal,
+              "QuickBooks fault {xml_code} (HTTP {status}){tid}"),
+)  # fmt: skip
+
+
 def classify(response: requests.Response) -> LedgerError | None:
-    """The typed error a raw QBO answer means, judged from the status AND the body (JSON or XML)."""
-    status = response.status_code
-    body = response.text[:2000]
-    tid = response.headers.get("intuit_tid")
-    xml_code = _XML_CODE.search(body)
-    if status == 429 or "ThrottleExceeded" in body or (xml_code and int(xml_code.group(1)) == THROTTLED):
-        return RateLimited(_retry_after(response), "minute",
-                           with_tid("QuickBooks throttled the request (fault 3001)", tid))  # fmt: skip
-    if status >= 500:
-        return ServerError(with_tid(f"QuickBooks answered HTTP {status}", tid), status)
-    if status == 403:
-        return AuthExpired(with_tid("QuickBooks refused access to this company (HTTP 403)", tid))
-    if xml_code and status != 401:  # any other XML fault: the SDK cannot read it
-        return Fatal(with_tid(f"QuickBooks fault {xml_code.group(1)} (HTTP {status})", tid))
-    return None
+    """The typed error a raw QBO answer means (`HTTP_ERRORS`), or None for an answer the SDK may read."""
+    return resolve(HTTP_ERRORS, QboAnswer.of(response))
+
+
+@dataclass(frozen=True, slots=True)
+class QboFault:
+    """A fault the SDK raised, as the fault table reads it: its code (0: none) and its text for messages."""
+
+    code: int
+    text: str
+
+    @property
+    def status(self) -> int:  # the table's rows match fault codes here
+        return self.code
+
+
+def _default_wait(_: QboFault) -> dict[str, Any]:
+    return {"retry_after": DEFAULT_RETRY_AFTER, "scope": "minute"}  # the SDK's 3001 loses any Retry-After
+
+
+# What a fault the SDK raised means, by its code (an AuthorizationException is AuthExpired whatever its code).
+FAULTS: tuple[ErrorRule[QboFault], ...] = (
+    ErrorRule(THROTTLED, RateLimited, "{text}", _default_wait),
+    ErrorRule(STALE_OBJECT, StaleObject, "{text}"),
+    ErrorRule(NOT_FOUND, QboNotFound, "{text}"),
+    ErrorRule(lambda f: f.code >= 10000, Retriable, "{text}"),  # the SDK's code for an answer it cannot read
+    ErrorRule(lambda f: True, QboRefused, "{text}", lambda f: {"code": f.code}),
+)  # fmt: skip
 
 
 class _SdkClient(QuickBooks):
@@ -140,7 +216,7 @@ class QboApi:
     tokens: TokenSource
     verify: Path | bool = True
     pacer: Pacer | None = None
-    attempts: int = 5
+    attempts: int = MAX_ATTEMPTS
     sleep: Callable[[float], None] | None = None
 
     def __post_init__(self) -> None:
@@ -199,7 +275,7 @@ class QboApi:
             raise error
         return response
 
-    def _retrying(self) -> Any:
+    def _retrying(self) -> Retrying:
         return retrying(self.attempts, self.sleep) if self.sleep else retrying(self.attempts)
 
     def _call(self, action: Callable[[], Any]) -> Any:
@@ -246,15 +322,9 @@ class QboApi:
         except qbe.QuickbooksException as exc:
             code = exc.error_code if isinstance(exc.error_code, int) else 0
             text = with_tid(_fault_text(code, exc.message, exc.detail), self._last.tid)
-            if code == THROTTLED:
-                raise RateLimited(DEFAULT_RETRY_AFTER, "minute", text) from None
-            if code == STALE_OBJECT:
-                raise StaleObject(text) from None
-            if code == NOT_FOUND:
-                raise NotFound(text) from None
-            if code >= 10000:  # the SDK's own code for an answer it could not read
-                raise Retriable(text) from None
-            raise Refused(code, text) from None
+            error = resolve(FAULTS, QboFault(code, text))
+            assert error is not None  # the last row matches every fault
+            raise error from None
 
     # -- operations (raw JSON)
     def query(self, text: str) -> dict[str, Any]:

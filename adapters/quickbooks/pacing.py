@@ -1,11 +1,13 @@
 """Keeping under QBO's limits per company (realm): requests per second, per minute, and in flight.
 
-A sliding log of request starts: a new request waits until fewer than `per_minute` began in the past 60 s
+Sliding windows of request starts: a new request waits until fewer than `per_minute` began in the past 60 s
 and fewer than `per_second` in the past `SECOND_WINDOW_S`, so no fixed window of QBO's (a second, a minute)
 can see more. The second's window is a little longer than a second: a request reaches QBO some milliseconds
 after it was admitted here, and those delays vary, so ten admissions a second apart could otherwise land
 within one second there. A semaphore caps the requests in flight. Batch requests also keep under 40 a
 minute (39 per 61 s, the same margin). One Pacer per realm per process, shared by every client of that realm.
+The windows are counted in this process (connector/ratelimits/memory.py) or, with a shared backend, where
+every process counts: the same checks, the same arithmetic (pyrate-limiter's SlidingWindowLog) either way.
 
 With a shared backend (connector/ratelimits: PostgreSQL or Redis) the same windows are counted there under
 the realm id, by every process, and the in-flight places are expiring leases: two processes on one company
@@ -16,12 +18,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import ClassVar
 
 from connector.ratelimits import Backend, Check, in_flight
+from connector.ratelimits.memory import MemoryBackend
 
 WINDOW_S = 60.0
 QBO_PER_SECOND = 10  # per realm and app, sandbox companies too since 2025-09-15
@@ -58,12 +60,10 @@ class Pacer:
         self._key = f"qbo:{realm}"
         self._checks = Check(self._key, ((per_second, SECOND_WINDOW_S), (per_minute, WINDOW_S)))
         self._batch_check = Check(f"{self._key}:batch", ((BATCH_BUDGET, BATCH_WINDOW_S),))
-        self._batches: deque[float] = deque()
+        self._windows: Backend = shared or MemoryBackend()  # where the starts are counted
         self.per_minute = per_minute
         self.per_second = per_second
         self._slots = threading.BoundedSemaphore(concurrent)
-        self._starts: deque[float] = deque()
-        self._lock = threading.Lock()
         self._clock = clock
         self._sleep = sleep
         self.waited_s = 0.0
@@ -91,43 +91,12 @@ class Pacer:
                                                  shared=shared, realm=key or realm)  # fmt: skip
             return pacer
 
-    def _wait(self, now: float) -> float:
-        """Seconds until a request may start (0: now). Called with the lock held."""
-        while self._starts and self._starts[0] <= now - WINDOW_S:
-            self._starts.popleft()
-        if len(self._starts) >= self.per_minute:
-            return self._starts[0] + WINDOW_S - now
-        if len(self._starts) >= self.per_second:
-            oldest = self._starts[-self.per_second]  # the per_second-th latest start
-            if oldest > now - SECOND_WINDOW_S:
-                return oldest + SECOND_WINDOW_S - now
-        return 0.0
-
-    def _batch_wait(self, now: float) -> float:
-        """Seconds until a batch request may start, by the batch budget alone. Called with the lock held."""
-        while self._batches and self._batches[0] <= now - BATCH_WINDOW_S:
-            self._batches.popleft()
-        if len(self._batches) >= BATCH_BUDGET:
-            return self._batches[0] + BATCH_WINDOW_S - now
-        return 0.0
-
     def _admit(self, batch: bool) -> None:
-        while True:
-            with self._lock:
-                now = self._clock()
-                wait = max(self._wait(now), self._batch_wait(now) if batch else 0.0)
-                if wait <= 0:
-                    self._starts.append(now)
-                    if batch:
-                        self._batches.append(now)
-                    return
-            self.waited_s += wait
-            self._sleep(wait)
-
-    def _admit_shared(self, shared: Backend, batch: bool) -> None:
+        """Wait until the request fits the second's and the minute's windows (and the batch budget, for a
+        batch), counting its start there."""
         checks = (self._checks, self._batch_check) if batch else (self._checks,)
         while True:
-            verdict = shared.admit(checks, self._clock())
+            verdict = self._windows.admit(checks, self._clock())
             if verdict.admitted:
                 return
             self.waited_s += verdict.wait
@@ -139,7 +108,7 @@ class Pacer:
         the batch budget, for a batch request)."""
         if self.shared is not None:
             with in_flight(self.shared, f"{self._key}:inflight", self.concurrent):
-                self._admit_shared(self.shared, batch)
+                self._admit(batch)
                 yield
             return
         with self._slots:

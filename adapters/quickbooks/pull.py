@@ -21,7 +21,7 @@ from typing import Any
 
 import structlog
 
-from adapters.quickbooks.client import QboApi, Refused
+from adapters.quickbooks.client import QboApi, QboRefused
 from adapters.quickbooks.records import split
 from adapters.quickbooks.schema import ENTITIES
 from connector.ledger import Cursor, Fatal, Page
@@ -124,7 +124,7 @@ class Puller:
             return None
         try:
             raw = self.api.cdc(list(ENTITIES.values()), qbo_time(since))
-        except Refused as exc:  # e.g. QBO's own verdict that `since` is past its look-back
+        except QboRefused as exc:  # e.g. QBO's own verdict that `since` is past its look-back
             log.info("quickbooks.cdc_refused", realm=self.api.realm, since=qbo_time(since), reason=str(exc))
             return None
         records: dict[str, list[dict[str, Any]]] = {}

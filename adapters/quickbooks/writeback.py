@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from adapters.quickbooks.client import OutcomeUnknown, QboApi, Refused, StaleObject
+from adapters.quickbooks.client import OutcomeUnknown, QboApi, QboRefused, StaleObject
 from adapters.quickbooks.pull import parse_time
 from connector.ledger import Fatal, Retriable, WriteResult
 
@@ -207,7 +207,7 @@ class Writer:
             return WriteResult(False, where.id, self.api.calls - calls)
         try:
             self._send(where.id, None, key, found)
-        except Refused as exc:
+        except QboRefused as exc:
             if exc.code not in NO_EMAIL:
                 raise
             self._send(where.id, self._customer_email(where.id), key, found)

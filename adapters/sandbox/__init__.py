@@ -6,6 +6,7 @@ and exposes `start(...)` and `run_forever(...)`.
 
 from adapters.sandbox.clock import SandboxClock
 from adapters.sandbox.faults import Faults
+from adapters.sandbox.handle import SandboxHandle
 from adapters.sandbox.limiter import Verdict, Window, WindowLimiter
 from adapters.sandbox.server import Running, serve
 from adapters.sandbox.webhooks import sign, sign_and_post
@@ -14,6 +15,7 @@ __all__ = [
     "Faults",
     "Running",
     "SandboxClock",
+    "SandboxHandle",
     "Verdict",
     "Window",
     "WindowLimiter",

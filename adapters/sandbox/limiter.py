@@ -1,4 +1,8 @@
-"""Fixed-window rate limits and a concurrency gate on a sandbox clock, as the ledgers enforce them."""
+"""Fixed-window rate limits and a concurrency gate on a sandbox clock, as the ledgers enforce them.
+
+The windows are counted by connector/ratelimits/memory.py, ccm's one window limiter (pyrate-limiter's
+FixedWindow over a log of starts per key): the sandboxes and ccm's pacers share its arithmetic.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from adapters.sandbox.clock import SandboxClock
+from connector.ratelimits import Check
+from connector.ratelimits.memory import MemoryBackend
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,28 +45,38 @@ class Verdict:
 class WindowLimiter:
     """Fixed windows keyed by tenant (or app-wide), plus at most `concurrency` calls in flight per tenant.
 
-    `enabled=False` allows everything (throughput benches) while still reporting full remaining counts.
+    The windows are counted in connector/ratelimits' in-memory backend (pyrate-limiter's FixedWindow), the
+    same arithmetic ccm's pacers keep to. `enabled=False` allows everything (throughput benches) while
+    still reporting full remaining counts.
     """
 
     clock: SandboxClock
     windows: Sequence[Window]
     concurrency: int | None = None
     enabled: bool = True
-    _counts: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict, init=False, repr=False)
+    _counts: MemoryBackend = field(default_factory=MemoryBackend, init=False, repr=False)
+    _checks: dict[str, list[Check]] = field(default_factory=dict, init=False, repr=False)
     _in_flight: dict[str, int] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
-    def _slot(self, window: Window, key: str, now: float) -> tuple[tuple[str, str], int, int]:
-        ident = ("*app*" if window.per_app else key, window.problem)
-        index = int(now // window.seconds)
-        start, used = self._counts.get(ident, (index, 0))
-        return ident, index, used if start == index else 0
+    def _checks_of(self, key: str) -> list[Check]:
+        """One check per window, in the windows' order: the app's windows under one key for every tenant."""
+        checks = self._checks.get(key)
+        if checks is None:
+            checks = self._checks[key] = [
+                Check(f"{'*app*' if w.per_app else key}:{w.problem}", ((w.limit, w.seconds),), fixed=True)
+                for w in self.windows
+            ]
+        return checks
+
+    def _used(self, key: str, now: float) -> list[int]:
+        return [self._counts.counts(check, now)[0] for check in self._checks_of(key)]
 
     def remaining(self, key: str) -> dict[str, int]:
         """Calls left in each current window for `key`, without using one."""
         now = self.clock.timestamp()
         with self._lock:
-            return {w.problem: w.limit - self._slot(w, key, now)[2] for w in self.windows}
+            return {w.problem: w.limit - u for w, u in zip(self.windows, self._used(key, now), strict=True)}
 
     def acquire(self, key: str) -> Verdict:
         """Count one call for `key` if every window and the concurrency gate allow it.
@@ -69,21 +85,20 @@ class WindowLimiter:
         """
         now = self.clock.timestamp()
         with self._lock:
-            slots = [(w, *self._slot(w, key, now)) for w in self.windows]
+            checks = self._checks_of(key)
+            left = {w.problem: w.limit - u for w, u in zip(self.windows, self._used(key, now), strict=True)}
             if self.enabled:
-                for window, _, index, used in slots:
-                    if used >= window.limit:
-                        wait = math.ceil((index + 1) * window.seconds - now)
-                        left = {w.problem: w.limit - u for w, _, _, u in slots}
-                        return Verdict(False, left, window.problem, max(wait, 1))
+                full = self._counts.check(checks, now)
+                if not full.admitted:
+                    problem = self.windows[[c.key for c in checks].index(full.key or "")].problem
+                    return Verdict(False, left, problem, max(math.ceil(full.wait), 1))
                 if self.concurrency is not None and self._in_flight.get(key, 0) >= self.concurrency:
-                    return Verdict(False, {w.problem: w.limit - u for w, _, _, u in slots}, "concurrent")
+                    return Verdict(False, left, "concurrent")
             self._in_flight[key] = self._in_flight.get(key, 0) + 1
             if not self.enabled:  # not counting: report the full limits, as a ledger without limits would
                 return Verdict(True, {w.problem: w.limit for w in self.windows})
-            for _, ident, index, used in slots:
-                self._counts[ident] = (index, used + 1)
-            return Verdict(True, {w.problem: max(w.limit - u - 1, 0) for w, _, _, u in slots})
+            self._counts.record(checks, now)
+            return Verdict(True, {problem: max(n - 1, 0) for problem, n in left.items()})
 
     def release(self, key: str) -> None:
         """The call that `acquire(key)` allowed has finished."""

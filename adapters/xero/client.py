@@ -15,14 +15,15 @@ from typing import Any, TypeVar
 
 import structlog
 import urllib3
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+from tenacity import Retrying
 from xero_python.accounting import AccountingApi
 from xero_python.api_client import ApiClient, Configuration
 from xero_python.api_client.oauth2 import OAuth2Token
 from xero_python.exceptions import AccessTokenExpiredError, ApiException, ApiSSLException
 from xero_python.identity import IdentityApi
 
-from adapters.xero.pacing import Clock, Pacer
+from adapters.xero.pacing import LedgerTime, Pacer
+from connector.errormap import ErrorRule, resolve
 from connector.ledger import (
     AuthExpired,
     Fatal,
@@ -33,6 +34,7 @@ from connector.ledger import (
     after_retries,
 )
 from connector.oauth import TokenSet, TokenVault
+from connector.retry import RetryPolicy, doubling
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -40,16 +42,8 @@ REFRESH_MARGIN = timedelta(minutes=2)  # refresh this long before the access tok
 MAX_ATTEMPTS = 8
 
 
-class NotFound(Fatal):
+class XeroNotFound(Fatal):
     """The record asked for does not exist at Xero."""
-
-
-def _wait(state: RetryCallState) -> float:
-    """Retry-After when the ledger gave one, else exponential backoff (0.5 s doubling, at most 30 s)."""
-    error = state.outcome.exception() if state.outcome else None
-    if isinstance(error, RateLimited):
-        return max(error.retry_after, 0.0)
-    return min(0.5 * 2 ** (state.attempt_number - 1), 30.0)
 
 
 def _retriable(error: BaseException) -> bool:
@@ -58,15 +52,13 @@ def _retriable(error: BaseException) -> bool:
     return isinstance(error, Retriable)
 
 
+# 429 (minute, app, concurrent), 5xx and connection errors; never a day limit. Backoff: 0.5 s doubling, to 30.
+RETRY = RetryPolicy(MAX_ATTEMPTS, _retriable, doubling(0.5, 30.0))
+
+
 def retrying(sleep: Callable[[float], None], attempts: int = MAX_ATTEMPTS) -> Retrying:
-    """The one retry policy: 429 (minute, app, concurrent), 5xx and connection errors; never a day limit."""
-    return Retrying(
-        retry=retry_if_exception(_retriable),
-        wait=_wait,
-        stop=stop_after_attempt(attempts),
-        sleep=sleep,
-        reraise=True,
-    )
+    """The one retry policy (`RETRY`) waiting with `sleep`, the ledger's clock."""
+    return RETRY.retrying(sleep, attempts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +96,7 @@ class XeroClient:
         xero_tenant_id: str,
         tokens: TokenSource,
         pacer: Pacer,
-        clock: Clock,
+        clock: LedgerTime,
     ) -> None:
         self.xero_tenant_id = xero_tenant_id
         self.tokens = tokens
@@ -153,7 +145,7 @@ class XeroClient:
         Raises:
             RateLimited: the day limit is spent (scope "day"), or 429s outlasted the retries.
             AuthExpired: the tokens are dead; the tenant must reconnect.
-            Fatal / NotFound: a request Xero will not serve.
+            Fatal / XeroNotFound: a request Xero will not serve.
             Retriable: transient failures outlasted the retries.
         """
         seen: list[LedgerError] = []  # every failed attempt: the error says how the ledger answered them
@@ -198,7 +190,9 @@ class XeroClient:
             if status == 401 and not refreshed:
                 self.force_refresh()
                 return self._once(what, request, refreshed=True)
-            raise _translate(what, status, headers, exc, self.pacer) from None
+            if status == 429:
+                raise self.pacer.rate_limited(headers) from None  # which limit, and holds the gates back
+            raise _translate(what, status, exc) from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise Retriable(f"{what}: connection failed ({type(exc).__name__})") from None
         self.pacer.observe(_headers_of(response))
@@ -222,21 +216,36 @@ def _headers_of(response: Any) -> dict[str, str]:
     return {str(k).lower(): str(v) for k, v in (raw or {}).items()}
 
 
-def _translate(
-    what: str, status: int, headers: Mapping[str, str], exc: ApiException, pacer: Pacer
-) -> LedgerError:
-    if status == 429:
-        return pacer.rate_limited(headers)
-    if status == 401:
-        return AuthExpired(f"{what}: Xero refused a freshly renewed access token (HTTP 401)")
-    if status == 403:
-        return AuthExpired(f"{what}: the organisation is no longer connected to ccm (HTTP 403)")
-    if status == 404:
-        return NotFound(f"{what}: not found at Xero (HTTP 404)")
-    if status == 0 or status >= 500:
-        text = f"{what}: Xero answered HTTP {status or 'nothing'}"
-        return ServerError(text, status) if status else Retriable(text)
-    return Fatal(f"{what}: Xero refused the request (HTTP {status}): {_reason(exc)}")
+@dataclass(frozen=True, slots=True)
+class XeroAnswer:
+    """A failed call as the error table reads it: the call, Xero's HTTP status (0: none came), its text."""
+
+    what: str
+    status: int
+    error: ApiException
+
+    @property
+    def reason(self) -> str:
+        """Xero's own words for it: the body, on one line, at most 200 characters."""
+        return _reason(self.error)
+
+
+# What each answer means (a 429 is the pacer's: it says which limit, and holds the gates back that long).
+ERRORS: tuple[ErrorRule[XeroAnswer], ...] = (
+    ErrorRule(401, AuthExpired, "{what}: Xero refused a freshly renewed access token (HTTP 401)"),
+    ErrorRule(403, AuthExpired, "{what}: the organisation is no longer connected to ccm (HTTP 403)"),
+    ErrorRule(404, XeroNotFound, "{what}: not found at Xero (HTTP 404)"),
+    ErrorRule(0, Retriable, "{what}: Xero answered HTTP nothing"),
+    ErrorRule(lambda a: a.status >= 500, ServerError, "{what}: Xero answered HTTP {status}",
+              lambda a: {"status": a.status}),
+    ErrorRule(lambda a: True, Fatal, "{what}: Xero refused the request (HTTP {status}): {reason}"),
+)  # fmt: skip
+
+
+def _translate(what: str, status: int, exc: ApiException) -> LedgerError:
+    error = resolve(ERRORS, XeroAnswer(what, status, exc))
+    assert error is not None  # the last row matches every answer
+    return error
 
 
 def _reason(exc: ApiException) -> str:

@@ -25,7 +25,6 @@ sandbox with limits off.
 from __future__ import annotations
 
 import threading
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -34,13 +33,14 @@ from typing import ClassVar
 
 from connector.ledger import RateLimited
 from connector.ratelimits import Backend, Check, in_flight
+from connector.ratelimits.memory import MemoryBackend
 
 MINUTE = 60.0
 DAY = 86_400.0
 
 
 @dataclass(frozen=True, slots=True)
-class Clock:
+class LedgerTime:
     """The time the ledger counts windows in, and how to wait in it (the sandbox may run it fast)."""
 
     now: Callable[[], datetime]
@@ -53,27 +53,32 @@ class Clock:
 @dataclass
 class Gate:
     """Keeps call starts for one limit (`limit` calls per `window` seconds) of one key (tenant or app) so
-    that no span of `window` seconds holds more than `limit - 1` of them (one spare for network jitter)."""
+    that no span of `window` seconds holds more than `limit - 1` of them (one spare for network jitter).
+
+    The starts (claimed ones too, which may lie ahead) are counted in a sliding window of `window + transit`
+    seconds in connector/ratelimits/memory.py, the arithmetic of the shared backends."""
 
     limit: int
     window: float
     transit: float = 0.0  # the longest a call takes from its start to the ledger's count
     engaged: bool = False  # the ledger counts our calls against this limit (its Remaining header showed it)
     blocked_until: float = 0.0
-    starts: deque[float] = field(default_factory=deque, repr=False)
+    _starts: MemoryBackend = field(default_factory=MemoryBackend, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        self._check = (Check("starts", ((max(self.limit - 1, 1), self.window + self.transit),)),)
 
     def reserve(self, now: float) -> float:
         """Claim the next start slot; returns how long to wait for it."""
         with self._lock:
-            span = self.window + self.transit
-            while self.starts and self.starts[0] <= now - span:
-                self.starts.popleft()
             start = max(now, self.blocked_until)
-            budget = max(self.limit - 1, 1)
-            if self.engaged and len(self.starts) >= budget:
-                start = max(start, self.starts[-budget] + span)
-            self.starts.append(start)
+            if self.engaged:  # the first start the window has room for (none while it is not engaged)
+                verdict = self._starts.check(self._check, start)
+                while not verdict.admitted:
+                    start += verdict.wait
+                    verdict = self._starts.check(self._check, start)
+            self._starts.record(self._check, start)
             return start - now
 
     def observe(self, remaining: int | None, now: float) -> None:
@@ -116,7 +121,7 @@ class Pacer:
         self,
         app: str,
         tenant: str,
-        clock: Clock,
+        clock: LedgerTime,
         limits: Limits = Limits(),
         scope: str = "",
         spacing: bool = True,

@@ -14,6 +14,7 @@ pacing) and created on first use, under an advisory lock, in the schema the data
 
 from __future__ import annotations
 
+import os
 import threading
 import uuid
 import zlib
@@ -66,7 +67,11 @@ class PostgresBackend:
     name = "postgresql"
 
     def __init__(self, url: str, prefix: str = "ccm") -> None:
-        self.engine = create_engine(normalise_url(url), pool_size=2, max_overflow=4)  # short statements
+        # One short transaction per admitted call, serialised anyway by the per-app key's advisory lock: two
+        # connections serve any concurrency (a third taker waits a few milliseconds for one).
+        name = f"ccm limits {os.getpid()}"  # in pg_stat_activity (connector/jobs/engine.py names the others)
+        self.engine = create_engine(normalise_url(url), pool_size=1, max_overflow=1,
+                                    connect_args={"application_name": name})  # fmt: skip
         self.prefix = prefix
         self._admits = 0
         self._count_lock = threading.Lock()

@@ -4,7 +4,7 @@ detail and intuit_tid) and the run goes on: the other actions are done, nothing 
 Sources: DESIGN.md "Per-action outcomes" (a permanent failure fails that action with its reason); the 6000
 answer as QBO gives it (mcohen01/node-quickbooks#48, ruckus/quickbooks-ruby#344; issue 18 item 7), which the
 sandbox answers (tests/quickbooks_sandbox/test_business_validation.py); connector/run/execute.py treats a
-ledger's Fatal as permanent, and adapters/quickbooks/client.py raises Refused (a Fatal) for a 6000.
+ledger's Fatal as permanent, and adapters/quickbooks/client.py raises QboRefused (a Fatal) for a 6000.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ import re
 
 import pytest
 
-from adapters.quickbooks.client import Refused
+from adapters.quickbooks.client import QboRefused
 from adapters.quickbooks.ledger import QuickBooksLedger
 from connector import outbox
 from connector.outbox import Mode, NewAction
+from connector.payloads import HoldPayload, Kind, NotePayload
 from connector.run.execute import Executor
 from connector.run.plan import Context
 
@@ -28,9 +29,9 @@ def test_a_6000_fails_that_action_and_the_others_are_done(harness, store):
     invoice = harness.an_invoice()
     now = harness.clock.now()
     actions = [
-        NewAction("hold:bad", "hold", "ledger", bad, {"reason": "over its credit limit"}, now),
-        NewAction("hold:good", "hold", "ledger", good, {"reason": "over its credit limit"}, now),
-        NewAction("note:inv", "note", "ledger", "", {"ref": invoice, "text": "Reminder 1 sent"}, now),
+        NewAction("hold:bad", Kind.HOLD, "ledger", bad, HoldPayload("", "over its credit limit"), now),
+        NewAction("hold:good", Kind.HOLD, "ledger", good, HoldPayload("", "over its credit limit"), now),
+        NewAction("note:inv", Kind.NOTE, "ledger", "", NotePayload(invoice, "Reminder 1 sent"), now),
     ]
     with store.begin() as conn:
         outbox.plan(conn, tenant.id, actions, Mode.AUTO, now)
@@ -58,6 +59,6 @@ def test_the_adapter_raises_refused_for_a_send_with_no_address(harness):
     company = harness.sb.company
     invoice = next(r for r in company.tables["Invoice"].by_id.values()
                    if not (company.doc("Invoice", r).get("BillEmail") or {}).get("Address"))  # fmt: skip
-    with pytest.raises(Refused) as caught:
+    with pytest.raises(QboRefused) as caught:
         ledger.api.send_invoice(str(invoice.id))
     assert caught.value.code == 6000

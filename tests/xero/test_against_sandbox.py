@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from adapters.sandbox.generator import FirmSize
-from adapters.xero.client import NotFound, sdk_token
+from adapters.xero.client import XeroNotFound, sdk_token
 from adapters.xero.connect import GRANULAR_SCOPES
 from adapters.xero.ledger import XeroLedger
 from connector.ledger import AdapterContext
@@ -174,8 +174,9 @@ def test_the_hold_group_comes_from_the_tenant_mapping_override(paged: XeroHarnes
     override = paged.settings.tenant_dir(paged.tenant.id) / "mapping.yaml"
     override.parent.mkdir(parents=True)
     override.write_text("options: {hold_group: Stop List}\n")
-    services = {k: v for k, v in paged.services().items() if k != "hold_group"}
-    ledger = XeroLedger(AdapterContext(paged.tenant.id, paged.sandbox.tenant_id, paged.settings, services))
+    ledger = XeroLedger(
+        AdapterContext(paged.tenant.id, paged.sandbox.tenant_id, paged.settings, paged.services())
+    )
     customer = paged.a_customer()
     assert ledger.set_hold(f"customer:{customer}", True, "over limit", "stop-1").applied
     with paged.sandbox.book.lock:
@@ -186,7 +187,7 @@ def test_the_hold_group_comes_from_the_tenant_mapping_override(paged: XeroHarnes
 
 def test_a_write_to_a_record_xero_does_not_have_fails_in_one_line(paged: XeroHarness) -> None:
     paged.connect()
-    with pytest.raises(NotFound) as caught:
+    with pytest.raises(XeroNotFound) as caught:
         paged.ledger().add_note("invoice:00000000-0000-4000-8000-000000000000", "hello", "nf-1")
     message = str(caught.value)
     assert "\n" not in message

@@ -15,7 +15,7 @@ import time
 from datetime import timedelta
 
 from adapters.sandbox import SandboxClock
-from adapters.xero.pacing import Clock, Limits, Pacer
+from adapters.xero.pacing import LedgerTime, Limits, Pacer
 from adapters.xero.sandbox import start
 from tests.xero_sandbox.conftest import NOON, Connected, connect
 
@@ -55,7 +55,9 @@ def test_a_slow_first_call_does_not_put_60_calls_in_one_fixed_minute(firm):
     sb = start(firm, clock=clock)
     try:
         conn = connect(sb)
-        pacer = Pacer("ccm", sb.tenant_id, Clock(clock.now, clock.advance), Limits(), f"pin-{next(_scopes)}")
+        pacer = Pacer(
+            "ccm", sb.tenant_id, LedgerTime(clock.now, clock.advance), Limits(), f"pin-{next(_scopes)}"
+        )
         paced_calls(conn, pacer, 130, [0.3] + [0.0] * 129)
         arrivals = [at for _, at in sb.accounting.arrivals][-130:]
     finally:
@@ -74,7 +76,9 @@ def test_random_transits_up_to_the_bound_keep_every_minute_at_59(firm):
     sb = start(firm, clock=clock)
     try:
         conn = connect(sb)
-        pacer = Pacer("ccm", sb.tenant_id, Clock(clock.now, clock.advance), Limits(), f"rnd-{next(_scopes)}")
+        pacer = Pacer(
+            "ccm", sb.tenant_id, LedgerTime(clock.now, clock.advance), Limits(), f"rnd-{next(_scopes)}"
+        )
         paced_calls(conn, pacer, 200, [draw.uniform(0, 0.9) for _ in range(200)])
         arrivals = [at for _, at in sb.accounting.arrivals][-200:]
     finally:
@@ -94,7 +98,7 @@ def test_on_a_running_clock_real_network_time_keeps_every_minute_at_59(firm):
         pacer = Pacer(
             "ccm",
             sb.tenant_id,
-            Clock(clock.now, lambda s: time.sleep(s / speed)),
+            LedgerTime(clock.now, lambda s: time.sleep(s / speed)),
             Limits(),
             f"run-{next(_scopes)}",
         )

@@ -33,8 +33,6 @@ deletions and credit applications appear).
 
 from __future__ import annotations
 
-import contextlib
-import socket
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -50,9 +48,8 @@ from adapters.quickbooks.sandbox.notify import DEFAULT_VERIFIER, Format, Notifie
 from adapters.sandbox.clock import SandboxClock
 from adapters.sandbox.faults import Faults
 from adapters.sandbox.generator import Firm, generate
+from adapters.sandbox.handle import SandboxHandle, launch, prepare, run_until_interrupted
 from adapters.sandbox.limiter import Window, WindowLimiter
-from adapters.sandbox.server import Running, serve
-from connector.redact import register_secret
 
 __all__ = ["SCOPE", "QuickBooksSandbox", "run_forever", "start"]
 
@@ -69,20 +66,17 @@ def realm_for(seed: int) -> str:
 
 
 @dataclass
-class QuickBooksSandbox:
+class QuickBooksSandbox(SandboxHandle):
     """A running sandbox: its companies, OAuth server, limits, webhooks and test controls.
 
     `company`, `api` and `notifier` are the first company's; `companies`, `apis` and `notifiers` hold every
     company's by realm. Test controls act on the first company unless given a `realm`.
     """
 
-    running: Running
     company: Company
     oauth: OAuthServer
     api: Api
     notifier: Notifier
-    client_id: str
-    client_secret: str
     auto_consent: bool = True
     apis: dict[str, Api] = field(default_factory=dict)
     notifiers: dict[str, Notifier] = field(default_factory=dict)
@@ -103,26 +97,6 @@ class QuickBooksSandbox:
     def companies(self) -> dict[str, Company]:
         """Every company by realmId."""
         return {realm: api.company for realm, api in self.apis.items()}
-
-    @property
-    def base_url(self) -> str:
-        """ "https://127.0.0.1:PORT": the one base URL of OAuth and API."""
-        return self.running.base_url
-
-    @property
-    def ca_path(self) -> Path:
-        """The PEM of the CA this sandbox's certificate comes from: trust it for the sandbox only."""
-        return self.running.ca_path
-
-    @property
-    def clock(self) -> SandboxClock:
-        """The sandbox clock (token lives, limits' windows, CDC look-back, LastUpdatedTime)."""
-        return self.running.clock
-
-    @property
-    def faults(self) -> Faults:
-        """Fault injection settings, changeable while running."""
-        return self.running.faults
 
     @property
     def api_url(self) -> str:
@@ -194,12 +168,19 @@ class QuickBooksSandbox:
             raise KeyError(f"realm {realm!r} is not a company of this sandbox (it serves {self.realms})")
         return realm
 
+    def banner(self) -> list[str]:
+        return [
+            f"QuickBooks Online sandbox: {self.base_url}  (realmId {', '.join(self.realms)})",
+            f"  API: {self.api_url}  CA: {self.ca_path}",
+            f"  client_id: {self.client_id}  client_secret: {self.client_secret}",
+        ]
+
     def stop(self) -> None:
         """Stop webhook delivery and the server."""
         self._stop.set()
         if self._pump is not None:
             self._pump.join(timeout=5)
-        self.running.stop()
+        super().stop()
 
     def _pump_loop(self) -> None:
         while not self._stop.wait(WEBHOOK_POLL_S):
@@ -242,14 +223,12 @@ def start(firm: Firm | None = None, *, seed: int = 1, size: str = "demo", clock:
     Returns:
         The running sandbox; call `stop()` when done.
     """
-    register_secret(client_secret)
-    register_secret(webhook_verifier)
-    clock = clock or SandboxClock()
+    clock = prepare(clock, client_secret, webhook_verifier)
     firms = [(realm or realm_for(seed), firm or generate(seed, size))]
     firms += [(realm_for(seed + i), extra) for i, extra in enumerate(extra_firms, start=1)]
     if len({r for r, _ in firms}) < len(firms):
         raise ValueError(f"start: realm {realm!r} clashes with an extra firm's realm; pick another")
-    oauth = OAuthServer(client_id, client_secret, clock.now)
+    oauth = OAuthServer(client_id, client_secret, clock.now, clock.speed)
     windows = [Window("second", REQUESTS_PER_SECOND, 1), Window("minute", REQUESTS_PER_MINUTE, 60)]
     limiter = WindowLimiter(clock, windows, concurrency=CONCURRENT, enabled=limits)
     batch_limiter = WindowLimiter(clock, [Window("batch", BATCHES_PER_MINUTE, 60)], enabled=limits)
@@ -265,11 +244,10 @@ def start(firm: Firm | None = None, *, seed: int = 1, size: str = "demo", clock:
         apis[realm_id] = Api(company, oauth, limiter, batch_limiter, on_change=notifier.record)
     holder: dict[str, QuickBooksSandbox] = {}
     app = build_app(apis, oauth, lambda: holder["sandbox"].auto_consent)
-    running = serve(app, clock=clock, faults=faults or Faults(), host=host, port=port)
-    _no_delay(running)
+    running = launch(app, clock, faults, host, port)
     first = next(iter(apis.values()))
-    sandbox = QuickBooksSandbox(running, first.company, oauth, first, notifiers[first.company.realm],
-                                client_id, client_secret, auto_consent, apis, notifiers)  # fmt: skip
+    sandbox = QuickBooksSandbox(running, client_id, client_secret, first.company, oauth, first,
+                                notifiers[first.company.realm], auto_consent, apis, notifiers)  # fmt: skip
     holder["sandbox"] = sandbox
     if webhook_url:
         sandbox._pump = threading.Thread(target=sandbox._pump_loop, name="qbo-sandbox-webhooks", daemon=True)
@@ -277,29 +255,6 @@ def start(firm: Firm | None = None, *, seed: int = 1, size: str = "demo", clock:
     return sandbox
 
 
-def _no_delay(running: Running) -> None:
-    """Set TCP_NODELAY on the listening socket, which accepted connections inherit on Linux.
-
-    Without it every answer waits ~40 ms for the client's delayed ACK (headers and body go out as two
-    TLS records), which caps a sandbox at ~22 requests/s. Belongs in adapters/sandbox/server.py; done here
-    until it is, and harmless once it is.
-    """
-    server = getattr(running, "_server", None)
-    for listener in getattr(server, "servers", ()):
-        for sock in listener.sockets:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
 def run_forever(host: str, port: int, *, seed: int, size: str) -> None:
     """Serve a sandbox until interrupted (what `ccm sandbox quickbooks` runs); prints how to reach it."""
-    sandbox = start(seed=seed, size=size, host=host, port=port)
-    try:  # the lines below tell the caller it may stop us: an interrupt from here on is a clean stop
-        print(f"QuickBooks Online sandbox: {sandbox.base_url}  (realmId {', '.join(sandbox.realms)})")
-        print(f"  API: {sandbox.api_url}  CA: {sandbox.ca_path}")
-        print(f"  client_id: {sandbox.client_id}  client_secret: {sandbox.client_secret}", flush=True)
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sandbox.stop()
+    run_until_interrupted(lambda: start(seed=seed, size=size, host=host, port=port))

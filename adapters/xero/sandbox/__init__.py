@@ -23,8 +23,6 @@ So: xero-python `AccountingApi(client, base_url=base + "/api.xro/2.0")`, `Identi
 
 from __future__ import annotations
 
-import signal
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -46,46 +44,26 @@ from adapters.sandbox.generator import (
     GenPayment,
     generate,
 )
-from adapters.sandbox.server import Running, serve
+from adapters.sandbox.handle import SandboxHandle, launch, prepare, run_until_interrupted
 from adapters.xero.sandbox.accounting import Accounting, xero_limits
 from adapters.xero.sandbox.book import Book
 from adapters.xero.sandbox.identity import Identity
 from adapters.xero.sandbox.idtoken import routes_for
 from adapters.xero.sandbox.webhooks import DEFAULT_KEY, Handshake, Webhooks
-from connector.redact import register_secret
 
 DEFAULT_CLIENT_ID = "ccm-sandbox-client"
 DEFAULT_CLIENT_SECRET = "ccm-sandbox-secret"  # noqa: S105 - the sandbox's own well-known demo credential
 
 
 @dataclass
-class XeroSandbox:
+class XeroSandbox(SandboxHandle):
     """A running Xero sandbox: its address, state and the controls tests use to change the ledger."""
 
-    running: Running
     book: Book
     identity: Identity
     accounting: Accounting
     webhooks: Webhooks
-    client_id: str
-    client_secret: str
     extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def base_url(self) -> str:
-        return self.running.base_url
-
-    @property
-    def ca_path(self) -> Path:
-        return self.running.ca_path
-
-    @property
-    def clock(self) -> SandboxClock:
-        return self.running.clock
-
-    @property
-    def faults(self) -> Faults:
-        return self.running.faults
 
     @property
     def books(self) -> dict[str, Book]:
@@ -101,9 +79,17 @@ class XeroSandbox:
         """The accounting base URL for xero-python's AccountingApi."""
         return f"{self.base_url}/api.xro/2.0"
 
+    def banner(self) -> list[str]:
+        return [
+            f"Xero sandbox: {self.base_url}",
+            f"CA certificate: {self.ca_path}",
+            f"client_id: {self.client_id}  client_secret: {self.client_secret}",
+            f"tenant: {self.tenant_id} ({self.book.firm_name})",
+        ]
+
     def stop(self) -> None:
         self.webhooks.stop()
-        self.running.stop()
+        super().stop()
 
     # ---- ledger changes (each moves UpdatedDateUTC on the sandbox clock) -------------------------------
     def post_payment(
@@ -234,9 +220,7 @@ def start(
     Returns:
         The XeroSandbox handle; call `stop()` when done.
     """
-    register_secret(client_secret)
-    register_secret(webhook_key)
-    clock = clock or SandboxClock()
+    clock = prepare(clock, client_secret, webhook_key)
     firm = firm or generate(seed, size, today=clock.now().date())
     books = {b.tenant_id: b for b in (Book(f, clock) for f in (firm, *extra_firms))}
     names = {tid: b.firm_name for tid, b in books.items()}
@@ -248,10 +232,8 @@ def start(
     for book in books.values():
         book.listeners.append(_webhook_listener(book, webhooks))
     primary = next(iter(books.values()))
-    running = serve(
-        build_app(primary, identity, accounting), clock=clock, faults=faults or Faults(), host=host, port=port
-    )
-    return XeroSandbox(running, primary, identity, accounting, webhooks, client_id, client_secret)
+    running = launch(build_app(primary, identity, accounting), clock, faults, host, port)
+    return XeroSandbox(running, client_id, client_secret, primary, identity, accounting, webhooks)
 
 
 def _webhook_listener(book: Book, webhooks: Webhooks) -> Callable[[str, str, str], None]:
@@ -267,20 +249,4 @@ def _webhook_listener(book: Book, webhooks: Webhooks) -> Callable[[str, str, str
 
 def run_forever(host: str, port: int, *, seed: int, size: str) -> None:
     """Serve a sandbox until interrupted (`ccm sandbox xero`); prints how to reach it first."""
-    handle = start(seed=seed, size=size, host=host, port=port)
-
-    def terminate(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, terminate)  # `kill` stops it as cleanly as Ctrl-C
-    try:  # the lines below tell the caller it may stop us: an interrupt from here on is a clean stop
-        print(f"Xero sandbox: {handle.base_url}", flush=True)
-        print(f"CA certificate: {handle.ca_path}", flush=True)
-        print(f"client_id: {handle.client_id}  client_secret: {handle.client_secret}", flush=True)
-        print(f"tenant: {handle.tenant_id} ({handle.book.firm_name})", flush=True)
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        handle.stop()
+    run_until_interrupted(lambda: start(seed=seed, size=size, host=host, port=port))
