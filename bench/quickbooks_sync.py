@@ -27,9 +27,10 @@ from cryptography.fernet import Fernet
 
 from adapters.quickbooks import auth
 from adapters.quickbooks.ledger import QuickBooksLedger
+from adapters.quickbooks.settings import QuickBooksSettings
 from connector import ledger as registry
-from connector.config import QuickBooksSettings, Settings
-from connector.ledger import AdapterContext
+from connector.config import Settings
+from connector.ledger import AdapterContext, Services
 from connector.logs import configure
 from connector.mapping import load_mapping
 from connector.model import Tenant
@@ -93,13 +94,15 @@ def measure(size: str, limits: bool, page_size: int | None) -> dict[str, Any]:
                 revoke_url=info["base_url"] + "/v2/oauth2/tokens/revoke", api_url=info["base_url"],
                 ca_bundle=Path(info["ca"]),
             )  # fmt: skip
-            settings = Settings(data_dir=Path(tmp), vault_key=Fernet.generate_key().decode(), quickbooks=qbo)
+            settings = Settings(
+                data_dir=Path(tmp), vault_key=Fernet.generate_key().decode(), ledgers={"quickbooks": qbo}
+            )
             store = Store.open(f"sqlite:///{Path(tmp) / 'bench.db'}")
             vault = TokenVault.open(store, settings)
             realm = _connect(qbo, store, vault)
             spec = registry.get("quickbooks")
             mapping = load_mapping(spec.mapping, schema=spec.schema)
-            ledger = spec.factory(AdapterContext(TENANT, realm, settings, {"store": store}))
+            ledger = spec.factory(AdapterContext(TENANT, realm, settings, Services(store)))
             assert isinstance(ledger, QuickBooksLedger)
             if page_size:
                 ledger.puller.page_size = page_size
@@ -109,7 +112,7 @@ def measure(size: str, limits: bool, page_size: int | None) -> dict[str, Any]:
             assert full.outcome == "ok", full.error
             read = {name: c["read"] for name, c in full.counts.items()}
             pages = sum(math.ceil(n / (page_size or 1000)) for n in read.values())
-            fresh = spec.factory(AdapterContext(TENANT, realm, settings, {"store": store}))
+            fresh = spec.factory(AdapterContext(TENANT, realm, settings, Services(store)))
             again = run_sync(store, TENANT, fresh, mapping)
             assert again.outcome == "ok", again.error
             store.close()

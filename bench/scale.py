@@ -222,19 +222,22 @@ def _env(sandbox: Sandbox, home: Path, spec: str, database: str | None, dbtime: 
 
 
 def _settings(sandbox: Sandbox, home: Path, spec: str, database: str | None) -> Any:
-    from connector.config import QuickBooksSettings, Settings, XeroSettings
+    from adapters.quickbooks.settings import QuickBooksSettings
+    from adapters.xero.settings import XeroSettings
+    from connector.config import Settings
 
     base = sandbox.base_url
     extra: dict[str, Any] = {}
     if sandbox.ledger == "xero":
-        extra["xero"] = XeroSettings(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, login_url=base,
-                                     identity_url=base, api_url=base, ca_bundle=Path(sandbox.ca))  # fmt: skip
+        xero = XeroSettings(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, login_url=base,
+                            identity_url=base, api_url=base, ca_bundle=Path(sandbox.ca))  # fmt: skip
+        extra["ledgers"] = {"xero": xero}
     else:
-        extra["quickbooks"] = QuickBooksSettings(
+        extra["ledgers"] = {"quickbooks": QuickBooksSettings(
             client_id=CLIENT_ID, client_secret=CLIENT_SECRET, authorize_url=base + "/connect/oauth2",
             token_url=base + "/oauth2/v1/tokens/bearer", revoke_url=base + "/v2/oauth2/tokens/revoke",
             api_url=base, ca_bundle=Path(sandbox.ca),
-        )  # fmt: skip
+        )}  # fmt: skip
     if "limits" in Settings.model_fields:  # this process's first nights keep their limits to themselves
         extra["limits"] = {"backend": "memory"}  # (its pacers' stamps are not the measured processes' clock)
     return Settings(data_dir=home, database_url=database, serve={"clock": spec}, **extra)  # type: ignore[arg-type]
@@ -250,6 +253,7 @@ def _connect(sandbox: Sandbox, settings: Any, store: Any, prefix: str, now: Any)
     ids = [f"{prefix[0].lower()}{i:05d}" for i in range(len(wanted))]
     if sandbox.ledger == "xero":
         from adapters.xero import connect, flow
+        from connector.flow import save_grant
 
         auth = connect.begin(settings.xero)
         code = connect.consent_code(auth, settings.xero)
@@ -257,7 +261,7 @@ def _connect(sandbox: Sandbox, settings: Any, store: Any, prefix: str, now: Any)
         by_name = {c.name: c for c in grant.choices}
         for tenant_id, (name, _) in zip(ids, wanted, strict=True):
             tenant = Tenant(tenant_id, name, "xero", "GBP", "Europe/London", "GB", FIRST)
-            flow.save(settings, store, tenant, grant, by_name[name], vault)
+            save_grant(store, vault, tenant, grant, by_name[name])
         return ids
     import requests
 

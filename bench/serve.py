@@ -30,8 +30,9 @@ from typing import Any
 import requests
 from sqlalchemy import func, select
 
+from adapters.xero.settings import XeroSettings
 from connector.clock import Clock
-from connector.config import Settings, XeroSettings
+from connector.config import Settings
 from connector.model import Tenant
 from connector.oauth import TokenVault, load_key
 from connector.store import Store
@@ -82,6 +83,7 @@ def _peak_rss_mb(pid: int) -> float:
 def _connect(settings: Settings, store: Store, orgs: int) -> None:
     """One consent, every organisation a tenant sharing it (the connect page with every one picked)."""
     from adapters.xero import connect, flow
+    from connector.flow import save_grant
 
     auth = connect.begin(settings.xero)
     grant = flow.exchange(
@@ -94,7 +96,7 @@ def _connect(settings: Settings, store: Store, orgs: int) -> None:
     vault = TokenVault(store, load_key(settings), Clock.parse(settings.serve.clock).now)
     for i, choice in enumerate(sorted(grant.choices, key=lambda c: c.name)):
         tenant = Tenant(f"t{i:04d}", choice.name, "xero", "GBP", "Europe/London", "GB", FIRST)
-        flow.save(settings, store, tenant, grant, choice, vault)
+        save_grant(store, vault, tenant, grant, choice)
 
 
 def _first_nights(settings: Settings, store: Store, tenants: int, clock: Clock, workers: int = 4) -> float:
@@ -176,7 +178,7 @@ def run(tenants: int, database: str | None) -> dict[str, Any]:
         api_url=base_url,
         ca_bundle=Path(ca_path),
     )
-    settings = Settings(data_dir=home, database_url=database, xero=xero, serve={"clock": spec})  # type: ignore[arg-type]
+    settings = Settings(data_dir=home, database_url=database, ledgers={"xero": xero}, serve={"clock": spec})  # type: ignore[arg-type]
     store = Store.open(settings.db_url)
     began = time.perf_counter()
     _connect(settings, store, tenants)

@@ -25,8 +25,9 @@ from typing import Any
 from adapters.xero import connect
 from adapters.xero.ledger import XeroLedger
 from adapters.xero.pull import PAGE_SIZE
+from adapters.xero.settings import XeroSettings
 from connector import ledger as registry
-from connector.config import Settings, XeroSettings
+from connector.config import Settings
 from connector.logs import configure
 from connector.mapping import CompiledMapping, load_mapping
 from connector.model import Tenant
@@ -74,7 +75,7 @@ def _settings(sandbox: SandboxProcess, home: Path, *, pacing: bool = True) -> Se
     url = sandbox.base_url
     xero = XeroSettings(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, login_url=url, identity_url=url,
                         api_url=url, ca_bundle=sandbox.ca_path, pacing=pacing)  # fmt: skip
-    return Settings(data_dir=home, xero=xero)
+    return Settings(data_dir=home, ledgers={"xero": xero})
 
 
 def _connect(settings: Settings, store: Store) -> Tenant:
@@ -98,14 +99,13 @@ class _Clock:
 
 
 def _ledger(settings: Settings, store: Store, tenant: Tenant, sandbox: SandboxProcess) -> XeroLedger:
-    from connector.ledger import AdapterContext
+    from connector.ledger import AdapterContext, Services
     from connector.store.tenants import get_connection
 
     with store.read() as conn:
         link = get_connection(conn, tenant.id)
     assert link is not None
-    return XeroLedger(AdapterContext(tenant.id, link.external_id, settings,
-                                     {"store": store, "clock": _Clock(sandbox)}))  # fmt: skip
+    return XeroLedger(AdapterContext(tenant.id, link.external_id, settings, Services(store, _Clock(sandbox))))
 
 
 def _mapping() -> CompiledMapping:

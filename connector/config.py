@@ -13,7 +13,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from connector.redact import is_secret_key, scrub
 
@@ -65,38 +73,6 @@ def check_ca_bundle(value: Path | None) -> Path | None:
     if not os.access(path, os.R_OK):
         raise ValueError("cannot read the file")
     return path
-
-
-class XeroSettings(_Section):
-    """The Xero app ccm connects as, and where Xero is (the sandbox overrides the URLs and the CA)."""
-
-    client_id: str | None = None
-    client_secret: str | None = None
-    webhook_key: str | None = None
-    redirect_uri: str = "http://localhost:8765/oauth/xero/callback"
-    granular_scopes: bool = False  # apps created from March 2026 must use the granular scopes
-    login_url: str = "https://login.xero.com"
-    identity_url: str = "https://identity.xero.com"
-    api_url: str = "https://api.xero.com"
-    ca_bundle: Path | None = None  # extra CA to trust (the local sandbox's); None: the system's
-    pacing: bool = True  # space calls under Xero's limits; off only against a sandbox with limits off
-    day_limit: int = Field(default=5000, ge=1)  # calls a day per organisation (Xero's Starter plan: 1,000)
-    app_minute_limit: int = Field(default=10_000, ge=2)  # calls a minute across all organisations of the app
-
-
-class QuickBooksSettings(_Section):
-    """The Intuit app ccm connects as, and where QuickBooks Online is."""
-
-    client_id: str | None = None
-    client_secret: str | None = None
-    webhook_verifier: str | None = None
-    redirect_uri: str = "http://localhost:8765/oauth/quickbooks/callback"
-    authorize_url: str = "https://appcenter.intuit.com/connect/oauth2"
-    token_url: str = "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer"  # noqa: S105 - a URL
-    revoke_url: str = "https://developer.api.intuit.com/v2/oauth2/tokens/revoke"
-    api_url: str = "https://quickbooks.api.intuit.com"
-    minor_version: int = Field(default=75, ge=75)
-    ca_bundle: Path | None = None
 
 
 class SmtpSettings(_Section):
@@ -223,14 +199,57 @@ class Settings(_Section):
     vault_key: str | None = None  # Fernet key for tokens at rest; default: <data_dir>/vault.key (0600)
     log: LogSettings = LogSettings()
     sync: SyncSettings = SyncSettings()
-    xero: XeroSettings = XeroSettings()
-    quickbooks: QuickBooksSettings = QuickBooksSettings()
+    # Each ledger's own section, its adapter's settings model (AdapterSpec.settings): `[ledgers.<name>]`, or
+    # `[<name>]` (the older spelling, the same thing). Read them with `ledger(name)`; `settings.<name>` works
+    # too. Sections not given are the model's defaults, made when asked for.
+    ledgers: dict[str, SerializeAsAny[BaseModel]] = Field(default_factory=dict)
     smtp: SmtpSettings = SmtpSettings()
     credit: CreditSettings = CreditSettings()
     serve: ServeSettings = ServeSettings()
     health: HealthSettings = HealthSettings()
     rates: RatesSettings = RatesSettings()
     limits: LimitsSettings = LimitsSettings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ledger_sections(cls, data: Any) -> Any:
+        """`[<name>]` of a registered ledger is `[ledgers.<name>]`; each section becomes its adapter's."""
+        if not isinstance(data, dict):
+            return data
+        try:
+            return ledger_sections(data)
+        except LedgerSectionError as exc:
+            raise ValueError(f"{'.'.join(exc.loc)}: {exc.problem}") from None
+
+    def ledger(self, name: str) -> BaseModel:
+        """The settings of ledger `name`, as its adapter's settings model (its defaults when none were given).
+
+        Raises:
+            UnknownLedger: No adapter is registered as `name`.
+            ConfigError: The adapter has no settings.
+        """
+        found = self.ledgers.get(name)
+        if found is not None:
+            return found
+        from connector import ledger as registry
+
+        model = registry.get(name).settings
+        if model is None:
+            raise ConfigError(f"ledgers.{name}: the {name} adapter has no settings")
+        made = model()
+        self.ledgers[name] = made  # the defaults, made once (the dict is this object's own)
+        return made
+
+    def __getattr__(self, name: str) -> Any:
+        """`settings.xero` is `settings.ledger("xero")`: a ledger's section under its own name (untyped: an
+        adapter reads its own typed, with `connector.ledger.ledger_settings`)."""
+        ledgers = self.__dict__.get("ledgers")
+        if ledgers is not None and not name.startswith("_"):
+            from connector import ledger as registry
+
+            if name in ledgers or name in registry.names():
+                return self.ledger(name)
+        return super().__getattr__(name)  # type: ignore[misc]  # pydantic's, for private attributes
 
     @model_validator(mode="after")
     def _limits_backend(self) -> Settings:
@@ -280,6 +299,80 @@ class Settings(_Section):
     def tenant_dir(self, tenant_id: str) -> Path:
         """Per-tenant files (mapping overrides, policies, templates) live here."""
         return self.data_dir / "tenants" / tenant_id
+
+
+class LedgerSectionError(ValueError):
+    """A ledger's section is invalid: `loc` is the key path as written, `problem` what is wrong."""
+
+    def __init__(self, loc: tuple[str, ...], problem: str, value: Any = None) -> None:
+        super().__init__(f"{'.'.join(loc)}: {problem}")
+        self.loc = loc
+        self.problem = problem
+        self.value = value
+
+
+def ledger_sections(data: dict[str, Any]) -> dict[str, Any]:
+    """`data` (raw settings) with every ledger's section under `ledgers`, each its adapter's model.
+
+    A top-level key naming a registered ledger (`xero`) is moved under `ledgers` (the older spelling); given
+    both ways, `[ledgers.<name>]`'s keys win over `[<name>]`'s.
+
+    Raises:
+        LedgerSectionError: A section names no registered ledger, or a value is invalid; `loc` says the key
+            as the user wrote it (`ledgers.xero.day_limit` or `xero.day_limit`).
+    """
+    from connector import ledger as registry
+
+    fields = Settings.model_fields
+    legacy = [key for key in data if key not in fields]
+    given = data.get("ledgers") or {}
+    if not legacy and not given:
+        return data
+    if not isinstance(given, dict):
+        raise LedgerSectionError(("ledgers",), "must be a table of ledgers' settings")
+    known = registry.names()
+    out = dict(data)
+    raw: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+    for key in legacy:
+        if key in known and isinstance(out[key], dict | BaseModel):
+            raw[key] = (_as_dict(out.pop(key)), {})
+    for name, section in given.items():
+        if name not in known:
+            try:
+                registry.get(name)  # one installed since the last look is found too
+            except registry.UnknownLedger:
+                listed = ", ".join(registry.names()) or "none"
+                raise LedgerSectionError(
+                    ("ledgers", name), f"no adapter registered for this ledger (known: {listed})"
+                ) from None
+        raw[name] = (raw.get(name, ({}, {}))[0], section)
+    ledgers: dict[str, BaseModel] = {}
+    for name, (old, new) in raw.items():
+        model = registry.get(name).settings
+        if model is None:
+            raise LedgerSectionError(("ledgers", name), "this ledger's adapter has no settings")
+        if isinstance(new, model) and not old:
+            ledgers[name] = new
+            continue
+        merged = {**old, **_as_dict(new)} if isinstance(new, dict | BaseModel) else new
+        try:
+            ledgers[name] = model.model_validate(merged)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            inner = tuple(str(p) for p in error["loc"])
+            in_old = bool(old) and (not inner or inner[0] in old)
+            in_new = isinstance(new, dict) and bool(inner) and inner[0] in new
+            spelt = (name,) if in_old and not in_new else ("ledgers", name)
+            raise LedgerSectionError((*spelt, *inner), problem(error), error.get("input")) from None
+    out["ledgers"] = ledgers
+    return out
+
+
+def _as_dict(section: Any) -> Any:
+    """A section given as a model instance, as the values it was given (so keys set both ways merge)."""
+    if isinstance(section, BaseModel):
+        return section.model_dump(exclude_unset=True)
+    return section
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -358,14 +451,26 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
     merged = _merge(file_values, env_values)
     merged.setdefault("data_dir", default_data_dir(env))
     try:
+        merged = ledger_sections(merged)
+    except LedgerSectionError as exc:
+        raise ConfigError(
+            _where(exc.loc, origins, path) + f"{exc.problem}{_shown(exc.loc, exc.value)}"
+        ) from None
+    try:
         return Settings.model_validate(merged)
     except ValidationError as exc:
         error = exc.errors()[0]
         loc = tuple(str(p) for p in error["loc"])
-        source = origins.get(loc) or next((o for p, o in origins.items() if loc[: len(p)] == p), None)
-        dotted = f": {'.'.join(loc)}" if loc else ""  # a rule across sections names its keys itself
-        where = source if source else f"{path or 'settings'}{dotted}"
-        raise ConfigError(f"{where}: {problem(error)}{_shown(loc, error.get('input'))}") from None
+        raise ConfigError(
+            _where(loc, origins, path) + f"{problem(error)}{_shown(loc, error.get('input'))}"
+        ) from None
+
+
+def _where(loc: tuple[str, ...], origins: Mapping[tuple[str, ...], str], path: Path | None) -> str:
+    """Where a bad value came from: its environment variable, else the file and the key path."""
+    source = origins.get(loc) or next((o for p, o in origins.items() if loc[: len(p)] == p), None)
+    dotted = f": {'.'.join(loc)}" if loc else ""  # a rule across sections names its keys itself
+    return f"{source}: " if source else f"{path or 'settings'}{dotted}: "
 
 
 def _shown(loc: tuple[str, ...], value: Any) -> str:

@@ -13,21 +13,22 @@ import os
 import shutil
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
-import requests
 from aiosmtpd.controller import Controller
 
 from connector import lease, nightreport, outbox
-from connector.config import QuickBooksSettings, Settings, SmtpSettings, XeroSettings
+from connector import ledger as registry
+from connector.config import Settings, SmtpSettings
 from connector.firmprofile import BankTransfer, FirmProfile, save_profile
+from connector.flow import flow, save_grant
+from connector.ledger import RunningSandbox, display_name
 from connector.model import Tenant
 from connector.oauth import TokenVault, new_state
 from connector.outbox import State
@@ -35,10 +36,10 @@ from connector.rules.calendar import SendCalendar
 from connector.run.execute import Executor, Outcome
 from connector.run.night import NightSummary, for_night_at, run_night
 from connector.run.plan import Context
-from connector.runtime import ledger_for
 from connector.store import Store
 from connector.store.engine import private_dir
-from connector.store.tenants import get_tenant, save_tenant
+from connector.store.tenants import get_tenant
+from connector.wiring import ledger_for
 
 MARKER = ".ccm-demo"  # only a folder carrying this file is ever wiped by the demo
 
@@ -96,32 +97,23 @@ def prepare(workdir: Path) -> None:
     (workdir / MARKER).write_text("made by ccm demo; removed and remade on every run\n")
 
 
-def connect_xero(settings: Settings, store: Store, tenant: Tenant) -> str:
-    """Connect `tenant` to the sandbox's organisation through the authorization-code flow (auto-consent)."""
-    from adapters.xero import connect
-
-    auth = connect.begin(settings.xero)
-    code = connect.consent_code(auth, settings.xero)
-    org = connect.connect_with_code(settings, store, tenant, code, auth.code_verifier)
-    return org.name
-
-
-def connect_quickbooks(settings: Settings, store: Store, tenant: Tenant) -> str:
-    """Connect `tenant` to the sandbox's company through the authorization-code flow (auto-consent)."""
-    from adapters.quickbooks import auth
-
+def connect_on_sandbox(
+    settings: Settings, store: Store, tenant: Tenant, consent: Callable[[str], Mapping[str, str]]
+) -> str:
+    """Connect `tenant` through its ledger's real authorization-code flow; `consent` follows the authorize URL
+    as the person would (a sandbox's `RunningSandbox.consent`, which consents at once)."""
+    connect = flow(tenant.ledger)
     state = new_state()
-    url = auth.authorization_url(settings.quickbooks, state)
-    ca = str(settings.quickbooks.ca_bundle) if settings.quickbooks.ca_bundle else True
-    answer = requests.get(url, allow_redirects=False, verify=ca, timeout=30)
-    query = parse_qs(urlparse(answer.headers.get("location", "")).query)
-    if "code" not in query or query.get("state", [""])[0] != state:
-        raise DemoError(f"QuickBooks consent did not come back with a code (HTTP {answer.status_code})")
-    with store.begin() as conn:
-        save_tenant(conn, tenant)
-    auth.complete(settings.quickbooks, store, TokenVault.open(store, settings), tenant.id, query["code"][0],
-                  query["realmId"][0])  # fmt: skip
-    return f"company {query['realmId'][0]}"
+    url, verifier = connect.begin(settings, state)
+    callback = consent(url)
+    if callback.get("state") != state:
+        raise DemoError(
+            f"{display_name(tenant.ledger)} consent answered with a different state; not connecting"
+        )
+    grant = connect.exchange(settings, callback, verifier)
+    return save_grant(
+        store, TokenVault.open(store, settings), tenant, grant, grant.choose(None, "organisation")
+    )
 
 
 @dataclass(frozen=True)
@@ -161,6 +153,10 @@ def approve_and_send(store: Store, settings: Settings, tenant_id: str, at: datet
     return Approved(tenant_id, approved, sent)
 
 
+DEMO_TENANTS = (  # ledger, tenant id, firm: one demo firm on each of these ledgers' sandboxes
+    ("xero", "demo-xero", "Demo Trading Ltd"),
+    ("quickbooks", "demo-qbo", "Demo Supplies Ltd"),
+)
 DEMO_FIRMS = (  # from address, sort code, account number, company number: fictional
     ("accounts@demo-trading.example", "20-00-00", "55779911", "01234567"),
     ("accounts@demo-supplies.example", "40-11-62", "21436587", "07654321"),
@@ -169,42 +165,36 @@ DEMO_FIRMS = (  # from address, sort code, account number, company number: ficti
 
 def run(workdir: Path, seed: int = 1, now: datetime | None = None, prepared: bool = False) -> DemoResult:
     """Run the demo night in `workdir` (made afresh unless the caller already `prepare`d it)."""
-    from adapters.quickbooks import sandbox as qbo_sandbox
-    from adapters.xero import sandbox as xero_sandbox
-
     if not prepared:
         prepare(workdir)
     with ExitStack() as stack:
-        # Rate limits off, so the demo night takes seconds; `make bench` shows pacing under the real limits.
-        xero = xero_sandbox.start(seed=seed, size="demo", limits=False)
-        stack.callback(xero.stop)
-        qbo = qbo_sandbox.start(seed=seed + 1, size="demo", limits=False)
-        stack.callback(qbo.stop)
+        london = ("GBP", "Europe/London", "GB")
+        tenants = [
+            Tenant(tid, f"{firm} ({display_name(ledger)})", ledger, *london)
+            for ledger, tid, firm in DEMO_TENANTS
+        ]
+        sandboxes: dict[str, RunningSandbox] = {}
+        for offset, tenant in enumerate(tenants):
+            found = registry.get(tenant.ledger).sandbox
+            if found is None:
+                raise DemoError(f"the {tenant.ledger} adapter has no sandbox")
+            # Rate limits off, so the demo night takes seconds; `make bench` shows pacing under real limits.
+            sandboxes[tenant.ledger] = found.start(seed=seed + offset, size="demo", limits=False, demo=True)
+            stack.callback(sandboxes[tenant.ledger].stop)
         box, smtp_port = stack.enter_context(mail_server(workdir / "mail"))
         settings = Settings(
             data_dir=workdir / "data",
-            xero=XeroSettings(
-                client_id=xero.client_id, client_secret=xero.client_secret, login_url=xero.base_url,
-                identity_url=xero.base_url, api_url=xero.base_url, ca_bundle=xero.ca_path,
-            ),
-            quickbooks=QuickBooksSettings(
-                client_id=qbo.client_id, client_secret=qbo.client_secret, authorize_url=qbo.authorize_url,
-                token_url=qbo.token_url, revoke_url=qbo.revoke_url, api_url=qbo.base_url,
-                ca_bundle=qbo.ca_path,
-            ),
+            ledgers={ledger: running.settings for ledger, running in sandboxes.items()},
             smtp=SmtpSettings(host="127.0.0.1", port=smtp_port, from_address="accounts@demo.example",
                               from_name="Accounts (ccm demo)"),
         )  # fmt: skip
         store = Store.open(settings.db_url)
         stack.callback(store.close)
-        london = ("GBP", "Europe/London", "GB")
-        xero_tenant = Tenant("demo-xero", "Demo Trading Ltd (Xero)", "xero", *london)
-        qbo_tenant = Tenant("demo-qbo", "Demo Supplies Ltd (QuickBooks)", "quickbooks", *london)
-        tenants = [(xero_tenant, connect_xero), (qbo_tenant, connect_quickbooks)]
-        connected = [(tenant.id, connect(settings, store, tenant)) for tenant, connect in tenants]
-        qbo.set_online_payments(True)  # the QuickBooks company takes card payments: reminders carry pay links
+        connected = [
+            (t.id, connect_on_sandbox(settings, store, t, sandboxes[t.ledger].consent)) for t in tenants
+        ]
         with store.begin() as conn:  # each firm's own sender, footer and bank details (`ccm tenants set`)
-            for (tenant, _), (address, sort_code, account, number) in zip(tenants, DEMO_FIRMS, strict=True):
+            for tenant, (address, sort_code, account, number) in zip(tenants, DEMO_FIRMS, strict=True):
                 save_profile(conn, tenant.id, FirmProfile(
                     from_name=f"{tenant.name.split(' (')[0]} Accounts", from_address=address,
                     reply_to=address.replace("accounts@", "credit@"), signature="Jane Smith\nCredit Control",
@@ -215,15 +205,15 @@ def run(workdir: Path, seed: int = 1, now: datetime | None = None, prepared: boo
         summaries = []
         approvals = []
         instant = now or datetime.now(UTC)
-        for tenant, _ in tenants:  # the first night after connecting: a safe one, planned and shown only
+        for tenant in tenants:  # the first night after connecting: a safe one, planned and shown only
             at = SendCalendar(tenant.timezone, tenant.country).next_send_time(instant)
             began = time.perf_counter()
             summary = run_night(store, settings, tenant.id, now=at, mode=None)
             summaries.append(summary)
             took = timedelta(seconds=time.perf_counter() - began)  # on record (`ccm nights`)
-            nightreport.record(store, tenant.id, summary, ran_from=nightreport.CLI, mode=summary.mode,
+            nightreport.record(store, tenant.id, summary, ran_from=nightreport.RanFrom.CLI, mode=summary.mode,
                                started_at=at, finished_at=at + took)  # fmt: skip
-        for tenant, _ in tenants:  # a person approves the plan, and exactly that is sent
+        for tenant in tenants:  # a person approves the plan, and exactly that is sent
             at = SendCalendar(tenant.timezone, tenant.country).next_send_time(instant)
             approvals.append(approve_and_send(store, settings, tenant.id, at))
         (workdir / "ccm.toml").write_text(f'data_dir = "{settings.data_dir}"\n')

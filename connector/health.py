@@ -30,13 +30,16 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
+from connector import ledger as registry
 from connector.config import HealthSettings
 from connector.ledger import Usage
 from connector.model import Connection as Link
 from connector.model import ConnectionState, Tenant
 from connector.outbox import NewAction
+from connector.payloads import Kind, NoticePayload
 from connector.rules import interest
-from connector.store.schema import health_issues, oauth_tokens
+from connector.store.schema import health_issues
+from connector.tokens.storage import expiries
 
 KINDS = ("reconnect_needed", "refresh_idle", "consent_ending", "day_limit", "ledger_reminders")
 STALE_RATE = "reference_rate_stale"
@@ -51,7 +54,6 @@ _RATE_NAMES = {
     interest.Regime.UK: "Bank of England Bank Rate",
     interest.Regime.EU: "ECB main refinancing rate",
 }
-_LEDGER_NAMES = {"xero": "Xero", "quickbooks": "QuickBooks"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,12 +81,12 @@ class Tokens:
 
 
 def ledger_name(ledger: str) -> str:
-    return _LEDGER_NAMES.get(ledger, ledger)
+    """The ledger's name as people read it (its adapter's display name)."""
+    return registry.display_name(ledger)
 
 
 def tokens_of(conn: Connection, tenant_id: str) -> Tokens | None:
-    t = oauth_tokens.c
-    row = conn.execute(select(t.refresh_expires_at, t.updated_at).where(t.tenant_id == tenant_id)).first()
+    row = expiries(conn, [tenant_id]).get(tenant_id)  # the tenant's grant's (migration 0019)
     return Tokens(row.refresh_expires_at, row.updated_at) if row else None
 
 
@@ -251,16 +253,12 @@ def notices(conn: Connection, tenant: Tenant, now: datetime) -> list[NewAction]:
         actions.append(
             NewAction(
                 key=key,
-                kind="notice",
+                kind=Kind.NOTICE,
                 channel="email",
                 customer_id="",
-                payload={
-                    "email": tenant.contact_email,
-                    "kind": issue.kind,
-                    "message": issue.message,
-                    "firm": tenant.name,
-                    "ledger": ledger_name(tenant.ledger),
-                },
+                payload=NoticePayload(
+                    tenant.contact_email, issue.kind, issue.message, tenant.name, ledger_name(tenant.ledger)
+                ),
                 send_after=now,
             )
         )

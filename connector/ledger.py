@@ -1,24 +1,42 @@
 """The Ledger protocol: the one extension point between ccm's core and a ledger's API.
 
 An adapter pulls raw records page by page, writes notes and holds back idempotently, and turns webhooks into
-Changes. Its errors say what the caller does next. Adapters register by name; `connector/` never imports one
-directly.
+Changes. Its errors say what the caller does next.
+
+Invariants:
+- `connector/` never imports an adapter (tests/test_import_graph.py): adapters are found only through the
+  `ccm.adapters` entry points (the built-ins too, declared in pyproject.toml), each naming an `AdapterSpec`.
+- An `AdapterSpec` carries everything a ledger contributes (factory, mapping, settings model, display name,
+  connect flow, sandbox, limits, webhook parser), so the core names no ledger.
+- An adapter gets typed `Services` (store, clock, vault), never a bag of names; it keeps tokens only in the
+  vault, and connections are saved by the core (`connector.flow.save_grant`).
+- docs/adding-a-ledger.md walks through adding one.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from http import HTTPStatus
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+
+from pydantic import BaseModel
 
 from connector.errors import CcmError, NeedsPerson, TryLater
+
+if TYPE_CHECKING:
+    from connector.config import Settings
+    from connector.flow import ConnectFlow
+    from connector.oauth import TokenVault
+    from connector.store import Store
+
+M = TypeVar("M", bound=BaseModel)
 
 RawRecord = Mapping[str, Any]
 # Per raw stream, every dotted source path a record may carry ("Contact.ContactID", "Allocations[].Amount").
@@ -342,19 +360,140 @@ class Ledger(Protocol):
 WebhookParser = Callable[[Any, Mapping[str, str], bytes], "list[Change] | Rejected"]
 
 
+class SourceClock(Protocol):
+    """A clock a ledger runs on instead of real time (a sandbox's fast clock, `ccm serve`'s simulated one)."""
+
+    def now(self) -> datetime:
+        """The current instant, timezone-aware UTC."""
+        ...
+
+    @property
+    def speed(self) -> float:
+        """How many times as fast as real time it runs (0: it moves only when advanced)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Clocked:
+    """The time a ledger counts in: `now` for instants, `sleep` to wait (in the clock's seconds).
+
+    `scope` names the clock for rate windows kept per process ("real", or one id per simulated clock), so
+    calls counted on a fast clock never share a window with calls counted in real time.
+    """
+
+    now: Callable[[], datetime]
+    sleep: Callable[[float], None]
+    scope: str
+    source: SourceClock | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What the core lends an adapter for one tenant, typed.
+
+    Attributes:
+        store: The tenant's store (the token vault lives in it).
+        clock: The clock to run on instead of real time (a sandbox's, a simulated server's); None: real time.
+        sleep: How to wait `seconds` of the clock's time; None: real sleep scaled by the clock's speed.
+        vault: The token vault to use (one on the same clock); None: the adapter opens the store's.
+    """
+
+    store: Store
+    clock: SourceClock | None = None
+    sleep: Callable[[float], None] | None = None
+    vault: TokenVault | None = None
+
+    def clocked(self) -> Clocked:
+        """The time to count in: `clock` (waiting at its speed, or moving it when stopped), else real time."""
+        source = self.clock
+        if source is None:
+            return Clocked(lambda: datetime.now(UTC), self.sleep or time.sleep, "real")
+        speed = float(getattr(source, "speed", 1.0) or 0.0)
+
+        def wait(seconds: float) -> None:
+            if speed > 0:
+                time.sleep(seconds / speed)
+            elif callable(advance := getattr(source, "advance", None)):
+                advance(seconds)  # a stopped clock: waiting is moving it
+
+        return Clocked(source.now, self.sleep or wait, f"clock-{id(source)}", source)
+
+
 @dataclass(frozen=True, slots=True)
 class AdapterContext:
-    """What a factory gets to build a Ledger for one tenant."""
+    """What a factory gets to build a Ledger for one tenant.
+
+    Attributes:
+        tenant_id: ccm's tenant id.
+        external_id: The ledger's id of the connected organisation (the connection's external id).
+        settings: ccm's settings; the adapter's own section is `settings.ledger(name)` (or
+            `ledger_settings(settings, name, Model)`, typed).
+        services: What the core lends the adapter (store, clock, vault).
+    """
 
     tenant_id: str
     external_id: str
-    settings: Any = None
-    services: Mapping[str, Any] = field(default_factory=dict)
+    settings: Settings
+    services: Services
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What a ledger allows one app, as the adapter paces to it (shown by health and in the docs).
+
+    Attributes:
+        day_calls: Calls a day per organisation (None: no day limit).
+        minute_calls: Calls a minute per organisation.
+        concurrent: Requests in flight at once per organisation.
+
+    (How long an unused refresh token lives is `AdapterSpec.refresh_idle_days`: the health check reads it.)
+    """
+
+    day_calls: int | None = None
+    minute_calls: int | None = None
+    concurrent: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunningSandbox:
+    """A ledger's local sandbox, started by its `SandboxSpec.start`.
+
+    Attributes:
+        settings: The ledger's settings pointing at the sandbox (URLs, client, CA), its settings model.
+        consent: Follows an authorize URL as a person consenting would (the sandbox consents at once) and
+            returns the callback's query parameters (code, state, and what else the ledger sends).
+        stop: Stops the sandbox.
+        handle: The sandbox's own controls (tests change its books through it).
+    """
+
+    settings: BaseModel
+    consent: Callable[[str], Mapping[str, str]]
+    stop: Callable[[], None]
+    handle: object = None
+
+
+class SandboxStart(Protocol):
+    """Starts a ledger's sandbox in-process."""
+
+    def __call__(self, *, seed: int, size: str, limits: bool, demo: bool = False) -> RunningSandbox:
+        """Start the sandbox with a seeded firm of `size` (demo, small, large), its rate limits on or off.
+
+        `demo` prepares it for `ccm demo` (e.g. online payments taken, so reminders carry pay links).
+        """
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxSpec:
+    """A ledger's local sandbox: `start` one in-process, or `serve` one until interrupted (`ccm sandbox`)."""
+
+    start: SandboxStart
+    serve: Callable[[str, int, int, str], None]  # host, port, seed, size
 
 
 @dataclass(frozen=True, slots=True)
 class AdapterSpec:
-    """A registered ledger: how to build it, its shipped mapping, and the shape of its raw records.
+    """A registered ledger: everything it contributes, so the core names no ledger.
 
     `webhook(settings, headers, raw_body)` verifies and reads a delivery before any tenant is known (the
     Changes name the ledger's organisation ids); `event_streams` are the streams whose changes the ledger
@@ -362,6 +501,17 @@ class AdapterSpec:
     stream (Xero: an invoice whose amount due changed usually means a payment, which has no event of its
     own); `refresh_idle_days` is how long an unused refresh token lives; `record_url(kind, ledger_id)` is the
     record's page in the ledger's own web app (kind: customer, invoice, credit_note, payment; None: no page).
+
+    Attributes:
+        name: The registry name, as tenants and URLs say it ("xero").
+        factory: Builds the Ledger for one tenant.
+        mapping: The shipped mapping file (raw records -> canonical ones).
+        display_name: The ledger's name in messages and pages ("Xero"); default: `name`.
+        settings: The pydantic model of its settings, read from `[ledgers.<name>]` in ccm.toml (also
+            `[<name>]`, the older spelling) and CCM_LEDGERS__<NAME>__<KEY>; None: it has none.
+        connect: Its connect flow (`ccm connect`, the server's connect pages); None: it cannot be connected.
+        sandbox: Its local sandbox (`ccm sandbox`, `ccm demo`); None: it has none.
+        limits: What the ledger allows, as the adapter paces to it.
     """
 
     name: str
@@ -373,6 +523,36 @@ class AdapterSpec:
     companions: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     refresh_idle_days: int | None = None
     record_url: Callable[[str, str], str | None] | None = None
+    display_name: str = ""
+    settings: type[BaseModel] | None = None
+    connect: ConnectFlow | None = None
+    sandbox: SandboxSpec | None = None
+    limits: Limits = Limits()
+
+    @property
+    def title(self) -> str:
+        """The ledger's name as people read it: `display_name`, else the registry name."""
+        return self.display_name or self.name
+
+
+def ledger_settings(settings: Settings, name: str, model: type[M]) -> M:
+    """The settings of ledger `name` from ccm's settings, as the adapter's own model.
+
+    Raises:
+        Fatal: The ledger's settings are of another model (a registration mix-up).
+    """
+    value = settings.ledger(name)
+    if not isinstance(value, model):
+        raise Fatal(f"the {name} adapter's settings are a {type(value).__name__}, not {model.__name__}")
+    return value
+
+
+def display_name(ledger: str) -> str:
+    """The ledger's name as people read it ("Xero"); the name itself when no adapter is registered."""
+    try:
+        return get(ledger).title
+    except UnknownLedger:
+        return ledger
 
 
 class UnknownLedger(LookupError):
@@ -385,8 +565,7 @@ class UnknownLedger(LookupError):
 
 _registry: dict[str, AdapterSpec] = {}
 _ENTRY_POINT_GROUP = "ccm.adapters"
-# The ledgers shipped with ccm: "module:attribute" of a function returning their AdapterSpec.
-BUILTIN = {"xero": "adapters.xero:spec", "quickbooks": "adapters.quickbooks:spec"}
+_scanned: list[bool] = []  # not empty once the installed entry points were loaded
 
 
 def register(spec: AdapterSpec) -> None:
@@ -394,49 +573,47 @@ def register(spec: AdapterSpec) -> None:
     _registry[spec.name] = spec
 
 
-def _load_builtin(name: str) -> None:
-    target = BUILTIN.get(name)
-    if target is None or name in _registry:
+def forget(name: str) -> None:
+    """Drop the adapter registered as `name` (a test's ledger uninstalled): `get` looks for it afresh."""
+    _registry.pop(name, None)
+
+
+def _load_entry_points(again: bool = False) -> None:
+    if _scanned and not again:
         return
-    module_name, attribute = target.split(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name == module_name:  # not shipped yet in this build
-            return
-        raise
-    register(getattr(module, attribute)())
-
-
-def _load_entry_points() -> None:
     for ep in entry_points(group=_ENTRY_POINT_GROUP):
         if ep.name not in _registry:
             loaded = ep.load()
             spec = loaded() if callable(loaded) and not isinstance(loaded, AdapterSpec) else loaded
+            if not isinstance(spec, AdapterSpec):
+                raise TypeError(
+                    f"entry point {ep.name} = {ep.value} is no AdapterSpec ({type(spec).__name__})"
+                )
             register(spec)
+    _scanned.append(True)
 
 
 def get(name: str) -> AdapterSpec:
     """The adapter registered as `name`.
 
-    A built-in ledger is imported on first use; an unknown name loads the installed `ccm.adapters` entry
-    points once more before giving up. Loading never replaces an adapter already registered (one a test
+    Adapters come from the installed `ccm.adapters` entry points (the built-ins are registered there too,
+    in pyproject.toml), loaded on first use; an unknown name loads them once more before giving up (a
+    package installed meanwhile). Loading never replaces an adapter already registered (one a test
     registered with `register` wins).
 
     Raises:
-        UnknownLedger: No built-in adapter or installed entry point has this name.
+        UnknownLedger: No installed entry point has this name.
     """
-    _load_builtin(name)
     if name not in _registry:
         _load_entry_points()
+    if name not in _registry:
+        _load_entry_points(again=True)
     if name not in _registry:
         raise UnknownLedger(name, list(_registry))
     return _registry[name]
 
 
 def names() -> list[str]:
-    """Every ledger ccm can use here, sorted: the built-ins in this build and installed entry points."""
-    for name in BUILTIN:
-        _load_builtin(name)
+    """Every ledger ccm can use here, sorted: installed `ccm.adapters` entry points and registered ones."""
     _load_entry_points()
     return sorted(_registry)

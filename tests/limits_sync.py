@@ -9,24 +9,22 @@ sync did not end "ok".
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 from connector.clock import Clock
 from connector.config import load_settings
-from connector.runtime import ledger_for, mapping_for, open_store
 from connector.store.tenants import get_tenant
 from connector.sync import run_sync
+from connector.wiring import ledger_for, mapping_for, open_store
 
 
 def main(tenant_id: str, repeat: int = 1) -> int:
     settings = load_settings()
     clock = Clock.parse(settings.serve.clock)
-    services: dict[str, Any] = {"clock": clock} if clock.simulated else {}
     store = open_store(settings)
     try:
         with store.read() as conn:
             tenant = get_tenant(conn, tenant_id)
-        ledger = ledger_for(settings, store, tenant, services)
+        ledger = ledger_for(settings, store, tenant, clock if clock.simulated else None)
         mapping = mapping_for(settings, tenant)
         for _ in range(repeat):
             result = run_sync(store, tenant.id, ledger, mapping, full=True, clock=clock.now)

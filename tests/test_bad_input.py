@@ -31,7 +31,7 @@ from adapters.quickbooks import auth as qbo_auth
 from adapters.quickbooks import webhooks as qbo_webhooks
 from adapters.xero import connect as xero_connect
 from adapters.xero import webhooks as xero_webhooks
-from connector import credit
+from connector import creditcontrol as credit
 from connector.config import ConfigError, load_settings
 from connector.ledger import Change, Fatal, Rejected
 from connector.model import Connection, Customer, Tenant

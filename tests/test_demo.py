@@ -66,7 +66,7 @@ def held_sensibly(database: Path) -> None:
     import re
     from datetime import UTC, datetime
 
-    from connector import credit
+    from connector import creditcontrol as credit
     from connector.model import CustomerStatus
     from connector.reconcile import Basis, load_snapshot
     from connector.store import Store

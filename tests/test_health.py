@@ -17,6 +17,7 @@ from connector.config import HealthSettings, Settings
 from connector.ledger import Usage
 from connector.model import Connection, ConnectionState, Tenant
 from connector.oauth import TokenVault, load_key
+from connector.payloads import encode
 from connector.run.night import check_health, run_night
 from connector.store import Store
 from connector.store.tenants import get_connection, save_tenant
@@ -85,7 +86,7 @@ def test_an_issue_is_told_once_per_appearance(store: Store):
     with store.begin() as conn:
         assert [i.kind for i in health.record(conn, "acme", reminders, NOW)] == ["ledger_reminders"]
         first = health.notices(conn, ACME, NOW)
-    assert [a.payload["email"] for a in first] == ["owner@acme.example"]
+    assert [encode(a.payload)["email"] for a in first] == ["owner@acme.example"]
     with store.begin() as conn:  # the next night: still there, nothing new to tell
         assert health.record(conn, "acme", reminders, NOW + timedelta(days=1)) == []
         assert health.notices(conn, ACME, NOW + timedelta(days=1)) == []
@@ -195,7 +196,7 @@ def test_the_day_limit_xero_reports_reaches_the_health_check(tmp_path: Path, sto
         settings = settings_for(side, tmp_path / "data", inbox)
         settings = settings.model_copy(update={
             "health": HealthSettings(day_limit_warn_percent=90),
-            "xero": settings.xero.model_copy(update={"day_limit": 40}),
+            "ledgers": {"xero": settings.xero.model_copy(update={"day_limit": 40})},
         })  # fmt: skip
         tenant = connected(side, settings, store)
         night = run_night(store, settings, tenant.id, now=clock.NOW)

@@ -25,9 +25,11 @@ from sqlalchemy import select
 from adapters.sandbox.generator import FirmSize, generate
 from connector import lease, outbox
 from connector.config import load_settings
-from connector.demo import connect_xero
+from connector.demo import connect_on_sandbox
+from connector.flow import follow_consent
 from connector.model import Tenant
 from connector.outbox import Mode, State
+from connector.payloads import Kind, decode
 from connector.rules.calendar import SendCalendar
 from connector.store import Store
 from connector.store.schema import run_leases
@@ -65,7 +67,7 @@ def firm(tmp_path: Path, inbox: Inbox) -> Iterator[Firm]:
     store = Store.open(settings.db_url)
     tenant = Tenant("acme", "Acme Ltd", "xero", "GBP", "Europe/London", "GB")
     try:
-        connect_xero(settings, store, tenant)
+        connect_on_sandbox(settings, store, tenant, lambda url: follow_consent(url, str(handle.ca_path)))
         at = SendCalendar(tenant.timezone, tenant.country).next_send_time(clock.NOW)
         yield Firm(env, store, at)
     finally:
@@ -111,7 +113,9 @@ def test_a_command_frozen_past_its_lease_stops_and_leaves_the_new_holders_sends_
 ) -> None:
     args, before = COMMANDS[command]
     now = datetime.now(UTC)
-    in_flight = outbox.NewAction("dun-in-flight", "reminder", "email", "C-1", {"lines": []}, now)
+    in_flight = outbox.NewAction(
+        "dun-in-flight", Kind.REMINDER, "email", "C-1", decode(Kind.REMINDER, {}), now
+    )
     with firm.store.begin() as conn:
         outbox.plan(conn, "acme", [in_flight], Mode.AUTO, now)
     proc = _start(firm, *HARNESS, "--lease-ttl", "1", "--", *(a.format(at=firm.at.isoformat()) for a in args))

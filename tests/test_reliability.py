@@ -23,9 +23,11 @@ import pytest
 from adapters.sandbox.generator import FirmSize, generate
 from connector import outbox
 from connector.config import load_settings
-from connector.demo import connect_quickbooks, connect_xero
+from connector.demo import connect_on_sandbox
+from connector.flow import follow_consent
 from connector.model import Tenant
 from connector.outbox import State
+from connector.payloads import encode
 from connector.rules.calendar import SendCalendar
 from connector.store import Store
 from tests import clock
@@ -87,7 +89,7 @@ def _connected(ledger: str, tmp_path: Path, inbox: Inbox) -> tuple[Any, dict[str
     tenant = Tenant("acme", "Acme Ltd", ledger, "GBP", "Europe/London", "GB")
     store = Store.open(settings.db_url)
     try:
-        (connect_xero if ledger == "xero" else connect_quickbooks)(settings, store, tenant)
+        connect_on_sandbox(settings, store, tenant, lambda url: follow_consent(url, str(handle.ca_path)))
     except BaseException:
         store.close()
         handle.stop()
@@ -148,7 +150,7 @@ def test_a_run_killed_at_any_side_effect_then_restarted(ledger: str, kill: tuple
         noted = set(keys)
         for action in actions:
             if action.key in sent:
-                for line in action.payload["lines"]:
+                for line in encode(action.payload)["lines"]:
                     note_key = f"note:{action.key}:{line['invoice_id']}"[:128]
                     assert any(note_key in k or k in note_key for k in noted), (
                         action.key,

@@ -22,11 +22,13 @@ import redis
 from adapters.quickbooks import auth as qbo_auth
 from adapters.quickbooks import sandbox as qbo_sandbox
 from adapters.quickbooks.pacing import Pacer as QboPacer
+from adapters.quickbooks.settings import QuickBooksSettings
 from adapters.sandbox.generator import FirmSize
 from adapters.xero import connect
 from adapters.xero import sandbox as xero_sandbox
+from adapters.xero.settings import XeroSettings
 from connector import ratelimits
-from connector.config import LimitsSettings, QuickBooksSettings, Settings, XeroSettings
+from connector.config import LimitsSettings, Settings
 from connector.model import Tenant
 from connector.oauth import TokenVault, load_key
 from connector.ratelimits import Backend, Check
@@ -257,7 +259,7 @@ def test_three_processes_of_one_xero_app_never_pass_its_app_minute_limit(
                             identity_url=base, api_url=base, ca_bundle=sb.ca_path,
                             app_minute_limit=APP_LIMIT)  # fmt: skip
         home = tmp_path / "home"
-        settings = Settings(data_dir=home, database_url=where.get("CCM_DATABASE_URL"), xero=xero)
+        settings = Settings(data_dir=home, database_url=where.get("CCM_DATABASE_URL"), ledgers={"xero": xero})
         store = Store.open(settings.db_url)
         vault = TokenVault(store, load_key(settings), clock.now)
         for i, org_id in enumerate(sb.books):
@@ -299,7 +301,9 @@ def test_two_processes_on_one_quickbooks_company_keep_its_limits(
                                  authorize_url=sb.authorize_url, token_url=sb.token_url, revoke_url=sb.revoke_url,
                                  api_url=sb.base_url, ca_bundle=sb.ca_path)  # fmt: skip
         home = tmp_path / "home"
-        settings = Settings(data_dir=home, database_url=where.get("CCM_DATABASE_URL"), quickbooks=qbo)
+        settings = Settings(
+            data_dir=home, database_url=where.get("CCM_DATABASE_URL"), ledgers={"quickbooks": qbo}
+        )
         store = Store.open(settings.db_url)
         _connect_quickbooks(store, settings, qbo)
         store.close()

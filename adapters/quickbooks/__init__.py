@@ -1,4 +1,8 @@
-"""QuickBooks Online: the adapter (python-quickbooks) and its local sandbox."""
+"""QuickBooks Online: the adapter (python-quickbooks) and its local sandbox.
+
+`spec()` is its registration (the `ccm.adapters` entry point "quickbooks" in pyproject.toml): everything the
+core needs, so the core names no ledger.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from connector.ledger import AdapterContext, AdapterSpec, Change, Ledger, Rejected
+from adapters.quickbooks.flow import FLOW
+from adapters.quickbooks.settings import QuickBooksSettings, quickbooks_settings
+from connector.flow import follow_consent
+from connector.ledger import (
+    AdapterContext,
+    AdapterSpec,
+    Change,
+    Ledger,
+    Limits,
+    Rejected,
+    RunningSandbox,
+    SandboxSpec,
+)
 
 MAPPING = Path(__file__).resolve().parents[2] / "mappings" / "quickbooks.yaml"
 
@@ -20,7 +36,29 @@ def _factory(context: AdapterContext) -> Ledger:
 def _webhook(settings: Any, headers: Mapping[str, str], raw_body: bytes) -> list[Change] | Rejected:
     from adapters.quickbooks import webhooks
 
-    return webhooks.parse(headers, raw_body, settings.quickbooks.webhook_verifier)
+    return webhooks.parse(headers, raw_body, quickbooks_settings(settings).webhook_verifier)
+
+
+def _sandbox(*, seed: int, size: str, limits: bool, demo: bool = False) -> RunningSandbox:
+    from adapters.quickbooks import sandbox
+
+    handle = sandbox.start(seed=seed, size=size, limits=limits)
+    if demo:
+        handle.set_online_payments(True)  # the company takes card payments: reminders carry pay links
+    settings = QuickBooksSettings(
+        client_id=handle.client_id, client_secret=handle.client_secret, authorize_url=handle.authorize_url,
+        token_url=handle.token_url, revoke_url=handle.revoke_url, api_url=handle.base_url,
+        ca_bundle=handle.ca_path,
+    )  # fmt: skip
+    return RunningSandbox(
+        settings, lambda link: follow_consent(link, str(handle.ca_path)), handle.stop, handle
+    )
+
+
+def _serve(host: str, port: int, seed: int, size: str) -> None:
+    from adapters.quickbooks import sandbox
+
+    sandbox.run_forever(host, port, seed=seed, size=size)
 
 
 def spec() -> AdapterSpec:
@@ -32,4 +70,7 @@ def spec() -> AdapterSpec:
     return AdapterSpec(
         "quickbooks", _factory, MAPPING, raw_schema(), webhook=_webhook,
         event_streams=frozenset(STREAMS.values()), refresh_idle_days=100, record_url=links.record_url,
+        display_name="QuickBooks", settings=QuickBooksSettings, connect=FLOW,
+        sandbox=SandboxSpec(_sandbox, _serve),
+        limits=Limits(minute_calls=500, concurrent=10),
     )  # fmt: skip

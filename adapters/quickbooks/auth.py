@@ -7,17 +7,19 @@ under the vault's per-tenant lock and stores the rotated refresh token before th
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from adapters.quickbooks.settings import QuickBooksSettings
 from connector import oauth
-from connector.config import ConfigError, QuickBooksSettings, check_ca_bundle
+from connector.config import ConfigError, check_ca_bundle
+from connector.flow import Choice, Grant, save_grant
 from connector.ledger import AuthExpired, Fatal, OAuthEndpoints
-from connector.model import Connection
 from connector.oauth import TokenSet, TokenVault
 from connector.redact import register_secret
 from connector.store import Store
-from connector.store.tenants import save_connection
+from connector.store.tenants import get_tenant
 
 LEDGER = "quickbooks"
 SCOPES = ("com.intuit.quickbooks.accounting",)
@@ -84,9 +86,10 @@ def complete(qbo: QuickBooksSettings, store: Store, vault: TokenVault, tenant_id
     tokens = oauth.exchange_code(
         endpoints(qbo), client_id, secret, qbo.redirect_uri, code, verify=verify(qbo)
     )
-    vault.put(tenant_id, tokens)
-    with store.begin() as conn:
-        save_connection(conn, Connection(tenant_id, LEDGER, realm_id))
+    with store.read() as conn:
+        tenant = get_tenant(conn, tenant_id)
+    grant = Grant(tokens, (Choice(realm_id, f"QuickBooks company {realm_id}", "company"),))
+    save_grant(store, vault, replace(tenant, ledger=LEDGER), grant, grant.choices[0])
     return tokens
 
 

@@ -5,29 +5,27 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 from adapters.quickbooks import auth, webhooks
 from adapters.quickbooks.client import QboApi
 from adapters.quickbooks.pacing import Pacer
 from adapters.quickbooks.pull import Puller
+from adapters.quickbooks.settings import QuickBooksSettings, quickbooks_settings
 from adapters.quickbooks.writeback import Writer
-from connector.config import QuickBooksSettings, Settings
 from connector.ledger import (
     AdapterContext,
     Change,
     Cursor,
-    Fatal,
     OAuthEndpoints,
     Page,
     Rejected,
+    Services,
     Usage,
     WriteResult,
 )
 from connector.oauth import TokenVault, load_key
 from connector.ratelimits import Backend, backend_for
 from connector.redact import register_secret
-from connector.store import Store
 
 
 class QuickBooksLedger:
@@ -46,16 +44,13 @@ class QuickBooksLedger:
     def from_context(cls, context: AdapterContext) -> QuickBooksLedger:
         """The adapter for a connected tenant: its realm, its tokens from the vault.
 
-        `context.services` may hold "clock" (an object with `now()` and `speed`, e.g. a sandbox's clock, which
-        then also paces requests) and "vault" (a TokenVault on that clock).
+        `context.services` may lend a clock (e.g. a sandbox's, which then also paces requests) and a vault
+        (a TokenVault on that clock).
         """
         settings = context.settings
-        store = context.services.get("store")
-        if not isinstance(settings, Settings) or not isinstance(store, Store):
-            raise Fatal("the QuickBooks adapter needs ccm's settings and store")
-        qbo = settings.quickbooks
+        qbo = quickbooks_settings(settings)
         now, pacer, sleep = _time(context.services, context.external_id, backend_for(settings))
-        vault = context.services.get("vault") or TokenVault(store, load_key(settings), now)
+        vault = context.services.vault or TokenVault(context.services.store, load_key(settings), now)
         tokens = auth.VaultTokens(vault, context.tenant_id, auth.refresher(qbo, now), now)
         api = QboApi(context.external_id, qbo.api_url, qbo.minor_version, tokens, verify=auth.verify(qbo),
                      pacer=pacer, sleep=sleep)  # fmt: skip
@@ -98,23 +93,21 @@ class QuickBooksLedger:
 
 
 def _time(
-    services: Mapping[str, Any], realm: str, shared: Backend | None = None
+    services: Services, realm: str, shared: Backend | None = None
 ) -> tuple[Callable[[], datetime], Pacer | None, Callable[[float], None] | None]:
-    """The clock QBO counts in (services["clock"], else real time), a pacer on it (counting in `shared`, the
+    """The clock QBO counts in (the services' clock, else real time), a pacer on it (counting in `shared`, the
     limits every process shares, when there is one), and how to wait on it."""
-    source = services.get("clock")
+    clocked = services.clocked()
+    source = clocked.source
     if source is None:
         # wall time: the shared windows are compared across processes and machines
         pacer = Pacer.for_realm(realm, clock=time.time, shared=shared) if shared is not None else None
-        return (lambda: datetime.now(UTC)), pacer, None
-    speed = float(getattr(source, "speed", 1.0) or 0.0)
-
-    def sleep(seconds: float) -> None:
-        if speed > 0:
-            time.sleep(seconds / speed)
-        elif hasattr(source, "advance"):
-            source.advance(seconds)  # a stopped clock: waiting is moving it
-
-    pacer = Pacer.for_realm(f"{realm}@{id(source)}", clock=lambda: source.now().timestamp(), sleep=sleep,
-                            shared=shared, key=realm)  # fmt: skip
-    return source.now, pacer, sleep
+        return clocked.now, pacer, None
+    pacer = Pacer.for_realm(
+        f"{realm}@{id(source)}",
+        clock=lambda: source.now().timestamp(),
+        sleep=clocked.sleep,
+        shared=shared,
+        key=realm,
+    )
+    return source.now, pacer, clocked.sleep

@@ -1,12 +1,28 @@
-"""The Xero adapter: pulls, write-backs and webhooks through xero-python, against Xero or its sandbox."""
+"""The Xero adapter: pulls, write-backs and webhooks through xero-python, against Xero or its sandbox.
+
+`spec()` is its registration (the `ccm.adapters` entry point "xero" in pyproject.toml): everything the core
+needs, so the core names no ledger. The SDK loads only when a Xero tenant is used.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+from adapters.xero.flow import FLOW
 from adapters.xero.schema import raw_schema
-from connector.ledger import AdapterContext, AdapterSpec, Change, Ledger, Rejected
+from adapters.xero.settings import XeroSettings, xero_settings
+from connector.flow import follow_consent
+from connector.ledger import (
+    AdapterContext,
+    AdapterSpec,
+    Change,
+    Ledger,
+    Limits,
+    Rejected,
+    RunningSandbox,
+    SandboxSpec,
+)
 from connector.mapping.loader import SHIPPED
 
 
@@ -19,7 +35,25 @@ def _factory(ctx: AdapterContext) -> Ledger:
 def _webhook(settings: Any, headers: Mapping[str, str], raw_body: bytes) -> list[Change] | Rejected:
     from adapters.xero import webhooks
 
-    return webhooks.parse(settings.xero.webhook_key, headers, raw_body)
+    return webhooks.parse(xero_settings(settings).webhook_key, headers, raw_body)
+
+
+def _sandbox(*, seed: int, size: str, limits: bool, demo: bool = False) -> RunningSandbox:
+    from adapters.xero import sandbox
+
+    handle = sandbox.start(seed=seed, size=size, limits=limits)
+    url = handle.base_url
+    settings = XeroSettings(client_id=handle.client_id, client_secret=handle.client_secret, login_url=url,
+                            identity_url=url, api_url=url, ca_bundle=handle.ca_path)  # fmt: skip
+    return RunningSandbox(
+        settings, lambda link: follow_consent(link, str(handle.ca_path)), handle.stop, handle
+    )
+
+
+def _serve(host: str, port: int, seed: int, size: str) -> None:
+    from adapters.xero import sandbox
+
+    sandbox.run_forever(host, port, seed=seed, size=size)
 
 
 PAYMENT_STREAMS = ("payments", "overpayments", "prepayments")
@@ -34,5 +68,7 @@ def spec() -> AdapterSpec:
         "xero", _factory, SHIPPED / "xero.yaml", raw_schema(), webhook=_webhook,
         event_streams=frozenset(STREAMS.values()),  # no payment events: payments are polled
         companions={"invoices": PAYMENT_STREAMS, "credit_notes": PAYMENT_STREAMS}, refresh_idle_days=60,
-        record_url=links.record_url,
+        record_url=links.record_url, display_name="Xero", settings=XeroSettings, connect=FLOW,
+        sandbox=SandboxSpec(_sandbox, _serve),
+        limits=Limits(day_calls=5000, minute_calls=60, concurrent=5),
     )  # fmt: skip

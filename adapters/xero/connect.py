@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -21,14 +21,15 @@ from xero_python.api_client.oauth2 import OAuth2Token
 from xero_python.identity import IdentityApi
 
 from adapters.xero.client import sdk_token
+from adapters.xero.settings import XeroSettings, xero_settings
 from connector import oauth
-from connector.config import ConfigError, Settings, XeroSettings, check_ca_bundle
+from connector.config import ConfigError, Settings, check_ca_bundle
+from connector.flow import Choice, Grant, save_grant
 from connector.ledger import AuthExpired, Fatal, OAuthEndpoints
-from connector.model import Connection, ConnectionState, Tenant
+from connector.model import Tenant
 from connector.oauth import TokenSet, TokenVault
 from connector.redact import register_secret
 from connector.store import Store
-from connector.store.tenants import save_connection, save_tenant
 
 _IDENTITY = ("openid", "profile", "email", "offline_access")
 BROAD_SCOPES = (*_IDENTITY, "accounting.transactions", "accounting.contacts", "accounting.settings.read")
@@ -202,12 +203,10 @@ def save(
     tokens: TokenSet,
     grant: str | None = None,
 ) -> None:
-    """Record the tenant, its connection to the organisation, and its tokens (vault first); `grant` names
-    the consent, which other tenants connected by it share."""
-    vault.put(tenant.id, tokens, grant)
-    with store.begin() as conn:
-        save_tenant(conn, tenant)
-        save_connection(conn, Connection(tenant.id, "xero", org.tenant_id, ConnectionState.CONNECTED, ""))
+    """Record the tenant's connection to the organisation with its tokens (`connector.flow.save_grant`);
+    `grant` names the consent, which other tenants connected by it share."""
+    granted = Grant(tokens, (Choice(org.tenant_id, org.name, org.tenant_type),), *((grant,) if grant else ()))
+    save_grant(store, vault, replace(tenant, ledger="xero"), granted, granted.choices[0])
 
 
 def connect_with_code(
@@ -219,7 +218,8 @@ def connect_with_code(
     wanted: str | None = None,
 ) -> Organisation:
     """The whole second half of the flow: code -> tokens -> organisation -> stored connection."""
-    tokens, orgs = complete(settings.xero, code, code_verifier, datetime.now(UTC))
+    xero = xero_settings(settings)
+    tokens, orgs = complete(xero, code, code_verifier, datetime.now(UTC))
     org = choose(orgs, wanted)
     save(store, TokenVault.open(store, settings), tenant, org, tokens)
     return org

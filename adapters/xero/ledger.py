@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 
 from adapters.xero import connect, webhooks
 from adapters.xero import pull as reads
 from adapters.xero.client import TokenSource, XeroClient
-from adapters.xero.pacing import Clock, Limits, Pacer
+from adapters.xero.pacing import LedgerTime, Limits, Pacer
+from adapters.xero.settings import xero_settings
 from adapters.xero.writes import Writer
-from connector.config import Settings
 from connector.ledger import (
     AdapterContext,
     Change,
@@ -29,37 +28,26 @@ from connector.mapping.loader import SHIPPED, read_yaml
 from connector.oauth import TokenVault, load_key
 from connector.ratelimits import backend_for
 from connector.redact import register_secret
-from connector.store import Store
 
 DEFAULT_HOLD_GROUP = "Credit Hold"
-
-
-def clock_from(services: Mapping[str, Any]) -> tuple[Clock, str]:
-    """The clock Xero counts in (services["clock"], e.g. a sandbox's fast clock) and its pacing scope."""
-    source = services.get("clock")
-    if source is None:
-        return Clock(lambda: datetime.now(UTC), time.sleep), "real"
-    speed = float(getattr(source, "speed", 1.0) or 1.0)
-    sleep = services.get("sleep") or (lambda seconds: time.sleep(seconds / speed))
-    return Clock(source.now, sleep), f"clock-{id(source)}"
 
 
 class XeroLedger:
     """What ccm's core needs from Xero, for one tenant (organisation)."""
 
-    def __init__(self, ctx: AdapterContext) -> None:
-        if not isinstance(ctx.settings, Settings):
-            raise Fatal("the Xero adapter needs ccm's Settings")
-        store = ctx.services.get("store")
-        if not isinstance(store, Store):
-            raise Fatal("the Xero adapter needs the store (for the token vault)")
+    def __init__(
+        self, ctx: AdapterContext, limits: Limits | None = None, hold_group: str | None = None
+    ) -> None:
+        """The adapter for one organisation; `limits` and `hold_group` override Xero's and the mapping's
+        (tests and benches)."""
         self.settings = ctx.settings
-        self.xero = ctx.settings.xero
+        self.xero = xero_settings(ctx.settings)
         self.tenant_id = ctx.tenant_id
         self.external_id = ctx.external_id
-        self.services = ctx.services
-        self.clock, scope = clock_from(ctx.services)
-        vault = ctx.services.get("vault") or TokenVault(store, load_key(ctx.settings), self.clock.now)
+        self._hold_group = hold_group
+        clocked = ctx.services.clocked()
+        self.clock, scope = LedgerTime(clocked.now, clocked.sleep), clocked.scope
+        vault = ctx.services.vault or TokenVault(ctx.services.store, load_key(ctx.settings), self.clock.now)
         client_id = self.xero.client_id or "ccm"
         self.client = XeroClient(
             api_url=self.xero.api_url,
@@ -70,8 +58,7 @@ class XeroLedger:
                 client_id,
                 ctx.external_id,
                 self.clock,
-                ctx.services.get("limits")
-                or Limits(day=self.xero.day_limit, app_minute=self.xero.app_minute_limit),
+                limits or Limits(day=self.xero.day_limit, app_minute=self.xero.app_minute_limit),
                 scope,
                 spacing=self.xero.pacing,
                 shared=backend_for(ctx.settings),
@@ -122,8 +109,8 @@ class XeroLedger:
 
     def hold_group(self) -> str:
         """The contact group meaning "on credit hold": the tenant's mapping override, else the shipped one."""
-        if name := self.services.get("hold_group"):
-            return str(name)
+        if self._hold_group:
+            return self._hold_group
         override = self.settings.tenant_dir(self.tenant_id) / "mapping.yaml"
         for path in (override, SHIPPED / "xero.yaml"):
             if path.exists():

@@ -65,7 +65,7 @@ class State:
     @property
     def store(self) -> Store:
         if self._store is None:
-            from connector.runtime import open_store
+            from connector.wiring import open_store
 
             self._store = open_store(self.settings)
         return self._store

@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qsl
@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from connector import binding, invites
-from connector.flow import Choice, Grant, NoFlow, flow
+from connector.flow import Choice, Grant, NoFlow, flow, save_grant
 from connector.invites import InviteProblem
 from connector.ledger import LedgerError, UnknownLedger
 from connector.model import Tenant
@@ -261,7 +261,7 @@ class Flows:
                 raise invites.InviteProblem("this connect link was already used")
         vault = TokenVault(rt.store, load_key(rt.settings), rt.clock.now)
         try:
-            return str(flow(ledger).save(rt.settings, rt.store, tenant, grant, choice, vault))
+            return save_grant(rt.store, vault, replace(tenant, ledger=ledger), grant, choice)
         except BaseException:
             if not invite.startswith(ADMIN + ":"):
                 with rt.store.begin() as conn:

@@ -24,13 +24,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from connector import ledger as registry
 from connector.flow import NoFlow, flow
 from connector.ledger import LedgerError, UnknownLedger
 from connector.model import Tenant
 from connector.oauth import new_state
 from connector.store.tenants import list_tenants
 from connector.web import audit
-from connector.web.pages import Pages, Refused, Visit
+from connector.web.pages import Pages, RequestRefused, Visit
 from connector.web.users import Role, User
 
 if TYPE_CHECKING:
@@ -70,18 +71,18 @@ class AdminConnect:
         """POST /connect/{ledger}: the admin's choice; the state kept and audited, then the way on."""
         form = await self.pages.form_of(request, visit)
         if not is_admin(user):
-            raise Refused(403, "Only an admin connects a firm without a connect link")
+            raise RequestRefused(403, "Only an admin connects a firm without a connect link")
         ledger = request.path_params["ledger"]
         try:
             module = flow(ledger)
         except (UnknownLedger, NoFlow) as exc:
-            raise Refused(404, str(exc)) from None
+            raise RequestRefused(404, str(exc)) from None
         tenant = await run_in_threadpool(self.pages.tenant_for, user, str(form.get("tenant", "")))
         state = new_state()
         try:
             url, verifier = module.begin(self.pages.rt.settings, state)
         except LedgerError as exc:
-            raise Refused(500, f"Cannot connect: {exc}") from None
+            raise RequestRefused(500, f"Cannot connect: {exc}") from None
         payload = {"tenant": asdict(tenant), "verifier": verifier, ADMIN: user.name}
         await run_in_threadpool(self.flows._put, state, ledger, payload)
         await run_in_threadpool(self._audit, user, tenant, ledger)
@@ -98,4 +99,4 @@ class AdminConnect:
 
 
 def _name(ledger: str) -> str:
-    return {"xero": "Xero", "quickbooks": "QuickBooks"}.get(ledger, ledger)
+    return registry.display_name(ledger)

@@ -16,7 +16,7 @@ Rules the suite relies on:
   token exchange, organisation choice) and stores the tenant, its connection and its tokens (vault).
 - `ledger()` builds a NEW adapter instance through the registry's factory, as a fresh process would
   (nothing cached in memory survives between two calls but what the store holds).
-- `services()` is what the factory gets besides the store: the sandbox clock and anything else it needs.
+- `services()` is what the factory gets (`connector.ledger.Services`): the store, the sandbox clock, the vault.
 - The change methods alter the sandbox's books as a person using the ledger would, and return the id of
   the record whose canonical form changed (an invoice id, a payment id).
 - The fault methods act on the NEXT calls only; `stats()` reports what the sandbox served.
@@ -35,7 +35,7 @@ from typing import Protocol
 
 from adapters.sandbox.faults import Faults
 from connector.config import Settings
-from connector.ledger import Ledger
+from connector.ledger import Ledger, Services
 from connector.mapping import CompiledMapping
 from connector.model import Tenant
 from connector.store import Store
@@ -78,7 +78,7 @@ class Harness(Protocol):
 
     def mapping(self) -> CompiledMapping: ...
 
-    def services(self) -> dict[str, object]: ...
+    def services(self) -> Services: ...
 
     def now(self) -> object: ...  # the sandbox clock's current instant (a UTC datetime)
 

@@ -21,14 +21,15 @@ from adapters.quickbooks import auth
 from adapters.quickbooks.sandbox import QuickBooksSandbox, start
 from adapters.quickbooks.sandbox.api import Answer
 from adapters.quickbooks.sandbox.notify import Event, legacy_body
+from adapters.quickbooks.settings import QuickBooksSettings
 from adapters.quickbooks.writeback import HOLD_MARKER
 from adapters.sandbox.clock import SandboxClock
 from adapters.sandbox.faults import Faults
 from adapters.sandbox.generator import FirmSize, generate
 from adapters.sandbox.webhooks import sign
 from connector import ledger as registry
-from connector.config import QuickBooksSettings, Settings
-from connector.ledger import AdapterContext, Ledger
+from connector.config import Settings
+from connector.ledger import AdapterContext, Ledger, Services
 from connector.mapping import CompiledMapping, load_mapping
 from connector.model import Tenant
 from connector.oauth import TokenVault
@@ -72,7 +73,7 @@ class QuickBooksHarness:
             api_url=self.sb.base_url, ca_bundle=self.sb.ca_path,
         )  # fmt: skip
         self.settings = Settings(
-            data_dir=tmp_path, vault_key=Fernet.generate_key().decode(), quickbooks=self.qbo
+            data_dir=tmp_path, vault_key=Fernet.generate_key().decode(), ledgers={"quickbooks": self.qbo}
         )
         self.vault = TokenVault(store, self.settings.vault_key.encode(), self.clock.now)  # type: ignore[union-attr]
         return self.settings
@@ -117,15 +118,14 @@ class QuickBooksHarness:
 
     def ledger(self) -> Ledger:
         spec = registry.get("quickbooks")
-        services = {"store": self.store, **self.services()}
-        return spec.factory(AdapterContext(TENANT, self.sb.realm, self.settings, services))
+        return spec.factory(AdapterContext(TENANT, self.sb.realm, self.settings, self.services()))
 
     def mapping(self) -> CompiledMapping:
         spec = registry.get("quickbooks")
         return load_mapping(spec.mapping, schema=spec.schema)
 
-    def services(self) -> dict[str, object]:
-        return {"clock": self.clock, "vault": self.vault}
+    def services(self) -> Services:
+        return Services(self.store, self.clock, vault=self.vault)
 
     def now(self) -> object:
         return self.clock.now()

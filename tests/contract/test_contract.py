@@ -8,8 +8,11 @@ lifetimes) come from its harness.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
+from pathlib import Path
+
+import pytest
 
 from connector.ledger import Change, Rejected
 from connector.model import ConnectionState
@@ -17,9 +20,23 @@ from connector.oauth import TokenVault
 from connector.store import Store, records, synclog
 from connector.store.tenants import get_connection
 from connector.sync import PageEvent, SyncResult, run_sync
+from tests.contract.conftest import CONTRACT_ONLY, HARNESSES, started
 from tests.contract.harness import Harness
 
 ENTITIES = ("customer", "invoice", "credit_note", "payment")
+EVERY = [*HARNESSES, *CONTRACT_ONLY]  # the contract runs against every ledger, the test-only ones too
+
+
+@pytest.fixture(params=EVERY)
+def harness(request: pytest.FixtureRequest, store: Store, tmp_path: Path) -> Iterator[Harness]:
+    """A ledger's sandbox with limits off, and its adapter (this module's: every ledger)."""
+    yield from started(request.param, store, tmp_path, limits=False)
+
+
+@pytest.fixture(params=EVERY)
+def limited(request: pytest.FixtureRequest, store: Store, tmp_path: Path) -> Iterator[Harness]:
+    """A ledger's sandbox enforcing its rate limits (on an accelerated clock)."""
+    yield from started(request.param, store, tmp_path, limits=True)
 
 
 def sync(
@@ -45,7 +62,7 @@ def changed_ids(store: Store, tenant_id: str, run_id: int) -> set[str]:
 
 
 def tokens_of(h: Harness, store: Store, tenant_id: str) -> str:
-    vault = h.services().get("vault")
+    vault = h.services().vault
     assert isinstance(vault, TokenVault)
     tokens = vault.get(tenant_id)
     assert tokens is not None

@@ -27,7 +27,7 @@ def test_a_sync_through_an_outage_of_5xx_answers_says_what_the_ledger_answered(
         result = run_sync(store, tenant.id, harness.ledger(), harness.mapping(), clock=now)
     finally:
         faults.clear()
-    assert result.outcome == synclog.FAILED
+    assert result.outcome == synclog.SyncOutcome.FAILED
     with store.read() as conn:
         run = synclog.get_run(conn, result.run_id, tenant.id)
     assert run is not None and run.error_summary is not None

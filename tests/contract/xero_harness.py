@@ -19,10 +19,11 @@ from adapters.sandbox.records import GenPhone
 from adapters.xero import connect
 from adapters.xero.pull import ENDPOINTS
 from adapters.xero.sandbox import XeroSandbox, start
+from adapters.xero.settings import XeroSettings
 from adapters.xero.webhooks import SIGNATURE_HEADER, signature
 from connector import ledger as registry
-from connector.config import Settings, XeroSettings
-from connector.ledger import AdapterContext, Ledger
+from connector.config import Settings
+from connector.ledger import AdapterContext, Ledger, Services
 from connector.mapping import CompiledMapping, load_mapping
 from connector.model import Tenant
 from connector.oauth import TokenVault, load_key
@@ -31,7 +32,7 @@ from connector.store.tenants import get_connection
 from tests.contract.harness import Delivery, Stats
 
 WEBHOOK_KEY = "contract-webhook-key-0123456789abcdef"
-HOLD_GROUP = "Credit Hold"
+HOLD_GROUP = "Credit Hold"  # mappings/xero.yaml options.hold_group
 
 
 class _Receiver(BaseHTTPRequestHandler):
@@ -94,10 +95,10 @@ class XeroHarness:
             webhook_url=f"http://127.0.0.1:{self._server.server_address[1]}/webhooks/xero",
         )  # fmt: skip
         url = self.sandbox.base_url
-        self.settings = Settings(data_dir=tmp_path / "ccm", xero=XeroSettings(
+        self.settings = Settings(data_dir=tmp_path / "ccm", ledgers={"xero": XeroSettings(
             client_id=self.sandbox.client_id, client_secret=self.sandbox.client_secret, webhook_key=WEBHOOK_KEY,
             login_url=url, identity_url=url, api_url=url, ca_bundle=self.sandbox.ca_path, granular_scopes=granular,
-        ))  # fmt: skip
+        )})  # fmt: skip
         self.vault = TokenVault(store, load_key(self.settings), self.clock.now)
         self.tenant = Tenant("acme", "Acme Ltd", "xero")
         return self.settings
@@ -117,8 +118,8 @@ class XeroHarness:
         connect.save(self.store, self.vault, self.tenant, connect.choose(orgs), tokens)
         return self.tenant
 
-    def services(self) -> dict[str, object]:
-        return {"store": self.store, "clock": self.clock, "vault": self.vault, "hold_group": HOLD_GROUP}
+    def services(self) -> Services:
+        return Services(self.store, self.clock, vault=self.vault)
 
     def ledger(self) -> Ledger:
         with self.store.read() as conn:

@@ -16,11 +16,13 @@ import requests
 
 from adapters.quickbooks import auth as qbo_auth
 from adapters.quickbooks import sandbox as qbo_sandbox
+from adapters.quickbooks.settings import QuickBooksSettings
 from adapters.quickbooks.writeback import HOLD_MARKER
 from adapters.sandbox.generator import generate
 from adapters.xero import connect as xero_connect
 from adapters.xero import sandbox as xero_sandbox
-from connector.config import QuickBooksSettings, Settings, SmtpSettings, XeroSettings
+from adapters.xero.settings import XeroSettings
+from connector.config import Settings, SmtpSettings
 from connector.model import Tenant
 from connector.oauth import TokenVault, new_state
 from connector.store import Store
@@ -160,8 +162,8 @@ def start(ledger: str, seed: int = 3) -> Side:
 def settings_for(side: Side, data_dir: Path, inbox: Inbox) -> Settings:
     smtp = SmtpSettings(host=inbox.host, port=inbox.port, from_address="accounts@firm.example")
     if isinstance(side, XeroSide):
-        return Settings(data_dir=data_dir, xero=side.settings(), smtp=smtp)
-    return Settings(data_dir=data_dir, quickbooks=side.settings(), smtp=smtp)
+        return Settings(data_dir=data_dir, ledgers={"xero": side.settings()}, smtp=smtp)
+    return Settings(data_dir=data_dir, ledgers={"quickbooks": side.settings()}, smtp=smtp)
 
 
 def connected(side: Side, settings: Settings, store: Store) -> Tenant:

@@ -35,7 +35,7 @@ def test_a_callback_without_a_valid_realm_id_is_refused_in_one_line():
     import pytest
 
     from adapters.quickbooks import auth
-    from connector.config import QuickBooksSettings
+    from adapters.quickbooks.settings import QuickBooksSettings
     from connector.ledger import AuthExpired
 
     qbo = QuickBooksSettings(client_id="id", client_secret="secret-value")

@@ -10,8 +10,10 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
+from adapters.quickbooks.settings import QuickBooksSettings
 from adapters.sandbox.webhooks import sign
-from connector.config import QuickBooksSettings, ServeSettings, Settings, XeroSettings
+from adapters.xero.settings import XeroSettings
+from connector.config import ServeSettings, Settings
 from connector.model import Connection, Tenant
 from connector.serve.process import Server
 from connector.store import Store
@@ -26,8 +28,8 @@ BEARER = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    settings = Settings(data_dir=tmp_path, xero=XeroSettings(webhook_key=KEY),
-                        quickbooks=QuickBooksSettings(webhook_verifier=VERIFIER),
+    settings = Settings(data_dir=tmp_path, ledgers={"xero": XeroSettings(webhook_key=KEY),
+                                                    "quickbooks": QuickBooksSettings(webhook_verifier=VERIFIER)},
                         serve=ServeSettings(port=0, poll_minutes=0, debounce_seconds=3600,
                                             metrics_token=METRICS_TOKEN,
                                             # 14 hours past acme's night: nothing to catch up at start

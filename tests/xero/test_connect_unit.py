@@ -14,7 +14,7 @@ from adapters.xero.connect import (
     endpoints,
     scopes,
 )
-from connector.config import XeroSettings
+from adapters.xero.settings import XeroSettings
 from connector.ledger import Fatal
 from connector.redact import scrub
 

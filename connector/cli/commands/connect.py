@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
-from sqlalchemy import select
 
 from connector import binding, lease
 from connector.callback import CallbackError, receiver_for
@@ -24,18 +23,18 @@ from connector.cli.options import (
     tenant_problem,
 )
 from connector.cli.output import Format, FormatOpt, emit
-from connector.flow import Choice, Grant, NoFlow
+from connector.flow import Choice, ConnectFlow, Grant, NoFlow, save_grant
 from connector.flow import flow as flow_of
 from connector.ledger import LedgerError
 from connector.model import ConnectionState, Tenant
 from connector.oauth import TokenVault, new_state
 from connector.store import synclog
-from connector.store.schema import oauth_tokens
 from connector.store.tenants import UnknownTenant, get_connection, get_tenant, list_tenants, save_connection
 from connector.tenantspec import TenantProblem, build, check_id
+from connector.tokens.storage import expiries
 
 
-def _flow(ledger: str) -> Any:
+def _flow(ledger: str) -> ConnectFlow:
     try:
         return flow_of(ledger)  # an unknown ledger is a usage error
     except NoFlow as exc:
@@ -83,7 +82,7 @@ def connect(
     st = state(ctx)
     settings, store = st.settings, st.store
     firm = _kept(ctx, store, firm)
-    redirect = getattr(settings, ledger).redirect_uri
+    redirect = flow.redirect_uri(settings)
     try:
         receiver = receiver_for(redirect).start()
     except CallbackError as exc:
@@ -120,7 +119,7 @@ def connect(
         for each, choice in picked:
             if each.id in moving:
                 _move(store, each.id, ledger, choice)
-            what = flow.save(settings, store, each, grant, choice)
+            what = save_grant(store, TokenVault.open(store, settings), each, grant, choice)
             out.print(f"connected tenant {each.id} to {what}; run `ccm sync -t {each.id}`", markup=False)
     except LedgerError as exc:
         raise Failure(f"connecting failed: {exc}") from None
@@ -216,7 +215,7 @@ def list_connections(ctx: typer.Context, fmt: FormatOpt = Format.TABLE) -> None:
     problems: list[tuple[str, health.Issue]] = []
     now = datetime.now(UTC)
     with store.read() as conn:
-        expiry = {r.tenant_id: r for r in conn.execute(select(oauth_tokens)).all()}
+        expiry = expiries(conn)  # each tenant's grant's refresh-token dates
         for t in list_tenants(conn):
             link = get_connection(conn, t.id)
             if link is None:

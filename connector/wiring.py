@@ -1,15 +1,17 @@
-"""Wiring for one tenant: its adapter from the registry, its mapping with the tenant's override, the store."""
+"""Wiring for one tenant: its adapter from the registry, its mapping with the tenant's override, the store.
+
+(Not `connector/serve/runtime.py`, what one `ccm serve` process shares.) The adapter is found by the
+tenant's ledger name in the registry and gets typed `Services`; nothing here names a ledger.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from connector import ledger as registry
 from connector.config import Settings
 from connector.errors import NeedsPerson
-from connector.ledger import AdapterContext, Ledger
+from connector.ledger import AdapterContext, Ledger, Services, SourceClock
 from connector.mapping import CompiledMapping, load_mapping
 from connector.model import Tenant
 from connector.store import Store
@@ -19,6 +21,8 @@ MAPPING_OVERRIDE = "mapping.yaml"
 
 
 class NotConnected(NeedsPerson, RuntimeError):
+    """The tenant has no ledger connection yet: a person must connect it."""
+
     def __init__(self, tenant_id: str) -> None:
         super().__init__(f"tenant {tenant_id!r} has no ledger connection yet (connect it first)")
 
@@ -39,18 +43,14 @@ def mapping_for(settings: Settings, tenant: Tenant) -> CompiledMapping:
     return load_mapping(spec.mapping, override if override.exists() else None, spec.schema)
 
 
-def ledger_for(
-    settings: Settings, store: Store, tenant: Tenant, services: Mapping[str, Any] | None = None
-) -> Ledger:
+def ledger_for(settings: Settings, store: Store, tenant: Tenant, clock: SourceClock | None = None) -> Ledger:
     """A Ledger for the tenant's connection, built by its registered adapter.
 
-    `services` go to the adapter besides the store, e.g. "clock" (a simulated clock the ledger runs on).
+    `clock` is lent to the adapter with the store (`Services`): a simulated clock the ledger runs on.
     """
     spec = registry.get(tenant.ledger)
     with store.read() as conn:
         link = get_connection(conn, tenant.id)
     if link is None:
         raise NotConnected(tenant.id)
-    return spec.factory(
-        AdapterContext(tenant.id, link.external_id, settings, {"store": store, **(services or {})})
-    )
+    return spec.factory(AdapterContext(tenant.id, link.external_id, settings, Services(store, clock)))
