@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from connector import chasing, credit
+from connector import chasing, creditcontrol
 from connector.config import ConfigError, Settings, load_settings
 from connector.model import Connection, Customer, Money, Tenant
 from connector.reconcile import read_snapshot
@@ -42,12 +42,12 @@ def firm(store: Store, registered: ScriptedLedger) -> ScriptedLedger:
 
 def set_limit(store: Store, amount: str, currency: str = "GBP") -> None:
     with store.begin() as conn:
-        credit.set_limit(conn, "acme", "C1", Money(Decimal(amount), currency), MORNING, "set")
+        creditcontrol.set_limit(conn, "acme", "C1", Money(Decimal(amount), currency), MORNING, "set")
 
 
-def held(store: Store) -> dict[str, credit.Held]:
+def held(store: Store) -> dict[str, creditcontrol.Held]:
     with store.read() as conn:
-        return credit.holds(conn, "acme")
+        return creditcontrol.holds(conn, "acme")
 
 
 def test_over_the_limit_is_held_in_the_ledger_then_released_after_paying(store, settings, firm):
@@ -90,11 +90,11 @@ def test_a_never_hold_customer_is_not_held(store, settings, firm):
 
 def test_a_limit_in_a_currency_without_a_rate_is_never_compared_blindly(store, settings, firm):
     with store.begin() as conn:
-        credit.set_limit(conn, "acme", "C1", Money(Decimal("100"), "EUR"), MORNING, "set")
+        creditcontrol.set_limit(conn, "acme", "C1", Money(Decimal("100"), "EUR"), MORNING, "set")
     night = run_night(store, settings, "acme", now=MORNING, ledger=firm)
     assert night.holds == []  # 1,500 GBP against 100 EUR, with no GBP/EUR rate known: no false hold
     with store.read() as conn:
-        [ann] = credit.decide(conn, read_snapshot(conn, "acme"), date(2026, 11, 24), ())[1]
+        [ann] = creditcontrol.decide(conn, read_snapshot(conn, "acme"), date(2026, 11, 24), ())[1]
     assert ann.exposure == Money(Decimal("1500.0000"), "GBP")
 
 
@@ -114,13 +114,13 @@ def test_limits_import_is_all_or_nothing_with_line_numbers(capsys, home):
         "line 4: not an amount: 'lots'\n"
     )
     with store.read() as conn:
-        assert credit.limits(conn, "acme") == {}
+        assert creditcontrol.limits(conn, "acme") == {}
     good = home / "good.csv"
     good.write_text("Customer,Amount,Currency\nAnn's Café,5000,GBP\nBob's Bikes,\"2,500\",EUR\n")
     code, out, _ = ccm(capsys, "limit", "import", str(good))
     assert (code, out) == (0, "imported 2 credit limit(s)\n")
     with store.read() as conn:
-        assert credit.limits(conn, "acme") == {
+        assert creditcontrol.limits(conn, "acme") == {
             "C1": Money(Decimal(5000), "GBP"), "C2": Money(Decimal(2500), "EUR"),
         }  # fmt: skip
         assert get_tenant(conn, "acme").base_currency == "GBP"
@@ -217,7 +217,7 @@ def test_suggestions_raise_idle_lines_for_reliable_payers_and_cut_limits_too_hig
         )
     snapshot = Snapshot(tenant, (Customer("C1", "Ann's Café"), Customer("C2", "Bob's Bikes")), tuple(invoices), (),
                         tuple(payments))  # fmt: skip
-    found = credit.suggest(snapshot, date(2026, 11, 24), {"C1": gbp_("500"), "C2": gbp_("20000")})
+    found = creditcontrol.suggest(snapshot, date(2026, 11, 24), {"C1": gbp_("500"), "C2": gbp_("20000")})
     by_name = {s.name: s for s in found}
     assert by_name["Ann's Café"].rating == "A"
     assert by_name["Ann's Café"].suggested == gbp_("2500")  # peak 2,000 open, x1.25, rounded up to 500s

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from connector import credit
-from connector.credit import Held, Standing
+from connector import creditcontrol
+from connector.creditcontrol import Held, Standing, planning
 from connector.model import Customer, Invoice, Money, Status, Tenant
 from connector.reconcile import Basis, Snapshot
 from connector.rules.credit import Rule
@@ -44,20 +44,20 @@ def standing(held: dict[str, Held] | None = None) -> Standing:
 def accounts_built(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """How many times `decide_on` built the customers' accounts."""
     calls: list[int] = []
-    real = credit.accounts
+    real = planning.accounts
 
-    def counting(*args: Any, **kwargs: Any) -> list[credit.Account]:
+    def counting(*args: Any, **kwargs: Any) -> list[creditcontrol.Account]:
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(credit, "accounts", counting)
+    monkeypatch.setattr(planning, "accounts", counting)
     return calls
 
 
 def test_planning_and_writing_the_holds_share_one_decision(accounts_built: list[int]) -> None:
     tonight = basis()
-    planned, seen = credit.decide_on(tonight, standing(), RULES)
-    written, _ = credit.decide_on(tonight, standing(), RULES)
+    planned, seen = creditcontrol.decide_on(tonight, standing(), RULES)
+    written, _ = creditcontrol.decide_on(tonight, standing(), RULES)
     assert accounts_built == [1]
     assert written == planned
     assert [(d.customer_id, d.action) for d in written] == [("c1", "hold")]
@@ -67,10 +67,10 @@ def test_planning_and_writing_the_holds_share_one_decision(accounts_built: list[
 
 def test_a_hold_recorded_in_between_is_decided_afresh(accounts_built: list[int]) -> None:
     tonight = basis()
-    first, _ = credit.decide_on(tonight, standing(), RULES)
+    first, _ = creditcontrol.decide_on(tonight, standing(), RULES)
     since = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
     held = {"c1": Held(True, "rule", "INV-0001 overdue", since, "hold-1")}
-    after, _ = credit.decide_on(tonight, standing(held), RULES)
+    after, _ = creditcontrol.decide_on(tonight, standing(held), RULES)
     assert accounts_built == [1, 1]
     assert [d.action for d in first] == ["hold"]
     assert after == []  # already on hold: nothing to decide
@@ -78,9 +78,9 @@ def test_a_hold_recorded_in_between_is_decided_afresh(accounts_built: list[int])
 
 def test_other_rules_or_another_basis_are_decided_afresh(accounts_built: list[int]) -> None:
     tonight = basis()
-    credit.decide_on(tonight, standing(), RULES)
+    creditcontrol.decide_on(tonight, standing(), RULES)
     stricter = (Rule("overdue", days=200, min_amount=Decimal(500)),)
-    assert credit.decide_on(tonight, standing(), stricter)[0] == []
-    fresh, _ = credit.decide_on(basis(), standing(), RULES)
+    assert creditcontrol.decide_on(tonight, standing(), stricter)[0] == []
+    fresh, _ = creditcontrol.decide_on(basis(), standing(), RULES)
     assert accounts_built == [1, 1, 1]
     assert [(d.customer_id, d.action) for d in fresh] == [("c1", "hold")]

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import pytest
 
-from connector.credit import Held, held_after, unapplied_flags
+from connector.creditcontrol import Held, held_after, unapplied_flags
 from connector.model import Money
 from connector.rules.credit import Account, CreditFileError, Decision, evaluate, load_rules, parse_rules
 

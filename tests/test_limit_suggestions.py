@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
-from connector.credit import suggest
-from connector.limits import Suggestion
+from connector.creditcontrol import suggest
+from connector.creditcontrol.suggestions import Suggestion
 from connector.model import Customer, CustomerStatus, Money, PaymentKind, Status
 from tests.reconcile.firm import FIRM, books, invoice, payment
 
@@ -121,7 +121,7 @@ def test_an_overpayment_allocated_late_does_not_keep_an_invoice_open_in_the_peak
 def test_limits_suggest_lists_idle_lines_and_poor_payers_with_their_figures(capsys, home, monkeypatch):
     from datetime import UTC, datetime
 
-    from connector import credit as credit_control
+    from connector import creditcontrol
     from connector.model import Tenant
     from connector.store import Store, records
     from connector.store.tenants import save_tenant
@@ -143,9 +143,7 @@ def test_limits_suggest_lists_idle_lines_and_poor_payers_with_their_figures(caps
         ):
             records.upsert(conn, "acme", entity, list(items))
         for cid in ("I", "P", "D"):
-            credit_control.set_limit(
-                conn, "acme", cid, gbp("50000"), datetime(2026, 11, 1, tzinfo=UTC), "set"
-            )
+            creditcontrol.set_limit(conn, "acme", cid, gbp("50000"), datetime(2026, 11, 1, tzinfo=UTC), "set")
     store.close()
     monkeypatch.setattr("connector.cli.commands.credit._now", lambda: datetime(2026, 11, 30, 12, tzinfo=UTC))
     code, out, err = ccm(capsys, "limits", "suggest")

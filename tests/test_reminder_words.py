@@ -17,11 +17,13 @@ import jsonschema  # type: ignore[import-untyped]
 import pytest
 from jinja2 import meta
 
-from connector import credit, mail, outbox
+from connector import creditcontrol as credit
+from connector import mail, outbox
 from connector.config import Settings, load_settings
 from connector.firmprofile import FirmProfile, save_profile
 from connector.model import Connection, Tenant
 from connector.outbox import Mode, NewAction
+from connector.payloads import Kind, decode
 from connector.run.night import NightSummary, run_night
 from connector.store import Store
 from connector.store.schema import reminder_history
@@ -76,8 +78,9 @@ def wrote_before(store: Store, invoice_id: str, level: int, on: date, channel: s
     key = f"earlier-{invoice_id}-{level}"
     sent = datetime.combine(on, datetime.min.time(), tzinfo=UTC)
     with store.begin() as conn:
-        outbox.plan(conn, "acme", [NewAction(key, "call_task" if channel == "call_task" else "reminder",
-                                             channel, "C1", {"lines": []}, sent)], Mode.AUTO, sent)  # fmt: skip
+        kind = Kind.CALL_TASK if channel == "call_task" else Kind.REMINDER
+        outbox.plan(conn, "acme", [NewAction(key, kind, channel, "C1", decode(kind, {"lines": []}), sent)], Mode.AUTO,
+                    sent)  # fmt: skip
         outbox.cancel(conn, "acme", key, "sent long ago (test)", sent)
         conn.execute(reminder_history.insert().values(
             tenant_id="acme", invoice_id=invoice_id, level=level, customer_id="C1", sent_on=on, action_key=key,

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from connector import chasing, credit
+from connector import chasing
+from connector import creditcontrol as credit
 from connector.config import Settings, load_settings
 from connector.ledger import Cursor, Page, Retriable
 from connector.mapping import CompiledMapping

@@ -95,7 +95,7 @@ class Held:
     money: bool  # a payment; False for a credit note
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Behaviour:
     customer_id: str
     name: str
@@ -300,6 +300,12 @@ def _trend(obs: list[Observation], as_of: date, model: RatingModel = DEFAULT_MOD
     return Trend.WORSENING if change >= model.trend_days else Trend.STEADY
 
 
+# by position: one per customer each night
+_behaviour = builder(
+    Behaviour,
+    "customer_id name paid_count open_overdue_count average_days_late weighted_days_late on_time_share trend"
+    " rating risk days_to_pay severe_amount weighed observations set_aside model",
+)
 RISK = {"A": Risk.LOW, "B": Risk.LOW, "C": Risk.MEDIUM, "D": Risk.HIGH, "E": Risk.HIGH, None: Risk.MEDIUM}
 
 
@@ -337,15 +343,10 @@ def describe(
     big = material(severe, total_weight, model)
     rating = rate(weighted, on_time, big, model, small=severe > 0 and not big) if obs else None
     paid_days.sort()
-    return Behaviour(
-        customer_id, name,
-        paid_count=len(paid_days),
-        open_overdue_count=open_count,
-        average_days_late=_mean(late), weighted_days_late=weighted, on_time_share=on_time,
-        trend=_trend(obs, as_of, model), rating=rating, risk=RISK[rating],
-        days_to_pay=tuple(paid_days),
-        severe_amount=severe, weighed=total_weight, observations=tuple(obs), set_aside=tuple(aside or ()),
-        model=model,
+    return _behaviour(
+        customer_id, name, len(paid_days), open_count, _mean(late), weighted, on_time,
+        _trend(obs, as_of, model), rating, RISK[rating], tuple(paid_days), severe, total_weight, tuple(obs),
+        tuple(aside or ()), model,
     )  # fmt: skip
 
 

@@ -149,8 +149,13 @@ def _raw(column: Column[Any]) -> Any:
 
 
 def _rows(conn: Connection, table: Table, tenant_id: str, names: str) -> Iterator[Sequence[Any]]:
-    query = select(*(_raw(table.c[n]) for n in names.split())).where(table.c.tenant_id == tenant_id)
-    return _stream(conn, query)
+    """The tenant's rows in id order (the primary key's: no sort step on either backend). Records built in
+    the order every later pass visits them lie in memory in that order: reconciliation walks 100,000s of
+    invoices in id order several times a night, and records made in another order (SQLite's own is the
+    customer index's) cost each pass cache misses worth more than its arithmetic."""
+    columns = table.c
+    query = select(*(_raw(columns[n]) for n in names.split())).where(columns.tenant_id == tenant_id)
+    return _stream(conn, query.order_by(columns.id))
 
 
 def _stream(conn: Connection, query: Select[Any]) -> Iterator[Sequence[Any]]:

@@ -15,7 +15,7 @@ from decimal import Decimal
 from connector.model import PaymentStatus
 from connector.reconcile.fx import Rates
 from connector.reconcile.ledger import AllocationLedger
-from connector.reconcile.snapshot import Snapshot, without_gc
+from connector.reconcile.snapshot import Snapshot, builder, without_gc
 
 _ZERO = Decimal(0)
 
@@ -45,6 +45,11 @@ class Position:
     name: str
     by_currency: tuple[tuple[str, Balance], ...]
     base: Balance
+
+
+# by position: one of each per customer (and currency) each night
+_balance = builder(Balance, "open overdue unapplied")
+_position = builder(Position, "customer_id name by_currency base")
 
 
 def _unapplied(snapshot: Snapshot, as_of: date) -> Iterator[tuple[str, str, Decimal | None, Decimal]]:
@@ -112,8 +117,9 @@ def positions(snapshot: Snapshot, ledger: AllocationLedger, rates: Rates, as_of:
         add(customer, currency, rate, amount, (2,))
     currencies: dict[str, list[tuple[str, Balance]]] = {}
     for (customer, currency), row in sorted(per.items()):
-        currencies.setdefault(customer, []).append((currency, Balance(*row)))
+        currencies.setdefault(customer, []).append((currency, _balance(*row)))
+    names = snapshot.customer_names
     return {
-        cid: Position(cid, snapshot.customer_name(cid), tuple(currencies[cid]), Balance(*base[cid]))
+        cid: _position(cid, names.get(cid, cid), tuple(currencies[cid]), _balance(*base[cid]))
         for cid in sorted(base)
     }

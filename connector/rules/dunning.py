@@ -145,21 +145,26 @@ def action_key(
 
 
 def _customer_skip(debtor: Debtor, policy: Policy, today: date) -> tuple[Skip, str] | None:
-    """The first customer-wide reason not to chase today, in order of precedence."""
-    unapplied = debtor.unapplied is not None and debtor.unapplied.amount > 0
-    checks: list[tuple[bool, Skip, str]] = [
-        (debtor.balance_differs is not None, Skip.LEDGER_BALANCE, debtor.balance_differs or ""),
-        (debtor.do_not_chase, Skip.DO_NOT_CHASE, ""),
-        (debtor.paused_until is not None and today <= debtor.paused_until, Skip.PAUSED,
-         f"until {debtor.paused_until}"),
-        (debtor.on_plan, Skip.PAYMENT_PLAN, ""),
-        (debtor.promise_until is not None and today <= debtor.promise_until, Skip.PROMISE,
-         f"by {debtor.promise_until}"),
-        (debtor.on_hold and not policy.chase_on_hold, Skip.ON_HOLD, ""),
-        (unapplied, Skip.UNAPPLIED_CASH, str(debtor.unapplied)),
-        (debtor.last_contacted_on == today, Skip.CONTACTED_TODAY, ""),
-    ]  # fmt: skip
-    return next(((reason, detail) for hit, reason, detail in checks if hit), None)
+    """The first customer-wide reason not to chase today, in order of precedence (its words built only
+    when it applies: this runs for every customer with an invoice due a reminder)."""
+    found: tuple[Skip, str] | None = None
+    if debtor.balance_differs is not None:
+        found = Skip.LEDGER_BALANCE, debtor.balance_differs
+    elif debtor.do_not_chase:
+        found = Skip.DO_NOT_CHASE, ""
+    elif debtor.paused_until is not None and today <= debtor.paused_until:
+        found = Skip.PAUSED, f"until {debtor.paused_until}"
+    elif debtor.on_plan:
+        found = Skip.PAYMENT_PLAN, ""
+    elif debtor.promise_until is not None and today <= debtor.promise_until:
+        found = Skip.PROMISE, f"by {debtor.promise_until}"
+    elif debtor.on_hold and not policy.chase_on_hold:
+        found = Skip.ON_HOLD, ""
+    elif debtor.unapplied is not None and debtor.unapplied.amount > 0:
+        found = Skip.UNAPPLIED_CASH, str(debtor.unapplied)
+    elif debtor.last_contacted_on == today:
+        found = Skip.CONTACTED_TODAY, ""
+    return found
 
 
 def _due_levels(
@@ -237,6 +242,11 @@ def _item_order(due: tuple[DueItem, Level]) -> tuple[date, str]:
     return due[0].due_date, due[0].invoice_id
 
 
+# by position: one per reminder and per invoice skipped, every night
+_reminder = builder(Reminder, "key customer_id channel policy policy_version lines template worded_for")
+_skipped = builder(Skipped, "customer_id invoice_id level reason detail")
+
+
 def evaluate(
     tenant_id: str, debtors: Iterable[Debtor], policies: PolicySet, calendar: SendCalendar, today: date
 ) -> Evaluation:
@@ -244,12 +254,17 @@ def evaluate(
     reminders: list[Reminder] = []
     skipped: list[Skipped] = []
     flags: list[str] = []
+    chosen: dict[tuple[tuple[str, ...], str | None, str | None], Policy] = {}  # few distinct: once each
     for debtor in sorted(debtors, key=lambda d: d.customer_id):
-        policy = policies.choose(debtor.segments, debtor.risk, debtor.policy)
-        # only the items due a level are sorted: the same order, less work
-        due = sorted(_due_levels(debtor.items, policy, calendar, today), key=_item_order)
+        asked = (debtor.segments, debtor.risk, debtor.policy)
+        policy = chosen.get(asked)
+        if policy is None:
+            policy = chosen[asked] = policies.choose(*asked)
+        due = _due_levels(debtor.items, policy, calendar, today)
         if not due:
             continue
+        if len(due) > 1:  # only the items due a level are sorted: the same order, less work
+            due.sort(key=_item_order)
         blocked = _customer_skip(debtor, policy, today)
         if blocked is not None and blocked[0] is Skip.UNAPPLIED_CASH:
             flags.append(
@@ -259,17 +274,22 @@ def evaluate(
         by_channel: dict[str, list[Line]] = {}
         for item, level in due:
             reason = blocked or _item_skip(item, level, today)
-            if reason is None and level.channel == "email" and not debtor.email:
+            on = level.channel
+            if reason is None and on == "email" and not debtor.email:
                 reason = (Skip.NO_ADDRESS, "")
             if reason is not None:
-                skipped.append(Skipped(debtor.customer_id, item.invoice_id, level.number, *reason))
+                skipped.append(_skipped(debtor.customer_id, item.invoice_id, level.number, *reason))
                 continue
-            days = (today - item.due_date).days
-            by_channel.setdefault(level.channel, []).append(_line(item, level, days))
-        for channel, lines in sorted(by_channel.items()):
+            line = _line(item, level, (today - item.due_date).days)
+            found = by_channel.get(on)
+            if found is None:
+                by_channel[on] = [line]
+            else:
+                found.append(line)
+        for channel, lines in sorted(by_channel.items()) if len(by_channel) > 1 else by_channel.items():
             template, why = wording(debtor, policy, lines) if channel == "email" else ("", "")
             key = action_key(tenant_id, debtor.customer_id, lines, policy, channel, template if why else "")
-            reminders.append(Reminder(
+            reminders.append(_reminder(
                 key, debtor.customer_id, channel, policy.name, policy.version, tuple(lines),
                 template if why else "", why,
             ))  # fmt: skip

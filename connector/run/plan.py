@@ -13,10 +13,11 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from connector import backlog, chasing, credit, mail, outbox
+from connector import backlog, chasing, creditcontrol, mail, outbox
 from connector.config import CreditSettings, Settings
 from connector.model import CustomerStatus, Money, Status, Tenant
 from connector.outbox import Mode, NewAction
+from connector.payloads import CallTaskPayload, Kind, ReminderPayload
 from connector.reconcile import Basis, Snapshot, load_snapshot
 from connector.reconcile.rating import DEFAULT_MODEL, RatingModel
 from connector.reconcile.snapshot import builder, without_gc
@@ -97,6 +98,12 @@ _due_item = builder(
     "invoice_id due_date outstanding number disputed last_level last_sent_on pay_url held_back"
     " promised_until",
 )
+_money = builder(Money, "amount currency")  # unchecked: a computed amount in a checked Money's currency
+_debtor = builder(  # one per customer chased
+    Debtor,
+    "customer_id name email segments risk policy do_not_chase paused_until promise_until on_plan on_hold"
+    " unapplied last_contacted_on items balance_differs",
+)
 
 
 def debtors(
@@ -126,7 +133,7 @@ def debtors(
         customer_state = state_of(cid, _NO_STATE)
         level, sent_on = level_of(iid, _NOT_SENT)
         total = inv.total  # what is owed: the invoice's own total (shared) when nothing was applied
-        owed = total if outstanding is total.amount else Money(outstanding, total.currency)
+        owed = total if outstanding is total.amount else _money(outstanding, total.currency)
         item = _due_item(
             iid, inv.due_date or inv.issue_date, owed, inv.number, iid in customer_state.disputed, level,
             sent_on, None, None if back is None else back.reason, customer_state.promised.get(iid),
@@ -149,13 +156,11 @@ def debtors(
         position = positions.get(cid)
         unapplied = position.base.unapplied if position is not None else _ZERO
         check = balances.get(cid)
-        chased.append(Debtor(
-            customer_id=cid, name=customer.name, email=customer.email, segments=customer.segments,
-            risk=risk.get(cid), policy=st.policy, do_not_chase=st.do_not_chase,
-            paused_until=st.paused_until, promise_until=st.promise_until, on_plan=st.on_plan,
-            unapplied=Money(unapplied, base) if unapplied > 0 else None,
-            last_contacted_on=last_contacts.get(cid), items=tuple(items[cid]),
-            on_hold=cid in on_hold, balance_differs=check.explanation if check is not None else None,
+        chased.append(_debtor(
+            cid, customer.name, customer.email, customer.segments, risk.get(cid), st.policy, st.do_not_chase,
+            st.paused_until, st.promise_until, st.on_plan, cid in on_hold,
+            Money(unapplied, base) if unapplied > 0 else None, last_contacts.get(cid), tuple(items[cid]),
+            check.explanation if check is not None else None,
         ))  # fmt: skip
     return chased
 
@@ -181,7 +186,7 @@ def evaluate_with_backlog(
         states = chasing.states(conn, ctx.tenant.id)
         levels = outbox.last_levels(conn, ctx.tenant.id)
         contacts = outbox.last_contacts(conn, ctx.tenant.id)
-        standing = credit.standing(conn, ctx.tenant.id, levels)
+        standing = creditcontrol.standing(conn, ctx.tenant.id, levels)
         cutoff = backlog.read(conn, ctx.tenant)
     held, unapplied = holds_tonight(basis, standing, ctx)
     if own:  # a basis made here serves no one after: keep nothing computed from it for later
@@ -193,17 +198,17 @@ def evaluate_with_backlog(
 
 
 def holds_tonight(
-    basis: Basis, standing: credit.Standing, ctx: Context
+    basis: Basis, standing: creditcontrol.Standing, ctx: Context
 ) -> tuple[frozenset[str], list[tuple[str, str]]]:
     """Who is on hold once tonight's hold decisions are carried out (the same pure decisions the night's
     `plan_holds` writes), and the unapplied-money flags credit control raises. Pure over what was read."""
     if ctx.credit_rules is None:
         return frozenset(cid for cid, h in standing.held.items() if h.on_hold), []
     settings = ctx.credit or CreditSettings()
-    decisions, accounts = credit.decide_on(
+    decisions, accounts = creditcontrol.decide_on(
         basis, standing, ctx.credit_rules, settings.include_drafts, settings.segment_limits
     )
-    return credit.held_after(standing.held, decisions), credit.unapplied_flags(accounts)
+    return creditcontrol.held_after(standing.held, decisions), creditcontrol.unapplied_flags(accounts)
 
 
 def with_credit_flags(evaluation: Evaluation, flags: Sequence[tuple[str, str]]) -> Evaluation:
@@ -213,24 +218,28 @@ def with_credit_flags(evaluation: Evaluation, flags: Sequence[tuple[str, str]]) 
     return replace(evaluation, flags=evaluation.flags + extra) if extra else evaluation
 
 
-def _payload(reminder: Reminder, snapshot: Snapshot, ctx: Context) -> dict[str, Any]:
+_REMINDER_FIELDS = "customer_name email policy policy_version level level_name template worded_for lines"
+_reminder_payload = builder(ReminderPayload, _REMINDER_FIELDS)  # one per reminder planned, every night
+_call_task_payload = builder(CallTaskPayload, _REMINDER_FIELDS + " phone")
+
+
+def _payload(reminder: Reminder, snapshot: Snapshot, ctx: Context) -> ReminderPayload:
     customer = snapshot.customers_by_id[reminder.customer_id]
     top = max(reminder.lines, key=lambda line: line.level.number).level
+    lines = tuple([
+        {"invoice_id": line.item.invoice_id, "number": line.item.number or line.item.invoice_id,
+         "due_date": line.item.due_date.isoformat(), "level": line.level.number,
+         "level_name": line.level.name, "amount": str(line.item.outstanding.amount),
+         "currency": line.item.outstanding.currency, "days_overdue": line.days_overdue}
+        for line in reminder.lines
+    ])  # fmt: skip
+    fields = (customer.name, customer.email, reminder.policy, reminder.policy_version, top.number, top.name,
+              reminder.template or top.template, reminder.worded_for, lines)  # fmt: skip
     # a call task keeps the number it was planned with (the night's report says it); `ccm calls` reads the
     # customer's number as of the last sync
-    phone = {"phone": customer.phone} if reminder.channel == "call_task" else {}
-    return {
-        **phone, "customer_name": customer.name, "email": customer.email, "policy": reminder.policy,
-        "policy_version": reminder.policy_version, "level": top.number, "level_name": top.name,
-        "template": reminder.template or top.template, "worded_for": reminder.worded_for,
-        "lines": [
-            {"invoice_id": line.item.invoice_id, "number": line.item.number or line.item.invoice_id,
-             "due_date": line.item.due_date.isoformat(), "level": line.level.number,
-             "level_name": line.level.name, "amount": str(line.item.outstanding.amount),
-             "currency": line.item.outstanding.currency, "days_overdue": line.days_overdue}
-            for line in reminder.lines
-        ],
-    }  # fmt: skip
+    if reminder.channel == "call_task":
+        return _call_task_payload(*fields, customer.phone)
+    return _reminder_payload(*fields)
 
 
 def actions_for(evaluation: Evaluation, snapshot: Snapshot, ctx: Context, now: datetime) -> list[NewAction]:
@@ -238,7 +247,7 @@ def actions_for(evaluation: Evaluation, snapshot: Snapshot, ctx: Context, now: d
     return [
         NewAction(
             key=r.key,
-            kind="call_task" if r.channel == "call_task" else "reminder",
+            kind=Kind.CALL_TASK if r.channel == "call_task" else Kind.REMINDER,
             channel=r.channel,
             customer_id=r.customer_id,
             payload=_payload(r, snapshot, ctx),

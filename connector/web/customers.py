@@ -30,11 +30,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from connector import chasing, credit
+from connector import chasing
+from connector import creditcontrol as credit
 from connector.model import Money, Tenant
 from connector.web import approvals, audit
 from connector.web import customer_views as cv
-from connector.web.pages import HEADERS, Pages, Refused, Visit, csv_response
+from connector.web.pages import HEADERS, Pages, RequestRefused, Visit, csv_response
 from connector.web.users import User
 
 log = structlog.get_logger(__name__)
@@ -68,15 +69,15 @@ def _until(form: FormData, today: date, *, required: bool = True) -> date | None
     text = _text(form, "until")
     if not text:
         if required:
-            raise Refused(400, "Date: give the date (YYYY-MM-DD)")
+            raise RequestRefused(400, "Date: give the date (YYYY-MM-DD)")
         return None
     try:
         day = date.fromisoformat(text)
     except ValueError:
-        raise Refused(400, f"Date: not a date (expected YYYY-MM-DD): {text[:40]!r}") from None
+        raise RequestRefused(400, f"Date: not a date (expected YYYY-MM-DD): {text[:40]!r}") from None
     problem = chasing.until_problem(day, today)
     if problem:
-        raise Refused(400, f"Date: {problem}")
+        raise RequestRefused(400, f"Date: {problem}")
     return day
 
 
@@ -151,7 +152,7 @@ class Customers:
         try:
             return cv.customer_page(self.rt.store, self.rt.settings, tenant, cid, self._today(tenant))
         except cv.NoSuchCustomer:
-            raise Refused(404, "No such customer") from None
+            raise RequestRefused(404, "No such customer") from None
 
     async def one(self, request: Request, visit: Visit, user: User) -> Response:
         tenant = await run_in_threadpool(self.pages.tenant_for, user, request.path_params["tenant"])
@@ -191,10 +192,10 @@ class Customers:
         form = await self.pages.form_of(request, visit)
         tenant = await run_in_threadpool(self.pages.tenant_for, user, request.path_params["tenant"])
         if not user.may_act:
-            raise Refused(403, "A viewer can read but not change anything")
+            raise RequestRefused(403, "A viewer can read but not change anything")
         cid, what = request.path_params["customer"], _text(form, "do")
         if what not in DONE:
-            raise Refused(400, "Choose an action")
+            raise RequestRefused(400, "Choose an action")
         await run_in_threadpool(self._act, user, tenant, cid, what, form)
         target = f"{_base(tenant, cid)}?{urlencode({'done': what})}"
         return RedirectResponse(target, status_code=303, headers=HEADERS)
@@ -205,7 +206,7 @@ class Customers:
             try:
                 name = cv.customer_id_of(conn, tenant.id, cid)[1]
             except cv.NoSuchCustomer:
-                raise Refused(404, "No such customer") from None
+                raise RequestRefused(404, "No such customer") from None
             before = with_summary(state_of(conn, tenant.id, cid))
             detail = self._apply(conn, tenant, cid, what, form, now, today)
             after = with_summary(state_of(conn, tenant.id, cid)) | {"detail": detail}
@@ -233,7 +234,7 @@ class Customers:
         if what == "note":
             text = _text(form, "note")
             if not text:
-                raise Refused(400, "Note: write the note first")
+                raise RequestRefused(400, "Note: write the note first")
             chasing.add_note(conn, tenant.id, cid, text[:NOTE_MAX], now)
             return text[:200]
         return _chasing(conn, tenant.id, cid, what, form, now, today)
@@ -248,12 +249,12 @@ class Customers:
             try:
                 amount = chasing.parse_amount(_text(form, "amount"), tenant.base_currency)
             except ValueError as exc:
-                raise Refused(400, f"Amount: {exc}") from None
+                raise RequestRefused(400, f"Amount: {exc}") from None
         named = [str(v).strip() for v in form.getlist("invoice") if str(v).strip()]
         try:
             covered = chasing.promised_invoices(conn, tenant.id, cid, named, amount)
-        except chasing.NotFound as exc:
-            raise Refused(400, f"Invoices: {exc}") from None
+        except chasing.CustomerOrInvoiceNotFound as exc:
+            raise RequestRefused(400, f"Invoices: {exc}") from None
         chasing.record_promise(conn, tenant.id, cid, covered, until, amount, _text(form, "note")[:NOTE_MAX],
                                now)  # fmt: skip
         return f"{amount or 'payment'} by {until} on {', '.join(c.number for c in covered)}"
@@ -262,17 +263,17 @@ class Customers:
 def _dispute(conn: Connection, tid: str, cid: str, what: str, form: FormData, now: datetime) -> str:
     invoice, reason = _text(form, "invoice"), _text(form, "reason")
     if not invoice:
-        raise Refused(400, "Invoice: choose the invoice")
+        raise RequestRefused(400, "Invoice: choose the invoice")
     if what == "dispute" and not reason:
-        raise Refused(400, "Reason: say why the invoice is disputed, in a few words")
+        raise RequestRefused(400, "Reason: say why the invoice is disputed, in a few words")
     try:
         owner, number = chasing.record_dispute(
             conn, tid, invoice, reason[:NOTE_MAX], now, resolve=what == "resolve"
         )
-    except chasing.NotFound as exc:
-        raise Refused(400, f"Invoice: {exc}") from None
+    except chasing.CustomerOrInvoiceNotFound as exc:
+        raise RequestRefused(400, f"Invoice: {exc}") from None
     if owner != cid:
-        raise Refused(400, f"Invoice: {number} is another customer's")
+        raise RequestRefused(400, f"Invoice: {number} is another customer's")
     return f"{number}: {reason}" if reason else number
 
 
@@ -288,7 +289,7 @@ def _chasing(
         return str(until or "")
     if what == "plan_end":
         if not chasing.close_events(conn, tid, cid, chasing.PLAN, "ended", now):
-            raise Refused(400, "The customer is not on a payment plan")
+            raise RequestRefused(400, "The customer is not on a payment plan")
         return ""
     if what in ("pause", "resume"):
         paused = _until(form, today) if what == "pause" else None
@@ -305,7 +306,7 @@ def _credit(conn: Connection, tenant: Tenant, cid: str, what: str, form: FormDat
     if what == "hold":
         reason = _text(form, "reason")[:NOTE_MAX]
         if not reason:
-            raise Refused(400, "Reason: say why, in a few words (it is written to the ledger)")
+            raise RequestRefused(400, "Reason: say why, in a few words (it is written to the ledger)")
         chasing.update_settings(conn, tid, cid, now, manual_hold=True, manual_hold_reason=reason)
         return reason
     if what == "release":
@@ -317,7 +318,7 @@ def _credit(conn: Connection, tenant: Tenant, cid: str, what: str, form: FormDat
     try:
         limit = credit.parse_limit(_text(form, "amount"), tenant.base_currency)
     except ValueError as exc:
-        raise Refused(400, f"Credit limit: {exc}") from None
+        raise RequestRefused(400, f"Credit limit: {exc}") from None
     credit.set_limit(conn, tid, cid, limit, now, "set")
     return str(limit)
 

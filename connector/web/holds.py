@@ -21,13 +21,13 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from connector import credit
-from connector.limits import Suggestion
+from connector import creditcontrol as credit
+from connector.creditcontrol.suggestions import Suggestion
 from connector.model import Tenant
 from connector.rules.credit import CreditFileError
 from connector.web import holds_views
 from connector.web.holds_views import HoldsPage, figures, today_of
-from connector.web.pages import HEADERS, Pages, Refused, Visit, csv_response
+from connector.web.pages import HEADERS, Pages, RequestRefused, Visit, csv_response
 from connector.web.paging import paging
 from connector.web.users import User
 
@@ -63,7 +63,7 @@ class _Holds:
                 self.rt.store, self.rt.settings, tenant, today_of(tenant, self.rt.clock.now())
             )
         except CreditFileError as exc:
-            raise Refused(500, f"The firm's credit settings cannot be read: {exc}") from None
+            raise RequestRefused(500, f"The firm's credit settings cannot be read: {exc}") from None
 
     async def show(
         self, request: Request, visit: Visit, user: User, error: str = "", status: int = 200
@@ -106,11 +106,11 @@ class _Holds:
         form = await self.pages.form_of(request, visit)
         tenant = await run_in_threadpool(self.pages.tenant_for, user, request.path_params["tenant"])
         if not user.may_act:
-            raise Refused(403, "A viewer can read but not change anything")
+            raise RequestRefused(403, "A viewer can read but not change anything")
         what, customer = str(form.get("do", "")), str(form.get("customer", ""))
         seen = {k: str(form.get(k, "")) for k in ("kind", "limit", "suggested")}
         if what not in ("accept", "dismiss") or not customer:
-            raise Refused(400, "Choose accept or dismiss for one suggestion")
+            raise RequestRefused(400, "Choose accept or dismiss for one suggestion")
         await run_in_threadpool(self._decide, user, tenant, what, customer, seen)
         return _back(tenant, what, 1)
 
@@ -121,7 +121,7 @@ class _Holds:
              if s.customer_id == customer), None,
         )  # fmt: skip
         if found is None or figures(found) != seen:
-            raise Refused(409, "That suggestion has changed since the page was shown: reload the page")
+            raise RequestRefused(409, "That suggestion has changed since the page was shown: reload the page")
         now = self.rt.real_now()
         with self.rt.store.begin() as conn:
             (holds_views.accept if what == "accept" else holds_views.dismiss)(
@@ -133,7 +133,7 @@ class _Holds:
         form = await self.pages.form_of(request, visit)
         tenant = await run_in_threadpool(self.pages.tenant_for, user, request.path_params["tenant"])
         if not user.may_act:
-            raise Refused(403, "A viewer can read but not change anything")
+            raise RequestRefused(403, "A viewer can read but not change anything")
         file = form.get("file")
         if not isinstance(file, UploadFile) or not file.filename:
             return await self.show(request, visit, user, "Choose a CSV file of limits to import.", 400)

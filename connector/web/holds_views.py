@@ -18,11 +18,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, select
 
-from connector import credit, outbox
+from connector import creditcontrol as credit
+from connector import outbox
 from connector.config import Settings
-from connector.limits import Suggestion
+from connector.creditcontrol.suggestions import Suggestion
 from connector.model import Money, Tenant
 from connector.outbox import State
+from connector.payloads import customer_name, reason_of
 from connector.rules.credit import HOLD, RELEASE, Account
 from connector.store import Store
 from connector.store.schema import web_audit
@@ -150,10 +152,8 @@ def _page(store: Store, settings: Settings, books: Books) -> HoldsPage:
             rows.append(_row(cid, names.get(cid, cid), "on hold", h.reason, h.since, by_id.get(cid)))
     for action in waiting:
         if action.kind in (HOLD, RELEASE):
-            name = str(
-                action.payload.get("customer_name") or names.get(action.customer_id, action.customer_id)
-            )
-            reason = str(action.payload.get("reason", ""))
+            name = customer_name(action.payload) or names.get(action.customer_id, action.customer_id)
+            reason = reason_of(action.payload) or ""
             rows.append(
                 _row(action.customer_id, name, _pending(action), reason, None, by_id.get(action.customer_id))
             )

@@ -15,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from connector import chasing, credit, mail, outbox
+from connector import chasing, mail, outbox
+from connector import creditcontrol as credit
 from connector.config import Settings
 from connector.errors import NeedsPerson
 from connector.model import Money, Status
@@ -24,8 +25,8 @@ from connector.reconcile import Basis, load_snapshot
 from connector.rules.dunning import DueItem, Line, Reminder, action_key
 from connector.run.execute import Executor, Outcome
 from connector.run.plan import Context, evaluate_tenant
-from connector.runtime import NotConnected, ledger_for
 from connector.store import Store
+from connector.wiring import NotConnected, ledger_for
 
 
 class NothingToShow(NeedsPerson, ValueError):

@@ -14,17 +14,19 @@ from decimal import Decimal
 
 import pytest
 
-from connector import credit, outbox
+from connector import creditcontrol as credit
+from connector import outbox
 from connector.config import Settings
 from connector.model import Money, Status, Tenant
+from connector.payloads import encode
 from connector.reconcile import load_snapshot, reconcile
 from connector.rules.calendar import SendCalendar
 from connector.run.execute import Executor
 from connector.run.night import run_night
 from connector.run.plan import Context
-from connector.runtime import ledger_for, mapping_for
 from connector.store import Store
 from connector.sync import run_sync
+from connector.wiring import ledger_for, mapping_for
 from tests import clock
 from tests.e2e.sandboxes import LONDON, QuickBooksSide, Side, connected, start
 
@@ -161,10 +163,10 @@ def test_a_payment_between_planning_and_sending_cancels_that_reminder(side, sett
     night = run_night(store, settings, tenant.id, now=d.night)
 
     assert night.plan is not None and inbox.messages == []  # planned at night, nothing sent outside hours
-    planned = [a for a in night.plan.actions if a.channel == "email" and len(a.payload["lines"]) >= 2]
+    planned = [a for a in night.plan.actions if a.channel == "email" and len(encode(a.payload)["lines"]) >= 2]
     assert planned, "the demo firm has a customer due a reminder for two or more invoices"
     action = planned[0]
-    paid, *still_due = action.payload["lines"]
+    paid, *still_due = encode(action.payload)["lines"]
     side.pay(paid["invoice_id"], Decimal(paid["amount"]))
 
     morning = run_night(store, settings, tenant.id, now=d.morning)
@@ -172,7 +174,7 @@ def test_a_payment_between_planning_and_sending_cancels_that_reminder(side, sett
     assert morning.outcome is not None
     cancelled = dict(morning.outcome.cancelled)
     assert cancelled[action.key] == f"{paid['number']}: paid, credited or voided since planning"
-    to_them = [m for m in inbox.messages if m["To"] == action.payload["email"]]
+    to_them = [m for m in inbox.messages if m["To"] == encode(action.payload)["email"]]
     assert len(to_them) == 1
     body = to_them[0].get_body(preferencelist=("plain",)).get_content()
     assert paid["number"] not in body

@@ -218,7 +218,7 @@ def facts(world: World) -> Facts:
              or (a.state is State.PLANNED and a.send_after <= at)]  # fmt: skip
     keyed = {a.key: a.state for a in actions if a.kind not in HOLD_KINDS}
     changes = Counter(
-        (a.kind, a.customer_id) for a in actions if a.kind in HOLD_KINDS and a.state is State.SENT
+        (str(a.kind), a.customer_id) for a in actions if a.kind in HOLD_KINDS and a.state is State.SENT
     )
     waiting = frozenset(a.key for a in actions if a.state in (State.FAILED, State.UNKNOWN))
     return Facts(keyed, changes, waiting, rows, holds, per_key(world.inbox),

@@ -17,9 +17,10 @@ import pytest
 from adapters.quickbooks import sandbox as qbo_sandbox
 from adapters.sandbox.records import Firm, GenCustomer, GenInvoice, GenLine, GenPayment
 from adapters.xero import sandbox as xero_sandbox
-from connector import credit
+from connector import creditcontrol as credit
 from connector.config import Settings
 from connector.model import Money, Tenant
+from connector.payloads import encode
 from connector.run.night import run_night
 from connector.store import Store
 from tests.e2e.sandboxes import QuickBooksSide, Side, XeroSide, connected
@@ -129,8 +130,8 @@ def test_a_night_holds_by_net_exposure_and_words_each_first_reminder_for_the_cus
     side, settings, store, tenant, inbox
 ):
     from connector.reconcile import load_snapshot
-    from connector.runtime import ledger_for, mapping_for
     from connector.sync import run_sync
+    from connector.wiring import ledger_for, mapping_for
 
     run_sync(store, tenant.id, ledger_for(settings, store, tenant), mapping_for(settings, tenant))
     ids = ids_of(store, tenant.id)
@@ -163,7 +164,7 @@ def test_a_night_holds_by_net_exposure_and_words_each_first_reminder_for_the_cus
         "Juniper Software Services: 1,417.90 GBP unapplied while 1 invoice(s) are due a reminder; apply it in "
         "the ledger or refund it",
     )
-    worded = {a.payload["customer_name"]: a.payload["template"] for a in night.plan.actions}
+    worded = {encode(a.payload)["customer_name"]: encode(a.payload)["template"] for a in night.plan.actions}
     assert worded == {"Kestrel Motors": "hold", "Elm Bakery": "overdue", "Ashford Florist": "reminder"}
 
     run_night(store, settings, tenant.id, now=MORNING)

@@ -20,7 +20,7 @@ from adapters.sandbox.clock import SandboxClock
 from adapters.sandbox.generator import generate
 from adapters.sandbox.records import CaseKind, Firm
 from adapters.xero import sandbox as xero_sandbox
-from connector import credit
+from connector import creditcontrol as credit
 from connector.config import Settings
 from connector.model import Tenant
 from connector.outbox import Mode
@@ -28,10 +28,10 @@ from connector.reconcile import Basis, Kind, allocate, find_discrepancies, load_
 from connector.reconcile.fx import Rates
 from connector.rules.dunning import Skip
 from connector.run.night import NightSummary, run_night
-from connector.runtime import ledger_for, mapping_for
 from connector.store import Store
 from connector.store.schema import invoices
 from connector.sync import run_sync
+from connector.wiring import ledger_for, mapping_for
 from tests.e2e.sandboxes import QuickBooksSide, Side, XeroSide, connected
 
 NOW = datetime(2026, 3, 3, 2, 0, tzinfo=UTC)  # a Tuesday night in London (GMT)

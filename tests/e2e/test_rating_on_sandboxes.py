@@ -16,14 +16,14 @@ import pytest
 from adapters.quickbooks import sandbox as qbo_sandbox
 from adapters.sandbox.generator import Firm, generate, invoice_allocations
 from adapters.xero import sandbox as xero_sandbox
-from connector.credit import suggest
+from connector.creditcontrol import suggest
 from connector.model import CustomerStatus, Money
 from connector.reconcile import Snapshot, Trend, allocate, behaviours, load_snapshot
 from connector.reconcile.explain import explain
 from connector.reconcile.fx import Rates
-from connector.runtime import ledger_for, mapping_for
 from connector.store import Store
 from connector.sync import run_sync
+from connector.wiring import ledger_for, mapping_for
 from tests.e2e.sandboxes import QuickBooksSide, Side, XeroSide, connected, settings_for
 from tests.smtp import Inbox
 

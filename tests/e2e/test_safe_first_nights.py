@@ -13,10 +13,12 @@ from datetime import timedelta
 
 import pytest
 
-from connector import credit, outbox
+from connector import creditcontrol as credit
+from connector import outbox
 from connector.config import Settings
 from connector.model import Tenant
 from connector.outbox import Mode, State
+from connector.payloads import encode
 from connector.run.night import run_night
 from connector.store import Store
 from tests.e2e.sandboxes import Side, connected, start
@@ -71,7 +73,9 @@ def test_the_first_night_sends_and_writes_nothing_and_the_next_run_sends_exactly
     second = run_night(store, settings, tenant.id, now=d.morning + timedelta(minutes=10), mode=None)
     assert (second.mode, second.safe_night) == (Mode.APPROVE, 1)  # the same night, run again
     assert sorted(str(m["X-CCM-Action"]) for m in inbox.messages) == sorted(a.key for a in chosen)
-    assert sorted(str(m["To"]) for m in inbox.messages) == sorted(str(a.payload["email"]) for a in chosen)
+    assert sorted(str(m["To"]) for m in inbox.messages) == sorted(
+        str(encode(a.payload)["email"]) for a in chosen
+    )
     assert side.on_hold(hold.customer_id)
     assert [h.customer_id for h in holds if side.on_hold(h.customer_id)] == [hold.customer_id]
     with store.read() as conn:
@@ -79,6 +83,6 @@ def test_the_first_night_sends_and_writes_nothing_and_the_next_run_sends_exactly
         notes = [a for a in outbox.actions(conn, tenant.id) if a.kind == "note"]
     assert sorted(a.key for a in done) == sorted([a.key for a in chosen] + [hold.key])
     # The only other writes: the ledger notes saying which approved reminder went out.
-    assert notes and all(any(r.key in str(n.payload["text"]) for r in chosen) for n in notes)
+    assert notes and all(any(r.key in str(encode(n.payload)["text"]) for r in chosen) for n in notes)
     left = {a.key for a in waiting(store, tenant.id)}
     assert {a.key for a in reminders if a not in chosen} <= left  # what was not approved still waits

@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from connector import chasing, credit
+from connector import chasing
+from connector import creditcontrol as credit
 from connector.cli.app import UsageProblem, app, out, state
 from connector.cli.options import TenantOpt, pick_customer, pick_tenant
 from connector.cli.output import Format, FormatOpt, amount, emit

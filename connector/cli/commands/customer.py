@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from connector import chasing, credit
+from connector import chasing
+from connector import creditcontrol as credit
 from connector.cli import customer_history
 from connector.cli.app import UsageProblem, app, out, state
 from connector.cli.commands.aging import find_customer
