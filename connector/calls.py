@@ -17,13 +17,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import Connection, delete, select
 
 from connector import chasing, outbox
 from connector.model import Money, Tenant
 from connector.outbox import State
+from connector.payloads import ReminderPayload, lines_of
 from connector.store.schema import call_outcomes, customers
 
 OUTCOMES = ("promise", "dispute", "no-answer", "paid")
@@ -131,7 +131,7 @@ def outcomes(conn: Connection, tenant_id: str) -> dict[str, Outcome]:
 
 
 def _task(action: outbox.Action, name: str, phone: str | None, outcome: Outcome | None) -> CallTask:
-    p: dict[str, Any] = action.payload
+    p = action.payload if isinstance(action.payload, ReminderPayload) else None
     lines = tuple(
         Line(
             str(line.get("number") or line.get("invoice_id")),
@@ -139,9 +139,9 @@ def _task(action: outbox.Action, name: str, phone: str | None, outcome: Outcome 
             str(line.get("due_date", "")),
             int(line.get("days_overdue", 0)),
         )
-        for line in p.get("lines", [])
+        for line in lines_of(action.payload)
     )
-    level = str(p.get("level_name") or f"level {p.get('level', '?')}")
+    level = (p.level_name or f"level {p.level or '?'}") if p is not None else "level ?"
     return CallTask(action.key, action.customer_id, name, phone, lines, level,
                     action.send_after, action.state, outcome)  # fmt: skip
 
@@ -191,7 +191,7 @@ def _feed_chasing(
     """
     cid = action.customer_id
     said = f"call: {note}" if note else "call"
-    ids = [str(line["invoice_id"]) for line in action.payload.get("lines", []) if line.get("invoice_id")]
+    ids = [str(line["invoice_id"]) for line in lines_of(action.payload) if line.get("invoice_id")]
     try:
         if outcome == "promise":
             assert until is not None
@@ -204,7 +204,7 @@ def _feed_chasing(
             for invoice_id in ids:
                 chasing.record_dispute(conn, tenant_id, invoice_id, said, now)
             return None
-    except chasing.NotFound as exc:
+    except chasing.CustomerOrInvoiceNotFound as exc:
         raise CallProblem(f"{outcome}: {exc}") from None
     words = {"no-answer": "no answer", "paid": "they say it is paid"}[outcome]
     return chasing.add_note(conn, tenant_id, cid, f"call: {words}" + (f": {note}" if note else ""), now)

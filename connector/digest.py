@@ -25,13 +25,14 @@ from sqlalchemy import Connection, delete, select
 from connector import mail, outbox
 from connector.model import Tenant
 from connector.outbox import Mode, NewAction
+from connector.payloads import DigestPayload, Kind
 from connector.store.schema import morning_digests
 
 if TYPE_CHECKING:
     from connector.nightreport import Report
 
 log = structlog.get_logger(__name__)
-KIND = "notice"  # sent with the connection-health notices: the firm's own e-mail, not a customer's
+KIND = Kind.NOTICE  # sent with the connection-health notices: the firm's own e-mail, not a customer's
 _TEXT = """\
 {{ firm }}: last night ({{ night }})
 {{ headline }}
@@ -113,11 +114,10 @@ def plan(conn: Connection, tenant: Tenant, report: Report, now: datetime) -> str
         with conn.begin_nested():  # a digest that cannot be planned never costs the night its report
             waiting = [u.line() for u in outbox.unsettled(conn, tenant.id)]
             rendered = render(tenant, report, waiting)
-            payload = {
-                "digest": True, "email": tenant.contact_email, "firm": tenant.name,
-                "night": report.night.isoformat(), "subject": rendered.subject, "text": rendered.text,
-                "html": rendered.html,
-            }  # fmt: skip
+            night = report.night.isoformat()
+            payload = DigestPayload(
+                tenant.contact_email, tenant.name, night, rendered.subject, rendered.text, rendered.html
+            )
             action = NewAction(key(tenant.id, report), KIND, "email", "", payload, now)
             outbox.plan(conn, tenant.id, [action], Mode.AUTO, now)
     except Exception:
@@ -126,8 +126,6 @@ def plan(conn: Connection, tenant: Tenant, report: Report, now: datetime) -> str
     return action.key
 
 
-def rendered_of(payload: dict[str, Any]) -> mail.Rendered | None:
-    """The digest an outbox notice carries (None: the notice is not a digest)."""
-    if not payload.get("digest"):
-        return None
-    return mail.Rendered(str(payload["subject"]), str(payload["text"]), str(payload["html"]))
+def rendered_of(payload: DigestPayload) -> mail.Rendered:
+    """The digest an outbox notice carries, as it was rendered when planned."""
+    return mail.Rendered(payload.subject, payload.text, payload.html)

@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,17 +27,29 @@ from sqlalchemy import Connection, desc, func, select
 
 from connector import digest, outbox
 from connector.outbox import Mode, State
+from connector.payloads import CallTaskPayload, Kind, ReminderPayload, customer_name
 from connector.run.night import NightSummary
 from connector.store import Store
 from connector.store.schema import night_reports
 from connector.store.tenants import get_tenant
 
-SERVE = "serve"
-CLI = "cli"
-DONE = "done"
-STOPPED = "stopped"  # the night ended early: a person should read why
-FAILED = "failed"  # the night could not run (reconnect needed, a bad settings file, ...)
-CRASHED = "crashed"  # a bug or the database: see the log
+
+class RanFrom(StrEnum):
+    """What ran the night (`night_reports.ran_from`)."""
+
+    SERVE = "serve"  # `ccm serve`, on schedule
+    CLI = "cli"  # a person, with `ccm run`
+
+
+class ReportOutcome(StrEnum):
+    """How the reported night ended (`night_reports.outcome`; the values are what the column stores)."""
+
+    DONE = "done"
+    STOPPED = "stopped"  # the night ended early: a person should read why
+    FAILED = "failed"  # the night could not run (reconnect needed, a bad settings file, ...)
+    CRASHED = "crashed"  # a bug or the database: see the log
+
+
 _HOLD_TITLES = {
     Mode.AUTO: ("holds placed", "holds released"),
     Mode.APPROVE: ("holds to place once approved", "holds to release once approved"),
@@ -49,9 +62,9 @@ SECTION_LINES = 500  # a section stores at most this many lines, then says how m
 class Report:
     tenant_id: str
     night: date
-    ran_from: str  # serve | cli
-    mode: str
-    outcome: str
+    ran_from: RanFrom
+    mode: Mode
+    outcome: ReportOutcome
     started_at: datetime
     finished_at: datetime
     headline: str
@@ -114,7 +127,7 @@ def build(
     summary: NightSummary,
     *,
     night: date,
-    ran_from: str,
+    ran_from: RanFrom,
     mode: Mode,
     started_at: datetime,
     finished_at: datetime,
@@ -132,10 +145,9 @@ def build(
     if o is not None:
         sent = described(o.sent)
         for d in sent:
-            if d.action.kind == "reminder":
-                sent_by_level[
-                    str(d.action.payload.get("level_name") or f"level {d.action.payload.get('level')}")
-                ] += 1
+            p = d.action.payload
+            if d.action.kind == Kind.REMINDER and isinstance(p, ReminderPayload):
+                sent_by_level[p.level_name or f"level {p.level}"] += 1
         sections.append(("sent", [_plain(d) for d in sent if d.action.kind != "note"]))
         sections.append(("call tasks", [_call(d) for d in described(o.tasks)]))
     planned_keys = [a.key for a in summary.plan.actions] if summary.plan else []
@@ -177,24 +189,27 @@ def build(
     sections.append(("notes", list(summary.notes)))
     if summary.stopped:
         sections.append(("stopped", [summary.stopped]))
-    outcome = CRASHED if crashed else STOPPED if summary.stopped else DONE
+    outcome = ReportOutcome.STOPPED if summary.stopped else ReportOutcome.DONE
+    if crashed:
+        outcome = ReportOutcome.CRASHED
     headline = _headline(summary, mode, sent_by_level, len(placed), len(released))
     return Report(
-        tid, night, ran_from, str(mode), outcome, started_at, finished_at, headline,
+        tid, night, ran_from, mode, outcome, started_at, finished_at, headline,
         tuple((title, _capped(lines)) for title, lines in sections if lines),
     )  # fmt: skip
 
 
 def _call(d: outbox.Unsettled) -> str:
-    phone = d.action.payload.get("phone")
+    phone = d.action.payload.phone if isinstance(d.action.payload, CallTaskPayload) else None
     return f"call {d.customer}{_on(d)}" + (f" on {phone}" if phone else "")
 
 
 def _planned(a: outbox.NewAction) -> str:
-    who = a.payload.get("customer_name") or a.customer_id
-    if a.kind == "reminder":
-        level = a.payload.get("level_name") or f"level {a.payload.get('level', '?')}"
-        numbers = [str(line.get("number") or line.get("invoice_id")) for line in a.payload.get("lines", [])]
+    p = a.payload
+    who = customer_name(p) or a.customer_id
+    if a.kind == Kind.REMINDER and isinstance(p, ReminderPayload):
+        level = p.level_name or f"level {p.level or '?'}"
+        numbers = p.invoice_numbers()
         on = f" ({', '.join(numbers)})" if numbers else ""
         return f"reminder ({level}) to {who}{on}"
     return f"{a.kind.replace('_', ' ')} for {who}"
@@ -233,12 +248,12 @@ def _headline(
 
 
 def not_run(
-    tenant_id: str, *, night: date, ran_from: str, mode: Mode, started_at: datetime, finished_at: datetime,
-    outcome: str, reason: str,
+    tenant_id: str, *, night: date, ran_from: RanFrom, mode: Mode, started_at: datetime,
+    finished_at: datetime, outcome: ReportOutcome, reason: str,
 ) -> Report:  # fmt: skip
     """The report of a night that could not run at all (a bad settings file, reconnect needed, a crash)."""
-    headline = f"{'crashed' if outcome == CRASHED else 'did not run'}: {reason}"
-    return Report(tenant_id, night, ran_from, str(mode), outcome, started_at, finished_at, headline,
+    headline = f"{'crashed' if outcome == ReportOutcome.CRASHED else 'did not run'}: {reason}"
+    return Report(tenant_id, night, ran_from, mode, outcome, started_at, finished_at, headline,
                   (("stopped", (reason,)),))  # fmt: skip
 
 
@@ -254,8 +269,8 @@ def save(conn: Connection, report: Report) -> int:
 
 def _report(row: Any) -> Report:
     sections = tuple((str(title), tuple(str(line) for line in lines)) for title, lines in row.body)
-    return Report(row.tenant_id, row.night, row.ran_from, row.mode, row.outcome, row.started_at,
-                  row.finished_at, row.headline, sections, row.report_id)  # fmt: skip
+    return Report(row.tenant_id, row.night, RanFrom(row.ran_from), Mode(row.mode), ReportOutcome(row.outcome),
+                  row.started_at, row.finished_at, row.headline, sections, row.report_id)  # fmt: skip
 
 
 def recent(conn: Connection, tenant_id: str | None = None, limit: int = 30) -> list[Report]:
@@ -293,7 +308,7 @@ def record(
     tenant_id: str,
     summary: NightSummary | None,
     *,
-    ran_from: str,
+    ran_from: RanFrom,
     mode: Mode,
     started_at: datetime,
     finished_at: datetime,
@@ -306,7 +321,8 @@ def record(
         tenant = get_tenant(conn, tenant_id)
         night = started_at.astimezone(ZoneInfo(tenant.timezone)).date()
         if summary is None:
-            outcome, reason = (CRASHED if crashed else FAILED), problem or "no reason recorded"
+            outcome = ReportOutcome.CRASHED if crashed else ReportOutcome.FAILED
+            reason = problem or "no reason recorded"
             report = not_run(tenant_id, night=night, ran_from=ran_from, mode=mode, started_at=started_at,
                              finished_at=finished_at, outcome=outcome, reason=reason)  # fmt: skip
         else:

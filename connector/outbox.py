@@ -37,6 +37,18 @@ from typing import Any
 from sqlalchemy import Connection, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from connector.payloads import (
+    DigestPayload,
+    Kind,
+    NotePayload,
+    NoticePayload,
+    Payload,
+    ReminderPayload,
+    StatementPayload,
+    customer_name,
+    decode,
+    lines_of,
+)
 from connector.store import bulk
 from connector.store.schema import customers, invoices, outbox, reminder_history
 
@@ -82,21 +94,21 @@ class NewAction:
     Attributes:
         key: Deterministic: the same decision yields the same key, so planning it again stores nothing new.
             Unique per tenant; ledger write-backs derive their idempotency keys from it.
-        kind: reminder, note, hold, release, call_task, notice or statement.
+        kind: What it does (connector/payloads.py `Kind`).
         channel: How it goes out: email, ledger (a write-back), ledger_email (the ledger's own invoice
             e-mail) or call_task.
         customer_id: The customer it concerns (the store's id).
-        payload: What the executor needs, by kind; stored as JSON.
+        payload: What the executor needs, typed by kind (connector/payloads.py); stored as JSON.
         send_after: Not executed before this instant.
         replay_safe: Doing the effect twice is harmless (a ledger write with an idempotency key the ledger
             honours): after a crash mid-send it is planned again instead of becoming unknown.
     """
 
     key: str
-    kind: str  # reminder | note | hold | release | call_task
+    kind: Kind
     channel: str
     customer_id: str
-    payload: dict[str, Any]
+    payload: Payload
     send_after: datetime
     replay_safe: bool = False
 
@@ -113,14 +125,15 @@ class Action:
             person" when `resolve` recorded it.
         reason: Why it is where it is: the last failure, deferral, cancellation or retry.
         claimed_at: When the last claim was taken; cleared when the action goes back to planned or fails.
+        retry_base: The attempts it had when a person last retried it (stored beside the payload's keys).
     """
 
     tenant_id: str
     key: str
-    kind: str
+    kind: Kind
     channel: str
     customer_id: str
-    payload: dict[str, Any]
+    payload: Payload
     state: State
     replay_safe: bool
     planned_at: datetime
@@ -130,6 +143,7 @@ class Action:
     reason: str | None
     updated_at: datetime
     claimed_at: datetime | None = None
+    retry_base: int = 0
 
 
 @dataclass(frozen=True)
@@ -167,8 +181,8 @@ def plan(
         query = select(outbox.c.key).where(outbox.c.tenant_id == tenant_id, outbox.c.key.in_(chunk))
         known.update(conn.execute(query).scalars())
     rows = [
-        {"tenant_id": tenant_id, "key": a.key, "kind": a.kind, "channel": a.channel,
-         "customer_id": a.customer_id, "payload": a.payload, "state": str(state),
+        {"tenant_id": tenant_id, "key": a.key, "kind": str(a.kind), "channel": a.channel,
+         "customer_id": a.customer_id, "payload": a.payload.to_json(), "state": str(state),
          "replay_safe": a.replay_safe, "planned_at": now, "send_after": a.send_after, "attempts": 0,
          "updated_at": now}
         for a in actions if a.key not in known
@@ -435,9 +449,9 @@ def resolve(
     if found is None or found.state is not State.UNKNOWN:
         return None
     if went_out:
-        history = [(str(line["invoice_id"]), int(line["level"])) for line in found.payload.get("lines", [])]
+        history = [(str(line["invoice_id"]), int(line["level"])) for line in lines_of(found.payload)]
         done = _record_sent(conn, tenant_id, key, [State.UNKNOWN], "confirmed by a person", now,
-                            history if found.kind == "reminder" else (), sent_on)  # fmt: skip
+                            history if found.kind == Kind.REMINDER else (), sent_on)  # fmt: skip
     else:
         why = f"a person said it did not go out; planned again ({found.reason})"
         done = _set(conn, tenant_id, key, [State.UNKNOWN], now, state=str(State.PLANNED), claimed_by=None,
@@ -457,11 +471,10 @@ def retry(conn: Connection, tenant_id: str, keys: Sequence[str] | None, now: dat
         query = query.where(outbox.c.key.in_(list(keys)))
     planned: list[str] = []
     for row in conn.execute(query).all():
-        action = _action(row)
-        payload = {**action.payload, _RETRY_BASE: action.attempts}
-        if _set(conn, tenant_id, action.key, [State.FAILED], now, state=str(State.PLANNED), payload=payload,
-                reason=f"retry of: {action.reason or 'a failed attempt'}"):  # fmt: skip
-            planned.append(action.key)
+        payload = {**(row.payload or {}), _RETRY_BASE: row.attempts}  # the stored keys as they are
+        if _set(conn, tenant_id, row.key, [State.FAILED], now, state=str(State.PLANNED), payload=payload,
+                reason=f"retry of: {row.reason or 'a failed attempt'}"):  # fmt: skip
+            planned.append(row.key)
     return planned
 
 
@@ -479,11 +492,13 @@ def dismiss(conn: Connection, tenant_id: str, keys: Sequence[str], now: datetime
 
 
 def _action(row: Any) -> Action:
+    raw = row.payload or {}
     return Action(
-        tenant_id=row.tenant_id, key=row.key, kind=row.kind, channel=row.channel, customer_id=row.customer_id,
-        payload=row.payload, state=State(row.state), replay_safe=row.replay_safe, planned_at=row.planned_at,
-        send_after=row.send_after, attempts=row.attempts, result=row.result, reason=row.reason,
-        updated_at=row.updated_at, claimed_at=row.claimed_at,
+        tenant_id=row.tenant_id, key=row.key, kind=Kind(row.kind), channel=row.channel,
+        customer_id=row.customer_id, payload=decode(row.kind, raw), state=State(row.state),
+        replay_safe=row.replay_safe, planned_at=row.planned_at, send_after=row.send_after,
+        attempts=row.attempts, result=row.result, reason=row.reason, updated_at=row.updated_at,
+        claimed_at=row.claimed_at, retry_base=int(raw.get(_RETRY_BASE, 0)),
     )  # fmt: skip
 
 
@@ -574,9 +589,9 @@ class Unsettled:
     @property
     def what(self) -> str:
         """What the action is, in the bookkeeper's words: "reminder (final) by e-mail", "credit hold"."""
-        a = self.action
-        if a.kind == "reminder":
-            level = a.payload.get("level_name") or f"level {a.payload.get('level', '?')}"
+        a, p = self.action, self.action.payload
+        if a.kind == Kind.REMINDER and isinstance(p, ReminderPayload):
+            level = p.level_name or f"level {p.level or '?'}"
             how = "the ledger's invoice e-mail" if a.channel == "ledger_email" else "e-mail"
             return f"reminder ({level}) by {how}"
         return _WHAT.get(a.kind, a.kind)
@@ -594,7 +609,7 @@ class Unsettled:
         a = self.action
         on = f" on {', '.join(self.invoices)}" if self.invoices else ""
         why = a.reason or "no reason recorded"
-        to = "to" if a.kind in ("reminder", "notice") else "for"
+        to = "to" if a.kind in (Kind.REMINDER, Kind.NOTICE) else "for"
         return f"{a.state.upper()} {self.what} {to} {self.customer}{on}: {why}; {self.todo}"
 
 
@@ -633,7 +648,9 @@ def described(conn: Connection, tenant_id: str, found: Sequence[Action]) -> list
     if not found:
         return []
     customer_ids = sorted({a.customer_id for a in found if a.customer_id})
-    invoice_ids = sorted({str(a.payload["ref"]) for a in found if a.kind == "note" and a.payload.get("ref")})
+    invoice_ids = sorted(
+        {a.payload.ref for a in found if isinstance(a.payload, NotePayload) and a.payload.ref}
+    )
     c, i = customers.c, invoices.c
     names: dict[str, str] = {}
     numbers: dict[str, str] = {}
@@ -647,17 +664,15 @@ def described(conn: Connection, tenant_id: str, found: Sequence[Action]) -> list
         numbers.update((row.id, row.number) for row in conn.execute(query))
     listed = []
     for a in found:
-        if a.kind == "notice":
-            who = f"the firm ({a.payload.get('email', 'no address')})"
+        p = a.payload
+        if isinstance(p, NoticePayload | DigestPayload):
+            who = f"the firm ({p.email or 'no address'})"
         else:
-            who = str(a.payload.get("customer_name") or names.get(a.customer_id) or a.customer_id)
-        if a.kind == "note":
-            ref = str(a.payload.get("ref", ""))
-            shown: tuple[str, ...] = (str(numbers.get(ref) or ref),) if ref else ()
+            who = str(customer_name(p) or names.get(a.customer_id) or a.customer_id)
+        if isinstance(p, NotePayload):
+            shown: tuple[str, ...] = (str(numbers.get(p.ref) or p.ref),) if p.ref else ()
         else:
-            shown = tuple(
-                str(line.get("number") or line.get("invoice_id")) for line in a.payload.get("lines", [])
-            )
+            shown = p.invoice_numbers() if isinstance(p, ReminderPayload | StatementPayload) else ()
         listed.append(Unsettled(a, who, shown))
     return listed
 

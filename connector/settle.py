@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 from connector import outbox
 from connector.model import Tenant
 from connector.outbox import Action, Mode
+from connector.payloads import Kind, lines_of
 from connector.rules.calendar import SendCalendar
 from connector.run.execute import CONTACTING, sent_notes
 
@@ -36,9 +37,9 @@ def resolve(conn: Connection, tenant: Tenant, key: str, went_out: bool, now: dat
     if resolved is None:
         return None
     notes = 0
-    if went_out and day is not None and resolved.kind == "reminder" and resolved.channel in CONTACTING:
+    if went_out and day is not None and resolved.kind == Kind.REMINDER and resolved.channel in CONTACTING:
         lines = [(str(line["invoice_id"]), int(line["level"]), str(line.get("level_name", "")))
-                 for line in resolved.payload.get("lines", [])]  # fmt: skip
+                 for line in lines_of(resolved.payload)]  # fmt: skip
         went = resolved.claimed_at or now  # the notes are due from when it went out, as a sent one's are
         notes = len(
             outbox.plan(conn, tenant.id, sent_notes(resolved, lines, day, went), Mode.AUTO, now).created

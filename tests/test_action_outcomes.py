@@ -15,6 +15,7 @@ from connector import health, mail, outbox
 from connector.config import Settings, load_settings
 from connector.ledger import AuthExpired, Fatal, RateLimited, Retriable, WriteResult
 from connector.outbox import Action, Mode, NewAction, State
+from connector.payloads import Kind, NotePayload, encode
 from connector.run.night import run_night
 from connector.store import Store
 from tests.scripted import Crash, ScriptedLedger, contact, invoice, payment
@@ -68,7 +69,7 @@ def test_a_note_the_ledger_refuses_for_good_fails_alone_and_the_night_goes_on(st
     # Planned last night on an invoice deleted since: Xero answers 404 (NotFound, a Fatal) for it for ever.
     with store.begin() as conn:
         outbox.plan(conn, "acme", [NewAction(
-            "note:old:GONE", "note", "ledger", "C2", {"ref": "GONE", "text": "Reminder 1 sent"},
+            "note:old:GONE", Kind.NOTE, "ledger", "C2", NotePayload("GONE", "Reminder 1 sent"),
             MORNING - timedelta(hours=12), replay_safe=True,
         )], Mode.AUTO, MORNING - timedelta(hours=12))  # fmt: skip
     asked = failing_notes(firm, Fatal("note on GONE: not found at Xero (HTTP 404)"), {"GONE"})
@@ -257,7 +258,7 @@ def test_a_recipient_refused_for_good_fails_that_reminder_alone(store, settings,
     [(_, reason)] = summary.outcome.failed
     assert "550" in reason
     assert [m["To"] for m in inbox.messages] == ["cy@example.com"]
-    states = {a.payload["customer_name"]: a.state for a in actions(store, "reminder")}
+    states = {encode(a.payload)["customer_name"]: a.state for a in actions(store, "reminder")}
     assert states == {"Ann's Café": State.FAILED, "Cy's Cycles": State.SENT}
 
 

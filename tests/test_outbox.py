@@ -7,14 +7,15 @@ from datetime import UTC, date, datetime, timedelta
 
 from connector import outbox
 from connector.outbox import Mode, NewAction, State
+from connector.payloads import Kind, decode
 from connector.store import Store
 
 NOW = datetime(2026, 11, 23, 22, 0, tzinfo=UTC)
 
 
 def reminder(key: str = "dun-1", replay_safe: bool = False) -> NewAction:
-    return NewAction(key, "reminder", "email", "C-ANN", {"lines": [{"invoice_id": "INV-1", "level": 2}]},
-                     NOW + timedelta(hours=11), replay_safe)  # fmt: skip
+    payload = decode(Kind.REMINDER, {"lines": [{"invoice_id": "INV-1", "level": 2}]})
+    return NewAction(key, Kind.REMINDER, "email", "C-ANN", payload, NOW + timedelta(hours=11), replay_safe)
 
 
 def states(store: Store) -> dict[str, State]:

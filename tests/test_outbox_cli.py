@@ -12,6 +12,7 @@ import pytest
 from connector import outbox
 from connector.model import Customer, Tenant
 from connector.outbox import Mode, NewAction, State
+from connector.payloads import HoldPayload, Kind, decode
 from connector.store import Store, records
 from connector.store.tenants import save_tenant
 from tests.test_cli import ccm
@@ -23,7 +24,8 @@ SENT_KEY, WAITING_KEY, UNKNOWN_KEY = "dun-cccc4444cccc", "dun-dddd5555bbbb", "du
 
 def _reminder(key: str, customer: str, number: str, level: int, after: datetime) -> NewAction:
     lines = [{"invoice_id": f"I-{number}", "number": number, "level": level}]
-    return NewAction(key, "reminder", "email", customer, {"lines": lines, "level": level}, after)
+    return NewAction(key, Kind.REMINDER, "email", customer, decode(Kind.REMINDER, {"lines": lines, "level": level}),
+                     after)  # fmt: skip
 
 
 @pytest.fixture
@@ -39,7 +41,7 @@ def acme(home: Path) -> Path:
         outbox.plan(conn, "acme", [
             _reminder(ANN_KEY, "C1", "INV-0001", 1, NOW),
             _reminder(BOB_KEY, "C2", "INV-0007", 2, NOW + timedelta(days=2)),
-            NewAction(HOLD_KEY, "hold", "ledger", "C2", {"reason": "over the limit"}, NOW, replay_safe=True),
+            NewAction(HOLD_KEY, Kind.HOLD, "ledger", "C2", HoldPayload("", "over the limit"), NOW, replay_safe=True),
             _reminder(SENT_KEY, "C1", "INV-0002", 1, NOW - timedelta(days=7)),
             _reminder(UNKNOWN_KEY, "C1", "INV-0003", 3, NOW - timedelta(days=1)),
         ], Mode.AUTO, NOW - timedelta(days=8))  # fmt: skip

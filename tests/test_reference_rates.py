@@ -16,6 +16,7 @@ from sqlalchemy import select
 from connector import health
 from connector.config import CreditSettings, HealthSettings, RatesSettings, Settings
 from connector.model import Connection, ConnectionState, Money, Tenant
+from connector.payloads import encode
 from connector.reference_rates import fetch as fetching
 from connector.reference_rates import refresh, sources, stored
 from connector.reference_rates.fetch import Unreachable, fetch
@@ -311,7 +312,10 @@ def test_a_stale_rate_is_told_once_and_clears_when_fetched(store: Store, service
         [notice] = health.notices(conn, ACME, NOW)
         link = get_connection(conn, "acme")
         shown = health.current(conn, ACME, link, 60, NOW, HealthSettings())  # what `ccm connections` shows
-    assert (notice.payload["kind"], notice.payload["email"]) == ("reference_rate_stale", "owner@acme.example")
+    assert (encode(notice.payload)["kind"], encode(notice.payload)["email"]) == (
+        "reference_rate_stale",
+        "owner@acme.example",
+    )
     assert [i.kind for i in shown] == ["reference_rate_stale"]
     with store.begin() as conn:  # a night's own health check leaves it alone (it is not a night's kind)
         health.record(conn, "acme", [], NOW + timedelta(hours=17), health.KINDS)

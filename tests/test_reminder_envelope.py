@@ -289,7 +289,7 @@ def test_quickbooks_serves_the_invoice_link_only_when_asked_and_only_with_online
     if not isinstance(side, QuickBooksSide):
         pytest.skip("QuickBooks' InvoiceLink")
     from adapters.quickbooks.ledger import QuickBooksLedger
-    from connector.runtime import ledger_for
+    from connector.wiring import ledger_for
 
     tenant = connected(side, settings, store)
     ledger = ledger_for(settings, store, tenant)

@@ -17,6 +17,7 @@ from connector import outbox, snooze
 from connector.config import load_settings
 from connector.model import Tenant
 from connector.outbox import Mode, NewAction
+from connector.payloads import HoldPayload, Kind
 from connector.store import Store
 from connector.store.tenants import save_tenant
 from connector.web import views
@@ -31,7 +32,7 @@ ADMIN = User("root", Role.ADMIN, True, (), NOW, NOW, None, "s")
 
 def _plan(store: Store, tenant_id: str, keys: list[str]) -> None:
     actions = [
-        NewAction(key, "hold", "ledger", f"C{n}", {"reason": "over the limit"}, NOW)
+        NewAction(key, Kind.HOLD, "ledger", f"C{n}", HoldPayload("", "over the limit"), NOW)
         for n, key in enumerate(keys)
     ]
     with store.begin() as conn:

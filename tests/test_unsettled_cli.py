@@ -17,6 +17,7 @@ from connector import health, outbox
 from connector.config import Settings, load_settings
 from connector.model import Connection, Tenant
 from connector.outbox import Action, State
+from connector.payloads import encode
 from connector.run.night import run_night
 from connector.store import Store
 from connector.store.schema import reminder_history
@@ -178,7 +179,7 @@ def test_resolving_as_sent_records_the_reminder_so_the_dunning_goes_on(
     )
     [message] = mailserver.messages
     assert message["X-CCM-Action"] != unknown.key
-    assert sorted((a.payload["level"], a.state) for a in reminders(books)) == [
+    assert sorted((encode(a.payload)["level"], a.state) for a in reminders(books)) == [
         (2, State.SENT),
         (3, State.SENT),
     ]

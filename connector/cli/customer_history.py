@@ -13,6 +13,7 @@ from datetime import date, datetime
 from sqlalchemy import Connection, select
 
 from connector import chasing
+from connector.payloads import HoldPayload, Kind
 from connector.store.schema import invoices, outbox, reminder_history
 
 REMINDER_COLUMNS = ("sent on", "invoice", "level")
@@ -61,8 +62,8 @@ def load(conn: Connection, tenant_id: str, customer_id: str) -> History:
         .order_by(o.updated_at, o.key)
     )
     holds = [
-        (r.updated_at, "placed" if r.kind == "hold" else "released", r.state,
-         str((r.payload or {}).get("reason") or r.reason or ""))
+        (r.updated_at, "placed" if r.kind == Kind.HOLD else "released", r.state,
+         HoldPayload.from_json(r.payload or {}).reason or r.reason or "")
         for r in conn.execute(query)
     ]  # fmt: skip
     return History(reminders, holds, chasing.events(conn, tenant_id, customer_id))

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Protocol
 
 
-class Executor(Protocol):
+class TaskRunner(Protocol):
     """What runs background work. `at` is an instant on the server's clock (simulated or real)."""
 
     name: str

@@ -27,7 +27,7 @@ import uvicorn
 from connector import lease
 from connector.clock import Clock
 from connector.config import Settings
-from connector.jobs.executor import Executor, InProcess
+from connector.jobs.executor import InProcess, TaskRunner
 from connector.jobs.worker import Worker
 from connector.serve import app, servers
 from connector.serve.dispatch import Dispatcher
@@ -60,7 +60,7 @@ class Server:
             self.rt.report = report
         self.dispatcher: Dispatcher | None = None
         self.worker: Worker | None = None
-        self.executor: Executor
+        self.executor: TaskRunner
         if store.backend == "postgresql":
             from connector.jobs.engine import Procrastinate
 

@@ -11,15 +11,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import Connection, func, or_, select
 
-from connector import backlog, chasing, credit, outbox
+from connector import backlog, chasing, outbox
+from connector import creditcontrol as credit
 from connector.config import Settings
 from connector.ledger import Ledger
 from connector.model import Money, Tenant
 from connector.outbox import Action, State
+from connector.payloads import Kind, Payload, ReminderPayload, reason_of
 from connector.reconcile import Basis, load_snapshot
 from connector.reconcile.explain import explain
 from connector.reconcile.ledger import InvoiceState
@@ -380,9 +381,7 @@ def _escaped(text: str) -> str:
 
 
 def _numbers(action: Action) -> str:
-    return ", ".join(
-        str(line.get("number") or line.get("invoice_id")) for line in action.payload.get("lines", [])
-    )
+    return ", ".join(action.payload.invoice_numbers() if isinstance(action.payload, ReminderPayload) else ())
 
 
 _EVENTS = frozenset({"dispute", "resolve", "promise", "plan", "plan_end", "note"})
@@ -413,14 +412,14 @@ def _timeline(
             text += f"; {e.outcome or 'closed'} {e.closed_at:%Y-%m-%d}"
         found.append(Moment(e.opened_at, e.kind, text))
     for a in actions:
-        level = a.payload.get("level_name") or ""
+        level = a.payload.level_name if isinstance(a.payload, ReminderPayload) else ""
         if a.kind == "reminder":
             what = f"reminder{' (' + str(level) + ')' if level else ''} on {_numbers(a)}"
             kind = "reminder"
         elif a.kind == "call_task":
             what, kind = f"call task on {_numbers(a)}", "call"
         else:
-            what, kind = f"{a.kind.replace('_', ' ')}: {a.payload.get('reason') or a.reason or ''}", "hold"
+            what, kind = f"{a.kind.replace('_', ' ')}: {reason_of(a.payload) or a.reason or ''}", "hold"
         found.append(
             Moment(
                 a.planned_at,
@@ -439,8 +438,8 @@ def _timeline(
 # ---- the next reminder, as it would read
 
 
-def _action(reminder: Reminder, payload: dict[str, Any], now: datetime, tenant_id: str) -> Action:
-    return Action(tenant_id, reminder.key, "reminder", reminder.channel, reminder.customer_id, payload,
+def _action(reminder: Reminder, payload: Payload, now: datetime, tenant_id: str) -> Action:
+    return Action(tenant_id, reminder.key, Kind.REMINDER, reminder.channel, reminder.customer_id, payload,
                   State.PLANNED, False, now, now, 0, None, None, now)  # fmt: skip
 
 

@@ -35,12 +35,13 @@ from connector.errors import CcmError
 from connector.ledger import Ledger, RateLimited
 from connector.model import Tenant
 from connector.outbox import Action, Mode, Unsettled
+from connector.payloads import email_of, lines_of, reason_of
 from connector.reconcile import Snapshot
 from connector.rules.dunning import Reminder
 from connector.run.execute import Executor, Outcome
 from connector.run.plan import TEMPLATES_DIR, Context, evaluate_tenant, why_not
-from connector.runtime import NotConnected
 from connector.store import Store
+from connector.wiring import NotConnected
 
 log = structlog.get_logger(__name__)
 AS_SENT = "As it would go out now; the ledger is read again just before sending: a payment since cancels it."
@@ -207,7 +208,7 @@ def drafted(
     customer: str, what: str, invoices: tuple[str, ...],
 ) -> Preview:  # fmt: skip
     """One reminder e-mail as `executor` would send it on `today` (nothing is sent)."""
-    to = str(action.payload.get("email") or "")
+    to = email_of(action.payload) or ""
     spare = executor.ledger if isinstance(executor.ledger, Sparing) else None
     if spare is not None:
         spare.fresh()
@@ -244,12 +245,12 @@ def awaiting(
         elif a.kind == "reminder" and a.channel == "ledger_email":
             out.append(_plain(d, "the ledger sends its own invoice e-mail for each invoice"))
         else:
-            out.append(_plain(d, str(a.payload.get("reason") or a.reason or "")))
+            out.append(_plain(d, reason_of(a.payload) or a.reason or ""))
     return out
 
 
 def _plain(d: Unsettled, detail: str) -> Preview:
-    return Preview(d.action, d.customer, d.what, str(d.action.payload.get("email") or ""), d.invoices, None,
+    return Preview(d.action, d.customer, d.what, email_of(d.action.payload) or "", d.invoices, None,
                    detail)  # fmt: skip
 
 
@@ -265,7 +266,7 @@ def _drafts(
     for d in mails:
         reminder = by_key.get(d.action.key)
         if reminder is None:
-            why = why_not(fresh, snapshot, d.action.payload.get("lines", []))
+            why = why_not(fresh, snapshot, lines_of(d.action.payload))
             found[d.action.key] = _plain(d, f"If it were sent now it would be cancelled: {why}")
             continue
         found[d.action.key] = drafted(drafter, d.action, reminder, snapshot, today, d.customer, d.what,

@@ -14,22 +14,21 @@ Guarantees:
 from __future__ import annotations
 
 import calendar as months
-from collections.abc import Mapping
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 from connector import chasing, envelope, mail, outbox
 from connector.firmprofile import FirmProfile, load_profile
 from connector.model import CustomerStatus, Status
 from connector.outbox import Mode, NewAction
+from connector.payloads import Kind, StatementLine, StatementPayload
 from connector.reconcile import Basis
 from connector.rules.calendar import SendCalendar
 from connector.store import Store
 from connector.words import context
 
-KIND = "statement"
+KIND = Kind.STATEMENT
 TEMPLATE = "statement"
 CATCH_UP = timedelta(days=6)
 
@@ -66,7 +65,7 @@ def actions(
 ) -> list[NewAction]:
     """One statement per customer with open items, listing them as they stand at `basis.today`."""
     snapshot, today = basis.snapshot, basis.today
-    lines: dict[str, list[dict[str, Any]]] = {}
+    lines: dict[str, list[StatementLine]] = {}
     for state in sorted(basis.ledger.invoices.values(), key=lambda s: (s.due, s.invoice.id)):
         inv = state.invoice
         if state.outstanding <= 0 or inv.status is not Status.OPEN:
@@ -86,18 +85,17 @@ def actions(
         found.append(NewAction(
             key=key(snapshot.tenant.id, customer.id, month), kind=KIND, channel="email",
             customer_id=customer.id, send_after=send_after,
-            payload={"customer_name": customer.name, "email": customer.email, "month": month.isoformat(),
-                     "as_at": today.isoformat(), "template": TEMPLATE, "lines": lines[customer.id]},
+            payload=StatementPayload(customer.name, customer.email, month, today, TEMPLATE,
+                                     tuple(lines[customer.id])),
         ))  # fmt: skip
     return found
 
 
-SAMPLE = {
-    "customer_name": "Sample Customer", "email": "ap@example.com", "month": "2026-01-01",
-    "as_at": "2026-01-02",
-    "lines": [{"invoice_id": "I-1", "number": "INV-0001", "due_date": "2026-01-20", "days_overdue": -18,
-               "amount": "120.00", "total": "150.00", "currency": "GBP"}],
-}  # fmt: skip
+SAMPLE = StatementPayload(
+    "Sample Customer", "ap@example.com", date(2026, 1, 1), date(2026, 1, 2), "",
+    ({"invoice_id": "I-1", "number": "INV-0001", "due_date": "2026-01-20", "days_overdue": -18,
+      "amount": "120.00", "total": "150.00", "currency": "GBP"},),
+)  # fmt: skip
 
 
 def plan(
@@ -127,7 +125,7 @@ def plan(
         return list(outbox.plan(conn, tenant_id, new, mode, now).created), None
 
 
-def view(p: Mapping[str, Any], key: str, firm: str, locale: str, profile: FirmProfile) -> mail.ReminderView:
+def view(p: StatementPayload, key: str, firm: str, locale: str, profile: FirmProfile) -> mail.ReminderView:
     """What the statement template sees, from what the night planned (`p`: the action's payload)."""
     lines = tuple(
         context.line_view(
@@ -135,15 +133,14 @@ def view(p: Mapping[str, Any], key: str, firm: str, locale: str, profile: FirmPr
             Decimal(str(ln["amount"])), Decimal(str(ln["total"])), str(ln["currency"]), 0,
             "statement", locale,
         )
-        for ln in p["lines"]
+        for ln in p.lines
     )  # fmt: skip
     amounts = [(line.outstanding or Decimal(0), line.currency) for line in lines]
     numbers = [line.number for line in lines]
     shown = mail.ReminderView(
-        firm=firm, customer=str(p["customer_name"]), level=0, level_name="statement", lines=lines,
-        totals=context.totals(amounts, locale), today=date.fromisoformat(str(p["as_at"])),
-        reference=key, contact_email=str(p["email"]), locale=locale,
-        month=date.fromisoformat(str(p["month"])),
+        firm=firm, customer=p.customer_name, level=0, level_name="statement", lines=lines,
+        totals=context.totals(amounts, locale), today=p.as_at, reference=key, contact_email=str(p.email),
+        locale=locale, month=p.month,
     )  # fmt: skip
     signoff, pay = envelope.signoff(profile, firm), envelope.pay_details(profile, numbers)
     return replace(shown, signoff=signoff, pay=pay)
@@ -151,12 +148,12 @@ def view(p: Mapping[str, Any], key: str, firm: str, locale: str, profile: FirmPr
 
 def render(
     templates: mail.Templates,
-    payload: Mapping[str, Any],
+    payload: StatementPayload,
     key: str,
     firm: str,
     locale: str,
     profile: FirmProfile,
 ) -> mail.Rendered:
     """The statement e-mail (template `statement`, or the one the payload names)."""
-    template = str(payload.get("template") or TEMPLATE)
+    template = payload.template or TEMPLATE
     return mail.render(templates, template, view(payload, key, firm, locale, profile))

@@ -16,6 +16,7 @@ from sqlalchemy import delete, select
 
 from connector import chasing, outbox
 from connector.outbox import Mode, NewAction
+from connector.payloads import Kind, decode
 from connector.store.schema import call_outcomes, chasing_events, customers, invoices, web_audit
 from connector.store.schema import outbox as outbox_table
 from connector.web import users
@@ -44,12 +45,13 @@ def _calls(site: Site) -> list[tuple[str, str, str, str]]:
         picked = list(chosen.values())[:2]
         actions = [
             NewAction(
-                key=f"{PREFIX}{r.cid}", kind="call_task", channel="call_task", customer_id=r.cid,
-                payload={"customer_name": r.name, "email": None, "policy": "standard", "level": 5,
-                         "level_name": "phone call", "template": "call", "lines": [{
-                             "invoice_id": r.id, "number": r.number, "due_date": r.due_date.isoformat(),
-                             "level": 5, "level_name": "phone call", "amount": str(r.amount_due),
-                             "currency": r.currency, "days_overdue": 45}]},
+                key=f"{PREFIX}{r.cid}", kind=Kind.CALL_TASK, channel="call_task", customer_id=r.cid,
+                payload=decode(Kind.CALL_TASK, {
+                    "customer_name": r.name, "email": None, "policy": "standard", "level": 5,
+                    "level_name": "phone call", "template": "call", "lines": [{
+                        "invoice_id": r.id, "number": r.number, "due_date": r.due_date.isoformat(),
+                        "level": 5, "level_name": "phone call", "amount": str(r.amount_due),
+                        "currency": r.currency, "days_overdue": 45}]}),
                 send_after=datetime(2026, 3, 12, 9, 0, tzinfo=UTC), replay_safe=True,
             )
             for r in picked

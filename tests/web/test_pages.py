@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from connector import outbox
 from connector.outbox import State
+from connector.payloads import encode
 from connector.store.schema import web_audit
 from tests.web.conftest import OTHER, SEND_AT, SHOTS, TENANT, Site
 
@@ -25,7 +26,9 @@ def state_of(site: Site, key: str) -> State:
 def waiting_reminders(site: Site) -> list[outbox.Action]:
     with site.store.read() as conn:
         found = outbox.actions(conn, TENANT, [State.AWAITING_APPROVAL])
-    return [a for a in found if a.kind == "reminder" and a.channel == "email" and a.payload.get("email")]
+    return [
+        a for a in found if a.kind == "reminder" and a.channel == "email" and encode(a.payload).get("email")
+    ]
 
 
 def csrf_of(page: Any) -> str:
@@ -82,7 +85,7 @@ def test_a_bookkeeper_approves_one_reminder_rejects_another_and_only_the_approve
     wanted = waiting_reminders(site)
     assert len(wanted) >= 3, "the sandbox firm's night should plan several e-mail reminders"
     approved, rejected, refused = wanted[0], wanted[1], wanted[2]
-    site.inbox.refuse.add(str(refused.payload["email"]))  # its mail server says no: it fails
+    site.inbox.refuse.add(str(encode(refused.payload)["email"]))  # its mail server says no: it fails
 
     page = site.signed_in("ann")
     row = page.get_by_role("row").filter(has_text=TENANT)
@@ -92,7 +95,7 @@ def test_a_bookkeeper_approves_one_reminder_rejects_another_and_only_the_approve
     card = page.locator("article").filter(has=page.locator(f'input[value="{approved.key}"]'))
     frame = card.locator("iframe.mail")
     assert frame.get_attribute("sandbox") == ""  # the e-mail's HTML never runs in ccm's page
-    assert str(approved.payload["customer_name"]) in frame.content_frame.locator("body").inner_text()
+    assert str(encode(approved.payload)["customer_name"]) in frame.content_frame.locator("body").inner_text()
     assert card.get_by_text("Subject:").is_visible()
 
     page.locator(f'button[value="approve:{approved.key}"]').click()
@@ -111,11 +114,11 @@ def test_a_bookkeeper_approves_one_reminder_rejects_another_and_only_the_approve
     assert done.returncode == 0, done.stdout + done.stderr
     sent_keys = [m["X-CCM-Action"] for m in site.inbox.messages]
     assert sent_keys == [approved.key]
-    assert [m["To"] for m in site.inbox.messages] == [approved.payload["email"]]
+    assert [m["To"] for m in site.inbox.messages] == [encode(approved.payload)["email"]]
     assert state_of(site, rejected.key) is State.CANCELLED and state_of(site, refused.key) is State.FAILED
 
     page.goto(f"{site.url}/t/{TENANT}/")  # the failed one waits for a person: retry it from the page
-    failed_row = page.get_by_role("row").filter(has_text=str(refused.payload["customer_name"]))
+    failed_row = page.get_by_role("row").filter(has_text=str(encode(refused.payload)["customer_name"]))
     assert "550" in failed_row.inner_text()
     failed_row.get_by_role("button", name="Retry").click()
     page.wait_for_url("**/?done=retry&n=1")

@@ -16,13 +16,14 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe  # type: ignore[import-untyped]
 from sqlalchemy import select
 
-from connector import credit, outbox
+from connector import creditcontrol as credit
 from connector import ledger as registry
+from connector import outbox
 from connector.config import load_settings
-from connector.limits import Suggestion
-from connector.mapping.compile import RecordError
-from connector.model import Money, Tenant
+from connector.creditcontrol.suggestions import Suggestion
+from connector.model import Money, RecordError, Tenant
 from connector.outbox import State
+from connector.payloads import encode
 from connector.reconcile import Kind, Rates, allocate, find_discrepancies, load_snapshot
 from connector.store import synclog
 from connector.store.records import RowChange
@@ -78,7 +79,7 @@ def test_the_holds_page_shows_each_hold_with_its_reason_invoices_and_amounts(sit
     holds = [a for a in waiting if a.kind == "hold"]
     assert holds, "the sandbox firm's night should plan holds awaiting approval"
     hold = holds[0]
-    name, reason = str(hold.payload["customer_name"]), str(hold.payload["reason"])
+    name, reason = str(encode(hold.payload)["customer_name"]), str(encode(hold.payload)["reason"])
 
     page = site.signed_in("ann")
     page.goto(f"{site.url}/t/{TENANT}/")
@@ -245,9 +246,9 @@ def sync_run(site: Site) -> tuple[int, str]:
         synclog.record_page(conn, TENANT, run_id, "invoices", [
             RowChange("invoice", row.id, "update", {"amount_due": ["292.80", "0.00"], "status": ["open", "paid"]}),
         ], [RecordError("invoices", "7f1d0c1e-bad", "Total: not a number: 'twelve'")], read=2, api_calls=1)  # fmt: skip
-        synclog.finish_run(conn, TENANT, run_id, synclog.PARTIAL, at=RUN_AT)
+        synclog.finish_run(conn, TENANT, run_id, synclog.SyncOutcome.PARTIAL, at=RUN_AT)
         other = synclog.start_run(conn, OTHER, "incremental", RUN_AT, trigger="cli")
-        synclog.finish_run(conn, OTHER, other, synclog.OK, at=RUN_AT)
+        synclog.finish_run(conn, OTHER, other, synclog.SyncOutcome.OK, at=RUN_AT)
     return run_id, str(row.number)
 
 

@@ -29,12 +29,14 @@ from connector.cli.commands.run import before_sending, lost_lease, parse_at, pri
 from connector.cli.options import TenantOpt, pick_customer, pick_tenant
 from connector.cli.output import Format, FormatOpt, emit
 from connector.outbox import State
+from connector.payloads import Kind as ActionKind
+from connector.payloads import lines_of
 from connector.run.execute import Executor
 from connector.run.night import for_night_at
 from connector.run.plan import Context
-from connector.runtime import NotConnected, ledger_for, mapping_for
 from connector.store.tenants import get_tenant
 from connector.sync import run_sync
+from connector.wiring import NotConnected, ledger_for, mapping_for
 
 outbox_app = typer.Typer(help="The outbox: planned, sent and unsettled actions.", no_args_is_help=True)
 app.add_typer(outbox_app, name="outbox")
@@ -89,7 +91,7 @@ def list_(
         everything = outbox.actions(conn, tenant_id)
         found = [
             a for a in everything
-            if (not state_ or a.state in state_) and (not kind or a.kind in kind)
+            if (not state_ or a.state in state_) and (not kind or str(a.kind) in kind)
             and customer_id in (None, a.customer_id)
             and (first is None or a.send_after.astimezone(zone).date() >= first)
             and (last is None or a.send_after.astimezone(zone).date() <= last)
@@ -117,8 +119,8 @@ def _snoozed_until(action: outbox.Action, snoozed: dict[str, snooze.Snoozed]) ->
 
 def _invoices(item: outbox.Unsettled) -> str:
     """`INV-1@2, INV-2@1`: each invoice number with the reminder level it is at (a note: its invoice)."""
-    lines = item.action.payload.get("lines", [])
-    if lines and item.action.kind == "reminder":
+    lines = lines_of(item.action.payload)
+    if lines and item.action.kind == ActionKind.REMINDER:
         pairs = zip(item.invoices, lines, strict=False)
         return ", ".join(f"{number}@{line.get('level')}" for number, line in pairs)
     return ", ".join(item.invoices)
