@@ -34,8 +34,9 @@ _PLAIN = re.compile(r"\d+(\.\d*)?|\.\d+")
 _EXPONENT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)[eE][+-]?\d+")
 
 
-class NotFound(LookupError):
-    """The customer or invoice named does not exist in the tenant's books; one line."""
+class CustomerOrInvoiceNotFound(LookupError):
+    """No one customer or invoice in the tenant's books answers to what was named (none, several, or not
+    one the command can act on: not open, no open dispute); one line."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,9 +117,11 @@ def find_customer(conn: Connection, tenant_id: str, text: str) -> tuple[str, str
         if len(exact) == 1:
             return exact[0].id, exact[0].name
     if not exact:
-        raise NotFound(f"no customer {text!r} in tenant {tenant_id!r}")
+        raise CustomerOrInvoiceNotFound(f"no customer {text!r} in tenant {tenant_id!r}")
     names = ", ".join(sorted(r.name for r in exact[:5]))
-    raise NotFound(f"{text!r} matches several customers ({names}); give the id or the full name")
+    raise CustomerOrInvoiceNotFound(
+        f"{text!r} matches several customers ({names}); give the id or the full name"
+    )
 
 
 def find_invoice(conn: Connection, tenant_id: str, text: str) -> tuple[str, str, str | None]:
@@ -130,9 +133,9 @@ def find_invoice(conn: Connection, tenant_id: str, text: str) -> tuple[str, str,
         )
     ).all()
     if not rows:
-        raise NotFound(f"no invoice {text!r} in tenant {tenant_id!r}")
+        raise CustomerOrInvoiceNotFound(f"no invoice {text!r} in tenant {tenant_id!r}")
     if len(rows) > 1:
-        raise NotFound(f"{text!r} matches {len(rows)} invoices; give the invoice id")
+        raise CustomerOrInvoiceNotFound(f"{text!r} matches {len(rows)} invoices; give the invoice id")
     return rows[0].id, rows[0].customer_id, rows[0].number
 
 
@@ -336,15 +339,15 @@ def promised_invoices(
         for text in named:
             invoice_id, owner, number = find_invoice(conn, tenant_id, text)
             if owner != customer_id:
-                raise NotFound(f"invoice {number or text} is another customer's")
+                raise CustomerOrInvoiceNotFound(f"invoice {number or text} is another customer's")
             match = next((f for f in found if f.invoice_id == invoice_id), None)
             if match is None:
-                raise NotFound(f"invoice {number or text} is not open (nothing to promise)")
+                raise CustomerOrInvoiceNotFound(f"invoice {number or text} is not open (nothing to promise)")
             if match not in chosen:
                 chosen.append(match)
         return chosen
     if not found:
-        raise NotFound("the customer has no open invoice")
+        raise CustomerOrInvoiceNotFound("the customer has no open invoice")
     if amount is None:
         return found
     chosen, left = [], amount.amount
@@ -355,7 +358,7 @@ def promised_invoices(
             chosen.append(invoice)
             left -= invoice.amount_due.amount
     if not chosen:
-        raise NotFound(f"the customer has no open invoice in {amount.currency}")
+        raise CustomerOrInvoiceNotFound(f"the customer has no open invoice in {amount.currency}")
     return chosen
 
 
@@ -383,12 +386,13 @@ def record_dispute(
 ) -> tuple[str, str]:
     """Dispute (or, with `resolve`, settle the dispute on) the invoice whose number or id is `invoice`.
 
-    Returns (customer id, invoice number). NotFound: no such invoice, or (resolve) no open dispute on it."""
+    Returns (customer id, invoice number). CustomerOrInvoiceNotFound: no such invoice, or (resolve) no open
+    dispute on it."""
     invoice_id, customer_id, number = find_invoice(conn, tenant_id, invoice)
     shown = number or invoice_id
     if resolve:
         if not close_events(conn, tenant_id, customer_id, DISPUTE, "resolved", now, invoice_id):
-            raise NotFound(f"invoice {shown} has no open dispute")
+            raise CustomerOrInvoiceNotFound(f"invoice {shown} has no open dispute")
     else:
         open_event(conn, tenant_id, customer_id, DISPUTE, now, note=reason, invoice_id=invoice_id)
     return customer_id, shown

@@ -67,7 +67,7 @@ class Transient(MailError, TryLater):  # named for what the caller does: try aga
     message may go later."""
 
 
-class Refused(MailError):
+class MessageRefused(MailError):
     """The server refused this message for good (a 5xx reply: bad address, rejected content): retrying will
     not help; other messages are not concerned."""
 
@@ -82,11 +82,11 @@ def kind_of(code: int, *, login: bool = False) -> type[MailError]:
 
     4xx (421 closing, 450/451 greylisting, 452 full, 454 login unavailable for now): Transient.
     5xx to a login (535 bad credentials, 530/534 a login the server wants otherwise): LoginRefused.
-    5xx otherwise (550 no such mailbox, 552/554 rejected): Refused. Anything else a server should not answer
-    here: Transient, as nothing was accepted.
+    5xx otherwise (550 no such mailbox, 552/554 rejected): MessageRefused. Anything else a server should not
+    answer here: Transient, as nothing was accepted.
     """
     if 500 <= code < 600:
-        return LoginRefused if login else Refused
+        return LoginRefused if login else MessageRefused
     return Transient
 
 
@@ -379,7 +379,7 @@ def _said(text: bytes | str) -> str:
 def _refused_recipients(exc: smtplib.SMTPRecipientsRefused) -> MailError:
     """'the mail server refused ann@example.com: 550 5.1.1 mailbox unavailable'."""
     codes = sorted({code for code, _ in exc.recipients.values()})
-    kind = Refused if codes and all(kind_of(code) is Refused for code in codes) else Transient
+    kind = MessageRefused if codes and all(kind_of(code) is MessageRefused for code in codes) else Transient
     said = "; ".join(f"{who}: {code} {_said(text)}" for who, (code, text) in sorted(exc.recipients.items()))
     return kind(f"the mail server refused {said}")
 
@@ -400,7 +400,7 @@ def deliver(smtp: SmtpSettings, message: EmailMessage, recipients: Sequence[str]
     """Send one message on a connection of its own; returns its Message-ID.
 
     Raises:
-        Transient, Refused, LoginRefused, Fatal: as `Session.open` and `Session.send`.
+        Transient, MessageRefused, LoginRefused, Fatal: as `Session.open` and `Session.send`.
         smtplib.SMTPServerDisconnected / OSError during the data phase propagate: the outcome is unknown.
     """
     with Session.open(smtp) as session:
@@ -432,7 +432,7 @@ class Session:
     MailError by kind, meaning nothing was sent:
 
     - Transient: unreachable, 4xx (421 closing, 450/451 greylisting): the message may go later.
-    - Refused: 5xx for this message or its recipient (550): fails this message alone.
+    - MessageRefused: 5xx for this message or its recipient (550): fails this message alone.
     - LoginRefused: the login was refused (535): no message can go; none is at fault.
 
     A failure once the message is under way (the connection lost during DATA) propagates as it was

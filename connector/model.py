@@ -274,3 +274,18 @@ RECORD_TYPES: dict[str, type[Record]] = {
     "credit_note": CreditNote,
     "payment": Payment,
 }
+
+
+@dataclass(frozen=True, slots=True)
+class RecordError:
+    """A raw record that could not be mapped: stored in the sync log, never dropped silently.
+
+    Attributes:
+        stream: The raw stream it came from ("invoices").
+        record_id: The ledger's id of the raw record; None when it had none.
+        reason: Why it could not be mapped, in one line.
+    """
+
+    stream: str
+    record_id: str | None
+    reason: str

@@ -32,6 +32,7 @@ from connector.ledger import (
 from connector.mapping import CompiledMapping
 from connector.mapping.compile import CompiledStream
 from connector.store import Store, records, synclog
+from connector.store.synclog import SyncOutcome
 
 log = structlog.get_logger(__name__)
 DEFAULT_OVERLAP = timedelta(minutes=5)
@@ -73,7 +74,7 @@ class SyncResult:
     """
 
     run_id: int
-    outcome: str
+    outcome: SyncOutcome
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     api_calls: int = 0
     error: str | None = None
@@ -154,15 +155,17 @@ def run_sync(
         return _fail(store, tenant_id, run_id, exc, clock)
     except Stopped:
         reason = "stopped for a shutdown after its last committed page; the next run resumes there"
-        return _finish(store, tenant_id, run_id, synclog.INTERRUPTED, reason, clock())
+        return _finish(store, tenant_id, run_id, SyncOutcome.INTERRUPTED, reason, clock())
     except KeyboardInterrupt:
-        _finish(store, tenant_id, run_id, synclog.INTERRUPTED, "interrupted by the operator", clock())
+        _finish(store, tenant_id, run_id, SyncOutcome.INTERRUPTED, "interrupted by the operator", clock())
         raise
     except Exception as exc:
-        _finish(store, tenant_id, run_id, synclog.FAILED, f"internal error: {type(exc).__name__}", clock())
+        _finish(
+            store, tenant_id, run_id, SyncOutcome.FAILED, f"internal error: {type(exc).__name__}", clock()
+        )
         raise
     errors_seen = pull.errors
-    outcome = synclog.PARTIAL if errors_seen else synclog.OK
+    outcome = SyncOutcome.PARTIAL if errors_seen else SyncOutcome.OK
     summary = f"{errors_seen} record(s) could not be mapped; see `ccm log {run_id}`" if errors_seen else None
     log.info("sync.finish", tenant=tenant_id, run=run_id, outcome=outcome, api_calls=pull.api_calls)
     return _finish(store, tenant_id, run_id, outcome, summary, clock())
@@ -292,7 +295,7 @@ class _Pull:
 
 
 def _finish(
-    store: Store, tenant_id: str, run_id: int, outcome: str, summary: str | None, at: datetime
+    store: Store, tenant_id: str, run_id: int, outcome: SyncOutcome, summary: str | None, at: datetime
 ) -> SyncResult:
     with store.begin() as conn:
         synclog.finish_run(conn, tenant_id, run_id, outcome, summary, at)
@@ -314,11 +317,11 @@ def _fail(
     elif reconnect:
         reason = f"reconnect needed: {exc}"
     with store.begin() as conn:
-        synclog.finish_run(conn, tenant_id, run_id, synclog.FAILED, reason, now)
+        synclog.finish_run(conn, tenant_id, run_id, SyncOutcome.FAILED, reason, now)
         run = synclog.get_run(conn, run_id, tenant_id)
     assert run is not None
     log.warning("sync.failed", tenant=tenant_id, run=run_id, reason=reason)
     transient = isinstance(exc, Retriable | RateLimited)
     return SyncResult(
-        run_id, synclog.FAILED, run.counts, run.api_calls, reason, reconnect, retry_at, transient
+        run_id, SyncOutcome.FAILED, run.counts, run.api_calls, reason, reconnect, retry_at, transient
     )

@@ -59,10 +59,11 @@ def test_customers_are_found_by_id_name_or_a_unique_part(store: Store):
         assert chasing.find_customer(conn, "acme", "ann's café") == ("C-ANN", "Ann's Café")
         assert chasing.find_customer(conn, "acme", "café") == ("C-ANN", "Ann's Café")
         with pytest.raises(
-            chasing.NotFound, match=r"'Bob' matches several customers \(Bob's Bikes, Bob's Boats\)"
+            chasing.CustomerOrInvoiceNotFound,
+            match=r"'Bob' matches several customers \(Bob's Bikes, Bob's Boats\)",
         ):
             chasing.find_customer(conn, "acme", "Bob")
-        with pytest.raises(chasing.NotFound, match="no customer 'Zed' in tenant 'acme'"):
+        with pytest.raises(chasing.CustomerOrInvoiceNotFound, match="no customer 'Zed' in tenant 'acme'"):
             chasing.find_customer(conn, "acme", "Zed")
         assert chasing.find_invoice(conn, "acme", "INV-0001") == ("I-1", "C-ANN", "INV-0001")
 

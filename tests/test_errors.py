@@ -9,8 +9,8 @@ from connector.errors import CcmError, NeedsPerson, TryLater
 from connector.ledger import AuthExpired, Fatal, LedgerError, RateLimited, Retriable, ServerError, Skippable
 from connector.mail import TemplateProblem
 from connector.rules.calendar import CalendarError
-from connector.runtime import NotConnected
 from connector.store.tenants import UnknownTenant
+from connector.wiring import NotConnected
 from connector.yamlfile import FileProblem
 
 
@@ -49,7 +49,7 @@ def test_what_may_pass_by_itself_is_try_later(error: Exception) -> None:
 def test_the_modules_own_bases_still_hold_for_code_that_catches_them() -> None:
     assert isinstance(FileProblem("x"), ValueError) and isinstance(UnknownTenant("x"), LookupError)
     assert isinstance(NotConnected("x"), RuntimeError) and isinstance(Skippable("r", "why"), LedgerError)
-    assert isinstance(Skippable("r", "why"), CcmError) and isinstance(mail.Refused("550"), CcmError)
+    assert isinstance(Skippable("r", "why"), CcmError) and isinstance(mail.MessageRefused("550"), CcmError)
 
 
 def test_a_bug_is_no_ccm_error() -> None:

@@ -15,7 +15,7 @@ from connector.mail import (
     LineView,
     LoginRefused,
     MailError,
-    Refused,
+    MessageRefused,
     Session,
     TemplateProblem,
     Transient,
@@ -116,7 +116,7 @@ def test_an_unreachable_server_is_transient_and_a_refused_address_is_final():
     with smtp_server() as inbox:
         inbox.refuse.add("ann@example.com")
         smtp = SmtpSettings(host=inbox.host, port=inbox.port)
-        with pytest.raises(Refused, match="refused"):
+        with pytest.raises(MessageRefused, match="refused"):
             deliver(
                 smtp, build_message(render(environment(), "reminder", VIEW), "ann@example.com", "dun-1", smtp)
             )
@@ -147,7 +147,7 @@ def test_a_session_sends_many_on_one_connection_and_reconnects_when_dropped():
         ("421 4.7.0 too busy, closing", Transient),
         ("450 4.2.0 mailbox busy", Transient),
         ("451 4.7.1 greylisted: please try again later", Transient),
-        ("550 5.1.1 mailbox unavailable", Refused),
+        ("550 5.1.1 mailbox unavailable", MessageRefused),
     ],
     ids=["421", "450", "451", "550"],
 )
@@ -179,7 +179,9 @@ def test_a_refused_login_is_the_sessions_problem_and_nothing_is_sent():
 
 
 def test_reply_codes_map_to_kinds():
-    assert [kind_of(code) for code in (421, 450, 451, 452, 550, 552, 554)] == [Transient] * 4 + [Refused] * 3
+    assert [kind_of(code) for code in (421, 450, 451, 452, 550, 552, 554)] == [Transient] * 4 + [
+        MessageRefused
+    ] * 3
     assert [kind_of(code, login=True) for code in (454, 535, 534)] == [Transient, LoginRefused, LoginRefused]
 
 

@@ -39,7 +39,7 @@ def pick_tenant(store: Store, tenant_id: str | None) -> str:
 
 def pick_customer(store: Store, tenant: str | None, text: str) -> tuple[str, str, str]:
     """(tenant id, customer id, name) for what the person typed (an id, a name or a unique part of one)."""
-    from connector.chasing import NotFound, find_customer
+    from connector.chasing import CustomerOrInvoiceNotFound, find_customer
     from connector.store.tenants import get_tenant
 
     tenant_id = pick_tenant(store, tenant)
@@ -47,7 +47,7 @@ def pick_customer(store: Store, tenant: str | None, text: str) -> tuple[str, str
         get_tenant(conn, tenant_id)
         try:
             customer_id, name = find_customer(conn, tenant_id, text)
-        except NotFound as exc:
+        except CustomerOrInvoiceNotFound as exc:
             raise UsageProblem(str(exc)) from None
     return tenant_id, customer_id, name
 

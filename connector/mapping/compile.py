@@ -14,7 +14,7 @@ from typing import Any
 from connector.mapping import paths, phones
 from connector.mapping.fields import ALLOCATING, ALLOCATION_FIELDS, CATALOGUE, DEFAULT_RECORD, FieldDef, Kind
 from connector.mapping.values import ValueProblem, check_format, date_parser, instant_parser, to_decimal
-from connector.model import RECORD_TYPES, Allocation, ModelError, Money, Record, SourceKind
+from connector.model import RECORD_TYPES, Allocation, ModelError, Money, Record, RecordError, SourceKind
 
 SUPPORTED_VERSIONS = (1,)
 RESERVED = ("version", "ledger", "options")
@@ -34,15 +34,6 @@ class Problem(Exception):
         super().__init__(message)
         self.key_path = key_path
         self.message = message
-
-
-@dataclass(frozen=True, slots=True)
-class RecordError:
-    """A raw record that could not be mapped: stored in the sync log, never dropped silently."""
-
-    stream: str
-    record_id: str | None
-    reason: str
 
 
 class _RecordProblem(Exception):

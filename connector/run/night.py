@@ -21,7 +21,8 @@ from datetime import UTC, date, datetime, timedelta
 import structlog
 from sqlalchemy import Connection
 
-from connector import backlog, credit, firmmode, health, lease, outbox
+from connector import backlog, firmmode, health, lease, outbox
+from connector import creditcontrol as credit
 from connector import ledger as registry
 from connector.config import Settings
 from connector.ledger import Ledger, LedgerError
@@ -33,10 +34,10 @@ from connector.rules.calendar import SendCalendar
 from connector.rules.credit import Decision, Rule, load_rules
 from connector.run.execute import Executor, Outcome
 from connector.run.plan import Context, Plan, plan_tenant
-from connector.runtime import ledger_for, mapping_for
 from connector.store import Store, synclog
 from connector.store.tenants import count_night, get_connection, get_standing, get_tenant
 from connector.sync import PageEvent, SyncResult, run_sync
+from connector.wiring import ledger_for, mapping_for
 from connector.words import statements
 
 log = structlog.get_logger(__name__)
@@ -167,7 +168,7 @@ def night_held(
             overlap=timedelta(seconds=settings.sync.overlap_seconds), clock=clock or _utcnow,
             trigger=trigger, should_stop=should_stop,
         )  # fmt: skip
-        if summary.sync.outcome == synclog.INTERRUPTED:
+        if summary.sync.outcome == synclog.SyncOutcome.INTERRUPTED:
             summary.stopped = f"shutting down: {summary.sync.error}"
             return summary
     rates_check(store, settings, now, tenant.id)  # reference_rate_stale, also for nights run without a server
@@ -179,7 +180,7 @@ def night_held(
     if mode is not Mode.DRY_RUN and settings.health.notify:
         with store.begin() as conn:
             outbox.plan(conn, tenant.id, health.notices(conn, tenant, now), Mode.AUTO, now)
-    if summary.sync is not None and summary.sync.outcome == synclog.FAILED:
+    if summary.sync is not None and summary.sync.outcome == synclog.SyncOutcome.FAILED:
         if mode is not Mode.DRY_RUN:
             summary.outcome = executor.notices_only(now)  # telling the firm what is wrong still goes out
         summary.stopped = f"sync failed, so nothing was planned or sent: {summary.sync.error}"

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, or_, select, update
@@ -29,22 +30,28 @@ from sqlalchemy.dialects import postgresql, sqlite
 from connector.lease import holder_is_dead
 from connector.store.schema import nights, run_leases
 
-DUE = "due"
-RUNNING = "running"
-RETRY = "retry"
-CRASHED = "crashed"
-DONE = "done"
-FAILED = "failed"
-SUPERSEDED = "superseded"
-OPEN = (DUE, RUNNING, RETRY, CRASHED)
-WAITING = (RETRY, CRASHED)  # claimable once not_before has come (never, without one)
+
+class NightState(StrEnum):
+    """Where a scheduled night is (its `nights.state`; the values are what the column stores)."""
+
+    DUE = "due"
+    RUNNING = "running"
+    RETRY = "retry"  # a transient failure: again after not_before
+    CRASHED = "crashed"  # a bug or the database: again after not_before, or never without one
+    DONE = "done"
+    FAILED = "failed"  # a person must act
+    SUPERSEDED = "superseded"  # a later night ran instead
+
+
+OPEN = (NightState.DUE, NightState.RUNNING, NightState.RETRY, NightState.CRASHED)
+WAITING = (NightState.RETRY, NightState.CRASHED)  # claimable once not_before has come (never, without one)
 
 
 @dataclass(frozen=True, slots=True)
 class Night:
     tenant_id: str
     night: date
-    state: str
+    state: NightState
     due_at: datetime
     not_before: datetime | None
     holder: str | None
@@ -58,7 +65,7 @@ def _night(row: Any) -> Night:
     return Night(
         row.tenant_id,
         row.night,
-        row.state,
+        NightState(row.state),
         row.due_at,
         row.not_before,
         row.holder,
@@ -74,7 +81,7 @@ def mark_due(conn: Connection, tenant_id: str, night: date, due_at: datetime) ->
     dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
     insert = (
         dialect.insert(nights)
-        .values(tenant_id=tenant_id, night=night, state=DUE, due_at=due_at, attempts=0)
+        .values(tenant_id=tenant_id, night=night, state=NightState.DUE, due_at=due_at, attempts=0)
         .on_conflict_do_nothing(index_elements=["tenant_id", "night"])
         .returning(nights.c.tenant_id)  # rowcount is not reliable for this statement on every driver
     )
@@ -87,7 +94,7 @@ class Claimable:
 
     tenant_id: str
     night: date
-    state: str
+    state: NightState
     holder: str | None
     lease_holder: str | None
     lease_expires: datetime | None
@@ -121,7 +128,10 @@ def claimable(conn: Connection, now: datetime, real_now: datetime, limit: int = 
         .order_by(n.due_at)
         .limit(limit)
     )
-    found = [Claimable(*row) for row in conn.execute(query)]
+    found = [
+        Claimable(r.tenant_id, r.night, NightState(r.state), r.holder, r.lease_holder, r.lease_expires)
+        for r in conn.execute(query)
+    ]
     return [c for c in found if c.lease_holder is None or not _alive(c, real_now)]
 
 
@@ -137,14 +147,18 @@ def claim(conn: Connection, tenant_id: str, night: date, holder: str, now: datet
         update(nights)
         .where(n.tenant_id == tenant_id, n.night == night, n.state.in_(OPEN))
         .where(or_(n.state.not_in(WAITING), n.not_before <= now))
-        .values(state=RUNNING, holder=holder, attempts=n.attempts + 1, started_at=now, not_before=None)
+        .values(
+            state=NightState.RUNNING, holder=holder, attempts=n.attempts + 1, started_at=now, not_before=None
+        )
     )
     if done.rowcount != 1:
         return None
     conn.execute(
         update(nights)
         .where(n.tenant_id == tenant_id, n.night < night, n.state.in_(OPEN))
-        .values(state=SUPERSEDED, finished_at=now, summary=f"not run: the night of {night} ran instead")
+        .values(
+            state=NightState.SUPERSEDED, finished_at=now, summary=f"not run: the night of {night} ran instead"
+        )
     )
     attempts = conn.execute(select(n.attempts).where(n.tenant_id == tenant_id, n.night == night)).scalar()
     return int(attempts or 1)
@@ -155,17 +169,20 @@ def finish(
     tenant_id: str,
     night: date,
     holder: str,
-    state: str,
+    state: NightState,
     summary: str,
     now: datetime,
     not_before: datetime | None = None,
 ) -> bool:
     """Close a claimed night as `state` (done, failed, retry, or due again after a shutdown)."""
     n = nights.c
-    finished = now if state in (DONE, FAILED) or (state == CRASHED and not_before is None) else None
+    ended = state in (NightState.DONE, NightState.FAILED) or (
+        state == NightState.CRASHED and not_before is None
+    )
+    finished = now if ended else None
     done = conn.execute(
         update(nights)
-        .where(n.tenant_id == tenant_id, n.night == night, n.state == RUNNING, n.holder == holder)
+        .where(n.tenant_id == tenant_id, n.night == night, n.state == NightState.RUNNING, n.holder == holder)
         .values(state=state, summary=summary, finished_at=finished, not_before=not_before)
     )
     return done.rowcount == 1

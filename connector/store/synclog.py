@@ -9,21 +9,36 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 
 from connector.ledger import Cursor
-from connector.mapping import RecordError
+from connector.model import RecordError
 from connector.store import bulk
 from connector.store.records import RowChange
 from connector.store.schema import sync_changes, sync_cursors, sync_errors, sync_runs
 
-RUNNING = "running"
-OK = "ok"
-PARTIAL = "partial"  # finished, but some records could not be mapped
-FAILED = "failed"
-INTERRUPTED = "interrupted"  # its process died; the next run resumes from the cursors
+
+class SyncOutcome(StrEnum):
+    """How a sync run ended (its `sync_runs.outcome`; the values are what the column stores)."""
+
+    RUNNING = "running"  # not ended yet (or its process died: the next run of the tenant closes it)
+    OK = "ok"
+    PARTIAL = "partial"  # finished, but some records could not be mapped
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"  # stopped (a shutdown, the operator, a dead process); the next run resumes
+
+    @property
+    def read_all(self) -> bool:
+        """Whether the run ended having read every stream it was asked for.
+
+        True for ok and partial (some records could not be mapped); False for failed, interrupted and running.
+        """
+        return self in (SyncOutcome.OK, SyncOutcome.PARTIAL)
+
+
 _CHANGE_COLUMNS = ("run_id", "tenant_id", "stream", "entity", "record_id", "op", "fields")
 
 
@@ -33,7 +48,7 @@ class Run:
 
     Attributes:
         kind: full or incremental.
-        outcome: running, ok, partial, failed or interrupted (the module's constants).
+        outcome: running, ok, partial, failed or interrupted.
         counts: Per stream: read, inserted, updated, deleted and errors.
         error_summary: The one-line reason of a failed or interrupted run, the summary of a partial one.
     """
@@ -43,7 +58,7 @@ class Run:
     kind: str
     started_at: datetime
     finished_at: datetime | None
-    outcome: str
+    outcome: SyncOutcome
     counts: dict[str, dict[str, int]]
     api_calls: int
     error_summary: str | None
@@ -89,8 +104,8 @@ def start_run(
     """
     conn.execute(
         update(sync_runs)
-        .where(sync_runs.c.tenant_id == tenant_id, sync_runs.c.outcome == RUNNING)
-        .values(outcome=INTERRUPTED, finished_at=started_at,
+        .where(sync_runs.c.tenant_id == tenant_id, sync_runs.c.outcome == SyncOutcome.RUNNING)
+        .values(outcome=SyncOutcome.INTERRUPTED, finished_at=started_at,
                 error_summary="the process stopped before this run finished; later runs resumed it")
     )  # fmt: skip
     result = conn.execute(
@@ -98,7 +113,7 @@ def start_run(
             tenant_id=tenant_id,
             kind=kind,
             started_at=started_at,
-            outcome=RUNNING,
+            outcome=SyncOutcome.RUNNING,
             counts={},
             api_calls=0,
             trigger=trigger,
@@ -161,7 +176,7 @@ def finish_run(
     conn: Connection,
     tenant_id: str,
     run_id: int,
-    outcome: str,
+    outcome: SyncOutcome,
     error_summary: str | None = None,
     at: datetime | None = None,
 ) -> None:
@@ -176,8 +191,8 @@ def finish_run(
 def _run(row: Any) -> Run:
     return Run(
         run_id=row.run_id, tenant_id=row.tenant_id, kind=row.kind, started_at=row.started_at,
-        finished_at=row.finished_at, outcome=row.outcome, counts=row.counts or {}, api_calls=row.api_calls,
-        error_summary=row.error_summary, trigger=row.trigger,
+        finished_at=row.finished_at, outcome=SyncOutcome(row.outcome), counts=row.counts or {},
+        api_calls=row.api_calls, error_summary=row.error_summary, trigger=row.trigger,
     )  # fmt: skip
 
 
@@ -198,7 +213,9 @@ def runs(
     if tenant_id is not None:
         query = query.where(sync_runs.c.tenant_id == tenant_id)
     if failed_only:
-        query = query.where(sync_runs.c.outcome.in_([FAILED, PARTIAL, INTERRUPTED]))
+        query = query.where(
+            sync_runs.c.outcome.in_([SyncOutcome.FAILED, SyncOutcome.PARTIAL, SyncOutcome.INTERRUPTED])
+        )
     return [_run(r) for r in conn.execute(query)]
 
 

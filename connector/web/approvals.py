@@ -114,12 +114,12 @@ class ApprovalsPage:
                                  done=done_message(request))  # fmt: skip
 
     async def decide(self, request: Request, visit: Visit, user: User) -> Response:
-        from connector.web.pages import Refused
+        from connector.web.pages import RequestRefused
 
         form = await self.pages.form_of(request, visit)
         tenant = await run_in_threadpool(self.pages.tenant_for, user, request.path_params["tenant"])
         if not user.may_act:
-            raise Refused(403, "A viewer can read but not change anything")
+            raise RequestRefused(403, "A viewer can read but not change anything")
         number = str(form.get("page", ""))
         back_to = number if number.isdigit() and number != "1" and len(number) < 10 else ""
         one = str(form.get("one", ""))
@@ -137,20 +137,24 @@ class ApprovalsPage:
             count = await run_in_threadpool(snoozing.put_aside, self.pages, user, tenant, keys, until)
             return back(tenant, what, count, back_to)
         if what not in ("approve", "reject") or not keys:
-            raise Refused(400, "Choose approve, reject or snooze, and at least one action")
+            raise RequestRefused(400, "Choose approve, reject or snooze, and at least one action")
         count = await run_in_threadpool(self._decide, user, tenant, what, keys)
         return back(tenant, what, count, back_to)
 
     def _all(self, tenant: Tenant, reviewed: object, count: str) -> list[str]:
         """Every action awaiting approval (not snoozed), when the person said they reviewed that many."""
-        from connector.web.pages import Refused
+        from connector.web.pages import RequestRefused
 
         if reviewed != "yes":
-            raise Refused(400, "Tick “I have reviewed them” to decide on every action awaiting approval")
+            raise RequestRefused(
+                400, "Tick “I have reviewed them” to decide on every action awaiting approval"
+            )
         keys = [d.action.key for d in waiting_of(self.rt, tenant)]
         if count != str(len(keys)):
-            raise Refused(409, f"{len(keys)} actions await approval now, not {count or 'the number shown'}: "
-                          "reload the page and review them")  # fmt: skip
+            shown = count or "the number shown"
+            raise RequestRefused(
+                409, f"{len(keys)} actions await approval now, not {shown}: reload the page and review them"
+            )
         return keys
 
     def _decide(self, user: User, tenant: Tenant, what: str, keys: list[str]) -> int:

@@ -27,7 +27,7 @@ from starlette.routing import Route
 from connector import calls
 from connector.model import Tenant
 from connector.web import audit
-from connector.web.pages import HEADERS, Pages, Refused, Visit, csv_response
+from connector.web.pages import HEADERS, Pages, RequestRefused, Visit, csv_response
 from connector.web.users import User
 
 log = structlog.get_logger(__name__)
@@ -70,10 +70,10 @@ class CallsPage:
         form = await self.pages.form_of(request, visit)
         tenant = await run_in_threadpool(self.pages.tenant_for, user, request.path_params["tenant"])
         if not user.may_act:
-            raise Refused(403, "A viewer can read but not change anything")
+            raise RequestRefused(403, "A viewer can read but not change anything")
         key, outcome = str(form.get("key", "")), str(form.get("outcome", ""))
         if not key or outcome not in calls.OUTCOMES:
-            raise Refused(400, f"Choose the call and its outcome ({', '.join(calls.OUTCOMES)})")
+            raise RequestRefused(400, f"Choose the call and its outcome ({', '.join(calls.OUTCOMES)})")
         until_text = str(form.get("until", "")).strip()
         amount = str(form.get("amount", "")).strip() or None
         until: date | None = None
@@ -81,7 +81,9 @@ class CallsPage:
             try:
                 until = date.fromisoformat(until_text)
             except ValueError:
-                raise Refused(400, f"Pay by: not a date (like 2026-03-31): {until_text[:40]!r}") from None
+                raise RequestRefused(
+                    400, f"Pay by: not a date (like 2026-03-31): {until_text[:40]!r}"
+                ) from None
         if outcome != "promise":
             amount = None
         note = str(form.get("note", ""))[:1000]
@@ -108,7 +110,7 @@ class CallsPage:
                                     by=user.name, today=today, now=now)  # fmt: skip
             except calls.CallProblem as exc:
                 text = str(exc).replace("--until", "Pay by").replace("--amount", "Amount")
-                raise Refused(400, text[:1].upper() + text[1:]) from None
+                raise RequestRefused(400, text[:1].upper() + text[1:]) from None
             assert task.outcome is not None
             after = {"state": f"called: {outcome}", "outcome": outcome, "said": task.outcome.words()}
             what = f"call.done {task.key}"

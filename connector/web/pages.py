@@ -70,7 +70,10 @@ DONE = {
 }
 
 
-class Refused(Exception):
+class RequestRefused(Exception):
+    """A page request refused (not signed in, no such firm, a viewer's change, a stale form): the error page
+    with `status` and `message` is the answer."""
+
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
@@ -140,16 +143,16 @@ class Pages:
         response = HTMLResponse(html, status_code=status, headers=HEADERS)
         return self._cookie(response, request, visit.session) if visit.fresh else response
 
-    def refused(self, request: Request, visit: Visit, exc: Refused) -> Response:
+    def refused(self, request: Request, visit: Visit, exc: RequestRefused) -> Response:
         return self.render(request, visit, "error.html", exc.status, title=exc.message)
 
     @staticmethod
     async def form_of(request: Request, visit: Visit) -> FormData:
-        """The POSTed form when its CSRF token is the session's; else Refused(403) before anything is read."""
+        """The POSTed form when its CSRF token is the session's; else RequestRefused(403), nothing read."""
         form = await request.form()
         given = form.get("csrf")
         if visit.fresh or not visit.session.csrf_ok(given if isinstance(given, str) else None):
-            raise Refused(
+            raise RequestRefused(
                 403, "This form has expired or did not come from ccm: reload the page and try again"
             )
         return form
@@ -157,12 +160,12 @@ class Pages:
     def tenant_for(self, user: User, tenant_id: str) -> Tenant:
         """The firm, when the user may see it; an unknown firm and one not granted are both 404."""
         if not user.may_see(tenant_id):
-            raise Refused(404, "No such firm")
+            raise RequestRefused(404, "No such firm")
         try:
             with self.rt.store.read() as conn:
                 return get_tenant(conn, tenant_id)
         except UnknownTenant:
-            raise Refused(404, "No such firm") from None
+            raise RequestRefused(404, "No such firm") from None
 
     def page(
         self, handler: Callable[[Request, Visit, User], Awaitable[Response]], post: bool = False
@@ -173,13 +176,13 @@ class Pages:
             visit = await run_in_threadpool(self._visit, request)
             if visit.user is None:
                 if post:
-                    return self.refused(request, visit, Refused(403, "Sign in first"))
+                    return self.refused(request, visit, RequestRefused(403, "Sign in first"))
                 target = "/login?" + urlencode({"next": request.url.path})
                 response = RedirectResponse(target, status_code=303, headers=HEADERS)
                 return self._cookie(response, request, visit.session) if visit.fresh else response
             try:
                 return await handler(request, visit, visit.user)
-            except Refused as exc:
+            except RequestRefused as exc:
                 return self.refused(request, visit, exc)
 
         return endpoint
@@ -202,7 +205,7 @@ class Pages:
         visit = await run_in_threadpool(self._visit, request)
         try:
             form = await self.form_of(request, visit)
-        except Refused as exc:
+        except RequestRefused as exc:
             return self.refused(request, visit, exc)
         name, password = str(form.get("name", "")).strip(), str(form.get("password", ""))
         target = _next(str(form.get("next", "")))
@@ -232,7 +235,7 @@ class Pages:
         visit = await run_in_threadpool(self._visit, request)
         try:
             await self.form_of(request, visit)
-        except Refused as exc:
+        except RequestRefused as exc:
             return self.refused(request, visit, exc)
         response = RedirectResponse("/login", status_code=303, headers=HEADERS)
         return self._cookie(response, request, new_session())
@@ -279,13 +282,13 @@ class Pages:
         form = await self.form_of(request, visit)
         tenant = await run_in_threadpool(self.tenant_for, user, request.path_params["tenant"])
         if not user.may_act:
-            raise Refused(403, "A viewer can read but not change anything")
+            raise RequestRefused(403, "A viewer can read but not change anything")
         what, key = str(form.get("do", "")), str(form.get("key", ""))
         if what not in ("retry", "sent", "not_sent", "dismiss") or not key:
-            raise Refused(400, "Choose an action: retry, mark sent, mark not sent or dismiss")
+            raise RequestRefused(400, "Choose an action: retry, mark sent, mark not sent or dismiss")
         changed = await run_in_threadpool(self._act, user, tenant, what, key)
         if not changed:
-            raise Refused(409, "That action is no longer waiting for this: reload the page")
+            raise RequestRefused(409, "That action is no longer waiting for this: reload the page")
         return back(f"/t/{quote(tenant.id)}/", what, 1)
 
     def _act(self, user: User, tenant: Tenant, what: str, key: str) -> bool:

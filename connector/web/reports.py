@@ -32,7 +32,7 @@ from connector.reconcile import AgingRow
 from connector.store import Store
 from connector.web import charts, reports_views, snapshots
 from connector.web.charts import Series
-from connector.web.pages import Pages, Refused, Visit, csv_response
+from connector.web.pages import Pages, RequestRefused, Visit, csv_response
 from connector.web.reports_views import Reports
 from connector.web.users import User
 from connector.words import context
@@ -94,7 +94,7 @@ class ReportsPage:
         if request.query_params.get("format") == "csv":
             table = request.query_params.get("table", "")
             if table not in TABLES:
-                raise Refused(400, f"table={table or '(none)'}: choose one of {', '.join(TABLES)}")
+                raise RequestRefused(400, f"table={table or '(none)'}: choose one of {', '.join(TABLES)}")
             header, rows = csv_table(figures, table)
             return csv_response(f"{tenant.id}-{table}", header, rows)
         return self.pages.render(

@@ -43,7 +43,7 @@ from connector.store import Store
 from connector.store.schema import customers
 from connector.store.tenants import get_standing, set_mode
 from connector.web import approvals, audit, preview
-from connector.web.pages import HEADERS, Pages, Refused, Visit
+from connector.web.pages import HEADERS, Pages, RequestRefused, Visit
 from connector.web.users import Role, User
 from connector.words import preview as words_preview
 
@@ -183,14 +183,14 @@ class SettingsPage:
         form = await self.pages.form_of(request, visit)
         tenant = await run_in_threadpool(self.pages.tenant_for, user, request.path_params["tenant"])
         if user.role is not Role.ADMIN:
-            raise Refused(403, "Only an admin changes a firm's settings")
+            raise RequestRefused(403, "Only an admin changes a firm's settings")
         return tenant, {k: v for k, v in form.items() if isinstance(v, str)}
 
     async def mode(self, request: Request, visit: Visit, user: User) -> Response:
         tenant, form = await self._admin_form(request, visit, user)
         wanted = form.get("mode", "")
         if wanted not in MODES:
-            raise Refused(400, f"mode: choose one of {', '.join(MODES)}")
+            raise RequestRefused(400, f"mode: choose one of {', '.join(MODES)}")
         await run_in_threadpool(self._set_mode, user, tenant, None if wanted == "default" else wanted)
         return _back(tenant, "mode")
 
@@ -214,7 +214,7 @@ class SettingsPage:
             try:
                 save_profile(conn, tenant.id, after)
             except ProfileProblem as exc:
-                raise Refused(400, str(exc)) from None
+                raise RequestRefused(400, str(exc)) from None
             audit.write(conn, user.name, tenant.id, "settings.profile", self.pages.rt.real_now(),
                         _profile_state(before), _profile_state(load_profile(conn, tenant.id)))  # fmt: skip
 

@@ -26,9 +26,9 @@ log = structlog.get_logger(__name__)
 
 
 def _refused(status: int, message: str) -> Exception:
-    from connector.web.pages import Refused  # pages imports this module
+    from connector.web.pages import RequestRefused  # pages imports this module
 
-    return Refused(status, message)
+    return RequestRefused(status, message)
 
 
 def until_of(form: FormData, key: str, tenant: Tenant) -> datetime:

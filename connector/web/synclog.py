@@ -19,7 +19,7 @@ from connector import health
 from connector.model import Tenant
 from connector.store.synclog import Run
 from connector.web import synclog_views as views
-from connector.web.pages import Pages, Refused, Visit, csv_response
+from connector.web.pages import Pages, RequestRefused, Visit, csv_response
 from connector.web.paging import SIZE, paging
 from connector.web.users import User
 
@@ -73,13 +73,13 @@ class _Log:
         tenant = await run_in_threadpool(self.pages.tenant_for, user, request.path_params["tenant"])
         text = request.path_params["run"]
         if not text.isdigit() or not 0 < int(text) <= RUN_ID_MAX:
-            raise Refused(404, "No such sync run")
+            raise RequestRefused(404, "No such sync run")
         run_id, fmt = int(text), request.query_params.get("format")
         asked = paging(dict(request.query_params), RUN_ID_MAX)  # the page asked for; bounded once counted
         limit, offset = (CSV_MAX, 0) if fmt == "csv" else (SIZE, asked.offset)
         found = await run_in_threadpool(self._one, tenant, run_id, limit, offset)
         if found is None:
-            raise Refused(404, "No such sync run")
+            raise RequestRefused(404, "No such sync run")
         if fmt == "csv":
             return csv_response(f"{tenant.id}-run-{run_id}-changes", ("record", "what changed"),
                                 [(c.subject, c.what) for c in found.changes])  # fmt: skip

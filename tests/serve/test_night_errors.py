@@ -86,8 +86,8 @@ def test_a_bug_in_the_night_is_logged_with_its_traceback_and_the_night_runs_agai
 
     assert claimable(rt) == ["acme"]  # the next tick takes it again
     again = work.night(rt, "acme", NIGHT_OF)
-    assert again.outcome == nights.DONE
-    assert (the_night(rt).state, the_night(rt).attempts) == (nights.DONE, 2)
+    assert again.outcome == work.JobOutcome.DONE
+    assert (the_night(rt).state, the_night(rt).attempts) == (nights.NightState.DONE, 2)
     assert len(inbox.messages) == 1
 
 
@@ -113,9 +113,9 @@ def test_a_transient_ledger_error_outside_the_sync_is_retried_later(rt, inbox, m
         patched.setattr(rt, "ledger", unavailable)
         done = work.night(rt, "acme", NIGHT_OF)
 
-    assert done.outcome == nights.RETRY
+    assert done.outcome == work.JobOutcome.RETRY
     night = the_night(rt)
-    assert night.state == nights.RETRY
+    assert night.state == nights.NightState.RETRY
     assert night.not_before == MORNING + timedelta(minutes=30)
     assert night.summary == "Xero's identity service answered 503; attempt 1, again after 10:00 UTC"
     assert claimable(rt) == []  # not before its time

@@ -31,9 +31,11 @@ def test_a_night_is_claimed_once_and_finished_by_its_holder(store: Store):
         assert nights.claim(conn, "acme", D2, "server-b", NOW) is not None  # only under the lease...
     with store.begin() as conn:
         assert not nights.finish(
-            conn, "acme", D2, "server-a", nights.DONE, "x", NOW
+            conn, "acme", D2, "server-a", nights.NightState.DONE, "x", NOW
         )  # ...so the lease matters
-        assert nights.finish(conn, "acme", D2, "server-b", nights.DONE, "ok", NOW + timedelta(minutes=3))
+        assert nights.finish(
+            conn, "acme", D2, "server-b", nights.NightState.DONE, "ok", NOW + timedelta(minutes=3)
+        )
         assert nights.claim(conn, "acme", D2, "server-a", NOW) is None  # done is done
     [night] = nights_of(store)
     assert (night.state, night.attempts, night.summary) == ("done", 2, "ok")
@@ -54,12 +56,14 @@ def test_a_retry_waits_for_its_time_and_a_shutdown_makes_it_due_again(store: Sto
     with store.begin() as conn:
         nights.mark_due(conn, "acme", D3, NOW)
         nights.claim(conn, "acme", D3, "me", NOW)
-        nights.finish(conn, "acme", D3, "me", nights.RETRY, "503s", NOW, NOW + timedelta(minutes=30))
+        nights.finish(
+            conn, "acme", D3, "me", nights.NightState.RETRY, "503s", NOW, NOW + timedelta(minutes=30)
+        )
     assert _claimable(store, NOW + timedelta(minutes=29)) == []
     assert _claimable(store, NOW + timedelta(minutes=30)) == [("acme", D3, "retry")]
     with store.begin() as conn:
         assert nights.claim(conn, "acme", D3, "me", NOW + timedelta(minutes=30)) == 2
-        nights.finish(conn, "acme", D3, "me", nights.DUE, "stopped by a shutdown", NOW)
+        nights.finish(conn, "acme", D3, "me", nights.NightState.DUE, "stopped by a shutdown", NOW)
     assert _claimable(store) == [("acme", D3, "due")]
 
 

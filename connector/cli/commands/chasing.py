@@ -89,7 +89,7 @@ def dispute(
             customer_id, number = chasing.record_dispute(
                 conn, tenant_id, invoice, reason.strip(), _now(), resolve=resolve
             )
-        except chasing.NotFound as exc:
+        except chasing.CustomerOrInvoiceNotFound as exc:
             raise UsageProblem(str(exc)) from None
         name = chasing.find_customer(conn, tenant_id, customer_id)[1]
     if resolve:
@@ -135,7 +135,7 @@ def promise(
     with store.begin() as conn:
         try:
             covered = chasing.promised_invoices(conn, tenant_id, customer_id, list(invoice or []), promised)
-        except chasing.NotFound as exc:
+        except chasing.CustomerOrInvoiceNotFound as exc:
             raise UsageProblem(f"--invoice: {exc}" if invoice else f"{name}: {exc}") from None
         chasing.record_promise(conn, tenant_id, customer_id, covered, until_day, promised, note, _now())
     what = f" {promised}" if promised else ""
@@ -306,7 +306,7 @@ def include(
         with store.read() as conn:
             try:
                 invoice_id, owner, _ = chasing.find_invoice(conn, tenant_id, invoice)
-            except chasing.NotFound as exc:
+            except chasing.CustomerOrInvoiceNotFound as exc:
                 raise UsageProblem(str(exc)) from None
         if customer_id is not None and owner != customer_id:
             raise UsageProblem(f"--invoice: {invoice} is not {name}'s")

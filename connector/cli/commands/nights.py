@@ -19,17 +19,21 @@ from sqlalchemy import Connection
 from connector import health, nightreport, outbox
 from connector.cli.app import UsageProblem, app, out, state
 from connector.cli.output import Cell, Format, FormatOpt, emit
+from connector.nightreport import RanFrom
 from connector.serve import nights as scheduled
+from connector.serve.nights import NightState
 from connector.store.tenants import get_tenant, list_tenants
 
 LIST_MAX = 10_000
-_FROM = {nightreport.SERVE: "ccm serve", nightreport.CLI: "ccm run"}
+_FROM = {RanFrom.SERVE: "ccm serve", RanFrom.CLI: "ccm run"}
 _WAITING_TODO = {
-    scheduled.RETRY: "runs again by itself after the time shown",
-    scheduled.CRASHED: "a fault in ccm or its database: see the server's log; it runs again at the next tick",
-    scheduled.FAILED: "fix what it says, then `ccm run -t {tenant}` (or wait for the next night)",
-    scheduled.DUE: "waiting for a `ccm serve` to run it",
-    scheduled.RUNNING: "running now",
+    NightState.RETRY: "runs again by itself after the time shown",
+    NightState.CRASHED: (
+        "a fault in ccm or its database: see the server's log; it runs again at the next tick"
+    ),
+    NightState.FAILED: "fix what it says, then `ccm run -t {tenant}` (or wait for the next night)",
+    NightState.DUE: "waiting for a `ccm serve` to run it",
+    NightState.RUNNING: "running now",
 }
 
 
@@ -101,7 +105,7 @@ def nights(
 
 
 def _row(r: nightreport.Report) -> tuple[Cell, ...]:
-    ran_from = _FROM.get(r.ran_from, r.ran_from)
+    ran_from = _FROM[r.ran_from]
     return (
         r.night,
         r.tenant_id,
@@ -132,7 +136,7 @@ def _show(reports: list[nightreport.Report]) -> None:
     if not reports:
         out.print("no nights yet: `ccm run` or `ccm serve` runs them", markup=False)
     for r in reports:
-        ran_from = _FROM.get(r.ran_from, r.ran_from)
+        ran_from = _FROM[r.ran_from]
         out.print(
             f"{r.tenant_id}: night of {r.night}, ran from {ran_from} in {r.mode} mode, {r.outcome}, "
             f"{r.started_at:%Y-%m-%d %H:%M}-{r.finished_at:%H:%M} UTC",
@@ -155,10 +159,10 @@ def _waiting_nights(conn: Connection, tenant: str | None) -> list[Waiting]:
     for tenant_id, n in sorted(scheduled.latest_per_tenant(conn).items()):
         if tenant is not None and tenant_id != tenant:
             continue
-        if n.state in (scheduled.DONE, scheduled.SUPERSEDED):
+        if n.state in (NightState.DONE, NightState.SUPERSEDED):
             continue
         todo = _WAITING_TODO.get(n.state, "").format(tenant=tenant_id)
-        not_before = n.not_before if n.state == scheduled.RETRY else None
+        not_before = n.not_before if n.state == NightState.RETRY else None
         found.append((tenant_id, n.night, n.state, not_before, n.summary or "", todo))
     return found
 

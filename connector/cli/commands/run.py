@@ -22,10 +22,10 @@ from connector.mail import TemplateProblem
 from connector.outbox import Mode
 from connector.run.execute import Outcome
 from connector.run.night import NightSummary, for_night_at, night_held
-from connector.runtime import NotConnected
 from connector.store import Store, synclog
 from connector.store.tenants import list_tenants
 from connector.sync import PageEvent
+from connector.wiring import NotConnected
 
 
 def parse_at(value: str | None) -> datetime:
@@ -56,7 +56,7 @@ def before_sending(outcome: Outcome | None) -> str:
 
 
 def _night_before(summary: NightSummary) -> str:
-    if summary.sync is not None and summary.sync.outcome == synclog.INTERRUPTED:
+    if summary.sync is not None and summary.sync.outcome == synclog.SyncOutcome.INTERRUPTED:
         return "the sync finished; nothing was planned or sent"
     return before_sending(summary.outcome)
 
@@ -185,8 +185,8 @@ def run(
             used = ran.mode if ran is not None else for_night_at(store, settings, tenant_id, now, mode).mode
             if used is not Mode.DRY_RUN and not busy:  # a dry run is a look, not a night: it leaves no record
                 finished = now + timedelta(seconds=time.perf_counter() - began)
-                nightreport.record(store, tenant_id, ran, ran_from=nightreport.CLI, mode=used, started_at=now,
-                                   finished_at=finished, problem=summary.stopped)  # fmt: skip
+                nightreport.record(store, tenant_id, ran, ran_from=nightreport.RanFrom.CLI, mode=used,
+                                   started_at=now, finished_at=finished, problem=summary.stopped)  # fmt: skip
             summaries.append(summary)
             progress.update(task, visible=False)
     out.print(summary_table(summaries))

@@ -23,10 +23,10 @@ from connector.cli.commands.run import lost_lease
 from connector.config import Settings
 from connector.ledger import Ledger
 from connector.mapping import CompiledMapping
-from connector.runtime import NotConnected, ledger_for, mapping_for
 from connector.store import Store, synclog
 from connector.store.tenants import get_tenant
 from connector.sync import PageEvent, run_sync
+from connector.wiring import NotConnected, ledger_for, mapping_for
 
 
 def _queue(ctx: typer.Context, store: Store, tenant_id: str) -> None:
@@ -118,9 +118,9 @@ def _pull(
         )
     out.print(table)
     out.print(f"outcome: {result.outcome}; API calls: {result.api_calls}")
-    if result.outcome == synclog.INTERRUPTED and keeper.lost.is_set():
+    if result.outcome == synclog.SyncOutcome.INTERRUPTED and keeper.lost.is_set():
         raise Failure(lost_lease(found_id, "the sync finished (it resumes from its last committed page)"))
-    if result.outcome == synclog.FAILED:
+    if result.outcome == synclog.SyncOutcome.FAILED:
         raise Failure(f"sync of {found_id} failed: {result.error}")
     if result.error:
         out.print(result.error)
