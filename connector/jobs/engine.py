@@ -8,26 +8,39 @@ flood leaves one sync waiting per firm; it reads every request up to the newest 
 `send:<tenant>`. A queueing lock only holds while a job waits: a request arriving while the firm's sync runs
 queues the next one, which waits for the firm's lock.
 
-The poll (`ccm.poll`) and the reference rates' refresh (`ccm.rates`) are deferred by every scheduler as
-periodic jobs keyed by their period's start on the server's clock (connector/serve/scheduler.py):
+The poll (`ccm.poll`), the reference rates' refresh (`ccm.rates`) and the daily health round
+(`ccm.health`) are deferred by every scheduler as periodic jobs keyed by their period's start on the
+server's clock (connector/serve/scheduler.py):
 procrastinate's `procrastinate_periodic_defers` row per task and key lets one job through per period,
 however many schedulers ask (a late one finds the key taken even after the job ran; procrastinate keeps
 the newest key per task, and schedulers fire on the same period boundaries, so none asks for an older one).
+The health round defers one `ccm.health_firm` job per firm (its firm lock, queueing lock `health:<tenant>`):
+a firm's check waits for its night, never runs beside it.
 
 Times asked for are on the server's clock (simulated in tests and demos); procrastinate's are real ones.
+
+Connections: every pool names itself in PostgreSQL's `application_name` as `ccm <pool> <pid>` (`jobs`:
+a worker's procrastinate pool, `defer`: a deferring process's, `limits`: the shared ledger limits, `store`:
+ccm's own tables), so `SELECT application_name, count(*) FROM pg_stat_activity GROUP BY 1` tells who holds
+what.
+A worker defers through its own procrastinate pool (jobs run in threads procrastinate made; their deferring
+goes back to the worker's event loop), so it has no `defer` pool.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import structlog
-from procrastinate import App, JobContext, SyncPsycopgConnector, sql
+from procrastinate import App, JobContext, SyncPsycopgConnector, sql, utils
 from procrastinate.exceptions import AlreadyEnqueued
+from procrastinate.jobs import Status
+from psycopg.conninfo import make_conninfo
 from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
 
@@ -40,17 +53,25 @@ from connector.store import Store
 
 log = structlog.get_logger(__name__)
 NIGHT, SYNC, SEND, SWEEP = "ccm.night", "ccm.sync", "ccm.send", "ccm.sweep"
-POLL, RATES = "ccm.poll", "ccm.rates"
-PERIODIC = {"poll": POLL, "rates": RATES}  # the scheduler's job ids and the tasks they defer
+POLL, RATES, HEALTH, HEALTH_FIRM = "ccm.poll", "ccm.rates", "ccm.health", "ccm.health_firm"
+PERIODIC = {"poll": POLL, "rates": RATES, "health": HEALTH}  # the scheduler's job ids, the tasks they defer
 QUEUES = ("nights", "syncs", "sends", "housekeeping")
 SWEEP_CRON = "* * * * * */10"  # every 10 s (croniter's sixth field is seconds)
 HEARTBEAT_S = 5.0  # a worker's heartbeat
 STALLED_S = 20.0  # a worker silent this long is dead: its running jobs are retried by the next sweep
+JOBS_POOL = 2  # a worker's procrastinate pool, short statements only (its listener has its own connection)
 
 
-def conninfo(db_url: str) -> str:
-    """psycopg's URL for ccm's SQLAlchemy one (its query, e.g. options=-csearch_path=..., kept)."""
-    return make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False)
+def conninfo(db_url: str, pool: str | None = None) -> str:
+    """psycopg's connection string for ccm's SQLAlchemy URL (its query, e.g. options=-csearch_path=..., kept),
+    named `ccm <pool> <pid>` in pg_stat_activity when `pool` is given."""
+    url = make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    return make_conninfo(url, application_name=app_name(pool)) if pool else url
+
+
+def app_name(pool: str) -> str:
+    """What this process's connections of `pool` are called in pg_stat_activity."""
+    return f"ccm {pool} {os.getpid()}"
 
 
 def firm_lock(tenant_id: str) -> str:
@@ -68,14 +89,19 @@ def _real(rt: Runtime, at: datetime | None, delay: float | None = None) -> datet
 
 
 class Procrastinate:
-    """Defers jobs from any thread (its own small synchronous pool); workers run them."""
+    """Defers jobs: from any thread through a small synchronous pool of its own, or, given a worker's `app`,
+    from that worker's jobs through the worker's pool; workers run them."""
 
     name = "procrastinate"
 
-    def __init__(self, rt: Runtime, db_url: str) -> None:
+    def __init__(self, rt: Runtime, db_url: str, app: App | None = None) -> None:
         self.rt = rt
-        self.app = App(connector=SyncPsycopgConnector(conninfo=conninfo(db_url), min_size=1, max_size=2))
-        self.app.open()
+        self._own = app is None
+        if app is None:
+            pool = SyncPsycopgConnector(conninfo=conninfo(db_url, "defer"), min_size=1, max_size=2)
+            app = App(connector=pool)
+            app.open()
+        self.app = app
 
     def _defer(self, task: str, queue: str, tenant_id: str, queueing_lock: str | None,
                schedule_at: datetime | None, **kwargs: Any) -> bool:  # fmt: skip
@@ -99,6 +125,10 @@ class Procrastinate:
 
     def defer_send(self, tenant_id: str) -> None:
         self._defer(SEND, "sends", tenant_id, f"send:{tenant_id}", None)
+
+    def defer_health(self, tenant_id: str) -> bool:
+        """Check the firm's connection health (after whatever job of the firm runs now)."""
+        return self._defer(HEALTH_FIRM, "housekeeping", tenant_id, f"health:{tenant_id}", None)
 
     def sends_due(self) -> None:
         return None  # the sweep looks every few seconds
@@ -126,21 +156,22 @@ class Procrastinate:
             } | jobs_summary(conn)
 
     def close(self) -> None:
-        self.app.close()
+        if self._own:  # a worker's app is the worker's to close
+            self.app.close()
 
 
 def jobs_summary(conn: Connection) -> dict[str, int]:
     """Jobs waiting per queue (`jobs_<queue>`), jobs running, and workers alive (a heartbeat lately)."""
     rows = conn.execute(text(
         "SELECT queue_name, status::text, count(*) FROM procrastinate_jobs"
-        " WHERE status IN ('todo', 'doing') GROUP BY queue_name, status"
-    )).all()  # fmt: skip
+        " WHERE status::text IN (:todo, :doing) GROUP BY queue_name, status"
+    ), {"todo": Status.TODO.value, "doing": Status.DOING.value}).all()  # fmt: skip
     workers = conn.execute(text(
         "SELECT count(*) FROM procrastinate_workers WHERE last_heartbeat > now() - make_interval(secs => :s)"
     ), {"s": STALLED_S}).scalar_one()  # fmt: skip
     found = {f"jobs_{queue}": 0 for queue in QUEUES} | {"running": 0, "workers": int(workers)}
     for queue, status, count in rows:
-        key = "running" if status == "doing" else f"jobs_{queue}"
+        key = "running" if Status(status) is Status.DOING else f"jobs_{queue}"
         found[key] = found.get(key, 0) + int(count)
     return found
 
@@ -149,8 +180,8 @@ def running_firms(rt: Runtime) -> set[str]:
     """Firms with a job running now (their `firm:` lock is taken)."""
     with rt.store.read() as conn:
         locks = conn.execute(text(
-            "SELECT lock FROM procrastinate_jobs WHERE status = 'doing' AND lock LIKE 'firm:%'"
-        )).scalars()  # fmt: skip
+            "SELECT lock FROM procrastinate_jobs WHERE status::text = :doing AND lock LIKE 'firm:%'"
+        ), {"doing": Status.DOING.value}).scalars()  # fmt: skip
         return {str(lock).removeprefix("firm:") for lock in locks}
 
 
@@ -182,7 +213,7 @@ def register(app: App) -> None:
             await manager.retry_job(job)
         started = time.monotonic()
         running = await asyncio.to_thread(running_firms, rt)
-        asked = await asyncio.to_thread(tasks.sweep, rt, ex, running)
+        asked = await utils.sync_to_async(tasks.sweep, rt, ex, running)  # its defers come back to this loop
         return f"stalled {len(stalled)}; asked {asked}; {time.monotonic() - started:.2f}s"
 
     def poll_job(context: JobContext, timestamp: int) -> str:
@@ -197,9 +228,21 @@ def register(app: App) -> None:
         rt, _ = _parts(context)
         return scheduler.rates(rt)
 
+    def health_job(context: JobContext, timestamp: int) -> str:
+        rt, ex = _parts(context)
+        firms = tasks.health_firms(rt)
+        asked = sum(ex.defer_health(tenant_id) for tenant_id in firms)
+        return tasks.report_round(rt, timestamp, f"asked {asked} of {len(firms)} firm(s) for a health check")
+
+    def health_firm_job(context: JobContext, tenant: str) -> str:
+        rt, ex = _parts(context)
+        return tasks.health(rt, ex, tenant).line
+
     app.task(name=NIGHT, queue="nights", pass_context=True)(night_job)
     app.task(name=POLL, queue="housekeeping", pass_context=True)(poll_job)
     app.task(name=RATES, queue="housekeeping", pass_context=True)(rates_job)
+    app.task(name=HEALTH, queue="housekeeping", pass_context=True)(health_job)
+    app.task(name=HEALTH_FIRM, queue="housekeeping", pass_context=True)(health_firm_job)
     app.task(name=SYNC, queue="syncs", pass_context=True)(sync_job)
     app.task(name=SEND, queue="sends", pass_context=True)(send_job)
     sweep = app.task(name=SWEEP, queue="housekeeping", pass_context=True, queueing_lock="sweep")(sweep_job)

@@ -7,7 +7,10 @@
 - `send(tenant)`: the firm's outbox actions that have come due.
 - `sweep()`: what nobody asked for but is owed: claimable nights (retry or crashed whose time came, due
   ones whose job was lost, `running` ones of a dead holder), sync requests without a job, due sends.
-- `poll()` and `rates()`: the scheduler's periodic asks (connector/serve/scheduler.py).
+- `health(tenant)`: the firm's connection health from the store (work.health_check), daily whether its
+  nights run or not; notices it planned go out with the firm's send job. `health_firms()` are the firms
+  checked: every one not disconnected.
+- `poll()`, `rates()` and the health round: the scheduler's periodic asks (connector/serve/scheduler.py).
 
 None raises for a firm's own problems; each returns the job's `Done` (or a count) for the log.
 """
@@ -15,13 +18,13 @@ None raises for a firm's own problems; each returns the job's `Done` (or a count
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import date
+from datetime import UTC, date, datetime
 
 import structlog
 from sqlalchemy import select
 
 from connector import outbox
-from connector.jobs.executor import Executor
+from connector.jobs.executor import TaskRunner
 from connector.model import ConnectionState
 from connector.serve import nights, syncqueue, work
 from connector.serve.runtime import Runtime
@@ -39,7 +42,7 @@ def disconnected(rt: Runtime) -> set[str]:
         return set(conn.execute(query).scalars())
 
 
-def night(rt: Runtime, ex: Executor, tenant_id: str, on: date) -> work.Done:
+def night(rt: Runtime, ex: TaskRunner, tenant_id: str, on: date) -> work.Done:
     done = work.night(rt, tenant_id, on)
     with rt.store.read() as conn:
         row = next((n for n in nights.recent(conn, tenant_id, limit=5) if n.night == on), None)
@@ -48,11 +51,12 @@ def night(rt: Runtime, ex: Executor, tenant_id: str, on: date) -> work.Done:
     return done
 
 
-def sync(rt: Runtime, ex: Executor, tenant_id: str) -> work.Done:
+def sync(rt: Runtime, ex: TaskRunner, tenant_id: str) -> work.Done:
     with rt.store.read() as conn:
         up_to = syncqueue.newest(conn, tenant_id)
     if up_to is None:
-        return work.Done("sync", tenant_id, "skipped", "no sync asked (an earlier one covered it)")
+        skipped = work.JobOutcome.SKIPPED
+        return work.Done("sync", tenant_id, skipped, "no sync asked (an earlier one covered it)")
     done = work.sync(rt, tenant_id, up_to)
     with rt.store.read() as conn:
         left = syncqueue.newest(conn, tenant_id, up_to=up_to)
@@ -61,11 +65,33 @@ def sync(rt: Runtime, ex: Executor, tenant_id: str) -> work.Done:
     return done
 
 
-def send(rt: Runtime, ex: Executor, tenant_id: str) -> work.Done:
+def send(rt: Runtime, ex: TaskRunner, tenant_id: str) -> work.Done:
     return work.send(rt, tenant_id)
 
 
-def sweep(rt: Runtime, ex: Executor, running: Collection[str] = ()) -> dict[str, int]:
+def health(rt: Runtime, ex: TaskRunner, tenant_id: str) -> work.Done:
+    done = work.health_check(rt, tenant_id)
+    if done.sends:
+        ex.defer_send(tenant_id)
+    return done
+
+
+def report_round(rt: Runtime, key: int, what: str) -> str:
+    """Report the day's health round (`key`: its UTC day's midnight, POSIX s on the server's clock)."""
+    line = f"health round of {datetime.fromtimestamp(key, UTC):%Y-%m-%d}: {what}"
+    rt.report(f"{rt.clock.now():%Y-%m-%d %H:%M} UTC {line}")
+    return line
+
+
+def health_firms(rt: Runtime) -> list[str]:
+    """The firms whose health is checked: all but the disconnected (a firm never connected has no row)."""
+    c = connections.c
+    with rt.store.read() as conn:
+        query = select(c.tenant_id).where(c.state != str(ConnectionState.DISCONNECTED)).order_by(c.tenant_id)
+        return list(conn.execute(query).scalars())
+
+
+def sweep(rt: Runtime, ex: TaskRunner, running: Collection[str] = ()) -> dict[str, int]:
     """Ask for what is owed and has no job; `running` are firms with a job running now (left alone)."""
     now, real = rt.clock.now(), rt.real_now()
     gone = disconnected(rt) | set(running)

@@ -31,14 +31,16 @@ class Worker:
         self.rt = rt
         self.concurrency = concurrency
         self.queues = list(queues) if queues else None
-        # procrastinate's own connections: its listener, heartbeats and fetching; the jobs' work uses ccm's
-        # store (SQLAlchemy's pool). Kept small: PostgreSQL's max_connections is shared by every process.
-        pool = min(concurrency, 4) + 2
+        # procrastinate's own connections: its listener holds one; fetching, heartbeats, finishing jobs and
+        # the jobs' defers are one short statement each and share the rest, whatever the concurrency. The
+        # jobs' work uses ccm's store (SQLAlchemy's pool: one connection per running job).
         self.app = App(
-            connector=PsycopgConnector(conninfo=engine.conninfo(db_url), min_size=1, max_size=pool)
+            connector=PsycopgConnector(
+                conninfo=engine.conninfo(db_url, "jobs"), min_size=1, max_size=engine.JOBS_POOL
+            )
         )
         engine.register(self.app)
-        self.executor = engine.Procrastinate(rt, db_url)
+        self.executor = engine.Procrastinate(rt, db_url, app=self.app)
         self._worker: pworker.Worker | None = None
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None

@@ -17,10 +17,14 @@ A third, `rates`, while statutory interest is on: fetches the central-bank refer
 (real time: the banks publish in real time), at start too, and checks every tenant is covered
 (connector/reference_rates/refresh.py).
 
-On SQLite `poll` and `rates` run here. On PostgreSQL they are procrastinate tasks (`ccm.poll`, `ccm.rates`)
-that a worker runs: each scheduler defers them as periodic jobs keyed by their period's start on the
-server's clock (the poll period; the rates' UTC day), and procrastinate's periodic-defer record lets one
-job per key through however many schedulers ask.
+A fourth, `health`, once a day of the server's clock (at start too): each firm's connection health from
+what the store knows (connector/serve/work.py `health_check`), whether its nights run or not.
+
+On SQLite `poll`, `rates` and `health` run here (the health round firm by firm, each under the firm's run
+lease). On PostgreSQL they are procrastinate tasks (`ccm.poll`, `ccm.rates`, `ccm.health`) that a worker
+runs: each scheduler defers them as periodic jobs keyed by their period's start on the server's clock (the
+poll period; the UTC day), and procrastinate's periodic-defer record lets one job per key through however
+many schedulers ask; `ccm.health` defers a job per firm under the firm's lock.
 """
 
 from __future__ import annotations
@@ -38,11 +42,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from connector import ledger as registry
-from connector.jobs.executor import Executor
+from connector.jobs import tasks
+from connector.jobs.executor import InProcess, TaskRunner
 from connector.model import ConnectionState, Tenant
 from connector.serve import nights, syncqueue
 from connector.serve.runtime import Runtime
 from connector.serve.trigger import NightlyTrigger, fire_on, parse_time
+from connector.serve.work import JobOutcome
 from connector.store.tenants import get_connection, get_tenant, list_tenants
 
 log = structlog.get_logger(__name__)
@@ -50,9 +56,11 @@ NIGHT = "night:"
 POLL = "poll"
 RATES = "rates"
 RATES_EVERY = timedelta(days=1)
+HEALTH = "health"
+HEALTH_EVERY = timedelta(days=1)  # of the server's clock
 _runtime: Runtime | None = None  # the process's server, for the job functions APScheduler calls by name
 _wake: Callable[[], None] | None = None
-_executor: Executor | None = None
+_executor: TaskRunner | None = None
 
 
 def night_job(tenant_id: str) -> str:
@@ -75,7 +83,7 @@ def poll_job() -> int:
     return poll(rt, _executor, _wake)
 
 
-def poll(rt: Runtime, executor: Executor | None, wake: Callable[[], None] | None = None) -> int:
+def poll(rt: Runtime, executor: TaskRunner | None, wake: Callable[[], None] | None = None) -> int:
     """Ask for a sync of every tenant's streams that have no webhook events; returns how many tenants."""
     asked = 0
     polled: dict[str, list[str]] = {}  # per ledger, worked out once a poll
@@ -107,6 +115,37 @@ def rates_job() -> str:
     return rates(rt)
 
 
+def health_job() -> int:
+    """SQLite: the day's health round, run in this process; returns how many firms were checked."""
+    rt = _runtime
+    if rt is None or rt.should_stop():
+        return 0
+    wake = _wake
+    runner = _executor or InProcess(wake if wake is not None else _nothing, dict)
+    checked = health_round(rt, runner)
+    tasks.report_round(rt, rates_key(rt), f"checked {checked} firm(s)")
+    return checked
+
+
+def _nothing() -> None:
+    return None
+
+
+def health_round(rt: Runtime, runner: TaskRunner) -> int:
+    """Check every firm's health, one after another (the same task body a worker runs per firm)."""
+    checked = 0
+    for tenant_id in tasks.health_firms(rt):
+        if rt.should_stop():
+            break
+        try:
+            done = tasks.health(rt, runner, tenant_id)
+        except Exception:  # a bug or the database: the next firm still gets its check
+            log.exception("health.check_crashed", tenant=tenant_id)
+            continue
+        checked += done.outcome is JobOutcome.DONE
+    return checked
+
+
 def rates(rt: Runtime) -> str:
     """Refresh the reference rates statutory interest needs and check every tenant; one line."""
     from connector.reference_rates import refresh
@@ -126,7 +165,7 @@ def poll_key(rt: Runtime, at: datetime | None = None) -> int:
 
 
 def rates_key(rt: Runtime, at: datetime | None = None) -> int:
-    """The UTC day of an instant on the server's clock: its midnight (POSIX s)."""
+    """The UTC day of an instant on the server's clock: its midnight (POSIX s); the health round's key too."""
     day = (at or rt.clock.now()).astimezone(UTC).date()
     return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
 
@@ -158,7 +197,7 @@ def night_time(tenant: Tenant, rt: Runtime) -> str:
 class Scheduler:
     """The process's APScheduler, with its jobs kept in line with the tenants in the store."""
 
-    def __init__(self, rt: Runtime, wake: Callable[[], None], executor: Executor | None = None) -> None:
+    def __init__(self, rt: Runtime, wake: Callable[[], None], executor: TaskRunner | None = None) -> None:
         global _runtime, _wake, _executor  # the in-process poll and rates jobs find the server here
         _runtime, _wake, _executor = rt, wake, executor
         self.rt = rt
@@ -233,6 +272,7 @@ class Scheduler:
             self._ensure(job_id, trigger, stored.get(job_id))
         self._ensure_poll(stored.get(POLL))
         self._ensure_rates(stored.get(RATES))
+        self._ensure_health(stored.get(HEALTH))
         return len(wanted)
 
     def _ensure(self, job_id: str, trigger: NightlyTrigger, job: Any) -> None:
@@ -293,6 +333,22 @@ class Scheduler:
             )  # fmt: skip
         except ConflictingIdError:
             return
+
+    def _ensure_health(self, job: Any) -> None:
+        if job is not None:
+            return  # keeps its next run
+        try:
+            self.scheduler.add_job(
+                self._defer_health if self.periodic else health_job,
+                IntervalTrigger(seconds=self.rt.clock.real_seconds(HEALTH_EVERY.total_seconds())),
+                id=HEALTH, name=HEALTH, next_run_time=datetime.now(UTC), misfire_grace_time=None,
+            )  # fmt: skip
+        except ConflictingIdError:
+            return
+
+    def _defer_health(self) -> bool:
+        """PostgreSQL: defer the day's health round (one a day however many schedulers ask)."""
+        return self._defer_periodic(HEALTH, rates_key(self.rt))
 
     def _defer_poll(self) -> bool:
         """PostgreSQL: defer this period's poll (one job however many schedulers ask)."""

@@ -11,6 +11,7 @@ from connector.clock import Clock
 from connector.config import ServeSettings, Settings
 from connector.model import Connection, ConnectionState, Tenant
 from connector.outbox import Mode, NewAction
+from connector.payloads import Kind, NotePayload
 from connector.serve import nights, syncqueue, work
 from connector.serve.dispatch import Dispatcher, Task
 from connector.serve.runtime import Runtime
@@ -37,7 +38,7 @@ def _work_for(store: Store, tenant_id: str) -> None:
         syncqueue.add(
             conn, tenant_id, ["invoices"], syncqueue.WEBHOOK, datetime.now(UTC) - timedelta(seconds=10)
         )
-        action = NewAction(f"note:{tenant_id}", "note", "ledger", "c1", {"ref": "i1", "text": "x"}, NOW)
+        action = NewAction(f"note:{tenant_id}", Kind.NOTE, "ledger", "c1", NotePayload("i1", "x"), NOW)
         outbox.plan(conn, tenant_id, [action], Mode.AUTO, NOW - timedelta(hours=1))
 
 
@@ -62,7 +63,7 @@ def test_one_job_per_tenant_and_a_cool_off_after_a_busy_answer(store: Store, tmp
 
     def slow() -> work.Done:
         release.wait(5)
-        return work.Done("sync", "acme", "busy", "another holder is running this tenant")
+        return work.Done("sync", "acme", work.JobOutcome.BUSY, "another holder is running this tenant")
 
     assert dispatcher._submit(Task("sync", "acme", slow)) == 1
     assert dispatcher._submit(Task("night", "acme", slow)) == 0  # the tenant is taken in this process

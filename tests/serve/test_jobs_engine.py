@@ -64,7 +64,8 @@ def test_the_schema_comes_with_ccms_migrations_in_the_urls_schema_and_again_chan
             ), {"schema": mine}).scalar_one()  # fmt: skip
             assert found == 1
             assert schema.apply(conn) is False  # present: left as it is
-        assert store_engine.upgrade(store.engine) == (frozenset({"0018"}), frozenset({"0018"}))
+        heads = store_engine.head_revisions()
+        assert store_engine.upgrade(store.engine) == (heads, heads)
     finally:
         store.close()
 
@@ -151,7 +152,7 @@ def test_a_scheduler_starting_after_a_night_came_marks_it_due_and_queues_it_once
     # 00:30 passed half an hour ago; 23:00 yesterday passed two hours ago (within the 20 hours' grace);
     # 02:00 has not come: its job fires it
     assert sorted(due) == [("early", date(2026, 11, 16), "due"), ("late", date(2026, 11, 17), "due")]
-    assert sorted(str(q) for _, _, q, _, _ in _jobs(store)) == [
+    assert sorted(str(q) for t, _, q, _, _ in _jobs(store) if t == engine.NIGHT) == [
         "night:early:2026-11-16",
         "night:late:2026-11-17",
     ]
@@ -227,31 +228,83 @@ def test_two_schedulers_defer_one_poll_per_period_and_a_worker_runs_each(pg_url:
     assert asked == len(keys)  # each period's poll ran once, by the worker
 
 
-def test_two_schedulers_defer_one_rates_refresh_a_day_and_a_restart_that_day_none(
+def test_two_schedulers_defer_one_rates_refresh_and_health_round_a_day_and_a_restart_that_day_none(
     pg_url: str, tmp_path: Path
 ):
     from apscheduler.events import EVENT_JOB_EXECUTED
 
-    from connector.serve.scheduler import Scheduler
+    from connector.serve.scheduler import HEALTH, RATES, Scheduler
 
     store = Store.open(pg_url)
     rt = _runtime(pg_url, tmp_path, store, "s1", CCM_CREDIT__STATUTORY_INTEREST="uk",
                   CCM_SERVE__POLL_MINUTES="0")  # fmt: skip
     executors = [engine.Procrastinate(rt, pg_url) for _ in range(3)]
-    deferred: list[bool] = []  # what each scheduler's rates job returned: whether it deferred a job
+    # what each scheduler's rates and health jobs returned: whether they deferred a job
+    deferred: dict[str, list[bool]] = {RATES: [], HEALTH: []}
     try:
         for ex in executors:  # two servers, then one of them started again the same day
             scheduler = Scheduler(rt, wake=lambda: None, executor=ex)
-            scheduler.scheduler.add_listener(lambda e: deferred.append(e.retval), EVENT_JOB_EXECUTED)
-            before = len(deferred)
+            scheduler.scheduler.add_listener(
+                lambda e: deferred[e.job_id].append(e.retval), EVENT_JOB_EXECUTED
+            )
+            before = sum(map(len, deferred.values()))
             scheduler.start()
-            wait_for(lambda: len(deferred) > before, 10, "the scheduler's rates job to run")  # noqa: B023
+            wait_for(lambda: sum(map(len, deferred.values())) >= before + 2, 10,  # noqa: B023
+                     "the scheduler's rates and health jobs to run")  # fmt: skip
             scheduler.shutdown()
-        assert deferred == [True, False, False]
+        assert deferred == {RATES: [True, False, False], HEALTH: [True, False, False]}
         today = rt.clock.now().astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-        assert [(t, q) for t, _, q, _, _ in _jobs(store)] == [(engine.RATES, None)]
-        assert _periodic(store) == [(engine.RATES, int(today.timestamp()))]
+        assert sorted((t, q) for t, _, q, _, _ in _jobs(store)) == [
+            (engine.HEALTH, None),
+            (engine.RATES, None),
+        ]
+        key = int(today.timestamp())
+        assert sorted(_periodic(store)) == [(engine.HEALTH, key), (engine.RATES, key)]
     finally:
         for ex in executors:
             ex.close()
         store.close()
+
+
+def test_a_worker_defers_through_its_own_pool_and_names_its_few_connections(pg_url: str, tmp_path: Path):
+    import os
+
+    from connector.jobs.worker import Worker
+    from connector.model import Connection
+    from connector.serve.scheduler import rates_key
+    from connector.store.tenants import save_connection, save_tenant
+    from connector.tenantspec import build
+
+    store = Store.open(pg_url)
+    rt = _runtime(pg_url, tmp_path, store, "w1", CCM_SERVE__POLL_MINUTES="0")
+    lines: list[str] = []
+    rt.report = lines.append
+    with store.begin() as conn:
+        save_tenant(conn, build("acme", "Acme", "xero", timezone="UTC", night_time="23:00"))
+        save_connection(conn, Connection("acme", "xero", "org-acme"))
+    asker = engine.Procrastinate(rt, pg_url)  # a scheduler's: the day's health round
+    worker = Worker(rt, pg_url, 8)  # eight jobs at once
+    try:
+        assert asker.defer_periodic("health", rates_key(rt)) is True
+        worker.start()
+        # the round's job defers the firm's check from a job's thread, through the worker's own pool
+        wait_for(lambda: any(" acme health: " in line for line in lines), 30, "the firm's health check")
+        with store.read() as conn:
+            rows = conn.execute(text(
+                "SELECT application_name, count(*) FROM pg_stat_activity WHERE application_name LIKE :me"
+                " GROUP BY 1"
+            ), {"me": f"ccm % {os.getpid()}"}).all()  # fmt: skip
+            named = {str(name): int(count) for name, count in rows}
+            failed = conn.execute(
+                text("SELECT count(*) FROM procrastinate_jobs WHERE status = 'failed'")
+            ).scalar()
+    finally:
+        worker.stop()
+        worker.join(30)
+        asker.close()
+        store.close()
+    assert failed == 0
+    pid = os.getpid()
+    assert set(named) <= {f"ccm jobs {pid}", f"ccm defer {pid}"}, named
+    assert 1 <= named[f"ccm jobs {pid}"] <= engine.JOBS_POOL + 1  # its listener, and the pool: not 8 + 2
+    assert named.get(f"ccm defer {pid}", 0) <= 2  # the scheduler's deferring pool, none for the worker

@@ -48,10 +48,10 @@ def schedule(ctx: typer.Context, fmt: FormatOpt = Format.TABLE) -> None:
         at = tenant.night_time or settings.serve.night_time
         nxt = next_fire(now, parse_time(at), ZoneInfo(tenant.timezone))
         last, report = latest.get(tenant.id), reported.get(tenant.id)
-        if last is not None and last.state not in (nights.DONE, nights.SUPERSEDED):
+        if last is not None and last.state not in (nights.NightState.DONE, nights.NightState.SUPERSEDED):
             when, outcome = f"{last.night} {last.state}", (last.summary or "")[:80]  # waiting: what and why
         elif report is not None:  # the newest night on record, from the server or from `ccm run`
-            ran_from = "serve" if report.ran_from == nightreport.SERVE else "ccm run"
+            ran_from = "serve" if report.ran_from == nightreport.RanFrom.SERVE else "ccm run"
             when, outcome = f"{report.night} {report.outcome} ({ran_from})", report.headline[:80]
         else:
             when, outcome = "never", ""

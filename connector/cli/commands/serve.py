@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from connector.cli.app import Failure, UsageProblem, app, err, out, state
+from connector.cli.commands.worker import _name_store_connections
 
 
 @app.command()
@@ -42,6 +43,7 @@ def serve(
         )
     except ValidationError as exc:
         raise UsageProblem(f"--{exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}") from None
+    _name_store_connections()
     server = Server(settings, st.store, report=lambda line: out.print(line, markup=False), worker=worker)
     try:
         url = server.start()

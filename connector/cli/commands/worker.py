@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 from typing import Annotated
 
@@ -10,6 +11,14 @@ import typer
 from connector.cli.app import UsageProblem, app, err, out, state
 
 QUEUES = ("nights", "syncs", "sends", "housekeeping")
+
+
+def _name_store_connections() -> None:
+    """ccm's store connections are `ccm store <pid>` in pg_stat_activity (unless PGAPPNAME says otherwise);
+    the job and limits pools name themselves (connector/jobs/engine.py)."""
+    from connector.jobs.engine import app_name
+
+    os.environ.setdefault("PGAPPNAME", app_name("store"))
 
 
 @app.command()
@@ -34,6 +43,7 @@ def worker(
     unknown = [q for q in wanted if q not in QUEUES]
     if unknown:
         raise UsageProblem(f"--queues: no queue {unknown[0]!r} (queues: {', '.join(QUEUES)})")
+    _name_store_connections()
     store = st.store
     if store.backend != "postgresql":
         raise UsageProblem(
@@ -43,6 +53,7 @@ def worker(
 
     rt = Runtime(settings, store, Clock.parse(settings.serve.clock), lease.new_holder())
     rt.report = lambda line: out.print(line, markup=False)
+    rt.pages = False  # no web pages here: nothing in this process would read what a warm-up computes
     jobs = concurrency or settings.serve.workers
     runner = Worker(rt, settings.db_url, jobs, wanted or None)
 
