@@ -12,8 +12,10 @@ Guarantees:
 - Shared and once: one computation per firm and part at a time; a request that finds one running waits
   for its result instead of starting its own. `Snapshots.computed` counts the computations per part.
 - Bounded: the books of at most `FIRMS` firms are kept, the least recently read dropped first.
-- Warm: `warm` computes a firm's books and pages in the background after its night (and after a sync, for
-  firms whose pages were read since the server started), so the first view after a night finds them ready.
+- Warm: `warm` computes a firm's books and pages in the background after a night or sync of a firm whose
+  pages were read since the server started, and after the night of any firm while the cache has room, so the
+  first view after a night finds them ready. A firm nobody reads never pushes out one somebody does (a
+  practice of hundreds of firms warms the few it looks at, not every night's firm only to drop it).
 """
 
 from __future__ import annotations
@@ -172,6 +174,11 @@ class Snapshots:
         with self._guard:
             return tenant_id in self._kept
 
+    def has_room(self) -> bool:
+        """Fewer firms kept than the cache holds: one more would push none out."""
+        with self._guard:
+            return len(self._kept) < self.firms
+
     def forget(self, tenant_id: str) -> None:
         with self._guard:
             self._kept.pop(tenant_id, None)
@@ -223,11 +230,11 @@ def of(store: Store) -> Snapshots:
 def warm(
     store: Store, settings: Settings, tenant_id: str, now: datetime, always: bool = False
 ) -> threading.Thread | None:
-    """Compute the firm's books and pages as of its date at `now`, in a background thread: `always` (after
-    its night), else only if its pages were read since the server started (None: nothing to do). Errors
-    are logged: the page shows them when read."""
+    """Compute the firm's books and pages as of its date at `now`, in a background thread, if its pages were
+    read since the server started, or, with `always` (after its night), while the cache has room for it (None:
+    nothing to do). Errors are logged: the page shows them when read."""
     kept = of(store)
-    if not always and not kept.known(tenant_id):
+    if not kept.known(tenant_id) and not (always and kept.has_room()):
         return None
     thread = threading.Thread(
         target=_warm, args=(kept, settings, tenant_id, now), name=f"warm-{tenant_id}", daemon=True

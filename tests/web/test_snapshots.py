@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from connector import chasing, credit
+from connector import chasing
+from connector import creditcontrol as credit
 from connector.config import Settings
 from connector.model import Customer, Invoice, Money, Status, Tenant
 from connector.store import Store, records, synclog
@@ -40,7 +41,7 @@ def _sync(store: Store, invoices: list[Invoice], tenant: Tenant = FIRM) -> None:
     with store.begin() as conn:
         run = synclog.start_run(conn, tenant.id, "incremental", NOW)
         records.upsert(conn, tenant.id, "invoice", invoices)
-        synclog.finish_run(conn, tenant.id, run, synclog.OK, at=NOW)
+        synclog.finish_run(conn, tenant.id, run, synclog.SyncOutcome.OK, at=NOW)
 
 
 @pytest.fixture
@@ -166,6 +167,23 @@ def test_a_firms_pages_are_warmed_after_its_night_once_read(firm: Store, setting
     assert discrepancies_views.rows(firm, FIRM) is discrepancies_views.rows(firm, FIRM)
     reports.reports_for(firm, FIRM, TODAY)
     assert kept.computed["snapshot"] == 2 and kept.computed["holds"] == 1 and kept.computed["reports"] == 1
+
+
+def test_a_night_warms_a_firm_nobody_read_only_while_the_cache_has_room(
+    firm: Store, settings: Settings
+) -> None:
+    kept = snapshots.of(firm)
+    read = [f"read-{n}" for n in range(kept.firms)]
+    for tid in read:  # a bookkeeper has looked at as many firms as the cache holds
+        kept.once(tid, "part", 1, lambda: 0)
+    assert not kept.has_room()
+    assert snapshots.warm(firm, settings, FIRM.id, NOW, always=True) is None  # would push out a firm read
+    assert kept.computed["snapshot"] == 0 and all(kept.known(tid) for tid in read)
+    kept.forget(read[0])
+    thread = snapshots.warm(firm, settings, FIRM.id, NOW, always=True)  # room again: warmed after its night
+    assert thread is not None
+    thread.join(60)
+    assert kept.computed["holds"] == 1 and kept.known(FIRM.id)
 
 
 def test_every_firm_is_warmed_after_its_night(firm: Store, settings: Settings) -> None:
