@@ -24,7 +24,7 @@ from connector.store.tenants import get_tenant
 LEDGER = "quickbooks"
 SCOPES = ("com.intuit.quickbooks.accounting",)
 MARGIN = timedelta(minutes=5)  # refresh this long before the hour-long access token ends
-Clock = Callable[[], datetime]
+Now = Callable[[], datetime]  # what tells the time (not connector.clock.Clock)
 
 
 def _utcnow() -> datetime:
@@ -60,7 +60,7 @@ def _client(qbo: QuickBooksSettings) -> tuple[str, str]:
     return qbo.client_id, qbo.client_secret
 
 
-def refresher(qbo: QuickBooksSettings, now: Clock = _utcnow) -> Callable[[TokenSet], TokenSet]:
+def refresher(qbo: QuickBooksSettings, now: Now = _utcnow) -> Callable[[TokenSet], TokenSet]:
     """The call that trades a refresh token for new tokens at Intuit (Basic client auth)."""
     client_id, secret = _client(qbo)
     verify(qbo)  # at once: a missing CA is said when the ledger is built, not as a TLS error mid-run
@@ -78,7 +78,7 @@ def authorization_url(qbo: QuickBooksSettings, state: str) -> str:
 
 
 def complete(qbo: QuickBooksSettings, store: Store, vault: TokenVault, tenant_id: str, code: str,
-             realm_id: str, now: Clock = _utcnow) -> TokenSet:  # fmt: skip
+             realm_id: str, now: Now = _utcnow) -> TokenSet:  # fmt: skip
     """Finish the callback: exchange the code, store the tokens, keep realmId as the connection's id."""
     if not realm_id.isdigit():
         raise AuthExpired(f"the QuickBooks callback carried no valid realmId (got {realm_id!r})")
@@ -101,7 +101,7 @@ class VaultTokens:
         vault: TokenVault,
         tenant_id: str,
         refresh: Callable[[TokenSet], TokenSet],
-        clock: Clock = _utcnow,
+        clock: Now = _utcnow,
     ) -> None:
         self.vault = vault
         self.tenant_id = tenant_id
