@@ -29,6 +29,7 @@ from connector.store import Store
 from connector.store.schema import run_leases
 
 DEFAULT_TTL = timedelta(minutes=5)
+_ATTEMPTS = 5
 log = structlog.get_logger(__name__)
 
 
@@ -86,18 +87,24 @@ def _try(conn: Connection, tenant_id: str, holder: str, now: datetime, ttl: time
 
 
 def acquire(store: Store, tenant_id: str, holder: str, now: datetime, ttl: timedelta = DEFAULT_TTL) -> Lease:
-    """Take the tenant's lease or raise Busy."""
-    try:
-        with store.begin() as conn:
-            if _try(conn, tenant_id, holder, now, ttl):
-                return Lease(tenant_id, holder, now + ttl)
-            row = conn.execute(select(run_leases).where(run_leases.c.tenant_id == tenant_id)).one()
-    except IntegrityError:  # another process inserted the first lease between our check and insert
-        with store.read() as conn:
-            row = conn.execute(select(run_leases).where(run_leases.c.tenant_id == tenant_id)).one()
-    raise Busy(
-        f"tenant {tenant_id!r} is being run by {row.holder} (lease until {row.expires_at:%H:%M:%S} UTC)"
-    )
+    """Take the tenant's lease or raise Busy.
+
+    A holder that releases between our attempt and our look at who holds it leaves no row to name: the
+    lease is free again, so the attempt is repeated (a few times, then Busy says it is contended).
+    """
+    for _ in range(_ATTEMPTS):
+        try:
+            with store.begin() as conn:
+                if _try(conn, tenant_id, holder, now, ttl):
+                    return Lease(tenant_id, holder, now + ttl)
+                row = conn.execute(select(run_leases).where(run_leases.c.tenant_id == tenant_id)).first()
+        except IntegrityError:  # another process inserted the first lease between our check and insert
+            with store.read() as conn:
+                row = conn.execute(select(run_leases).where(run_leases.c.tenant_id == tenant_id)).first()
+        if row is not None:
+            until = f"{row.expires_at:%H:%M:%S} UTC"
+            raise Busy(f"tenant {tenant_id!r} is being run by {row.holder} (lease until {until})")
+    raise Busy(f"tenant {tenant_id!r} is contended: its lease was taken and released {_ATTEMPTS} times")
 
 
 def renew(store: Store, lease: Lease, now: datetime, ttl: timedelta = DEFAULT_TTL) -> Lease:
