@@ -13,11 +13,12 @@ Stores are a SQLite file, or a PostgreSQL schema of their own (CCM_BENCH_DATABAS
 CCM_TEST_DATABASE_URL, else the local server), removed afterwards:
 
 - **unchanged nights**: every small firm is connected and has had its first night (run in this process, four
-  threads, at 20:00 London, when nothing may be sent, its limits counted in memory); then the measured
-  processes start with every firm's night a minute ahead: on SQLite one `ccm serve`, on PostgreSQL one
+  threads, at 20:00 London, when nothing may be sent, its limits counted in memory) on a SQLite store, which
+  is then copied into PostgreSQL with `ccm db migrate-to-postgres`'s code; then the measured processes
+  start with every firm's night a minute ahead: on SQLite one `ccm serve`, on PostgreSQL one
   `ccm serve --no-worker` and N `ccm worker`s (or, where `ccm worker` does not exist, N `ccm serve`s; the
-  table says which). The PostgreSQL rows share one prepared store: before each, that date's `nights` rows
-  are removed, so every worker count runs the same night on the same unchanged ledger.
+  table says which). The PostgreSQL rows share one store: before each, that date's `nights` rows are
+  removed, so every worker count runs the same night on the same unchanged ledger.
 - **first full syncs**: the big firms are connected to a fresh store and their first night (the full sync,
   planning and holds) is what the measured processes run.
 
@@ -44,7 +45,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from multiprocessing.connection import Connection
@@ -456,7 +457,7 @@ def measure(ready: Prepared, workers: int) -> dict[str, Any]:
     with store.begin() as conn:
         conn.execute(delete(nights).where(nights.c.night == due.date(), nights.c.due_at > ORIGIN))
     _set_night_time(store, f"{due:%H:%M}")
-    dbtime = home / f"dbtime-{workers}"
+    dbtime = home / f"dbtime-{ready.backend}-{workers}"
     dbtime.mkdir()
     env = _env(sandbox, home, ready.spec, ready.database, dbtime)
     since = clock.now().replace(microsecond=0) - timedelta(seconds=1)
@@ -533,9 +534,37 @@ def _database(backend: str) -> Iterator[str | None]:
         yield url
 
 
+@contextmanager
+def copied_to_postgresql(ready: Prepared, url: str) -> Iterator[Prepared]:
+    """The prepared SQLite store copied into PostgreSQL by `ccm db migrate-to-postgres`'s own code: the same
+    firms after the same first nights, without preparing them a second time (at 5,000 firms that is most of
+    the bench's time), and the copy itself exercised at that size."""
+    from dataclasses import replace
+
+    from connector.store import Store, copy
+
+    began = time.perf_counter()
+    ends = copy.prepare(ready.settings.db_url, url)
+    try:
+        tables = copy.copy(ends)
+    finally:
+        ends.dispose()
+    if not copy.rows_equal(tables):
+        raise SystemExit(f"bench.scale: the copy into PostgreSQL differs: {tables}")
+    rows = sum(t.postgresql_rows or 0 for t in tables if not t.note)
+    took = time.perf_counter() - began
+    print(f"bench.scale: copied {rows:,} rows into PostgreSQL in {took:.0f} s", file=sys.stderr, flush=True)
+    settings = _settings(ready.sandbox, ready.home, ready.spec, url)
+    store = Store.open(settings.db_url)
+    try:
+        yield replace(ready, backend="postgresql", database=url, settings=settings, store=store)
+    finally:
+        store.close()
+
+
 def run(opts: argparse.Namespace) -> list[dict[str, Any]]:
-    """Per ledger one sandbox; unchanged nights on one prepared store per backend (PostgreSQL's measured
-    with each worker count in turn); first full syncs on a fresh store per row."""
+    """Per ledger one sandbox; unchanged nights on one store prepared on SQLite and copied into PostgreSQL
+    (PostgreSQL's measured with each worker count in turn); first full syncs on a fresh store per row."""
     plan = [("sqlite", 1)] if "sqlite" in opts.backends else []
     plan += [("postgresql", n) for n in opts.workers] if "postgresql" in opts.backends else []
     rows = []
@@ -546,19 +575,20 @@ def run(opts: argparse.Namespace) -> list[dict[str, Any]]:
 
     for ledger in opts.ledgers:
         with sandbox_of(ledger, opts.firms, opts.full_firms, opts.full_invoices) as sandbox:
-            for backend in dict.fromkeys(b for b, _ in plan):
-                with (
-                    _database(backend) as url,
-                    prepared(sandbox, "nights", backend, url, sandbox.spec) as ready,
-                ):
-                    for _, workers in (p for p in plan if p[0] == backend):
-                        keep(measure(ready, workers))
+            with ExitStack() as stack:
+                ready = stack.enter_context(prepared(sandbox, "nights", "sqlite", None, sandbox.spec))
+                on = {"sqlite": ready}
+                if "postgresql" in opts.backends:
+                    pg_url = stack.enter_context(_database("postgresql")) or ""  # PostgreSQL's is never None
+                    on["postgresql"] = stack.enter_context(copied_to_postgresql(ready, pg_url))
+                for backend, workers in plan:
+                    keep(measure(on[backend], workers))
             for backend, workers in plan if opts.full_firms else ():
                 with (
                     _database(backend) as url,
-                    prepared(sandbox, "full", backend, url, sandbox.spec) as ready,
+                    prepared(sandbox, "full", backend, url, sandbox.spec) as full,
                 ):
-                    keep(measure(ready, workers))
+                    keep(measure(full, workers))
     return rows
 
 
