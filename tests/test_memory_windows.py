@@ -1,8 +1,9 @@
 """The in-process window limiter (connector/ratelimits/memory.py): the shared backends' arithmetic in memory.
 
 The pacers of both adapters count in it without a shared backend, and the sandboxes enforce the ledgers'
-limits with it, so its answers must be the shared stores' answers (tests/test_shared_limits.py asks them
-the same questions).
+limits with it, so its answers must be the shared stores' answers: tests/test_shared_limits.py asks all
+three the same questions. Here: what only the in-process backend offers (counts, check, record, its leases
+across threads, its memory kept bounded).
 """
 
 from __future__ import annotations
@@ -16,46 +17,15 @@ from connector.ratelimits import Check
 from connector.ratelimits.memory import LEAK_EVERY, MemoryBackend
 
 
-def test_a_sliding_window_admits_its_limit_then_waits_for_the_oldest_start_to_leave() -> None:
-    windows = MemoryBackend()
-    check = Check("tenant-a:minute", ((3, 60.0),))
-    assert [windows.admit([check], 1000.0).admitted for _ in range(3)] == [True, True, True]
-    refused = windows.admit([check], 1010.0)
-    assert refused.key == "tenant-a:minute"
-    assert refused.wait == pytest.approx(50.0, abs=0.01)  # the first start leaves the window at 1060
-    assert not windows.admit([check], 1059.9).admitted
-    assert windows.admit([check], 1010.0 + refused.wait).admitted
-    assert windows.admit([Check("tenant-b:minute", ((3, 60.0),))], 1010.0).admitted  # keys are apart
-
-
-def test_a_call_must_fit_the_second_and_the_minute_of_its_key() -> None:
-    windows = MemoryBackend()
-    check = Check("realm", ((2, 1.1), (5, 60.0)))
-    starts: list[float] = []
-    now = 0.0
-    while len(starts) < 6:
-        verdict = windows.admit([check], now)
-        if verdict.admitted:
-            starts.append(now)
-        else:
-            now += verdict.wait
-    assert starts[:2] == [0.0, 0.0]
-    assert starts[2] == pytest.approx(1.1, abs=0.01)  # two a second
-    assert starts[5] == pytest.approx(60.0, abs=0.01)  # five a minute: the sixth waits for the first
-    for start in starts:
-        assert sum(1 for s in starts if start <= s < start + 1.1) <= 2
-
-
-def test_a_fixed_day_window_ends_at_utc_midnight() -> None:
+def test_a_fixed_day_counts_from_zero_after_utc_midnight() -> None:
     windows = MemoryBackend()
     day = Check("tenant-a:day", ((2, 86_400.0),), fixed=True)
     evening = datetime(2026, 3, 2, 23, 59, 58, tzinfo=UTC).timestamp()
-    assert windows.admit([day], evening).admitted
-    assert windows.admit([day], evening + 1).admitted
-    refused = windows.admit([day], evening + 1)
-    assert refused.wait == pytest.approx(1.0, abs=0.01)  # until midnight, not a day after the first call
+    windows.record([day], evening)
+    windows.record([day], evening + 1)
+    assert windows.counts(day, evening + 1) == [2]
     assert windows.admit([day], evening + 2).admitted
-    assert windows.counts(day, evening + 2) == [1]  # the new day counts from zero
+    assert windows.counts(day, evening + 2) == [1]
 
 
 def test_a_refused_call_is_counted_nowhere_and_check_counts_nothing() -> None:

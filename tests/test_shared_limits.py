@@ -1,6 +1,7 @@
 """Ledger limits shared by every process, on PostgreSQL and on Redis (connector/ratelimits).
 
-The backends' window arithmetic and in-flight leases, then real processes: three syncs of three Xero firms
+The backends' window arithmetic (asked of the in-process backend too: its answers must be theirs) and
+in-flight leases, then real processes: three syncs of three Xero firms
 of one app against a sandbox whose app-wide minute is lowered keep under it together (the sandbox refuses
 none), and two syncs of one QuickBooks company keep its per-realm limits (again none refused).
 """
@@ -13,6 +14,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -32,6 +34,7 @@ from connector.config import LimitsSettings, Settings
 from connector.model import Tenant
 from connector.oauth import TokenVault, load_key
 from connector.ratelimits import Backend, Check
+from connector.ratelimits.memory import MemoryBackend
 from connector.ratelimits.pgstore import PostgresBackend
 from connector.ratelimits.redisstore import RedisBackend
 from connector.store import Store
@@ -66,15 +69,19 @@ def prefix() -> Iterator[str]:
         pass
 
 
+@contextmanager
+def _postgresql_schema() -> Iterator[str]:
+    if not PG_URL:
+        pytest.skip("PostgreSQL: set CCM_TEST_DATABASE_URL to run the shared-limits tests on it (CI does)")
+    with pg_schema(PG_URL) as url:
+        yield url
+
+
 @pytest.fixture(params=["postgresql", "redis"])
 def where(request: pytest.FixtureRequest, prefix: str) -> Iterator[dict[str, str]]:
     """The shared backend's settings (CCM_* names): a PostgreSQL schema of its own, or Redis with `prefix`."""
     if request.param == "postgresql":
-        if not PG_URL:
-            pytest.skip(
-                "PostgreSQL: set CCM_TEST_DATABASE_URL to run the shared-limits tests on it (CI does)"
-            )
-        with pg_schema(PG_URL) as url:
+        with _postgresql_schema() as url:
             yield {"CCM_DATABASE_URL": url, "CCM_LIMITS__PREFIX": prefix}
         return
     _redis_or_skip()
@@ -83,6 +90,7 @@ def where(request: pytest.FixtureRequest, prefix: str) -> Iterator[dict[str, str
 
 @pytest.fixture
 def backend(where: dict[str, str]) -> Iterator[Backend]:
+    """A shared backend, from the settings `where` names."""
     prefix = where["CCM_LIMITS__PREFIX"]
     made: Backend = (
         RedisBackend(REDIS_URL, prefix)
@@ -93,24 +101,44 @@ def backend(where: dict[str, str]) -> Iterator[Backend]:
     made.close()
 
 
+@pytest.fixture(params=["memory", "postgresql", "redis"])
+def windows(request: pytest.FixtureRequest, prefix: str) -> Iterator[Backend]:
+    """Every backend that counts windows, the in-process one too (the pacers without a shared store, and the
+    sandboxes, count in it): each must give the same answers to the same questions."""
+    made: Backend
+    if request.param == "memory":
+        made = MemoryBackend()
+    elif request.param == "redis":
+        _redis_or_skip()
+        made = RedisBackend(REDIS_URL, prefix)
+    else:
+        with _postgresql_schema() as url:
+            made = PostgresBackend(url, prefix)
+            yield made
+            made.close()
+        return
+    yield made
+    made.close()
+
+
 # ---- the backends' arithmetic -------------------------------------------------------------------------------
-def test_a_sliding_window_admits_its_limit_then_waits_for_the_oldest_start_to_leave(backend: Backend) -> None:
+def test_a_sliding_window_admits_its_limit_then_waits_for_the_oldest_start_to_leave(windows: Backend) -> None:
     check = Check("tenant-a:minute", ((3, 60.0),))
-    assert [backend.admit([check], 1000.0).admitted for _ in range(3)] == [True, True, True]
-    refused = backend.admit([check], 1010.0)
+    assert [windows.admit([check], 1000.0).admitted for _ in range(3)] == [True, True, True]
+    refused = windows.admit([check], 1010.0)
     assert refused.key == "tenant-a:minute"
     assert refused.wait == pytest.approx(50.0, abs=0.01)  # the first start leaves the window at 1060
-    assert not backend.admit([check], 1059.9).admitted
-    assert backend.admit([check], 1010.0 + refused.wait).admitted
-    assert backend.admit([Check("tenant-b:minute", ((3, 60.0),))], 1010.0).admitted  # keys are apart
+    assert not windows.admit([check], 1059.9).admitted
+    assert windows.admit([check], 1010.0 + refused.wait).admitted
+    assert windows.admit([Check("tenant-b:minute", ((3, 60.0),))], 1010.0).admitted  # keys are apart
 
 
-def test_a_call_must_fit_the_second_and_the_minute_of_its_key(backend: Backend) -> None:
+def test_a_call_must_fit_the_second_and_the_minute_of_its_key(windows: Backend) -> None:
     check = Check("realm", ((2, 1.1), (5, 60.0)))
     starts: list[float] = []
     now = 0.0
     while len(starts) < 6:
-        verdict = backend.admit([check], now)
+        verdict = windows.admit([check], now)
         if verdict.admitted:
             starts.append(now)
         else:
@@ -122,21 +150,21 @@ def test_a_call_must_fit_the_second_and_the_minute_of_its_key(backend: Backend) 
         assert sum(1 for s in starts if start <= s < start + 1.1) <= 2
 
 
-def test_a_fixed_day_window_ends_at_utc_midnight(backend: Backend) -> None:
+def test_a_fixed_day_window_ends_at_utc_midnight(windows: Backend) -> None:
     day = Check("tenant-a:day", ((2, 86_400.0),), fixed=True)
     evening = datetime(2026, 3, 2, 23, 59, 58, tzinfo=UTC).timestamp()
-    assert backend.admit([day], evening).admitted
-    assert backend.admit([day], evening + 1).admitted
-    refused = backend.admit([day], evening + 1)
+    assert windows.admit([day], evening).admitted
+    assert windows.admit([day], evening + 1).admitted
+    refused = windows.admit([day], evening + 1)
     assert refused.wait == pytest.approx(1.0, abs=0.01)  # until midnight, not a day after the first call
-    assert backend.admit([day], evening + 2).admitted
+    assert windows.admit([day], evening + 2).admitted
 
 
-def test_a_refused_check_names_its_key_and_every_check_must_fit(backend: Backend) -> None:
+def test_a_refused_check_names_its_key_and_every_check_must_fit(windows: Backend) -> None:
     tenant, app = Check("t1:minute", ((5, 60.0),)), Check("app:minute", ((2, 60.0),))
-    assert backend.admit([tenant, app], 0.0).admitted
-    assert backend.admit([Check("t2:minute", ((5, 60.0),)), app], 0.0).admitted
-    refused = backend.admit([Check("t3:minute", ((5, 60.0),)), app], 1.0)
+    assert windows.admit([tenant, app], 0.0).admitted
+    assert windows.admit([Check("t2:minute", ((5, 60.0),)), app], 0.0).admitted
+    refused = windows.admit([Check("t3:minute", ((5, 60.0),)), app], 1.0)
     assert refused.key == "app:minute"
     assert refused.wait == pytest.approx(59.0, abs=0.01)
 
