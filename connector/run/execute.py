@@ -35,6 +35,7 @@ from connector.run.plan import Context
 from connector.run.senders.attempt import Attempts, Outcome, Stop
 from connector.run.senders.compose import Composer, Draft, view
 from connector.run.senders.ledger_writes import LedgerWriter
+from connector.run.senders.mailing import Mailing
 from connector.run.senders.notices import NoticeSender, attention
 from connector.run.senders.reminders import CONTACTING, ReminderSender, sent_notes
 from connector.run.senders.smtp import Mailer
@@ -86,20 +87,10 @@ class Executor:
         with self.store.begin() as conn:
             out.unknown.extend(outbox.recover(conn, self.tenant_id, now))
         try:
-            reminders = ReminderSender(
-                self.store,
-                self.settings,
-                self.ctx,
-                self.ledger,
-                self.mode,
-                attempts,
-                self.composer,
-                self._mailer,
-            )
+            mailing = Mailing(self.store, self.settings, self.ctx, attempts, self.composer, self._mailer)
+            reminders = ReminderSender(mailing, self.ledger, self.mode)
             reminders.run(now, resync, basis if resync is None else None)
-            StatementSender(self.store, self.settings, self.ctx, attempts, self.composer, self._mailer).run(
-                now
-            )
+            StatementSender(mailing).run(now)
             if self.ledger is not None:
                 LedgerWriter(self.store, self.tenant_id, self.ledger, attempts).run(now)
             self._attention(now)  # before the notices: telling the firm goes out with them

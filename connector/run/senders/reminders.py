@@ -19,18 +19,15 @@ import structlog
 from sqlalchemy import Connection
 
 from connector import envelope, outbox
-from connector.config import Settings
 from connector.ledger import Fatal, Ledger
 from connector.outbox import Action, Mode
 from connector.payloads import Kind, NotePayload, ReminderPayload, lines_of
 from connector.reconcile import Basis, Snapshot
 from connector.rules.dunning import Reminder
 from connector.run import extras
-from connector.run.plan import Context, actions_for, evaluate_tenant, why_not
-from connector.run.senders.attempt import Attempts, next_day
-from connector.run.senders.compose import Composer
-from connector.run.senders.smtp import Mailer
-from connector.store import Store
+from connector.run.plan import actions_for, evaluate_tenant, why_not
+from connector.run.senders.attempt import next_day
+from connector.run.senders.mailing import Mailing, MailSender
 from connector.sync import SyncResult
 
 log = structlog.get_logger(__name__)
@@ -59,30 +56,15 @@ def sent_notes(
     return notes
 
 
-class ReminderSender:
+class ReminderSender(MailSender):
     """Sends one tenant's due reminders and call tasks in one execution."""
 
-    def __init__(
-        self,
-        store: Store,
-        settings: Settings,
-        ctx: Context,
-        ledger: Ledger | None,
-        mode: Mode,
-        attempts: Attempts,
-        composer: Composer,
-        mailer: Mailer,
-    ) -> None:
-        self.store = store
-        self.settings = settings
-        self.ctx = ctx
+    def __init__(self, mailing: Mailing, ledger: Ledger | None, mode: Mode) -> None:
+        super().__init__(mailing)
         self.ledger = ledger
         self.mode = mode
-        self.attempts = attempts
-        self.composer = composer
-        self.mailer = mailer
-        self.tenant_id = ctx.tenant.id
-        self.out = attempts.out
+        self.tenant_id = mailing.ctx.tenant.id
+        self.out = mailing.attempts.out
 
     def _due(self, now: datetime) -> list[Action]:
         with self.store.read() as conn:

@@ -8,34 +8,13 @@ from datetime import datetime
 from functools import partial
 
 from connector import envelope, outbox
-from connector.config import Settings
 from connector.outbox import Action
 from connector.payloads import Kind, StatementPayload
-from connector.run.plan import Context
-from connector.run.senders.attempt import Attempts
-from connector.run.senders.compose import Composer
-from connector.run.senders.smtp import Mailer
-from connector.store import Store
+from connector.run.senders.mailing import MailSender
 
 
-class StatementSender:
+class StatementSender(MailSender):
     """Sends one tenant's due statements in one execution."""
-
-    def __init__(
-        self,
-        store: Store,
-        settings: Settings,
-        ctx: Context,
-        attempts: Attempts,
-        composer: Composer,
-        mailer: Mailer,
-    ) -> None:
-        self.store = store
-        self.settings = settings
-        self.ctx = ctx
-        self.attempts = attempts
-        self.composer = composer
-        self.mailer = mailer
 
     def run(self, now: datetime) -> None:
         with self.store.read() as conn:
