@@ -254,10 +254,12 @@ def _connect(sandbox: Sandbox, settings: Any, store: Any, prefix: str, now: Any)
     ids = [f"{prefix[0].lower()}{i:05d}" for i in range(len(wanted))]
     if sandbox.ledger == "xero":
         from adapters.xero import connect, flow
+        from adapters.xero.settings import xero_settings
         from connector.flow import save_grant
 
-        auth = connect.begin(settings.xero)
-        code = connect.consent_code(auth, settings.xero)
+        xero = xero_settings(settings)
+        auth = connect.begin(xero)
+        code = connect.consent_code(auth, xero)
         grant = flow.exchange(settings, {"code": code}, auth.code_verifier, now())
         by_name = {c.name: c for c in grant.choices}
         for tenant_id, (name, _) in zip(ids, wanted, strict=True):
@@ -267,19 +269,19 @@ def _connect(sandbox: Sandbox, settings: Any, store: Any, prefix: str, now: Any)
     import requests
 
     from adapters.quickbooks import auth as qbo_auth
+    from adapters.quickbooks.settings import quickbooks_settings
     from connector.store.tenants import save_tenant
 
+    qbo = quickbooks_settings(settings)
     http = requests.Session()
     http.verify, http.trust_env = sandbox.ca, False
     for tenant_id, (name, realm) in zip(ids, wanted, strict=True):
-        url = qbo_auth.authorization_url(settings.quickbooks, f"s{tenant_id}") + f"&realmId={realm}"
+        url = qbo_auth.authorization_url(qbo, f"s{tenant_id}") + f"&realmId={realm}"
         answer = http.get(url, allow_redirects=False, timeout=30)
         callback = parse_qs(urlparse(answer.headers["location"]).query)
         with store.begin() as conn:
             save_tenant(conn, Tenant(tenant_id, name, "quickbooks", "GBP", "Europe/London", "GB", FIRST))
-        qbo_auth.complete(
-            settings.quickbooks, store, vault, tenant_id, callback["code"][0], callback["realmId"][0]
-        )
+        qbo_auth.complete(qbo, store, vault, tenant_id, callback["code"][0], callback["realmId"][0])
     return ids
 
 

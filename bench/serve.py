@@ -30,7 +30,7 @@ from typing import Any
 import requests
 from sqlalchemy import func, select
 
-from adapters.xero.settings import XeroSettings
+from adapters.xero.settings import XeroSettings, xero_settings
 from connector.clock import Clock
 from connector.config import Settings
 from connector.model import Tenant
@@ -85,10 +85,10 @@ def _connect(settings: Settings, store: Store, orgs: int) -> None:
     from adapters.xero import connect, flow
     from connector.flow import save_grant
 
-    auth = connect.begin(settings.xero)
+    auth = connect.begin(xero_settings(settings))
     grant = flow.exchange(
         settings,
-        {"code": connect.consent_code(auth, settings.xero)},
+        {"code": connect.consent_code(auth, xero_settings(settings))},
         auth.code_verifier,
         Clock.parse(settings.serve.clock).now(),
     )

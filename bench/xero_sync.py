@@ -25,7 +25,7 @@ from typing import Any
 from adapters.xero import connect
 from adapters.xero.ledger import XeroLedger
 from adapters.xero.pull import PAGE_SIZE
-from adapters.xero.settings import XeroSettings
+from adapters.xero.settings import XeroSettings, xero_settings
 from connector import ledger as registry
 from connector.config import Settings
 from connector.logs import configure
@@ -79,9 +79,9 @@ def _settings(sandbox: SandboxProcess, home: Path, *, pacing: bool = True) -> Se
 
 
 def _connect(settings: Settings, store: Store) -> Tenant:
-    auth = connect.begin(settings.xero)
+    auth = connect.begin(xero_settings(settings))
     tokens, orgs = connect.complete(
-        settings.xero, connect.consent_code(auth, settings.xero), auth.code_verifier
+        xero_settings(settings), connect.consent_code(auth, xero_settings(settings)), auth.code_verifier
     )
     tenant = Tenant("bench", "Bench firm", "xero")
     from connector.oauth import TokenVault

@@ -240,17 +240,6 @@ class Settings(_Section):
         self.ledgers[name] = made  # the defaults, made once (the dict is this object's own)
         return made
 
-    def __getattr__(self, name: str) -> Any:
-        """`settings.xero` is `settings.ledger("xero")`: a ledger's section under its own name (untyped: an
-        adapter reads its own typed, with `connector.ledger.ledger_settings`)."""
-        ledgers = self.__dict__.get("ledgers")
-        if ledgers is not None and not name.startswith("_"):
-            from connector import ledger as registry
-
-            if name in ledgers or name in registry.names():
-                return self.ledger(name)
-        return super().__getattr__(name)  # type: ignore[misc]  # pydantic's, for private attributes
-
     @model_validator(mode="after")
     def _limits_backend(self) -> Settings:
         url = self.database_url or ""

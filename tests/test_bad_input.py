@@ -29,8 +29,10 @@ from sqlalchemy.engine import make_url
 
 from adapters.quickbooks import auth as qbo_auth
 from adapters.quickbooks import webhooks as qbo_webhooks
+from adapters.quickbooks.settings import quickbooks_settings
 from adapters.xero import connect as xero_connect
 from adapters.xero import webhooks as xero_webhooks
+from adapters.xero.settings import xero_settings
 from connector import creditcontrol as credit
 from connector.config import ConfigError, load_settings
 from connector.ledger import Change, Fatal, Rejected
@@ -420,13 +422,13 @@ def test_a_missing_ca_bundle_is_said_at_use_as_a_fatal_setting_problem(tmp_path:
         "CCM_QUICKBOOKS__CA_BUNDLE": str(bundle),
     }
     settings = load_settings(None, env)
-    assert xero_connect.verify(settings.xero) == str(bundle)
+    assert xero_connect.verify(xero_settings(settings)) == str(bundle)
     bundle.unlink()
-    assert load_settings(None, env).xero.ca_bundle == bundle
+    assert xero_settings(load_settings(None, env)).ca_bundle == bundle
     with pytest.raises(Fatal, match=rf"^xero\.ca_bundle: no such file: '{bundle}'$") as xero:
-        xero_connect.verify(settings.xero)
+        xero_connect.verify(xero_settings(settings))
     with pytest.raises(Fatal, match=rf"^quickbooks\.ca_bundle: no such file: '{bundle}'$") as qbo:
-        qbo_auth.verify(settings.quickbooks)
+        qbo_auth.verify(quickbooks_settings(settings))
     assert isinstance(xero.value, ConfigError) and isinstance(qbo.value, ConfigError)  # exit 2 in the CLI
 
 

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from adapters.quickbooks import sandbox as qbo_sandbox
+from adapters.quickbooks.settings import quickbooks_settings
 from adapters.sandbox.generator import generate
+from adapters.xero.settings import xero_settings
 from connector import health
 from connector.config import HealthSettings, Settings
 from connector.ledger import Usage
@@ -148,7 +150,7 @@ def test_quickbooks_hard_expiry_is_seen_after_five_years_of_refreshes(
         from adapters.quickbooks import auth
 
         vault = TokenVault(store, load_key(settings), lambda: datetime.now(UTC))
-        refresh = auth.refresher(settings.quickbooks)
+        refresh = auth.refresher(quickbooks_settings(settings))
         for step in [99] * 18 + [18]:  # every refresh rolls the grant 100 days on, never past five years
             fixed.advance(timedelta(days=step).total_seconds())
             vault.refresh(tenant.id, refresh, force=True)
@@ -196,7 +198,7 @@ def test_the_day_limit_xero_reports_reaches_the_health_check(tmp_path: Path, sto
         settings = settings_for(side, tmp_path / "data", inbox)
         settings = settings.model_copy(update={
             "health": HealthSettings(day_limit_warn_percent=90),
-            "ledgers": {"xero": settings.xero.model_copy(update={"day_limit": 40})},
+            "ledgers": {"xero": xero_settings(settings).model_copy(update={"day_limit": 40})},
         })  # fmt: skip
         tenant = connected(side, settings, store)
         night = run_night(store, settings, tenant.id, now=clock.NOW)

@@ -10,6 +10,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import Connection
 
 from connector import lease
 from connector.store import Store
@@ -35,14 +36,18 @@ def test_release_lets_the_next_holder_in(store: Store):
     assert lease.acquire(store, "acme", "b", NOW).holder == "b"
 
 
-def test_a_holder_that_releases_while_we_look_leaves_the_lease_free(store: Store, monkeypatch):
+def test_a_holder_that_releases_while_we_look_leaves_the_lease_free(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """On PostgreSQL another process's release can land between our failed attempt and our look at the
     holder (read committed): the lease is free then, so acquire tries again instead of failing to name one."""
     lease.acquire(store, "acme", "a", NOW)
     real_try = lease._try
     released: list[str] = []
 
-    def release_after_the_attempt(conn, tenant_id, holder, now, ttl):  # type: ignore[no-untyped-def]
+    def release_after_the_attempt(
+        conn: Connection, tenant_id: str, holder: str, now: datetime, ttl: timedelta
+    ) -> bool:
         taken = real_try(conn, tenant_id, holder, now, ttl)
         if not taken and not released:
             conn.execute(lease.delete(lease.run_leases).where(lease.run_leases.c.holder == "a"))

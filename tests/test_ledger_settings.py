@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.quickbooks.settings import QuickBooksSettings
+from adapters.quickbooks.settings import QuickBooksSettings, quickbooks_settings
 from adapters.xero.settings import XeroSettings, xero_settings
 from connector.config import ConfigError, Settings, load_settings
 
@@ -22,19 +22,19 @@ def test_both_spellings_are_the_same_section_and_the_new_one_wins_a_key_given_tw
     assert xero_settings(load(tmp_path, '[xero]\nclient_id = "old"\n')).client_id == "old"
     assert xero_settings(load(tmp_path, '[ledgers.xero]\nclient_id = "new"\n')).client_id == "new"
     both = load(tmp_path, '[xero]\nclient_id = "old"\nday_limit = 1000\n[ledgers.xero]\nclient_id = "new"\n')
-    assert (both.xero.client_id, both.xero.day_limit) == ("new", 1000)
+    assert (xero_settings(both).client_id, xero_settings(both).day_limit) == ("new", 1000)
     assert isinstance(both.ledger("xero"), XeroSettings)
 
 
 def test_sections_not_given_are_the_models_defaults(tmp_path: Path) -> None:
     settings = load(tmp_path, "")
     assert settings.ledger("quickbooks") == QuickBooksSettings()
-    assert settings.quickbooks.minor_version == 75
+    assert quickbooks_settings(settings).minor_version == 75
 
 
 def test_the_environment_sets_either_spelling(tmp_path: Path) -> None:
     settings = load(tmp_path, "", {"CCM_XERO__CLIENT_ID": "a", "CCM_LEDGERS__QUICKBOOKS__CLIENT_ID": "b"})
-    assert (settings.xero.client_id, settings.quickbooks.client_id) == ("a", "b")
+    assert (xero_settings(settings).client_id, quickbooks_settings(settings).client_id) == ("a", "b")
 
 
 @pytest.mark.parametrize(
@@ -73,12 +73,12 @@ def test_a_bad_value_is_one_line_naming_where_it_came_from(
 
 def test_settings_made_in_code_take_either_spelling_and_a_model_or_a_table() -> None:
     """What a ccm.toml gives, given in code: the typed spelling is `ledgers={"xero": XeroSettings(...)}`."""
-    assert Settings(xero=XeroSettings(client_id="z")).xero.client_id == "z"  # type: ignore[call-arg]
-    assert Settings(ledgers={"xero": {"client_id": "y"}}).xero.client_id == "y"  # type: ignore[dict-item]
+    assert xero_settings(Settings(xero=XeroSettings(client_id="z"))).client_id == "z"  # type: ignore[call-arg]
+    assert xero_settings(Settings(ledgers={"xero": {"client_id": "y"}})).client_id == "y"  # type: ignore[dict-item]
     with pytest.raises(ValueError, match=r"xero\.day_limit: must be at least 1"):
         Settings(ledgers={"xero": {"day_limit": 0}})  # type: ignore[dict-item]
     with pytest.raises(AttributeError):
-        _ = Settings().no_such_setting
+        _ = Settings().no_such_setting  # type: ignore[attr-defined]
 
 
 def test_the_example_settings_file_names_every_ledger_setting_with_its_default() -> None:

@@ -37,6 +37,7 @@ from adapters.xero import connect as xero_connect
 from adapters.xero import sandbox as xero_sandbox
 from adapters.xero.sandbox.identity import Access, Identity
 from adapters.xero.settings import XeroSettings
+from adapters.xero.settings import xero_settings as xero_section
 from connector.config import Settings
 from connector.lease import acquire, renew
 from connector.ledger import Retriable
@@ -130,9 +131,9 @@ def connected(
     handle: xero_sandbox.XeroSandbox, store: Store, settings: Settings, tenants: tuple[str, ...] = ("acme",)
 ) -> TokenVault:
     """One consent through the sandbox, saved for each of `tenants` (as one grant when several), expired."""
-    auth = xero_connect.begin(settings.xero)
-    code = xero_connect.consent_code(auth, settings.xero)
-    tokens, orgs = xero_connect.complete(settings.xero, code, auth.code_verifier, datetime.now(UTC))
+    auth = xero_connect.begin(xero_section(settings))
+    code = xero_connect.consent_code(auth, xero_section(settings))
+    tokens, orgs = xero_connect.complete(xero_section(settings), code, auth.code_verifier, datetime.now(UTC))
     vault = TokenVault(store, load_key(settings))
     grant = "consent-1" if len(tenants) > 1 else None
     for name in tenants:
@@ -143,7 +144,7 @@ def connected(
 
 
 def refresher(settings: Settings) -> Callable[[TokenSet], TokenSet]:
-    renew: Callable[[TokenSet], TokenSet] = xero_connect.refresher(settings.xero)
+    renew: Callable[[TokenSet], TokenSet] = xero_connect.refresher(xero_section(settings))
     return renew
 
 
@@ -322,8 +323,8 @@ def test_two_processes_refreshing_one_grant_make_one_call_share_its_answer_and_w
     endpoint.delay, endpoint.on_arrival = 1.5, arrival
     ctx = multiprocessing.get_context("spawn")
     ready, go, answers = ctx.Semaphore(0), ctx.Event(), ctx.Queue()
-    assert settings.xero.client_secret is not None
-    xero_args = {"client_id": settings.xero.client_id, "client_secret": settings.xero.client_secret,
+    assert xero_section(settings).client_secret is not None
+    xero_args = {"client_id": xero_section(settings).client_id, "client_secret": xero_section(settings).client_secret,
                  "identity_url": xero.base_url, "ca_bundle": str(xero.ca_path)}  # fmt: skip
     key = load_key(settings)
     workers = [
@@ -378,8 +379,8 @@ def test_a_refresher_that_dies_between_the_answer_and_the_commit_costs_nothing(
     settings = xero_settings(xero, tmp_path)
     vault = connected(xero, store, settings)
     old = vault.get("acme")
-    assert old is not None and settings.xero.client_secret is not None
-    xero_args = {"client_id": settings.xero.client_id, "client_secret": settings.xero.client_secret,
+    assert old is not None and xero_section(settings).client_secret is not None
+    xero_args = {"client_id": xero_section(settings).client_id, "client_secret": xero_section(settings).client_secret,
                  "identity_url": xero.base_url, "ca_bundle": str(xero.ca_path)}  # fmt: skip
     answer = tmp_path / "answer"
     died = multiprocessing.get_context("spawn").Process(
@@ -398,7 +399,7 @@ def test_a_refresher_that_dies_between_the_answer_and_the_commit_costs_nothing(
     assert len(endpoint.answers) == 2
     assert got.refresh_token == lost == endpoint.answers[1]["refresh_token"]
     assert vault.get("acme") == got
-    assert xero_connect.connections(settings.xero, got, datetime.now(UTC))
+    assert xero_connect.connections(xero_section(settings), got, datetime.now(UTC))
 
 
 def test_a_rotation_that_cannot_be_stored_is_not_used_and_the_next_refresh_recovers_it(

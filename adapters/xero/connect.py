@@ -3,7 +3,7 @@
 `begin` gives the URL to send the person to; `complete` trades the code for tokens and lists the
 organisations they granted; `choose` picks one; `save` records the tenant's connection and stores its
 tokens in the encrypted vault. Both scope sets are supported: the broad one and the granular one that apps
-created from March 2026 must use (settings.xero.granular_scopes).
+created from March 2026 must use (`granular_scopes` in its settings).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from adapters.sandbox.records import GenPhone
 from adapters.xero import connect
 from adapters.xero.pull import ENDPOINTS
 from adapters.xero.sandbox import XeroSandbox, start
-from adapters.xero.settings import XeroSettings
+from adapters.xero.settings import XeroSettings, xero_settings
 from adapters.xero.webhooks import SIGNATURE_HEADER, signature
 from connector import ledger as registry
 from connector.config import Settings
@@ -112,9 +112,11 @@ class XeroHarness:
         self._server.server_close()
 
     def connect(self) -> Tenant:
-        auth = connect.begin(self.settings.xero)
-        code = connect.consent_code(auth, self.settings.xero)
-        tokens, orgs = connect.complete(self.settings.xero, code, auth.code_verifier, self.clock.now())
+        auth = connect.begin(xero_settings(self.settings))
+        code = connect.consent_code(auth, xero_settings(self.settings))
+        tokens, orgs = connect.complete(
+            xero_settings(self.settings), code, auth.code_verifier, self.clock.now()
+        )
         connect.save(self.store, self.vault, self.tenant, connect.choose(orgs), tokens)
         return self.tenant
 

@@ -16,12 +16,12 @@ import requests
 
 from adapters.quickbooks import auth as qbo_auth
 from adapters.quickbooks import sandbox as qbo_sandbox
-from adapters.quickbooks.settings import QuickBooksSettings
+from adapters.quickbooks.settings import QuickBooksSettings, quickbooks_settings
 from adapters.quickbooks.writeback import HOLD_MARKER
 from adapters.sandbox.generator import generate
 from adapters.xero import connect as xero_connect
 from adapters.xero import sandbox as xero_sandbox
-from adapters.xero.settings import XeroSettings
+from adapters.xero.settings import XeroSettings, xero_settings
 from connector.config import Settings, SmtpSettings
 from connector.model import Tenant
 from connector.oauth import TokenVault, new_state
@@ -73,8 +73,8 @@ class XeroSide:
                             identity_url=h.base_url, api_url=h.base_url, ca_bundle=h.ca_path)  # fmt: skip
 
     def connect(self, settings: Settings, store: Store, tenant: Tenant) -> None:
-        authorization = xero_connect.begin(settings.xero)
-        code = xero_connect.consent_code(authorization, settings.xero)
+        authorization = xero_connect.begin(xero_settings(settings))
+        code = xero_connect.consent_code(authorization, xero_settings(settings))
         xero_connect.connect_with_code(settings, store, tenant, code, authorization.code_verifier)
 
 
@@ -137,14 +137,16 @@ class QuickBooksSide:
 
     def connect(self, settings: Settings, store: Store, tenant: Tenant) -> None:
         state = new_state()
-        url = qbo_auth.authorization_url(settings.quickbooks, state)
+        url = qbo_auth.authorization_url(quickbooks_settings(settings), state)
         answer = requests.get(url, allow_redirects=False, verify=str(self.handle.ca_path), timeout=30)
         query = parse_qs(urlparse(answer.headers["location"]).query)
         assert query["state"] == [state], "the consent redirect must carry our state back"
         with store.begin() as conn:
             save_tenant(conn, tenant)
         vault = TokenVault.open(store, settings)
-        qbo_auth.complete(settings.quickbooks, store, vault, tenant.id, query["code"][0], query["realmId"][0])
+        qbo_auth.complete(
+            quickbooks_settings(settings), store, vault, tenant.id, query["code"][0], query["realmId"][0]
+        )
 
 
 Side = XeroSide | QuickBooksSide

@@ -31,6 +31,7 @@ from adapters.sandbox.generator import Firm, FirmSize, generate
 from connector import invites
 from connector.clock import Clock
 from connector.config import load_settings
+from connector.flow import flow
 from connector.store import Store
 from connector.store.schema import nights, sync_runs
 from connector.store.tenants import UnknownTenant, get_tenant
@@ -279,7 +280,7 @@ def quick_invite(env: dict[str, str], ledger: str, tenant: str, **fields: str) -
             token = invites.create(conn, tenant, ledger, new, datetime.now(UTC), timedelta(hours=1), "test")
     finally:
         store.close()
-    return invites.link(getattr(settings, ledger).redirect_uri, ledger, token)
+    return invites.link(flow(ledger).redirect_uri(settings), ledger, token)
 
 
 def follow(

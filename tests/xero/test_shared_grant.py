@@ -17,7 +17,7 @@ from adapters.sandbox.generator import FirmSize, generate
 from adapters.xero import connect as xero_connect
 from adapters.xero import flow
 from adapters.xero import sandbox as xero_sandbox
-from adapters.xero.settings import XeroSettings
+from adapters.xero.settings import XeroSettings, xero_settings
 from connector.config import Settings
 from connector.flow import Choice, save_grant
 from connector.model import ConnectionState, Tenant
@@ -51,8 +51,8 @@ def _settings(handle, tmp_path: Path) -> Settings:
 
 def _consented(xero, store: Store, settings: Settings) -> tuple[TokenVault, list[Choice]]:
     """One consent through the sandbox; each organisation saved as a tenant named after it (north, south)."""
-    auth = xero_connect.begin(settings.xero)
-    grant = flow.exchange(settings, {"code": xero_connect.consent_code(auth, settings.xero)}, auth.code_verifier,
+    auth = xero_connect.begin(xero_settings(settings))
+    grant = flow.exchange(settings, {"code": xero_connect.consent_code(auth, xero_settings(settings))}, auth.code_verifier,
                           xero.clock.now())  # fmt: skip
     vault = TokenVault(store, load_key(settings), xero.clock.now)
     for choice in grant.choices:
@@ -103,7 +103,9 @@ def test_disconnecting_one_organisation_keeps_the_consent_for_the_other(xero, st
     assert said == "its organisation was removed from a consent south still use"
     tokens = vault.get("south")
     assert tokens is not None
-    remaining = {o.tenant_id for o in xero_connect.connections(settings.xero, tokens, xero.clock.now())}
+    remaining = {
+        o.tenant_id for o in xero_connect.connections(xero_settings(settings), tokens, xero.clock.now())
+    }
     assert north_org not in remaining and len(remaining) == 1
     assert _sync(store, settings, "south", xero.clock).outcome == "ok"
     assert vault.sharing("south") == []

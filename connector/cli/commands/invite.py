@@ -75,7 +75,7 @@ def invite(
     if ledger is None:
         raise UsageProblem("--ledger: say which ledger the new tenant is on (xero or quickbooks)")
     try:
-        flow(ledger)
+        connecting = flow(ledger)
     except (LookupError, NoFlow) as exc:
         raise UsageProblem(f"--ledger: {exc}") from None
     try:
@@ -91,7 +91,7 @@ def invite(
             raise tenant_problem(exc) from None
     with store.begin() as conn:
         token = invites.create(conn, tenant, ledger, new, now, life, f"cli:{_user()}")
-    redirect = getattr(settings, ledger).redirect_uri
+    redirect = connecting.redirect_uri(settings)
     what = f"connect tenant {tenant} ({known.name})" if known else f"connect a new tenant {tenant}"
     until = f"{now + life:%Y-%m-%d %H:%M} UTC"
     out.print(f"A link to {what} to {ledger}, usable once until {until}:", markup=False)
