@@ -8,10 +8,11 @@ import socket
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from connector import health
 from connector.config import CreditSettings, HealthSettings, RatesSettings, Settings
@@ -340,8 +341,22 @@ def test_one_firm_can_be_checked_alone(store: Store, tmp_path: Path):
     with store.begin() as conn:
         save_tenant(conn, Tenant("beta", "Beta Ltd", "scripted"))
         save_connection(conn, Connection("beta", "scripted", "org-2"))
-    assert list(refresh.check(store, uk("uk", tmp_path), NOW, "beta")) == ["beta"]
+    read: list[str] = []
+    listen = partial(_tenants_read, read)
+    event.listen(store.engine, "before_cursor_execute", listen)
+    try:
+        assert list(refresh.check(store, uk("uk", tmp_path), NOW, "beta")) == ["beta"]
+        assert refresh.check(store, uk("uk", tmp_path), NOW, "gone") == {}  # no such firm: nothing to check
+    finally:
+        event.remove(store.engine, "before_cursor_execute", listen)
     assert open_kinds(store) == []  # acme's issue is not opened by beta's check
+    # each firm's night checks its own: reading every tenant there made a night cost more with every firm
+    assert read and all("WHERE tenants.tenant_id" in statement for statement in read), read
+
+
+def _tenants_read(read: list[str], conn: object, cursor: object, statement: str, *_: object) -> None:
+    if "FROM tenants" in statement:
+        read.append(" ".join(statement.split()))
 
 
 def test_a_disconnected_firm_is_not_checked(store: Store, tmp_path: Path):
