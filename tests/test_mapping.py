@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -85,6 +86,36 @@ def test_the_issue_example_names_file_key_path_and_problem(tmp_path):
     with pytest.raises(MappingFileError) as exc:
         load_mapping(DEFAULT, override, SCHEMA)
     assert str(exc.value) == f"{override}: invoices.fields.due_date: unknown source path 'DueDateX'"
+
+
+def test_an_unchanged_mapping_is_compiled_once_and_an_edit_is_read_at_the_next_load(tmp_path):
+    """Every night loads its firm's mapping: the same files give the same compiled mapping without reading
+    them again; an edited override (even of the same size and time) counts at once, and a broken edit fails on
+    every load until it is mended, never masked by what was compiled before."""
+    override = _write(tmp_path, "invoices:\n  fields:\n    number: {const: n/a}\n")
+    first = load_mapping(DEFAULT, override, SCHEMA)
+    assert load_mapping(DEFAULT, override, SCHEMA) is first
+    assert load_mapping(DEFAULT, override, None) is not first  # checked against another schema: its own
+
+    def edit(text: str) -> None:  # at once, and keeping the file's modification time: still seen
+        stamp = override.stat()
+        override.write_text(text)
+        os.utime(override, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+
+    edit("invoices:\n  fields:\n    number: {const: n/b}\n")  # the same size
+    second = load_mapping(DEFAULT, override, SCHEMA)
+    [record], _ = second.streams["invoices"].map_page([invoice("I1")])
+    assert isinstance(record, Invoice) and record.number == "n/b"
+    edit("invoices:\n  fields:\n    due_date: DueDateX\n")
+    for _ in range(2):
+        with pytest.raises(MappingFileError, match="unknown source path 'DueDateX'"):
+            load_mapping(DEFAULT, override, SCHEMA)
+    edit("invoices:\n  fields:\n    number: {const: n/c}\n")
+    [record], _ = load_mapping(DEFAULT, override, SCHEMA).streams["invoices"].map_page([invoice("I1")])
+    assert isinstance(record, Invoice) and record.number == "n/c"
+    override.unlink()
+    with pytest.raises(MappingFileError, match=r"override\.yaml"):
+        load_mapping(DEFAULT, override, SCHEMA)
 
 
 def test_an_override_merges_over_the_default(tmp_path):
