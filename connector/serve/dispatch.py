@@ -168,9 +168,9 @@ class Dispatcher:
             cool = SEND_COOLDOWN_S
         else:
             self.done = [*self.done[-49:], done]
-            if done.outcome == "busy":
+            if done.outcome == work.JobOutcome.BUSY:
                 cool = BUSY_COOLDOWN_S
-            elif task.kind == "send" or (task.kind == "sync" and done.outcome == "failed"):
+            elif task.kind == "send" or (task.kind == "sync" and done.outcome == work.JobOutcome.FAILED):
                 cool = SEND_COOLDOWN_S
         with self._lock:
             self._busy.pop(task.tenant_id, None)

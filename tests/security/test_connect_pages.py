@@ -88,6 +88,9 @@ def test_an_invite_to_reconnect_cannot_repoint_the_firm_at_another_organisation(
             details.returncode == 2
             and "--timezone: tenant 'acme' exists and keeps its details" in details.stderr
         )
+        unsaid = t.ccm("invite", "newfirm")  # a new tenant: which ledger? every installed one is named
+        assert unsaid.returncode == 2
+        assert "--ledger: say which ledger the new tenant is on (quickbooks or xero)" in unsaid.stderr
         link = invite(t.env, "xero", "acme")
         before = t.snapshot()
 

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from connector import invites
+from connector import ledger as ledgers
 from connector.cli.app import UsageProblem, app, out, state
 from connector.cli.options import (
     ContactOpt,
@@ -73,7 +74,9 @@ def invite(
             raise UsageProblem(f"--ledger: tenant {tenant!r} is on {known.ledger}, not {ledger}")
         ledger = known.ledger
     if ledger is None:
-        raise UsageProblem("--ledger: say which ledger the new tenant is on (xero or quickbooks)")
+        raise UsageProblem(
+            f"--ledger: say which ledger the new tenant is on ({' or '.join(ledgers.names())})"
+        )
     try:
         connecting = flow(ledger)
     except (LookupError, NoFlow) as exc:
