@@ -59,7 +59,7 @@ class XeroLedger:
                 ctx.external_id,
                 self.clock,
                 limits or Limits(day=self.xero.day_limit, app_minute=self.xero.app_minute_limit),
-                scope,
+                f"{scope}@{self.xero.api_url}",  # two sandboxes serving one org id are two ledgers
                 spacing=self.xero.pacing,
                 shared=backend_for(ctx.settings),
             ),

@@ -110,7 +110,8 @@ class Pacer:
     """The gates of one tenant (minute, day, in-flight) plus the app-wide gate it shares with other tenants.
 
     Gates live as long as the process and are shared by every Pacer of the same tenant on the same clock
-    (`scope` tells clocks apart: the real one, or one sandbox's), so two ledgers of one tenant pace together.
+    and API address (`scope` tells them apart: real time or one sandbox's clock, Xero or one sandbox), so two
+    ledgers of one tenant pace together.
     """
 
     _gates: ClassVar[dict[tuple[str, ...], Gate]] = {}
