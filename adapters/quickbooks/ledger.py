@@ -49,7 +49,7 @@ class QuickBooksLedger:
         """
         settings = context.settings
         qbo = quickbooks_settings(settings)
-        now, pacer, sleep = _time(context.services, context.external_id, qbo.api_url, backend_for(settings))
+        now, pacer, sleep = _time(context.services, context.external_id, qbo, backend_for(settings))
         vault = context.services.vault or TokenVault(context.services.store, load_key(settings), now)
         tokens = auth.VaultTokens(vault, context.tenant_id, auth.refresher(qbo, now), now)
         api = QboApi(context.external_id, qbo.api_url, qbo.minor_version, tokens, verify=auth.verify(qbo),
@@ -93,25 +93,28 @@ class QuickBooksLedger:
 
 
 def _time(
-    services: Services, realm: str, api_url: str, shared: Backend | None = None
-) -> tuple[Callable[[], datetime], Pacer | None, Callable[[float], None] | None]:
+    services: Services, realm: str, qbo: QuickBooksSettings, shared: Backend | None = None
+) -> tuple[Callable[[], datetime], Pacer, Callable[[float], None] | None]:
     """The clock QBO counts in (the services' clock, else real time), a pacer on it (counting in `shared`, the
     limits every process shares, when there is one), and how to wait on it.
 
     A process keeps one pacer per realm *at one API address*: two sandboxes that happen to serve the same
-    realm id are two companies with limits of their own (in production the address is always Intuit's)."""
+    realm id are two companies with limits of their own (in production the address is always Intuit's).
+    `qbo.pacing` false (a sandbox with limits off) keeps only the in-flight cap."""
     clocked = services.clocked()
     source = clocked.source
+    where = f"{realm}@{qbo.api_url}"
     if source is None:
         # wall time when shared: the shared windows are compared across processes and machines
         tick = time.time if shared is not None else time.monotonic
-        pacer = Pacer.for_realm(f"{realm}@{api_url}", clock=tick, shared=shared, key=realm)
+        pacer = Pacer.for_realm(where, clock=tick, shared=shared, key=realm, spacing=qbo.pacing)
         return clocked.now, pacer, None
     pacer = Pacer.for_realm(
-        f"{realm}@{api_url}@{id(source)}",
+        f"{where}@{id(source)}",
         clock=lambda: source.now().timestamp(),
         sleep=clocked.sleep,
         shared=shared,
         key=realm,
+        spacing=qbo.pacing,
     )
     return source.now, pacer, clocked.sleep

@@ -5,7 +5,9 @@ and fewer than `per_second` in the past `SECOND_WINDOW_S`, so no fixed window of
 can see more. The second's window is a little longer than a second: a request reaches QBO some milliseconds
 after it was admitted here, and those delays vary, so ten admissions a second apart could otherwise land
 within one second there. A semaphore caps the requests in flight. Batch requests also keep under 40 a
-minute (39 per 61 s, the same margin). One Pacer per realm per process, shared by every client of that realm.
+minute (39 per 61 s, the same margin). One Pacer per realm (and API address) per process, shared by every
+client of that realm. `quickbooks.pacing = false` keeps only the in-flight cap, against a sandbox with limits
+off (QuickBooks sends no remaining-calls headers to show whether it counts, as Xero does).
 The windows are counted in this process (connector/ratelimits/memory.py) or, with a shared backend, where
 every process counts: the same checks, the same arithmetic (pyrate-limiter's SlidingWindowLog) either way.
 
@@ -54,8 +56,10 @@ class Pacer:
         sleep: Callable[[float], None] = time.sleep,
         shared: Backend | None = None,
         realm: str = "",
+        spacing: bool = True,
     ) -> None:
         self.shared = shared
+        self.spacing = spacing  # off: no windows (a sandbox with limits off); the in-flight cap still holds
         self.concurrent = concurrent
         self._key = f"qbo:{realm}"
         self._checks = Check(self._key, ((per_second, SECOND_WINDOW_S), (per_minute, WINDOW_S)))
@@ -79,21 +83,25 @@ class Pacer:
         sleep: Callable[[float], None] = time.sleep,
         shared: Backend | None = None,
         key: str | None = None,
+        spacing: bool = True,
     ) -> Pacer:
         """The process-wide pacer of `realm` (created on first use); `key` the realm id the shared backend
         counts it under (default `realm`)."""
         with cls._guard:
             pacer = cls._shared.get(realm)
-            if pacer is None or (pacer.per_minute, pacer.per_second, pacer.shared) != (
-                per_minute, per_second, shared
+            if pacer is None or (pacer.per_minute, pacer.per_second, pacer.shared, pacer.spacing) != (
+                per_minute, per_second, shared, spacing
             ):  # fmt: skip
-                pacer = cls._shared[realm] = cls(per_minute, per_second=per_second, clock=clock, sleep=sleep,
-                                                 shared=shared, realm=key or realm)  # fmt: skip
+                pacer = cls(per_minute, per_second=per_second, clock=clock, sleep=sleep, shared=shared,
+                            realm=key or realm, spacing=spacing)  # fmt: skip
+                cls._shared[realm] = pacer
             return pacer
 
     def _admit(self, batch: bool) -> None:
         """Wait until the request fits the second's and the minute's windows (and the batch budget, for a
         batch), counting its start there."""
+        if not self.spacing:
+            return
         checks = (self._checks, self._batch_check) if batch else (self._checks,)
         while True:
             verdict = self._windows.admit(checks, self._clock())

@@ -26,6 +26,8 @@ class QuickBooksSettings(BaseModel):
     api_url: str = "https://quickbooks.api.intuit.com"
     minor_version: int = Field(default=75, ge=75)
     ca_bundle: Path | None = None
+    # space requests under QuickBooks' limits (10/s, 500/min); off only against a sandbox with limits off
+    pacing: bool = True
 
 
 def quickbooks_settings(settings: Settings) -> QuickBooksSettings:

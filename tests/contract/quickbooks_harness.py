@@ -70,7 +70,7 @@ class QuickBooksHarness:
         self.qbo = QuickBooksSettings(
             client_id=self.sb.client_id, client_secret=self.sb.client_secret, webhook_verifier=VERIFIER,
             authorize_url=self.sb.authorize_url, token_url=self.sb.token_url, revoke_url=self.sb.revoke_url,
-            api_url=self.sb.base_url, ca_bundle=self.sb.ca_path,
+            api_url=self.sb.base_url, ca_bundle=self.sb.ca_path, pacing=limits,
         )  # fmt: skip
         self.settings = Settings(
             data_dir=tmp_path, vault_key=Fernet.generate_key().decode(), ledgers={"quickbooks": self.qbo}

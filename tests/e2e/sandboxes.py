@@ -133,7 +133,7 @@ class QuickBooksSide:
         h = self.handle
         return QuickBooksSettings(client_id=h.client_id, client_secret=h.client_secret,
                                   authorize_url=h.authorize_url, token_url=h.token_url, revoke_url=h.revoke_url,
-                                  api_url=h.base_url, ca_bundle=h.ca_path)  # fmt: skip
+                                  api_url=h.base_url, ca_bundle=h.ca_path, pacing=h.limits)  # fmt: skip
 
     def connect(self, settings: Settings, store: Store, tenant: Tenant) -> None:
         state = new_state()

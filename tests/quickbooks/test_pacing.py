@@ -72,6 +72,28 @@ def test_no_more_requests_in_flight_than_allowed():
     assert peak == 3
 
 
+def test_pacing_off_spaces_nothing_but_still_caps_what_is_in_flight():
+    t = FakeTime()
+    paced = Pacer(per_minute=5, concurrent=2, clock=t.clock, sleep=t.sleep)
+    for _ in range(12):
+        with paced.slot():
+            pass
+    assert t.slept, "on: twelve requests under a budget of five a minute wait"
+    t = FakeTime()
+    off = Pacer(per_minute=5, concurrent=2, clock=t.clock, sleep=t.sleep, spacing=False)  # pacing = false
+    for _ in range(12):
+        with off.slot():
+            pass
+    assert t.slept == [] and off.waited_s == 0
+    assert Pacer.for_realm("9140", spacing=False) is not Pacer.for_realm("9140"), "a change of setting counts"
+    held = [off.slot() for _ in range(2)]
+    for slot in held:
+        slot.__enter__()
+    assert not off._slots.acquire(blocking=False), "the in-flight cap holds with pacing off"
+    for slot in held:
+        slot.__exit__(None, None, None)
+
+
 def test_one_pacer_per_realm_is_shared():
     assert Pacer.for_realm("9130") is Pacer.for_realm("9130")
     assert Pacer.for_realm("9130") is not Pacer.for_realm("9131")

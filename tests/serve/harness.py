@@ -104,6 +104,7 @@ def qbo_env(handle: Any, port: int) -> dict[str, str]:
         "CCM_QUICKBOOKS__REVOKE_URL": handle.revoke_url, "CCM_QUICKBOOKS__API_URL": handle.base_url,
         "CCM_QUICKBOOKS__CA_BUNDLE": str(handle.ca_path), "CCM_QUICKBOOKS__WEBHOOK_VERIFIER": QBO_VERIFIER,
         "CCM_QUICKBOOKS__REDIRECT_URI": f"http://127.0.0.1:{port}/oauth/quickbooks/callback",
+        "CCM_QUICKBOOKS__PACING": "true" if handle.limits else "false",  # pacing a sandbox with limits off: waits
     }  # fmt: skip
 
 
