@@ -48,7 +48,7 @@ def _sandbox(ledger: str, auto_consent: bool) -> tuple[Any, dict[str, str]]:
     return q, {"CCM_QUICKBOOKS__CLIENT_ID": q.client_id, "CCM_QUICKBOOKS__CLIENT_SECRET": q.client_secret,
                "CCM_QUICKBOOKS__AUTHORIZE_URL": q.authorize_url, "CCM_QUICKBOOKS__TOKEN_URL": q.token_url,
                "CCM_QUICKBOOKS__REVOKE_URL": q.revoke_url, "CCM_QUICKBOOKS__API_URL": q.base_url,
-               "CCM_QUICKBOOKS__CA_BUNDLE": str(q.ca_path)}  # fmt: skip
+               "CCM_QUICKBOOKS__CA_BUNDLE": str(q.ca_path), "CCM_QUICKBOOKS__PACING": "false"}  # fmt: skip
 
 
 def _env(ledger: str, sandbox_env: dict[str, str], home: Path) -> dict[str, str]:

@@ -65,7 +65,7 @@ def _quickbooks(tmp_path: Path) -> tuple[Any, dict[str, str]]:
     env = {"CCM_QUICKBOOKS__CLIENT_ID": handle.client_id, "CCM_QUICKBOOKS__CLIENT_SECRET": handle.client_secret,
            "CCM_QUICKBOOKS__AUTHORIZE_URL": handle.authorize_url, "CCM_QUICKBOOKS__TOKEN_URL": handle.token_url,
            "CCM_QUICKBOOKS__REVOKE_URL": handle.revoke_url, "CCM_QUICKBOOKS__API_URL": handle.base_url,
-           "CCM_QUICKBOOKS__CA_BUNDLE": str(handle.ca_path)}  # fmt: skip
+           "CCM_QUICKBOOKS__CA_BUNDLE": str(handle.ca_path), "CCM_QUICKBOOKS__PACING": "false"}  # fmt: skip
     return handle, env
 
 

@@ -93,7 +93,7 @@ def _env(side: Side, inbox: FaultyInbox) -> dict[str, str]:
     else:
         prefix = "CCM_QUICKBOOKS__"
         env |= {"CCM_QUICKBOOKS__AUTHORIZE_URL": h.authorize_url, "CCM_QUICKBOOKS__TOKEN_URL": h.token_url,
-                "CCM_QUICKBOOKS__REVOKE_URL": h.revoke_url}  # fmt: skip
+                "CCM_QUICKBOOKS__REVOKE_URL": h.revoke_url, "CCM_QUICKBOOKS__PACING": "false"}  # fmt: skip
     return env | {f"{prefix}CLIENT_ID": h.client_id, f"{prefix}CLIENT_SECRET": h.client_secret,
                   f"{prefix}API_URL": h.base_url, f"{prefix}CA_BUNDLE": str(h.ca_path)}  # fmt: skip
 
