@@ -22,6 +22,8 @@ from connector.ledger import AdapterContext, Services
 from connector.store import Store
 
 ORG = "7c0d9b60-0000-4000-8000-00000000abcd"  # the same id at both addresses
+# first, again (the same ledger), other (another ledger serving the same id)
+ADDRESSES = ("https://127.0.0.1:40001", "https://127.0.0.1:40001", "https://127.0.0.1:40002")
 
 
 @pytest.fixture
@@ -47,9 +49,7 @@ def _quickbooks(tmp_path: Path, store: Store, api_url: str) -> QuickBooksLedger:
 def test_a_second_xero_address_with_the_same_org_id_does_not_inherit_the_first_ones_minute(
     tmp_path: Path, store: Store
 ) -> None:
-    first = _xero(tmp_path, store, "https://127.0.0.1:40001").client.pacer
-    again = _xero(tmp_path, store, "https://127.0.0.1:40001").client.pacer
-    other = _xero(tmp_path, store, "https://127.0.0.1:40002").client.pacer
+    first, again, other = (_xero(tmp_path, store, address).client.pacer for address in ADDRESSES)
     now = time.time()
     first.minute.observe(58, now)  # the ledger counts our calls: the gate engages
     for _ in range(59):
@@ -64,9 +64,7 @@ def test_a_second_xero_address_with_the_same_org_id_does_not_inherit_the_first_o
 def test_a_second_quickbooks_address_with_the_same_realm_id_keeps_windows_of_its_own(
     tmp_path: Path, store: Store
 ) -> None:
-    first = _quickbooks(tmp_path, store, "https://127.0.0.1:40001").api._pacer
-    again = _quickbooks(tmp_path, store, "https://127.0.0.1:40001").api._pacer
-    other = _quickbooks(tmp_path, store, "https://127.0.0.1:40002").api._pacer
+    first, again, other = (_quickbooks(tmp_path, store, address).api._pacer for address in ADDRESSES)
     assert again is first
     assert other is not first
     for _ in range(first.per_second):
