@@ -27,8 +27,8 @@ chromium:
 
 # Test files run side by side, three at once (a file's tests stay together on one worker, sharing its
 # sandboxes); every PostgreSQL test has a schema of its own, so workers never meet. Three, not one per core: a
-# good part of the suite waits on simulated clocks, servers and browsers rather than computing (on two cores,
-# 20.5 minutes instead of 25).
+# part of the suite waits on simulated clocks, servers and browsers rather than computing (on two cores, about
+# a minute less than two workers).
 test: lint chromium
 	$(BIN)/pytest -n 3 --dist loadfile
 
