@@ -70,8 +70,6 @@ def test_a_second_quickbooks_address_with_the_same_realm_id_keeps_windows_of_its
     for _ in range(first.per_second):
         with first.slot():
             pass
-    began = time.monotonic()
     with other.slot():  # the first company's full second does not hold the other back
         pass
-    assert time.monotonic() - began < 0.5
-    assert other.waited_s == 0
+    assert other.waited_s == 0 and first.waited_s == 0
