@@ -11,6 +11,7 @@ import json
 import os
 import re
 import stat
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -23,12 +24,17 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import URL, Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DisconnectionError, OperationalError
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 from connector.redact import scrub
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 CONNECT_TIMEOUT_SECONDS = 10  # PostgreSQL: a host that drops packets fails in seconds, not minutes
+# PostgreSQL: a pooled connection idle longer than this is pinged before it is handed out, and replaced if the
+# server has dropped it (a restart, a failover, an idle timeout). One used moments ago is not: a night's
+# transactions follow each other within milliseconds, and a ping for each was one round trip in ten.
+PING_AFTER_IDLE_SECONDS = 5.0
 _PG_LOCK = 0x63636D  # "ccm": one migrator at a time on a shared PostgreSQL
 DB_FILE = "ccm.db"
 KEY_FILE = "vault.key"  # the token vault's key (connector.oauth), when not given in the settings
@@ -267,7 +273,50 @@ def create(url: str) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     connect_args = {} if "connect_timeout" in parsed.query else {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
-    return create_engine(url, pool_pre_ping=True, connect_args=connect_args, json_serializer=_JSON)
+    engine = create_engine(url, connect_args=connect_args, json_serializer=_JSON)
+    PingWhenIdle(engine, PING_AFTER_IDLE_SECONDS).listen()
+    return engine
+
+
+class PingWhenIdle:
+    """Pool events: a connection idle in the pool longer than `after` seconds is pinged when checked out.
+
+    SQLAlchemy's `pool_pre_ping` pings at every checkout, that is before every transaction. Here a dead
+    connection is found the same way (the dialect's own ping and disconnect test) but only where one can have
+    died unseen; raising DisconnectionError makes the pool drop it and hand out a new one (SQLAlchemy's
+    documented checkout-event contract). A connection that dies within `after` seconds of its last use fails
+    its next statement, as one dying in the middle of a transaction does, with or without a ping.
+    """
+
+    _SINCE = "ccm_idle_since"
+
+    def __init__(self, engine: Engine, after: float) -> None:
+        self.engine = engine
+        self.after = after
+
+    def listen(self) -> None:
+        """Attach to the engine's pool."""
+        event.listen(self.engine, "checkin", self.checkin)
+        event.listen(self.engine, "checkout", self.checkout)
+
+    def checkin(self, _dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        """Note when the connection went back to the pool."""
+        record.info[self._SINCE] = time.monotonic()
+
+    def checkout(
+        self, dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection
+    ) -> None:
+        """Ping a connection idle longer than `after`; DisconnectionError (the pool replaces it) if dead."""
+        since = record.info.get(self._SINCE)
+        if since is None or time.monotonic() - since <= self.after:
+            return  # new, or back in the pool moments ago
+        dialect = self.engine.dialect
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as exc:
+            if dialect.is_disconnect(exc, dbapi_connection, None):
+                raise DisconnectionError(str(exc)) from exc
+            raise
 
 
 class _SidecarModes:
