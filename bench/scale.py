@@ -196,6 +196,8 @@ class Sandbox:
 
 
 def _env(sandbox: Sandbox, home: Path, spec: str, database: str | None, dbtime: Path) -> dict[str, str]:
+    from adapters.sandbox.handle import settings_env
+
     site = home / "site"
     site.mkdir(exist_ok=True)
     (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
@@ -206,39 +208,26 @@ def _env(sandbox: Sandbox, home: Path, spec: str, database: str | None, dbtime: 
         "PYTHONPATH": os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH", "")) if p),
         "BENCH_DBTIME_DIR": str(dbtime),
     }  # fmt: skip
-    base = sandbox.base_url
-    if sandbox.ledger == "xero":
-        env |= {"CCM_XERO__CLIENT_ID": CLIENT_ID, "CCM_XERO__CLIENT_SECRET": CLIENT_SECRET,
-                "CCM_XERO__LOGIN_URL": base, "CCM_XERO__IDENTITY_URL": base, "CCM_XERO__API_URL": base,
-                "CCM_XERO__CA_BUNDLE": sandbox.ca}  # fmt: skip
-    else:
-        env |= {"CCM_QUICKBOOKS__CLIENT_ID": CLIENT_ID, "CCM_QUICKBOOKS__CLIENT_SECRET": CLIENT_SECRET,
-                "CCM_QUICKBOOKS__AUTHORIZE_URL": base + "/connect/oauth2",
-                "CCM_QUICKBOOKS__TOKEN_URL": base + "/oauth2/v1/tokens/bearer",
-                "CCM_QUICKBOOKS__REVOKE_URL": base + "/v2/oauth2/tokens/revoke",
-                "CCM_QUICKBOOKS__API_URL": base, "CCM_QUICKBOOKS__CA_BUNDLE": sandbox.ca}  # fmt: skip
+    env |= settings_env(sandbox.ledger, _ledger_settings(sandbox))
     if database:
         env["CCM_DATABASE_URL"] = database
     return env
 
 
+def _ledger_settings(sandbox: Sandbox) -> Any:
+    """The ledger's section of ccm's settings for the sandbox: its default app, paced (its limits are on)."""
+    from adapters.quickbooks.sandbox import client_settings as quickbooks
+    from adapters.xero.sandbox import client_settings as xero
+
+    if sandbox.ledger == "xero":
+        return xero(sandbox.base_url, Path(sandbox.ca))
+    return quickbooks(sandbox.base_url, Path(sandbox.ca), CLIENT_ID, CLIENT_SECRET, pacing=True)
+
+
 def _settings(sandbox: Sandbox, home: Path, spec: str, database: str | None) -> Any:
-    from adapters.quickbooks.settings import QuickBooksSettings
-    from adapters.xero.settings import XeroSettings
     from connector.config import Settings
 
-    base = sandbox.base_url
-    extra: dict[str, Any] = {}
-    if sandbox.ledger == "xero":
-        xero = XeroSettings(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, login_url=base,
-                            identity_url=base, api_url=base, ca_bundle=Path(sandbox.ca))  # fmt: skip
-        extra["ledgers"] = {"xero": xero}
-    else:
-        extra["ledgers"] = {"quickbooks": QuickBooksSettings(
-            client_id=CLIENT_ID, client_secret=CLIENT_SECRET, authorize_url=base + "/connect/oauth2",
-            token_url=base + "/oauth2/v1/tokens/bearer", revoke_url=base + "/v2/oauth2/tokens/revoke",
-            api_url=base, ca_bundle=Path(sandbox.ca),
-        )}  # fmt: skip
+    extra: dict[str, Any] = {"ledgers": {sandbox.ledger: _ledger_settings(sandbox)}}
     if "limits" in Settings.model_fields:  # this process's first nights keep their limits to themselves
         extra["limits"] = {"backend": "memory"}  # (its pacers' stamps are not the measured processes' clock)
     return Settings(data_dir=home, database_url=database, serve={"clock": spec}, **extra)  # type: ignore[arg-type]

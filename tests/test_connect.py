@@ -38,17 +38,12 @@ def _sandbox(ledger: str, auto_consent: bool) -> tuple[Any, dict[str, str]]:
         h = xero.start(
             seed=3, size="demo", clock=clock.sandbox_clock(), limits=False, auto_consent=auto_consent
         )
-        return h, {"CCM_XERO__CLIENT_ID": h.client_id, "CCM_XERO__CLIENT_SECRET": h.client_secret,
-                   "CCM_XERO__LOGIN_URL": h.base_url, "CCM_XERO__IDENTITY_URL": h.base_url,
-                   "CCM_XERO__API_URL": h.base_url, "CCM_XERO__CA_BUNDLE": str(h.ca_path)}  # fmt: skip
+        return h, h.env()
     from adapters.quickbooks import sandbox as qbo
 
     q = qbo.start(generate(3, "demo", today=clock.TODAY), seed=3, clock=clock.sandbox_clock(), limits=False,
                   auto_consent=auto_consent)  # fmt: skip
-    return q, {"CCM_QUICKBOOKS__CLIENT_ID": q.client_id, "CCM_QUICKBOOKS__CLIENT_SECRET": q.client_secret,
-               "CCM_QUICKBOOKS__AUTHORIZE_URL": q.authorize_url, "CCM_QUICKBOOKS__TOKEN_URL": q.token_url,
-               "CCM_QUICKBOOKS__REVOKE_URL": q.revoke_url, "CCM_QUICKBOOKS__API_URL": q.base_url,
-               "CCM_QUICKBOOKS__CA_BUNDLE": str(q.ca_path), "CCM_QUICKBOOKS__PACING": "false"}  # fmt: skip
+    return q, q.env()
 
 
 def _env(ledger: str, sandbox_env: dict[str, str], home: Path) -> dict[str, str]:

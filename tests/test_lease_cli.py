@@ -55,11 +55,8 @@ def firm(tmp_path: Path, inbox: Inbox) -> Iterator[Firm]:
 
     handle = sandbox.start(generate(5, FirmSize(8, 100, 60), today=clock.TODAY), clock=clock.sandbox_clock(),
                            limits=False)  # fmt: skip
-    base = handle.base_url
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CCM_")} | {
-        "CCM_XERO__CLIENT_ID": handle.client_id, "CCM_XERO__CLIENT_SECRET": handle.client_secret,
-        "CCM_XERO__LOGIN_URL": base, "CCM_XERO__IDENTITY_URL": base, "CCM_XERO__API_URL": base,
-        "CCM_XERO__CA_BUNDLE": str(handle.ca_path), "CCM_HOME": str(tmp_path / "home"),
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CCM_")} | handle.env() | {
+        "CCM_HOME": str(tmp_path / "home"),
         "CCM_SMTP__HOST": inbox.host, "CCM_SMTP__PORT": str(inbox.port),
         "CCM_SMTP__FROM_ADDRESS": "accounts@acme.example",
     }  # fmt: skip

@@ -51,22 +51,14 @@ def _xero(tmp_path: Path) -> tuple[Any, dict[str, str]]:
     from adapters.xero import sandbox
 
     handle = sandbox.start(generate(5, SIZE, today=clock.TODAY), clock=clock.sandbox_clock(), limits=False)
-    base = handle.base_url
-    env = {"CCM_XERO__CLIENT_ID": handle.client_id, "CCM_XERO__CLIENT_SECRET": handle.client_secret,
-           "CCM_XERO__LOGIN_URL": base, "CCM_XERO__IDENTITY_URL": base, "CCM_XERO__API_URL": base,
-           "CCM_XERO__CA_BUNDLE": str(handle.ca_path)}  # fmt: skip
-    return handle, env
+    return handle, handle.env()
 
 
 def _quickbooks(tmp_path: Path) -> tuple[Any, dict[str, str]]:
     from adapters.quickbooks import sandbox
 
     handle = sandbox.start(generate(6, SIZE, today=clock.TODAY), clock=clock.sandbox_clock(), limits=False)
-    env = {"CCM_QUICKBOOKS__CLIENT_ID": handle.client_id, "CCM_QUICKBOOKS__CLIENT_SECRET": handle.client_secret,
-           "CCM_QUICKBOOKS__AUTHORIZE_URL": handle.authorize_url, "CCM_QUICKBOOKS__TOKEN_URL": handle.token_url,
-           "CCM_QUICKBOOKS__REVOKE_URL": handle.revoke_url, "CCM_QUICKBOOKS__API_URL": handle.base_url,
-           "CCM_QUICKBOOKS__CA_BUNDLE": str(handle.ca_path), "CCM_QUICKBOOKS__PACING": "false"}  # fmt: skip
-    return handle, env
+    return handle, handle.env()
 
 
 def _ledger_notes(ledger: str, handle: Any) -> list[str]:

@@ -28,7 +28,6 @@ from adapters.quickbooks.settings import QuickBooksSettings
 from adapters.sandbox.generator import FirmSize
 from adapters.xero import connect
 from adapters.xero import sandbox as xero_sandbox
-from adapters.xero.settings import XeroSettings
 from connector import ratelimits
 from connector.config import LimitsSettings, Settings
 from connector.model import Tenant
@@ -282,10 +281,7 @@ def test_three_processes_of_one_xero_app_never_pass_its_app_minute_limit(
         firms[0], extra_firms=firms[1:], clock=clock.sandbox(), app_minute_limit=APP_LIMIT
     )
     try:
-        base = sb.base_url
-        xero = XeroSettings(client_id=sb.client_id, client_secret=sb.client_secret, login_url=base,
-                            identity_url=base, api_url=base, ca_bundle=sb.ca_path,
-                            app_minute_limit=APP_LIMIT)  # fmt: skip
+        xero = sb.settings().model_copy(update={"app_minute_limit": APP_LIMIT})
         home = tmp_path / "home"
         settings = Settings(data_dir=home, database_url=where.get("CCM_DATABASE_URL"), ledgers={"xero": xero})
         store = Store.open(settings.db_url)
@@ -299,11 +295,8 @@ def test_three_processes_of_one_xero_app_never_pass_its_app_minute_limit(
                 store, vault, Tenant(f"x{i}", f"Firm {i} Ltd", "xero"), connect.choose(orgs, org_id), tokens
             )
         store.close()
-        env = clean_env() | where | {
-            "CCM_HOME": str(home), "CCM_SERVE__CLOCK": clock.spec, "CCM_XERO__CLIENT_ID": sb.client_id,
-            "CCM_XERO__CLIENT_SECRET": sb.client_secret, "CCM_XERO__LOGIN_URL": base,
-            "CCM_XERO__IDENTITY_URL": base, "CCM_XERO__API_URL": base, "CCM_XERO__CA_BUNDLE": str(sb.ca_path),
-            "CCM_XERO__APP_MINUTE_LIMIT": str(APP_LIMIT),
+        env = clean_env() | where | sb.env() | {
+            "CCM_HOME": str(home), "CCM_SERVE__CLOCK": clock.spec, "CCM_XERO__APP_MINUTE_LIMIT": str(APP_LIMIT),
         }  # fmt: skip
         if "CCM_DATABASE_URL" not in env:
             env["CCM_DATABASE_URL"] = settings.db_url
@@ -325,9 +318,7 @@ def test_two_processes_on_one_quickbooks_company_keep_its_limits(
         seed=5, size="demo", limits=True
     )  # real time: 10 a second, 500 a minute, 10 in flight
     try:
-        qbo = QuickBooksSettings(client_id=sb.client_id, client_secret=sb.client_secret,
-                                 authorize_url=sb.authorize_url, token_url=sb.token_url, revoke_url=sb.revoke_url,
-                                 api_url=sb.base_url, ca_bundle=sb.ca_path)  # fmt: skip
+        qbo = sb.settings()  # paced: the sandbox counts
         home = tmp_path / "home"
         settings = Settings(
             data_dir=home, database_url=where.get("CCM_DATABASE_URL"), ledgers={"quickbooks": qbo}
@@ -335,12 +326,7 @@ def test_two_processes_on_one_quickbooks_company_keep_its_limits(
         store = Store.open(settings.db_url)
         _connect_quickbooks(store, settings, qbo)
         store.close()
-        env = clean_env() | where | {
-            "CCM_HOME": str(home), "CCM_QUICKBOOKS__CLIENT_ID": sb.client_id,
-            "CCM_QUICKBOOKS__CLIENT_SECRET": sb.client_secret, "CCM_QUICKBOOKS__AUTHORIZE_URL": sb.authorize_url,
-            "CCM_QUICKBOOKS__TOKEN_URL": sb.token_url, "CCM_QUICKBOOKS__REVOKE_URL": sb.revoke_url,
-            "CCM_QUICKBOOKS__API_URL": sb.base_url, "CCM_QUICKBOOKS__CA_BUNDLE": str(sb.ca_path),
-        }  # fmt: skip
+        env = clean_env() | where | sb.env() | {"CCM_HOME": str(home)}
         if "CCM_DATABASE_URL" not in env:
             env["CCM_DATABASE_URL"] = settings.db_url
         _run_all(env, [["q0", "3"], ["q0", "3"]])  # two workers on one company, no run lease between them

@@ -45,13 +45,8 @@ def _sandbox(*, seed: int, size: str, limits: bool, demo: bool = False) -> Runni
     handle = sandbox.start(seed=seed, size=size, limits=limits)
     if demo:
         handle.set_online_payments(True)  # the company takes card payments: reminders carry pay links
-    settings = QuickBooksSettings(
-        client_id=handle.client_id, client_secret=handle.client_secret, authorize_url=handle.authorize_url,
-        token_url=handle.token_url, revoke_url=handle.revoke_url, api_url=handle.base_url,
-        ca_bundle=handle.ca_path, pacing=limits,
-    )  # fmt: skip
     return RunningSandbox(
-        settings, lambda link: follow_consent(link, str(handle.ca_path)), handle.stop, handle
+        handle.settings(), lambda link: follow_consent(link, str(handle.ca_path)), handle.stop, handle
     )
 
 

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import BaseModel
 from starlette.applications import Starlette
 
 from adapters.sandbox.clock import SandboxClock
@@ -62,6 +63,20 @@ class SandboxHandle:
     def stop(self) -> None:
         """Stop the server and remove its CA files."""
         self.running.stop()
+
+
+def settings_env(section: str, settings: BaseModel) -> dict[str, str]:
+    """`settings` as ccm reads them from the environment: CCM_<SECTION>__<KEY> for each key that was set.
+
+    For a `ccm` child process (tests, benches) pointed at a sandbox: `handle.env()`.
+    """
+    out: dict[str, str] = {}
+    for key in sorted(settings.model_fields_set):
+        value = getattr(settings, key)
+        if value is not None:
+            shown = ("true" if value else "false") if isinstance(value, bool) else str(value)
+            out[f"CCM_{section.upper()}__{key.upper()}"] = shown
+    return out
 
 
 def prepare(clock: SandboxClock | None, *secrets: str) -> SandboxClock:

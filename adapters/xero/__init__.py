@@ -42,11 +42,8 @@ def _sandbox(*, seed: int, size: str, limits: bool, demo: bool = False) -> Runni
     from adapters.xero import sandbox
 
     handle = sandbox.start(seed=seed, size=size, limits=limits)
-    url = handle.base_url
-    settings = XeroSettings(client_id=handle.client_id, client_secret=handle.client_secret, login_url=url,
-                            identity_url=url, api_url=url, ca_bundle=handle.ca_path)  # fmt: skip
     return RunningSandbox(
-        settings, lambda link: follow_consent(link, str(handle.ca_path)), handle.stop, handle
+        handle.settings(), lambda link: follow_consent(link, str(handle.ca_path)), handle.stop, handle
     )
 
 

@@ -88,24 +88,16 @@ def clean_env() -> dict[str, str]:
 
 
 def xero_env(handle: Any, port: int) -> dict[str, str]:
-    base = handle.base_url
-    return {
-        "CCM_XERO__CLIENT_ID": handle.client_id, "CCM_XERO__CLIENT_SECRET": handle.client_secret,
-        "CCM_XERO__LOGIN_URL": base, "CCM_XERO__IDENTITY_URL": base, "CCM_XERO__API_URL": base,
-        "CCM_XERO__CA_BUNDLE": str(handle.ca_path), "CCM_XERO__WEBHOOK_KEY": XERO_KEY,
-        "CCM_XERO__REDIRECT_URI": f"http://127.0.0.1:{port}/oauth/xero/callback",
+    return handle.env() | {
+        "CCM_XERO__WEBHOOK_KEY": XERO_KEY, "CCM_XERO__REDIRECT_URI": f"http://127.0.0.1:{port}/oauth/xero/callback",
     }  # fmt: skip
 
 
 def qbo_env(handle: Any, port: int) -> dict[str, str]:
-    return {
-        "CCM_QUICKBOOKS__CLIENT_ID": handle.client_id, "CCM_QUICKBOOKS__CLIENT_SECRET": handle.client_secret,
-        "CCM_QUICKBOOKS__AUTHORIZE_URL": handle.authorize_url, "CCM_QUICKBOOKS__TOKEN_URL": handle.token_url,
-        "CCM_QUICKBOOKS__REVOKE_URL": handle.revoke_url, "CCM_QUICKBOOKS__API_URL": handle.base_url,
-        "CCM_QUICKBOOKS__CA_BUNDLE": str(handle.ca_path), "CCM_QUICKBOOKS__WEBHOOK_VERIFIER": QBO_VERIFIER,
+    return handle.env() | {  # PACING: false against a sandbox with limits off (pacing it would only wait)
+        "CCM_QUICKBOOKS__WEBHOOK_VERIFIER": QBO_VERIFIER,
         "CCM_QUICKBOOKS__REDIRECT_URI": f"http://127.0.0.1:{port}/oauth/quickbooks/callback",
-        "CCM_QUICKBOOKS__PACING": "true" if handle.limits else "false",  # pacing a sandbox with limits off: waits
-    }  # fmt: skip
+    }
 
 
 class _Child:

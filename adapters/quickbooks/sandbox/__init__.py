@@ -45,10 +45,11 @@ from adapters.quickbooks.sandbox.app import API_PATH, AUTHORIZE_PATH, REVOKE_PAT
 from adapters.quickbooks.sandbox.auth import SCOPE, OAuthServer
 from adapters.quickbooks.sandbox.company import Company
 from adapters.quickbooks.sandbox.notify import DEFAULT_VERIFIER, Format, Notifier
+from adapters.quickbooks.settings import QuickBooksSettings
 from adapters.sandbox.clock import SandboxClock
 from adapters.sandbox.faults import Faults
 from adapters.sandbox.generator import Firm, generate
-from adapters.sandbox.handle import SandboxHandle, launch, prepare, run_until_interrupted
+from adapters.sandbox.handle import SandboxHandle, launch, prepare, run_until_interrupted, settings_env
 from adapters.sandbox.limiter import Window, WindowLimiter
 
 __all__ = ["SCOPE", "QuickBooksSandbox", "run_forever", "start"]
@@ -63,6 +64,17 @@ WEBHOOK_POLL_S = 0.2
 def realm_for(seed: int) -> str:
     """The company id (realmId) of the sandbox company made from `seed`."""
     return str(9130_3550_0000_0000 + seed)
+
+
+def client_settings(
+    base_url: str, ca: Path, client_id: str, client_secret: str, *, pacing: bool
+) -> QuickBooksSettings:
+    """ccm's `[quickbooks]` settings for a sandbox serving at `base_url`; `pacing` as its limits are on."""
+    return QuickBooksSettings(
+        client_id=client_id, client_secret=client_secret, authorize_url=base_url + AUTHORIZE_PATH,
+        token_url=base_url + TOKEN_PATH, revoke_url=base_url + REVOKE_PATH, api_url=base_url, ca_bundle=ca,
+        pacing=pacing,
+    )  # fmt: skip
 
 
 @dataclass
@@ -126,6 +138,17 @@ class QuickBooksSandbox(SandboxHandle):
     @limits.setter
     def limits(self, on: bool) -> None:
         self.api.limiter.enabled = self.api.batch_limiter.enabled = on
+
+    def settings(self) -> QuickBooksSettings:
+        """ccm's `[quickbooks]` settings for this sandbox; paced only while its limits are on (unpaced against
+        a sandbox that counts nothing, calls would only wait)."""
+        return client_settings(
+            self.base_url, self.ca_path, self.client_id, self.client_secret, pacing=self.limits
+        )
+
+    def env(self) -> dict[str, str]:
+        """The same as `CCM_QUICKBOOKS__*` environment variables, for a `ccm` child process."""
+        return settings_env("quickbooks", self.settings())
 
     # -- test controls ------------------------------------------------------------------------------
 

@@ -44,15 +44,24 @@ from adapters.sandbox.generator import (
     GenPayment,
     generate,
 )
-from adapters.sandbox.handle import SandboxHandle, launch, prepare, run_until_interrupted
+from adapters.sandbox.handle import SandboxHandle, launch, prepare, run_until_interrupted, settings_env
 from adapters.xero.sandbox.accounting import Accounting, xero_limits
 from adapters.xero.sandbox.book import Book
 from adapters.xero.sandbox.identity import Identity
 from adapters.xero.sandbox.idtoken import routes_for
 from adapters.xero.sandbox.webhooks import DEFAULT_KEY, Handshake, Webhooks
+from adapters.xero.settings import XeroSettings
 
 DEFAULT_CLIENT_ID = "ccm-sandbox-client"
 DEFAULT_CLIENT_SECRET = "ccm-sandbox-secret"  # noqa: S105 - the sandbox's own well-known demo credential
+
+
+def client_settings(
+    base_url: str, ca: Path, client_id: str = DEFAULT_CLIENT_ID, client_secret: str = DEFAULT_CLIENT_SECRET
+) -> XeroSettings:
+    """ccm's `[xero]` settings for a sandbox at `base_url` (its one address for Xero's three hosts)."""
+    return XeroSettings(client_id=client_id, client_secret=client_secret, login_url=base_url,
+                        identity_url=base_url, api_url=base_url, ca_bundle=ca)  # fmt: skip
 
 
 @dataclass
@@ -78,6 +87,14 @@ class XeroSandbox(SandboxHandle):
     def api_url(self) -> str:
         """The accounting base URL for xero-python's AccountingApi."""
         return f"{self.base_url}/api.xro/2.0"
+
+    def settings(self) -> XeroSettings:
+        """ccm's `[xero]` settings for this sandbox: its client, address and CA."""
+        return client_settings(self.base_url, self.ca_path, self.client_id, self.client_secret)
+
+    def env(self) -> dict[str, str]:
+        """The same as `CCM_XERO__*` environment variables, for a `ccm` child process."""
+        return settings_env("xero", self.settings())
 
     def banner(self) -> list[str]:
         return [
