@@ -108,7 +108,7 @@ class CallTask:
 
 
 def money(m: Money) -> str:
-    return f"{m.amount:,.2f} {m.currency}"
+    return str(m)
 
 
 def _phones(conn: Connection, tenant_id: str, ids: Sequence[str]) -> dict[str, str]:

@@ -64,7 +64,10 @@ class Money:
         return Money(-self.amount, self.currency)
 
     def __str__(self) -> str:
-        return f"{self.amount:,.2f} {self.currency}"
+        """As the locale of the firm in hand writes it: "£1,317.00" (connector.words.locale.writing_in)."""
+        from connector.words.locale import money  # the model stays free of babel until money is shown
+
+        return money(self.amount, self.currency)
 
 
 def parse_money(text: str, default_currency: str) -> Money:

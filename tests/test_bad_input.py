@@ -171,7 +171,7 @@ ROWS: dict[str, Row] = {
         files={LIMITS: b"customer,amount\nAnn\x00,5000\n"},
     ),
     "limit import conflicting duplicates": Row(
-        IMPORT, 2, "lines 2 and 4: two different limits for Ann's Café (5,000.00 GBP and 6,000.00 GBP)",
+        IMPORT, 2, "lines 2 and 4: two different limits for Ann's Café (£5,000.00 and £6,000.00)",
         files={LIMITS: limits("Ann's Café,5000,GBP", "Bob's Bikes,100,", "C1,6000,GBP")},
     ),
     "limit import quoted newline keeps line numbers": Row(

@@ -92,8 +92,8 @@ def test_the_call_list_names_customers_invoices_amounts_and_what_to_say(capsys, 
     code, out, err = ccm(capsys, "calls")
     assert code == 0, err
     assert "Ann's Café" in out and "Bo's Bakery" in out
-    assert "INV-0001" in out and "120.00 GBP" in out and "INV-0002" in out and "80.00 GBP" in out
-    assert "Say you are calling from Acme Ltd about 1 overdue invoice totalling 120.00 GBP" in out
+    assert "INV-0001" in out and "£120.00" in out and "INV-0002" in out and "£80.00" in out
+    assert "Say you are calling from Acme Ltd about 1 overdue invoice totalling £120.00" in out
     assert "Call Ann's Café on +44 20 7946 0958" in out  # the number the ledger keeps
     assert "Call Bo's Bakery (phone call; due from 2026-11-24 10:00 UTC; no phone number on record)" in out
 
@@ -105,7 +105,7 @@ def test_the_call_list_names_customers_invoices_amounts_and_what_to_say(capsys, 
     rows = {r["customer"]: r for r in body["rows"]}
     assert rows["Ann's Café"]["invoices"] == "INV-0001"
     assert rows["Ann's Café"]["phone"] == "+44 20 7946 0958"
-    assert rows["Ann's Café"]["total"] == "120.00 GBP"
+    assert rows["Ann's Café"]["total"] == "£120.00"
     assert "14 days overdue" in rows["Ann's Café"]["what to say"]
     assert rows["Bo's Bakery"]["due"].startswith("2026-11-24")
 
@@ -116,7 +116,7 @@ def test_a_promise_from_a_call_covers_its_invoices_until_its_date(capsys, books)
     code, out, err = ccm(capsys, "call", "done", key[:20], "--outcome", "promise", "--until", "2026-12-05",
                          "--amount", "100", "--note", "pays on the 5th", "--at", LATER)  # fmt: skip
     assert code == 0, err
-    assert "Ann's Café: promised to pay 100.00 GBP by 2026-12-05" in out
+    assert "Ann's Café: promised to pay £100.00 by 2026-12-05" in out
     with books.read() as conn:
         state = chasing.states(conn, "acme")["C1"]
         [event] = [e for e in chasing.events(conn, "acme", "C1") if e.kind == chasing.PROMISE]
@@ -129,7 +129,7 @@ def test_a_promise_from_a_call_covers_its_invoices_until_its_date(capsys, books)
     assert code == 0, err
     assert "Bo's Bakery" in out and "Ann's Café" not in out  # done: off the list
     code, out, err = ccm(capsys, "calls", "--done")
-    assert "promised to pay 100.00 GBP by 2026-12-05" in out
+    assert "promised to pay £100.00 by 2026-12-05" in out
 
 
 def test_a_dispute_from_a_call_stops_chasing_the_invoices_of_the_call(capsys, books):

@@ -87,7 +87,7 @@ def test_the_commands_record_and_undo(capsys, home, cli_books, monkeypatch):
     code, out, _ = ccm(capsys, "promise", "Ann", "--until", "2026-12-01", "--amount", "60")
     assert (code, out) == (
         0,
-        "Ann's Café: promised to pay 60.00 GBP by 2026-12-01 on INV-0001; reminders for it wait until then\n",
+        "Ann's Café: promised to pay £60.00 by 2026-12-01 on INV-0001; reminders for it wait until then\n",
     )
     assert ccm(capsys, "plan", "Bob's Bikes")[0] == 0
     assert (

@@ -84,7 +84,7 @@ def test_a_second_sync_reads_only_what_changed(capsys, home, registered):
     assert "INV-I1 (Ann's Café): amount due 100.00 → 10.00" in _rows(out)
     code, out, _ = ccm(capsys, "log", "3")
     rows = _rows(out)
-    assert "payment of 90.00 GBP on 2026-01-15 from Ann's Café: new" in rows
+    assert "payment of £90.00 on 2026-01-15 from Ann's Café: new" in rows
     assert "Ann's Café: e-mail none → ann@cafe.example" in rows
     code, out, _ = ccm(capsys, "log")
     summaries = [line.split("│")[-2].strip() for line in out.splitlines() if line.startswith("│ ")]

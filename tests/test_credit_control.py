@@ -55,13 +55,13 @@ def test_over_the_limit_is_held_in_the_ledger_then_released_after_paying(store, 
     night = run_night(store, settings, "acme", now=MORNING, ledger=firm)
     assert [(d.customer_id, d.action) for d in night.holds] == [("C1", "hold")]
     assert firm.held == {"C1"}
-    assert held(store)["C1"].reason == "exposure 1,500.00 GBP is over the limit 1,000.00 GBP by more than 5%"
+    assert held(store)["C1"].reason == "exposure £1,500.00 is over the limit £1,000.00 by more than 5%"
     again = run_night(store, settings, "acme", now=MORNING.replace(hour=11), ledger=firm)
     assert again.holds == []  # the same night twice changes nothing
     firm.put("payments", payment("P1", "I1", "1500.00", "C1"))
     next_day = run_night(store, settings, "acme", now=MORNING.replace(day=25), ledger=firm)
     assert [(d.action, d.reason) for d in next_day.holds] == [
-        ("release", "no hold rule applies any more: nothing is owed (net exposure 0.00 GBP)")
+        ("release", "no hold rule applies any more: nothing is owed (net exposure £0.00)")
     ]
     assert firm.held == set()
     assert not held(store)["C1"].on_hold
@@ -124,7 +124,7 @@ def test_limits_import_is_all_or_nothing_with_line_numbers(capsys, home):
             "C1": Money(Decimal(5000), "GBP"), "C2": Money(Decimal(2500), "EUR"),
         }  # fmt: skip
         assert get_tenant(conn, "acme").base_currency == "GBP"
-    assert ccm(capsys, "limit", "set", "Ann", "7000 EUR")[1] == "Ann's Café: credit limit 7,000.00 EUR\n"
+    assert ccm(capsys, "limit", "set", "Ann", "7000 EUR")[1] == "Ann's Café: credit limit €7,000.00\n"
     code, _, err = ccm(capsys, "limit", "set", "Ann", "five")
     assert (code, err) == (2, "ccm: error: AMOUNT: not an amount: 'five'\n")
     code, _, err = ccm(capsys, "hold", "Ann", "--reason", " ")
@@ -144,7 +144,7 @@ def test_segment_defaults_from_settings_apply_when_a_customer_has_no_limit_of_it
     firm.put("contacts", contact("C1", "Ann's Café", EmailAddress="ann@example.com", Groups=["Retail"]))
     night = run_night(store, settings, "acme", now=MORNING, ledger=firm)
     assert [(d.customer_id, d.reason) for d in night.holds] == [
-        ("C1", "exposure 1,500.00 GBP is over the limit 1,000.00 GBP by more than 5%")
+        ("C1", "exposure £1,500.00 is over the limit £1,000.00 by more than 5%")
     ]
 
 
@@ -186,13 +186,11 @@ def test_customer_shows_limit_hold_and_chasing_history(capsys, home, registered,
     assert ccm(capsys, "consumer", "Ann")[1] == "Ann's Café: a consumer (no statutory interest)\n"
     code, out, err = ccm(capsys, "customer", "Ann's Café")
     assert code == 0, err
-    assert (
-        "credit limit 1,000.00 GBP · not on hold" in out
-    )  # the manual hold reaches the ledger with `ccm run`
+    assert "credit limit £1,000.00 · not on hold" in out  # the manual hold reaches the ledger with `ccm run`
     assert "promise until: 2026-12-01" in out and "consumer (no statutory interest)" in out
     assert "chasing history" in out and "said Friday" in out
     code, out, _ = ccm(capsys, "customer", "Ann's Café", "--format", "json")
-    assert '"credit_limit": "1,000.00 GBP"' in out and '"over_limit": true' in out
+    assert '"credit_limit": "£1,000.00"' in out and '"over_limit": true' in out
 
 
 def test_suggestions_raise_idle_lines_for_reliable_payers_and_cut_limits_too_high_for_the_rating():
@@ -277,7 +275,7 @@ def test_the_night_rates_with_the_firm_s_own_thresholds(store, settings, firm):
     assert [(d.customer_id, d.action) for d in night.holds] == [("C1", "hold")]  # 20 days is E for this firm
     assert night.holds[0].reason == (  # the measure and the invoices behind it, in words
         "payment rating E: 20 days late on average weighted by amount, 0% on time; weighing most: "
-        "INV-0000 (100.00 GBP) paid 2026-01-15, 20 days late"
+        "INV-0000 (£100.00) paid 2026-01-15, 20 days late"
     )
     rules.write_text("version: 1\nrules:\n  - {when: rating, in: [E]}\n")  # the shipped thresholds: C
     later = run_night(store, settings, "acme", now=MORNING.replace(day=25), ledger=firm)

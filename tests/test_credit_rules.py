@@ -33,7 +33,7 @@ def test_a_customer_within_every_rule_is_left_alone():
 def test_over_the_limit_within_tolerance_is_fine_beyond_it_is_a_hold():
     assert decide(acct(exposure=gbp("2100"))) == []  # 5% tolerance: up to 2,100.00
     assert decide(acct(exposure=gbp("2100.01"))) == [
-        ("C1", "hold", "exposure 2,100.01 GBP is over the limit 2,000.00 GBP by more than 5%")
+        ("C1", "hold", "exposure £2,100.01 is over the limit £2,000.00 by more than 5%")
     ]
 
 
@@ -45,7 +45,7 @@ def test_long_overdue_above_an_amount_is_a_hold():
     assert decide(acct(overdue=((61, Decimal("499.99")),))) == []
     assert decide(acct(overdue=((60, Decimal("800")),))) == []
     assert decide(acct(overdue=((61, Decimal("500")), (90, Decimal("700"))))) == [
-        ("C1", "hold", "an invoice is 90 days overdue (700.00 GBP outstanding; the rule is 60 days) "
+        ("C1", "hold", "an invoice is 90 days overdue (£700.00 outstanding; the rule is 60 days) "
                        "(1 more over 60 days)")
     ]  # fmt: skip
 
@@ -54,7 +54,7 @@ def test_an_overdue_hold_names_the_invoice():
     found = decide(
         acct(overdue=((61, Decimal("500")), (90, Decimal("700"))), overdue_numbers=("INV-7", "INV-9"))
     )
-    assert found == [("C1", "hold", "INV-9 is 90 days overdue (700.00 GBP outstanding; the rule is 60 days) "
+    assert found == [("C1", "hold", "INV-9 is 90 days overdue (£700.00 outstanding; the rule is 60 days) "
                                     "(1 more over 60 days)")]  # fmt: skip
 
 

@@ -140,7 +140,7 @@ def test_a_disputed_invoice_is_skipped_and_the_rest_still_chased():
 def test_unapplied_cash_is_flagged_for_the_bookkeeper():
     result = run(anns_cafe(invoice(), unapplied=gbp("120.00")), today=DUE + timedelta(days=5))
     assert result.flags == (
-        "Ann's Café: 120.00 GBP unapplied while 1 invoice(s) are due a reminder; apply it in the ledger or refund it",
+        "Ann's Café: £120.00 unapplied while 1 invoice(s) are due a reminder; apply it in the ledger or refund it",
     )
 
 
@@ -153,7 +153,7 @@ def test_a_broken_promise_re_enters_the_sequence_where_it_left():
 
 def test_under_the_minimum_is_skipped():
     result = run(anns_cafe(invoice(amount="0.50")), today=DUE - timedelta(days=3))
-    assert [(s.reason, s.detail) for s in result.skipped] == [(Skip.UNDER_MINIMUM, "0.50 GBP < 1")]
+    assert [(s.reason, s.detail) for s in result.skipped] == [(Skip.UNDER_MINIMUM, "£0.50 < 1")]
 
 
 def test_high_risk_customers_get_the_firmer_business_day_policy_even_on_hold():

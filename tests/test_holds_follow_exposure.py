@@ -56,7 +56,7 @@ def test_the_overdue_rule_reads_what_is_owed_net_not_the_invoice_alone():
     old = ((90, Decimal("1000.00")),)
     assert decided(customer("1000.00", "600.00", overdue=old)) == []  # 400.00 owed net: under 500
     assert decided(customer("1000.00", overdue=old)) == [
-        ("hold", "an invoice is 90 days overdue (1,000.00 GBP outstanding; the rule is 60 days)")
+        ("hold", "an invoice is 90 days overdue (£1,000.00 outstanding; the rule is 60 days)")
     ]
 
 
@@ -69,7 +69,7 @@ def test_every_rule_takes_a_minimum_amount():
     assert [d.reason for d in evaluate([small], rules)] == []
     larger = customer("300.00", dunning_level=5, limit=gbp("100"))
     assert [d.reason for d in evaluate([larger], rules)] == [
-        "reminder level 5 reached; exposure 300.00 GBP is over the limit 100.00 GBP"
+        "reminder level 5 reached; exposure £300.00 is over the limit £100.00"
     ]
 
 
@@ -91,7 +91,7 @@ def test_a_customer_held_before_who_is_now_in_credit_is_released_saying_why():
     assert decided(held) == [(
         "release",
         "no hold rule applies any more: nothing is owed "
-        "(net exposure -417.90 GBP: open 1,000.00 less 1,417.90 unapplied)",
+        "(net exposure -£417.90: open £1,000.00 less £1,417.90 unapplied)",
     )]  # fmt: skip
 
 
@@ -108,10 +108,10 @@ def test_unapplied_money_beside_open_invoices_is_a_question_for_the_bookkeeper()
         customer("300.00", customer_id="C-ASH", name="Ashford Florist"),
     ])  # fmt: skip
     assert flags == [
-        ("C-JUN", "Juniper Software Services: 1,417.90 GBP unapplied while 1,000.00 GBP is open (net exposure "
-                  "-417.90 GBP); apply it to the open invoices in the ledger or refund it; not held, as nothing "
+        ("C-JUN", "Juniper Software Services: £1,417.90 unapplied while £1,000.00 is open (net exposure "
+                  "-£417.90); apply it to the open invoices in the ledger or refund it; not held, as nothing "
                   "is owed net"),
-        ("C-KES", "Kestrel Motors: 150.00 GBP unapplied while 2,000.00 GBP is open (net exposure 1,850.00 GBP); "
+        ("C-KES", "Kestrel Motors: £150.00 unapplied while £2,000.00 is open (net exposure £1,850.00); "
                   "apply it to the open invoices in the ledger or refund it"),
     ]  # fmt: skip
 

@@ -75,8 +75,8 @@ def test_nothing_is_owed_on_or_before_the_due_date():
 def test_a_reminder_line_says_what_may_be_claimed():
     line = claim(gbp("5000.00"), date(2023, 5, 31), date(2023, 8, 31), Regime.UK, RATES).describe()
     assert line == (
-        "Under the Late Payment of Commercial Debts (Interest) Act 1998 we may claim interest of 157.67 GBP "
-        "(11.50% from 2023-06-01, 13.00% from 2023-07-01) and fixed compensation of 70.00 GBP."
+        "Under the Late Payment of Commercial Debts (Interest) Act 1998 we may claim interest of £157.67 "
+        "(11.50% from 2023-06-01, 13.00% from 2023-07-01) and fixed compensation of £70.00."
     )
 
 
@@ -107,7 +107,7 @@ def test_several_invoices_share_one_line_with_summed_interest_and_compensation()
         claim(gbp("10.00"), date(2024, 12, 31), date(2024, 12, 31), Regime.UK, RATES),  # not yet due anything
     ]
     assert combined(claims) == (
-        "Under the Late Payment of Commercial Debts (Interest) Act 1998 we may claim interest of 207.66 GBP and "
-        "fixed compensation of 110.00 GBP on these 2 invoices."
+        "Under the Late Payment of Commercial Debts (Interest) Act 1998 we may claim interest of £207.66 and "
+        "fixed compensation of £110.00 on these 2 invoices."
     )
     assert combined(claims[2:]) is None

@@ -178,10 +178,10 @@ def _final_notice(store, tmp_path, inbox, firm, *, business: bool) -> str:
 
 def test_the_final_notice_carries_statutory_interest_when_the_tenant_claims_it(store, tmp_path, inbox, firm):
     text = _final_notice(store, tmp_path, inbox, firm, business=True)
-    # 120.00 GBP unpaid from 2 October to 24 November 2026 (54 days) at 12% (base rate 4.00% on 30 June + 8):
+    # £120.00 unpaid from 2 October to 24 November 2026 (54 days) at 12% (base rate 4.00% on 30 June + 8):
     # 120 x 0.12 x 54 / 365 = 2.13; fixed compensation under £1,000: £40.
     assert (
-        "Under the Late Payment of Commercial Debts (Interest) Act 1998 we may claim interest of 2.13 GBP"
+        "Under the Late Payment of Commercial Debts (Interest) Act 1998 we may claim interest of £2.13"
         in text
     )
 

@@ -63,7 +63,7 @@ def test_a_promise_on_one_invoice_leaves_the_other_chased(capsys, books):
     assert (code, err) == (0, "")
     assert (
         out
-        == "Ann's Café: promised to pay 80.00 GBP by 2026-12-01 on INV-0002; reminders for it wait until then\n"
+        == "Ann's Café: promised to pay £80.00 by 2026-12-01 on INV-0002; reminders for it wait until then\n"
     )
     found = states(books)
     assert found.promised == {"I-2": date(2026, 12, 1)}
@@ -170,7 +170,7 @@ def test_the_customer_list_searches_names_ids_and_invoice_numbers_on_the_store(s
         ]  # literally, not a wildcard
         assert [r.name for r in search(conn, "acme", "C-BOB", 1).rows] == ["Bob's Bikes"]
         ann = search(conn, "acme", "ann", 1).rows[0]
-        assert (ann.open_invoices, ann.outstanding) == (2, "150.00 GBP")
+        assert (ann.open_invoices, ann.outstanding) == (2, "£150.00")
         paged = search(conn, "acme", "", 2, size=2)
         assert (paged.page, paged.pages, paged.total, [r.name for r in paged.rows]) == (
             2,

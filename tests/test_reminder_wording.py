@@ -28,7 +28,7 @@ GENTLE = "If payment is already on its way, thank you"
 def overdue(
     days: int, number: str = "INV-000026", last_level: int = 0, last_sent_on: date | None = None
 ) -> DueItem:
-    """An open invoice of 480.00 GBP, `days` past its due date, chased by ccm up to `last_level`."""
+    """An open invoice of £480.00, `days` past its due date, chased by ccm up to `last_level`."""
     due = TODAY - timedelta(days=days)
     return DueItem(number, due, Money(Decimal("480.00"), "GBP"), number, last_level=last_level,
                    last_sent_on=last_sent_on)  # fmt: skip

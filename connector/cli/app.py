@@ -6,6 +6,7 @@ Exit codes: 0 done; 1 the work failed (a sync failed, a ledger refused); 2 bad u
 
 from __future__ import annotations
 
+import contextvars
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,7 +101,8 @@ def main(argv: list[str] | None = None) -> None:
         if not console.is_terminal:
             console.width = max(console.width, _PIPE_WIDTH)  # files and pipes get whole tables, not "sta…"
     try:
-        code = app(args=argv, prog_name="ccm", standalone_mode=False)
+        # in a context of its own: what a command sets for itself (the firm's locale) ends with it
+        code = contextvars.copy_context().run(app, args=argv, prog_name="ccm", standalone_mode=False)
     except click_errors.UsageError as exc:
         err.print(f"ccm: error: {exc.format_message()}", markup=False)
         sys.exit(2)

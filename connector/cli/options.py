@@ -25,16 +25,32 @@ TenantOpt = Annotated[
 
 
 def pick_tenant(store: Store, tenant_id: str | None) -> str:
-    """The tenant named, else the only one in the store (several or none: a one-line usage error)."""
-    if tenant_id is not None:
-        return tenant_id
+    """The tenant named, else the only one in the store (several or none: a one-line usage error).
+
+    What the command then writes names amounts in that firm's locale (connector/words).
+    """
+    if tenant_id is None:
+        with store.read() as conn:
+            known = [t.id for t in list_tenants(conn)]
+        if not known:
+            raise UsageProblem("no tenants yet: add one with `ccm tenants add`")
+        if len(known) > 1:
+            raise UsageProblem(f"{len(known)} tenants: choose one with --tenant ({', '.join(known)})")
+        tenant_id = known[0]
+    _write_as(store, tenant_id)
+    return tenant_id
+
+
+def _write_as(store: Store, tenant_id: str) -> None:
+    from connector.store.tenants import UnknownTenant, get_tenant
+    from connector.words import locale as words
+    from connector.words.context import reading_locale
+
     with store.read() as conn:
-        known = [t.id for t in list_tenants(conn)]
-    if len(known) == 1:
-        return known[0]
-    if not known:
-        raise UsageProblem("no tenants yet: add one with `ccm tenants add`")
-    raise UsageProblem(f"{len(known)} tenants: choose one with --tenant ({', '.join(known)})")
+        try:
+            words.use(reading_locale(conn, get_tenant(conn, tenant_id)))
+        except UnknownTenant:  # the command says so in its own words
+            return
 
 
 def pick_customer(store: Store, tenant: str | None, text: str) -> tuple[str, str, str]:

@@ -3,8 +3,8 @@
 `--format` (`-f`) is one option type (`FormatOpt`) shared by every command that lists things. What each
 format guarantees:
 
-- table: for people; names before ids, amounts with thousands separators, instants in UTC (local
-  times with their zone).
+- table: for people; names before ids, amounts grouped as the firm's locale writes them (1,234.50 or
+  1.234,50), instants in UTC (local times with their zone).
 - csv: a header row (the row keys below), then one line per row. Amounts are exact decimal strings, dates
   ISO 8601. A text cell a spreadsheet would read as a formula (starting with `=`, `+`, `-`, `@`, a tab or a
   carriage return) is prefixed with `'`; numbers and amounts never are.
@@ -30,6 +30,7 @@ from rich.table import Table
 from rich.text import Text
 
 from connector.cli.app import out
+from connector.words.locale import grouped
 
 VERSION = 1
 Cell = str | int | bool | Decimal | date | datetime | None
@@ -94,8 +95,8 @@ def shown(value: Cell) -> str:
         return ""
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, Decimal):
-        return f"{value:,}"
+    if isinstance(value, Decimal):  # grouped as the firm in hand writes numbers (connector/words)
+        return grouped(value)
     if isinstance(value, datetime):  # an instant in UTC as the column says; a local one with its zone
         local = value.tzinfo is not None and value.utcoffset() != UTC.utcoffset(None)
         return f"{value:%Y-%m-%d %H:%M %Z}" if local else f"{value:%Y-%m-%d %H:%M}"

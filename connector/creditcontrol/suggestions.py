@@ -21,6 +21,7 @@ from connector.model import CustomerStatus, Money, PaymentStatus
 from connector.reconcile import Basis, Snapshot
 from connector.reconcile.behaviour import money_settlement
 from connector.reconcile.rating import DEFAULT_MODEL, RatingModel
+from connector.words import locale as words
 
 RAISE_BELOW = Decimal("0.8")  # a reliable payer's limit below 80 % of their peak: raise it...
 RAISE_TO = Decimal("1.25")  # ...to 125 % of the peak
@@ -65,7 +66,7 @@ class _Figures:
 
 
 def _money(amount: Decimal, currency: str) -> str:
-    return f"{amount:,.2f} {currency}"
+    return words.money(amount, currency)
 
 
 def _nice(amount: Decimal) -> Decimal:

@@ -6,12 +6,13 @@ from decimal import Decimal
 
 from connector.reconcile.behaviour import Behaviour, Observation, Trend
 from connector.reconcile.rating import RatingModel, grade, material
+from connector.words import locale as words
 
 SHOWN = 3  # invoices named per line at most; the rest are counted
 
 
 def _money(amount: Decimal, currency: str) -> str:
-    return f"{amount:,.2f} {currency}"
+    return words.money(amount, currency)
 
 
 def _days(n: int) -> str:

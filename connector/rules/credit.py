@@ -127,7 +127,7 @@ def _overdue(rule: Rule, account: Account) -> str | None:
     days, amount, which = max(worst)
     more = f" ({len(worst) - 1} more over {rule.days} days)" if len(worst) > 1 else ""
     return (
-        f"{which} is {days} days overdue ({amount:,.2f} {account.owed.currency} outstanding; the rule is "
+        f"{which} is {days} days overdue ({Money(amount, account.owed.currency)} outstanding; the rule is "
         f"{rule.days} days){more}"
     )
 
@@ -164,7 +164,7 @@ def nothing_owed(account: Account) -> str | None:
     if owed.amount > 0:
         return None
     parts = (
-        f": open {account.open.amount:,.2f} less {account.unapplied.amount:,.2f} unapplied"
+        f": open {account.open} less {account.unapplied} unapplied"
         if account.open is not None and account.unapplied is not None and account.unapplied.amount > 0
         else ""
     )

@@ -38,7 +38,9 @@ from connector.store import Store, synclog
 from connector.store.tenants import count_night, get_connection, get_standing, get_tenant
 from connector.sync import PageEvent, SyncResult, run_sync
 from connector.wiring import ledger_for, mapping_for
+from connector.words import locale as words
 from connector.words import statements
+from connector.words.context import reading_locale
 
 log = structlog.get_logger(__name__)
 LEASE_TTL = timedelta(minutes=5)  # renewed while the night runs; a dead holder's runs out within this
@@ -149,12 +151,40 @@ def night_held(
     trigger: str = "cli",
     should_stop: Callable[[], bool] | None = None,
 ) -> NightSummary:
-    """`run_night` for a caller already holding the tenant's run lease as `holder`."""
-    summary = NightSummary(tenant_id)
+    """`run_night` for a caller already holding the tenant's run lease as `holder`.
+
+    Its reasons, notes and notices name amounts as the firm writes them (its locale: connector/words).
+    """
     with store.read() as conn:
         tenant = get_tenant(conn, tenant_id)
+        locale = reading_locale(conn, tenant)
+    with words.writing_in(locale):
+        return _night(
+            store, settings, tenant, now=now, holder=holder, mode=mode, ledger=ledger, sync=sync,
+            on_page=on_page, before_effect=before_effect, clock=clock, trigger=trigger,
+            should_stop=should_stop,
+        )  # fmt: skip
+
+
+def _night(
+    store: Store,
+    settings: Settings,
+    tenant: Tenant,
+    *,
+    now: datetime,
+    holder: str,
+    mode: Mode | None,
+    ledger: Ledger | None,
+    sync: bool,
+    on_page: Callable[[PageEvent], None] | None,
+    before_effect: Callable[[Action], None] | None,
+    clock: Callable[[], datetime] | None,
+    trigger: str,
+    should_stop: Callable[[], bool] | None,
+) -> NightSummary:
+    summary = NightSummary(tenant.id)
     ctx = Context.load(settings, tenant)  # policy file, SMTP settings
-    chosen = for_night(store, settings, tenant_id, ctx.calendar.local_date(now), mode)
+    chosen = for_night(store, settings, tenant.id, ctx.calendar.local_date(now), mode)
     mode = summary.mode = chosen.mode
     summary.why_mode, summary.safe_night = chosen.why, chosen.safe_night
     ctx.check_templates()

@@ -1,7 +1,7 @@
 """The sync log's changes in a bookkeeper's words, never ids where a name exists.
 
     INV-000275 (Acme Joinery Trading): amount due 292.80 → 0.00, status open → paid
-    payment of 1,200.00 GBP on 2026-11-03 from Acme Joinery Trading: new
+    payment of £1,200.00 on 2026-11-03 from Acme Joinery Trading: new
     Cedar Garden Centre LLP: e-mail old@cedar.example → accounts@cedar.example
     Cedar Garden Centre LLP: phone none → +44 20 7946 0958
 
@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Table, select
 
 from connector.store.schema import credit_notes, customers, invoices, payments
 from connector.store.synclog import ChangeRow
+from connector.words.locale import money, number
 
 _CHUNK = 500
 _MONEY_FIELDS = frozenset({"total", "amount_due", "amount", "unapplied", "remaining", "ledger_balance"})
@@ -47,9 +48,16 @@ def _money(text: str | None) -> str:
     if text is None:
         return "none"
     try:
-        return f"{Decimal(text):,.2f}"
+        return number(Decimal(text))  # in the locale of the firm whose log is read
     except InvalidOperation:
         return text
+
+
+def _with_currency(text: str, currency: str) -> str:
+    try:
+        return money(Decimal(text), currency)  # "£1,200.00", in the locale of the firm whose log is read
+    except (InvalidOperation, ValueError):  # not a number, or not a currency babel knows: as stored
+        return f"{text} {currency}"
 
 
 def _value(field: str, text: str | None, names: dict[str, str]) -> str:
@@ -137,10 +145,10 @@ def _subject(ch: ChangeRow, row: dict[str, object] | None, names: dict[str, str]
         number = row.get("number") or f"{kind} with ledger id {ch.record_id}"
         return f"{number} ({who})"
     if ch.entity == "payment":
-        amount = _money(str(row["amount"]))
+        amount = _with_currency(str(row["amount"]), str(row["currency"]))
         label = {"overpayment": "overpayment", "prepayment": "prepayment"}.get(
             str(row.get("kind")), "payment"
         )
         ref = f", ref {row['reference']}" if row.get("reference") else ""
-        return f"{label} of {amount} {row['currency']} on {row['date']} from {who}{ref}"
+        return f"{label} of {amount} on {row['date']} from {who}{ref}"
     return f"{kind} {ch.record_id}"

@@ -32,13 +32,10 @@ from connector.store.schema import customers, invoices, web_audit
 from connector.store.schema import outbox as outbox_table
 from connector.web import preview, snapshots
 from connector.web.snapshots import Books
+from connector.words.locale import money
 
 PAGE_SIZE = 50
 PREVIEW_DAYS = 120  # how far ahead "preview the next reminder" looks when none is due today
-
-
-def money(amount: Decimal, currency: str) -> str:
-    return f"{amount:,.2f} {currency}"
 
 
 # ---- the list

@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from connector import creditcontrol as credit
 from connector.creditcontrol.suggestions import Suggestion
-from connector.model import Tenant
+from connector.model import Money, Tenant
 from connector.rules.credit import CreditFileError
 from connector.web import holds_views
 from connector.web.holds_views import HoldsPage, figures, today_of
@@ -48,8 +48,9 @@ def routes(pages: Pages) -> list[Route]:
     ]
 
 
-def _money(value: object) -> str:
-    return "" if value is None else str(value)
+def _money(value: Money | None) -> str:
+    """An amount in a CSV cell: exact and the same in every locale ("1317.50 GBP"), for a spreadsheet."""
+    return "" if value is None else f"{value.amount} {value.currency}"
 
 
 class _Holds:
@@ -82,7 +83,7 @@ class _Holds:
             return csv_response(f"{tenant.id}-limits", (
                 "customer", "limit", "currency", "exposure", "rating", "over the limit", "on hold",
             ), [(
-                r.name, r.limit.amount, r.limit.currency, r.exposure, r.rating or "",
+                r.name, r.limit.amount, r.limit.currency, r.exposure.amount, r.rating or "",
                 "yes" if r.over else "no", "yes" if r.on_hold else "no",
             ) for r in data.limits])  # fmt: skip
         if fmt == "suggestions.csv":

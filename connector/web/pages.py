@@ -42,6 +42,8 @@ from connector.store.tenants import UnknownTenant, get_tenant
 from connector.web import audit, users, views
 from connector.web.sessions import COOKIE, SESSION_LIFE, Session, Signer, SignInLimit, load_key, new_session
 from connector.web.users import User
+from connector.words import locale as words
+from connector.words.context import reading_locale
 
 log = structlog.get_logger(__name__)
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -50,6 +52,7 @@ _pages = Environment(
     autoescape=select_autoescape(default=True),
     undefined=StrictUndefined,
 )
+_pages.globals.update(money=words.money, number=words.number)  # in the locale of the page's firm
 HEADERS = {
     # No script at all; inline styles only for the rendered e-mails shown in sandboxed frames.
     "Content-Security-Policy": "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
@@ -180,12 +183,24 @@ class Pages:
                 target = "/login?" + urlencode({"next": request.url.path})
                 response = RedirectResponse(target, status_code=303, headers=HEADERS)
                 return self._cookie(response, request, visit.session) if visit.fresh else response
-            try:
-                return await handler(request, visit, visit.user)
-            except RequestRefused as exc:
-                return self.refused(request, visit, exc)
+            locale = await run_in_threadpool(self._locale, visit.user, request.path_params.get("tenant"))
+            with words.writing_in(locale):  # a firm's page names amounts as the firm writes them
+                try:
+                    return await handler(request, visit, visit.user)
+                except RequestRefused as exc:
+                    return self.refused(request, visit, exc)
 
         return endpoint
+
+    def _locale(self, user: User, tenant_id: object) -> str:
+        """The locale of the firm a page is about (one the user may see), else en_GB."""
+        if not isinstance(tenant_id, str) or not user.may_see(tenant_id):
+            return words.DEFAULT
+        with self.rt.store.read() as conn:
+            try:
+                return reading_locale(conn, get_tenant(conn, tenant_id))
+            except UnknownTenant:
+                return words.DEFAULT
 
     # -- /login, /logout
     async def login_form(self, request: Request) -> Response:

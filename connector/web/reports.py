@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -37,13 +36,8 @@ from connector.web.reports_views import Reports
 from connector.web.users import User
 from connector.words import context
 from connector.words import locale as words
-from connector.words.locale import LocaleProblem
 
 TABLES = ("aging", "months", "forecast", "collected")
-
-
-def money(value: Decimal, currency: str) -> str:
-    return f"{value:,.2f} {currency}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,11 +61,8 @@ def reports_for(store: Store, tenant: Tenant, as_of: date) -> _Kept:
 
 def firm_locale(store: Store, tenant: Tenant) -> str:
     """The locale the firm's mail is written in (connector/words); its country's when that one is unknown."""
-    try:
-        with store.read() as conn:
-            return context.tenant_locale(conn, tenant)
-    except LocaleProblem:  # the send fails with the reason; the page writes as the country does
-        return words.firm_locale(tenant.country)
+    with store.read() as conn:
+        return context.reading_locale(conn, tenant)
 
 
 class ReportsPage:
@@ -99,7 +90,7 @@ class ReportsPage:
             return csv_response(f"{tenant.id}-{table}", header, rows)
         return self.pages.render(
             request, visit, "reports.html", title=f"{tenant.name}: reports", tenant=tenant, r=figures,
-            charts=kept.charts, top=kept.top, money=money, quote=quote,
+            charts=kept.charts, top=kept.top, quote=quote,
         )  # fmt: skip
 
     def routes(self) -> list[Route]:

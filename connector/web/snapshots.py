@@ -54,6 +54,8 @@ from connector.store.schema import (
     web_audit,
 )
 from connector.store.tenants import get_tenant
+from connector.words import locale as words
+from connector.words.context import reading_locale
 
 FIRMS = 4  # firms whose books are kept at once (a firm of 100,000 invoices takes a few hundred MB)
 CREDIT_FILE = "credit.yaml"
@@ -148,7 +150,9 @@ class Snapshots:
 
     def once(self, tenant_id: str, part: str, key: object, make: Callable[[], T]) -> T:
         """`make()`'s result for the firm's `part` at `key`: computed only when `key` differs from the kept
-        one's, by one thread at a time (the others wait and read its result)."""
+        one's, by one thread at a time (the others wait and read its result). The locale amounts are written
+        in (connector/words) is part of every key: what is kept may hold words."""
+        key = (key, words.current())
         slot = self._slot(tenant_id, part)
         with slot.lock:
             if slot.filled and slot.key == key:
@@ -249,6 +253,7 @@ def _warm(kept: Snapshots, settings: Settings, tenant_id: str, now: datetime) ->
     try:
         with kept.store.read() as conn:
             tenant = get_tenant(conn, tenant_id)
+            locale = reading_locale(conn, tenant)  # as its pages write (connector/web/pages.py)
     except Exception:  # the firm is gone, or the database is: the pages say so when read
         log.warning("web.warm_failed", tenant=tenant_id, exc_info=True)
         return
@@ -259,9 +264,10 @@ def _warm(kept: Snapshots, settings: Settings, tenant_id: str, now: datetime) ->
         lambda: reports.reports_for(kept.store, tenant, today),
         lambda: customer_views.prepare(kept.store, settings, tenant, today),
     )
-    for step in steps:
-        try:
-            step()
-        except Exception:  # a bad file of the firm, say: the page computes again when read, and shows it
-            log.warning("web.warm_failed", tenant=tenant_id, exc_info=True)
+    with words.writing_in(locale):
+        for step in steps:
+            try:
+                step()
+            except Exception:  # a bad file of the firm, say: the page computes again when read, and shows it
+                log.warning("web.warm_failed", tenant=tenant_id, exc_info=True)
     log.info("web.warmed", tenant=tenant_id, computed=dict(kept.computed))

@@ -36,6 +36,15 @@ def tenant_locale(conn: Connection, tenant: Tenant) -> str:
     return words.firm_locale(tenant.country, chosen, f"tenant {tenant.id}: locale")
 
 
+def reading_locale(conn: Connection, tenant: Tenant) -> str:
+    """The locale people read the firm's figures and decisions in: `tenant_locale`, or its country's when the
+    one chosen is unknown (its sends fail with that reason; its pages and decisions are still written)."""
+    try:
+        return tenant_locale(conn, tenant)
+    except words.LocaleProblem:
+        return words.firm_locale(tenant.country)
+
+
 def written(conn: Connection, tenant_id: str, invoice_ids: Iterable[str]) -> dict[str, date]:
     """Per invoice: the last day a message written to the customer about it went out (a history row whose
     action is no longer in the outbox counts as written: only a call task is not writing)."""

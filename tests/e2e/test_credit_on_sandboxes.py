@@ -148,7 +148,7 @@ def test_over_the_limit_is_held_in_the_ledger_and_released_once_paid(side, setti
         side.pay(invoice_id, due)
     paid = run_night(store, settings, tenant.id, now=d.next_night)
 
-    released = f"{RELEASED}: nothing is owed (net exposure 0.00 GBP)"
+    released = f"{RELEASED}: nothing is owed (net exposure £0.00)"
     assert [(h.customer_id, h.action, h.reason) for h in paid.holds] == [(customer_id, "release", released)]
     assert not side.on_hold(customer_id)
     assert RELEASED in side.notes(customer_id)[-1]

@@ -146,13 +146,11 @@ def test_a_night_holds_by_net_exposure_and_words_each_first_reminder_for_the_cus
 
     decided = {h.customer_id: (h.action, h.reason) for h in night.holds}
     assert decided[kestrel][0] == "hold"
-    assert decided[kestrel][1].startswith(
-        "exposure 2,000.00 GBP is over the limit 500.00 GBP by more than 5%"
-    )
+    assert decided[kestrel][1].startswith("exposure £2,000.00 is over the limit £500.00 by more than 5%")
     assert decided[juniper] == (
         "release",
         "no hold rule applies any more: nothing is owed "
-        "(net exposure -417.90 GBP: open 1,000.00 less 1,417.90 unapplied)",
+        "(net exposure -£417.90: open £1,000.00 less £1,417.90 unapplied)",
     )
     assert set(decided) == {kestrel, juniper}  # Elm (300.00 owed) is under every rule's 500.00
     assert night.outcome is not None and night.outcome.holds == [kestrel]
@@ -161,7 +159,7 @@ def test_a_night_holds_by_net_exposure_and_words_each_first_reminder_for_the_cus
         assert not credit.holds(conn, tenant.id)[juniper].on_hold
     assert night.plan is not None
     assert night.plan.evaluation.flags == (  # a question for the bookkeeper, not a hold
-        "Juniper Software Services: 1,417.90 GBP unapplied while 1 invoice(s) are due a reminder; apply it in "
+        "Juniper Software Services: £1,417.90 unapplied while 1 invoice(s) are due a reminder; apply it in "
         "the ledger or refund it",
     )
     worded = {encode(a.payload)["customer_name"]: encode(a.payload)["template"] for a in night.plan.actions}

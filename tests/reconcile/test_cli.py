@@ -88,8 +88,8 @@ def test_discrepancies_lists_each_with_its_explanation(capsys, home):
     [row] = body["rows"]
     assert row["kind"] == "amount_due_mismatch" and row["records"] == "invoice:42 payment:P1"
     assert row["explanation"] == (
-        "Invoice INV-42 for Ann's Café: the ledger says 120.00 GBP is due, but its payments and credits "
-        "leave 20.00 GBP outstanding"
+        "Invoice INV-42 for Ann's Café: the ledger says £120.00 is due, but its payments and credits "
+        "leave £20.00 outstanding"
     )
     code, out, _ = ccm(capsys, "discrepancies")
     assert code == 0 and "amount_due_mismatch" in out and "1 discrepancies" in out
@@ -220,12 +220,12 @@ def test_customer_explains_the_rating_by_its_invoices_and_dates_payment_by_the_m
     assert body["rating"] == "B"
     reasons = body["rating_reasons"].split("\n")
     assert reasons[2] == (
-        "small old debt, not enough for E (600.00 GBP; E needs 500.00 GBP and 10% of the 45,000.00 GBP rated), "
-        "but keeps the rating at B or below: INV-h2 (600.00 GBP) unpaid 183 days past due"
+        "small old debt, not enough for E (£600.00; E needs £500.00 and 10% of the £45,000.00 rated), "
+        "but keeps the rating at B or below: INV-h2 (£600.00) unpaid 183 days past due"
     )
     code, out, _ = ccm(capsys, "customer", "H", "--as-of", "2026-11-30")
     assert "why this rating:" in out and "2025-12-20" in out
-    assert "INV-h2 (600.00 GBP) unpaid 183 days past due" in out.replace("\n", " ")
+    assert "INV-h2 (£600.00) unpaid 183 days past due" in out.replace("\n", " ")
 
     # The firm's own thresholds: old debt of 500.00 and 1 % of what is rated makes an E.
     own = home / "tenants" / "firm" / "credit.yaml"

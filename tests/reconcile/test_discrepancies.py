@@ -18,7 +18,7 @@ def test_a_small_firms_inconsistencies_are_each_reported_once_in_report_order():
         invoice("45", BOB, "90.00", "2026-01-01", "2026-01-31", status=Status.DELETED),
         payment("P4", BOB, "2026-01-05", ("45", "90.00"), ("nowhere", "5.00")),
         invoice("46", BOB, "10.00", "2026-01-01", "2026-03-31", due_amount="1.67"),
-        payment("P5", BOB, "2026-01-05", ("46", "10.00"), currency="EUR", rate="1.2"),  # 8.33 GBP at its rate
+        payment("P5", BOB, "2026-01-05", ("46", "10.00"), currency="EUR", rate="1.2"),  # £8.33 at its rate
         payment("PP", BOB, "2026-01-06", unapplied="25.00", kind=PaymentKind.PREPAYMENT),
         credit("CN1", BOB, "15.00", "2026-01-07", remaining="15.00", status=Status.OPEN),
         payment("P6", CHEN, "2026-01-08", unapplied="9.00"),  # Chen owes nothing: nothing to apply it to
@@ -36,35 +36,35 @@ def test_a_small_firms_inconsistencies_are_each_reported_once_in_report_order():
     ]
     by_kind = {x.kind: x for x in found}
     assert by_kind[Kind.NEGATIVE_OUTSTANDING].explanation == (
-        "Invoice INV-43 for Ann's Café: 60.00 GBP was allocated against a total of 50.00 GBP, 10.00 GBP too much"
+        "Invoice INV-43 for Ann's Café: £60.00 was allocated against a total of £50.00, £10.00 too much"
     )
     assert by_kind[Kind.PAID_WITHOUT_PAYMENT].explanation == (
         "Invoice INV-44 for Bob's Bikes is marked paid, but no live payment or credit note is allocated to it: "
-        "70.00 GBP is unaccounted for"
+        "£70.00 is unaccounted for"
     )
     # a payment is named by what, whom, how much and when, never by its id (only `records` carries ids)
     assert by_kind[Kind.CURRENCY_MISMATCH].explanation == (
-        "The payment of €10.00 from Bob's Bikes on 5 January 2026 allocates 10.00 EUR to Invoice INV-46, "
-        "which is in GBP: applied as 8.33 GBP at the rates the ledger records"
+        "The payment of €10.00 from Bob's Bikes on 5 January 2026 allocates €10.00 to Invoice INV-46, "
+        "which is in GBP: applied as £8.33 at the rates the ledger records"
     )
     assert by_kind[Kind.ALLOCATION_TO_UNKNOWN_INVOICE].explanation == (
-        "The payment of £95.00 from Bob's Bikes on 5 January 2026 allocates 5.00 GBP to invoice nowhere, "
+        "The payment of £95.00 from Bob's Bikes on 5 January 2026 allocates £5.00 to invoice nowhere, "
         "which is not among the synced sales invoices"
     )
     assert by_kind[Kind.ALLOCATION_TO_DEAD_INVOICE].explanation == (
-        "The payment of £95.00 from Bob's Bikes on 5 January 2026 allocates 90.00 GBP to Invoice INV-45, "
+        "The payment of £95.00 from Bob's Bikes on 5 January 2026 allocates £90.00 to Invoice INV-45, "
         "which is deleted"
     )
     unapplied = [x for x in found if x.kind is Kind.UNAPPLIED_CASH]
     assert [x.explanation for x in unapplied] == [
-        "Credit note CN-CN1 for Bob's Bikes leaves 15.00 GBP unapplied on the account while 2 invoice(s) "
+        "Credit note CN-CN1 for Bob's Bikes leaves £15.00 unapplied on the account while 2 invoice(s) "
         "are open: apply it before chasing",
-        "The prepayment of £25.00 from Bob's Bikes on 6 January 2026 leaves 25.00 GBP unapplied on the "
+        "The prepayment of £25.00 from Bob's Bikes on 6 January 2026 leaves £25.00 unapplied on the "
         "account while 2 invoice(s) are open: apply it before chasing",
     ]
     for x in found:
         assert not any(f"P{n} " in x.explanation for n in range(1, 7)) and "PP " not in x.explanation
-    assert [str(m) for _, m in by_kind[Kind.AMOUNT_DUE_MISMATCH].amounts] == ["120.00 GBP", "20.00 GBP"]
+    assert [str(m) for _, m in by_kind[Kind.AMOUNT_DUE_MISMATCH].amounts] == ["£120.00", "£20.00"]
 
 
 def test_clean_books_have_no_discrepancies():

@@ -89,8 +89,8 @@ def test_a_deleted_payment_no_longer_counts_and_the_stale_ledger_figures_are_rep
         (Kind.PAID_WITHOUT_PAYMENT, ("invoice:7",)),
     ]
     assert result.discrepancies[0].explanation == (
-        "Invoice INV-8 for Ann's Café: the ledger says 30.00 GBP is due, but its payments and credits leave "
-        "80.00 GBP outstanding"
+        "Invoice INV-8 for Ann's Café: the ledger says £30.00 is due, but its payments and credits leave "
+        "£80.00 outstanding"
     )
 
 
@@ -107,7 +107,7 @@ def test_a_voided_invoice_is_not_owed_and_an_allocation_to_it_is_a_discrepancy()
     assert stray.kind is Kind.ALLOCATION_TO_DEAD_INVOICE
     assert stray.records == ("payment:P2", "invoice:V1")
     assert stray.explanation == (
-        "The payment of £60.00 from Bob's Bikes on 5 January 2026 allocates 60.00 GBP to Invoice INV-V1, "
+        "The payment of £60.00 from Bob's Bikes on 5 January 2026 allocates £60.00 to Invoice INV-V1, "
         "which is voided"
     )
 

@@ -60,7 +60,7 @@ def test_an_invoice_the_ledger_marks_paid_is_never_chased_nor_counted_whatever_c
     assert reason is Skip.LEDGER_DIFFERS
     assert detail == (
         "Invoice INV-1 for Ann's Café: the ledger marks it paid, but ccm's payments and credits leave "
-        "480.00 GBP outstanding: not chased and not counted toward a hold until they agree"
+        "£480.00 outstanding: not chased and not counted toward a hold until they agree"
     )
     # Not counted toward a hold: ccm's open balance for Ann is the one invoice both agree on.
     assert basis.positions["C1"].base.open == Decimal("120.00")
@@ -95,8 +95,8 @@ def test_a_payment_in_another_currency_counts_at_the_rate_the_ledger_records_for
     assert chased(Basis.of(firm, TODAY)) == set()
     [finding] = done.discrepancies
     assert finding.explanation == (
-        "The payment of €2,760.00 from Bob's Bikes on 30 January 2026 allocates 2,760.00 EUR to Invoice INV-4, "
-        "which is in GBP: applied as 2,400.00 GBP at the rates the ledger records"
+        "The payment of €2,760.00 from Bob's Bikes on 30 January 2026 allocates €2,760.00 to Invoice INV-4, "
+        "which is in GBP: applied as £2,400.00 at the rates the ledger records"
     )
 
 
@@ -123,7 +123,7 @@ def test_a_customer_whose_ledger_balance_differs_is_neither_chased_nor_held_and_
     reason, detail = skipped(basis)["6"]
     assert reason is Skip.LEDGER_BALANCE
     assert detail == (
-        "Ann's Café: the ledger's balance is 950.00 GBP, but ccm's open balance is 700.00 GBP: neither held "
+        "Ann's Café: the ledger's balance is £950.00, but ccm's open balance is £700.00: neither held "
         "nor chased until they agree"
     )
     holds = [Decision("C1", HOLD, ("an invoice is 93 days overdue",)), Decision("C2", HOLD, ("overdue",))]
@@ -134,7 +134,7 @@ def test_a_customer_whose_ledger_balance_differs_is_neither_chased_nor_held_and_
     assert [x.customer_id for x in screen(holds, accounts, basis.agreement)] == ["C2"]
     [finding] = [x for x in reconcile(firm, TODAY).discrepancies if x.kind is Kind.BALANCE_MISMATCH]
     assert [(label, str(m)) for label, m in finding.amounts] == [
-        ("ledger balance", "950.00 GBP"), ("ccm open balance", "700.00 GBP"), ("ccm unapplied", "0.00 GBP"),
+        ("ledger balance", "£950.00"), ("ccm open balance", "£700.00"), ("ccm unapplied", "£0.00"),
     ]  # fmt: skip
 
 

@@ -58,7 +58,7 @@ def test_an_overpayment_allocated_eleven_months_later_paid_the_invoice_the_day_t
     assert (obs.paid_on, obs.days_late) == (d("2025-12-20"), -11)  # 11 days early, not 324 days late
     assert (seen.rating, seen.weighted_days_late, seen.on_time_share) == ("A", Decimal(0), Decimal(1))
     assert seen.days_to_pay == (-11,)  # the forecast learns from the money's date too
-    assert "INV-h1 (2,400.00 GBP) paid 2025-12-20, 11 days early" in " ".join(explain(seen, "GBP"))
+    assert "INV-h1 (£2,400.00) paid 2025-12-20, 11 days early" in " ".join(explain(seen, "GBP"))
 
 
 def test_an_invoice_paid_in_two_parts_is_paid_when_the_part_that_completed_it_arrived():
@@ -86,8 +86,8 @@ def test_the_part_cleared_by_a_credit_note_is_not_the_customers_lateness():
     ]
     assert (seen.rating, seen.paid_count) == ("A", 1)
     lines = explain(seen, "GBP")
-    assert "left out: INV-g1 (400.00 GBP) cleared by credit note CN-c1: a credit, not a late payment" in lines
-    assert "left out: INV-g2 (300.00 GBP) cleared by credit note CN-c2: a credit, not a late payment" in lines
+    assert "left out: INV-g1 (£400.00) cleared by credit note CN-c1: a credit, not a late payment" in lines
+    assert "left out: INV-g2 (£300.00) cleared by credit note CN-c2: a credit, not a late payment" in lines
 
 
 def test_one_small_old_invoice_does_not_undo_two_years_of_good_payment():
@@ -100,7 +100,7 @@ def test_one_small_old_invoice_does_not_undo_two_years_of_good_payment():
     lines = explain(seen, "GBP")
     assert any(
         line.startswith("small old debt, not enough for E") and "keeps the rating at B or below" in line
-        and "INV-old (120.00 GBP) unpaid 200 days past due" in line
+        and "INV-old (£120.00) unpaid 200 days past due" in line
         for line in lines
     )  # fmt: skip
 
@@ -113,8 +113,8 @@ def test_a_large_old_debt_rates_e_however_good_the_rest_was():
     assert (seen.rating, seen.severe_amount, seen.weighed) == ("E", Decimal("2000.00"), Decimal("7000.00"))
     lines = explain(seen, "GBP")
     assert lines[2] == (
-        "E: 2,000.00 GBP unpaid more than 90 days past due is at least 500.00 GBP and 10% of the 7,000.00 GBP "
-        "rated: INV-big (2,000.00 GBP) unpaid 121 days past due"
+        "E: £2,000.00 unpaid more than 90 days past due is at least £500.00 and 10% of the £7,000.00 "
+        "rated: INV-big (£2,000.00) unpaid 121 days past due"
     )
 
 
@@ -149,7 +149,7 @@ def test_money_the_customer_sent_that_is_not_yet_allocated_pays_their_oldest_inv
     assert [(o.settled, o.paid_on, o.days_late) for o in j9] == [(True, d("2026-06-25"), -6)]
     assert (seen.rating, seen.severe_amount, seen.open_overdue_count) == ("A", Decimal(0), 0)
     assert (
-        "note: INV-j9 (663.00 GBP) counted as paid on 2026-06-25 by the customer's unallocated payment: "
+        "note: INV-j9 (£663.00) counted as paid on 2026-06-25 by the customer's unallocated payment: "
         "allocate it"
     ) in explain(seen, "GBP")
 
@@ -169,7 +169,7 @@ def test_unallocated_money_that_came_late_is_late_and_what_it_does_not_cover_sta
         ("INV-j2", True, 62, Decimal("200.00")),
     ]
     assert (
-        "left out: INV-j2 (100.00 GBP) covered by the customer's unallocated credit: a credit, not a late "
+        "left out: INV-j2 (£100.00) covered by the customer's unallocated credit: a credit, not a late "
         "payment; allocate it" in explain(seen, "GBP")
     )
 
@@ -188,8 +188,8 @@ def test_every_rating_names_the_invoices_that_drove_it():
         "0% on time or early",
         "56.9 weighted days late alone rates D (A: at most 3 and 80% on time; B: at most 10; C: at most 30; "
         "D: at most 60; E: more)",
-        "the invoices that weigh most: INV-p1 (3,000.00 GBP) paid 2026-04-01, 60 days late; "
-        "INV-p2 (200.00 GBP) paid 2026-03-13, 10 days late",
+        "the invoices that weigh most: INV-p1 (£3,000.00) paid 2026-04-01, 60 days late; "
+        "INV-p2 (£200.00) paid 2026-03-13, 10 days late",
         "trend unknown: too little history",
     )
     assert explain(rated()["P"], "GBP") == ("unrated: no invoice has been paid or fallen due yet",)

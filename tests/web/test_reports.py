@@ -9,12 +9,14 @@ import csv
 import io
 import re
 from collections import defaultdict
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe  # type: ignore[import-untyped]
 
+from connector.firmprofile import load_profile, save_profile
 from connector.model import PaymentStatus
 from connector.reconcile import Snapshot, aging, allocate, behaviours, cei, dso, forecast, load_snapshot
 from connector.reconcile.fx import Rates
@@ -227,3 +229,32 @@ def test_a_firm_with_no_records_gets_empty_charts_and_tables_not_an_error():
     header, rows = csv_table(empty, "aging")
     assert header[0] == "customer" and header[-1] == "total (GBP)"
     assert rows == [("total", *([Decimal(0)] * 5), Decimal(0))]
+
+
+def test_a_firm_writing_german_sees_every_amount_as_german_writes_it(site):
+    """The profile's locale reaches the pages and the figures kept for them: the headline amount, the
+    tables' numbers, the holds' reasons; the CSV stays exact. Set back afterwards (the site is shared)."""
+    with site.store.read() as conn:
+        before = load_profile(conn, TENANT)
+    with site.store.begin() as conn:
+        save_profile(conn, TENANT, replace(before, locale="de_DE"))
+    try:
+        page = site.signed_in("ann")
+        page.goto(site.url + URL)
+        headline = page.locator("main p").first.inner_text()
+        assert re.search(r"\d,\d\d\u00a0£", headline) and not re.search(r"£\d", headline), headline
+        cells = page.locator("table").first.locator("td.num").all_inner_texts()
+        assert cells and all(re.fullmatch(r"-?\d{1,3}(\.\d{3})*,\d\d", c) for c in cells), cells
+        served = page.request.get(f"{site.url}{URL}?format=csv&table=aging").text()
+        assert re.search(r",\d+\.\d+(\r?\n|,)", served) and "\u00a0" not in served  # exact, not worded
+        page.goto(f"{site.url}/t/{TENANT}/customers")
+        listed = page.locator("tbody").inner_text()
+        assert re.search(r"\d,\d\d\u00a0£", listed) and not re.search(r"£\d", listed), listed[:300]
+        page.context.close()
+    finally:
+        with site.store.begin() as conn:
+            save_profile(conn, TENANT, before)
+    page = site.signed_in("ann")
+    page.goto(site.url + URL)
+    assert re.search(r"£\d", page.locator("main p").first.inner_text())  # en_GB again, not kept in German
+    page.context.close()

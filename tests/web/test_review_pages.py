@@ -135,7 +135,7 @@ def test_a_bookkeeper_accepts_one_suggestion_and_dismisses_another_until_its_fig
         credit.set_limit(conn, TENANT, customer_id, Money(Decimal(100), "GBP"), datetime.now(UTC), "set")
     page.reload()
     again = suggestion_row(page, dropped["customer"])
-    assert again.count() == 1 and "100.00 GBP" in again.inner_text()
+    assert again.count() == 1 and "£100.00" in again.inner_text()
     page.context.close()
 
 
@@ -342,8 +342,8 @@ def test_a_dismissed_suggestion_stays_dismissed_while_its_figures_hold_on_both_b
         holds_views.accept(conn, tenant, later, "ann", RUN_AT)
         assert credit.limits(conn, tenant.id) == {"c1": Money(Decimal(8000), "GBP")}
     assert audited_in(store, tenant.id) == [
-        ("limit.dismiss Acme Joinery Trading", "suggested 8,000.00 GBP", "dismissed"),
-        ("limit.accept Acme Joinery Trading", "no limit", "limit 8,000.00 GBP"),
+        ("limit.dismiss Acme Joinery Trading", "suggested £8,000.00", "dismissed"),
+        ("limit.accept Acme Joinery Trading", "no limit", "limit £8,000.00"),
     ]
 
 

@@ -72,8 +72,8 @@ def test_the_books_are_computed_once_for_every_page(firm: Store, settings: Setti
     assert snapshots.of(firm) is kept
     first = holds_views.page(firm, settings, FIRM, TODAY)
     found = discrepancies_views.rows(firm, FIRM)
-    assert _outstanding(firm, settings, "c1") == {"INV-0001": "500.00 GBP", "INV-0002": "120.00 GBP"}
-    assert _outstanding(firm, settings, "c2") == {"INV-0003": "80.00 GBP"}
+    assert _outstanding(firm, settings, "c1") == {"INV-0001": "£500.00", "INV-0002": "£120.00"}
+    assert _outstanding(firm, settings, "c2") == {"INV-0003": "£80.00"}
     figures = reports.reports_for(firm, FIRM, TODAY).reports
     assert figures.aging.total.total == Decimal("700.00")
     assert kept.computed["snapshot"] == 1  # one read of the records for four pages
@@ -86,10 +86,10 @@ def test_the_books_are_computed_once_for_every_page(firm: Store, settings: Setti
 
 def test_a_new_sync_run_is_read_at_once(firm: Store, settings: Settings) -> None:
     kept = snapshots.of(firm)
-    assert _outstanding(firm, settings, "c1")["INV-0001"] == "500.00 GBP"
+    assert _outstanding(firm, settings, "c1")["INV-0001"] == "£500.00"
     before = reports.reports_for(firm, FIRM, TODAY).reports.aging.total.total
     _sync(firm, [_invoice(1, "c1", Decimal("200.00"))])  # corrected in the ledger: same count of invoices
-    assert _outstanding(firm, settings, "c1")["INV-0001"] == "200.00 GBP"
+    assert _outstanding(firm, settings, "c1")["INV-0001"] == "£200.00"
     assert reports.reports_for(firm, FIRM, TODAY).reports.aging.total.total == before - Decimal("300.00")
     assert kept.computed["snapshot"] == 2
     assert kept.computed["reports"] == 2
@@ -195,6 +195,6 @@ def test_every_firm_is_warmed_after_its_night(firm: Store, settings: Settings) -
     assert kept.computed["reports"] == 1 and kept.computed["customers.firm"] == 1
     holds_views.page(firm, settings, FIRM, TODAY)
     reports.reports_for(firm, FIRM, TODAY)
-    assert _outstanding(firm, settings, "c2") == {"INV-0003": "80.00 GBP"}
+    assert _outstanding(firm, settings, "c2") == {"INV-0003": "£80.00"}
     assert kept.computed["holds"] == 1 and kept.computed["reports"] == 1 and kept.computed["snapshot"] == 1
     assert kept.computed["customers.firm"] == 1

@@ -15,6 +15,7 @@ from connector.cli.app import UsageProblem, app, out, state
 from connector.cli.commands.aging import find_customer
 from connector.cli.commands.reconcile import AsOfOpt, TenantOpt, cents, load
 from connector.cli.output import Cell, Format, FormatOpt, emit
+from connector.cli.output import shown as cell
 from connector.cli.output import table as listing
 from connector.reconcile import Balance, Snapshot, allocate, behaviours, positions
 from connector.reconcile.behaviour import Sources, money_settlement
@@ -99,7 +100,7 @@ def customer(
         out.print(f"  - {line}", markup=False)
     table = Table("currency", "open", "overdue", "unapplied credit", "net exposure", title="position")
     for currency, bal in (*(position.by_currency if position else ()), (f"in {base}", base_balance)):
-        table.add_row(currency, *(f"{cents(v):,}" for v in (bal.open, bal.overdue, bal.unapplied, bal.net)))
+        table.add_row(currency, *(cell(cents(v)) for v in (bal.open, bal.overdue, bal.unapplied, bal.net)))
     out.print(table)
     _print_credit_and_chasing(ctx, snapshot.tenant.id, cid, summary)
     if history.reminders:
