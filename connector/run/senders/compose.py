@@ -32,6 +32,7 @@ from connector.run.plan import Context
 from connector.run.senders.attempt import Outcome, firm_stops
 from connector.store import Store
 from connector.words import context, statements
+from connector.words import locale as words
 from connector.words.locale import LocaleProblem
 
 log = structlog.get_logger(__name__)
@@ -176,7 +177,8 @@ class Composer:
         except interest.RateUnknown as exc:
             log.warning("interest.rate_unknown", tenant=self.tenant_id, reason=str(exc))
             return None
-        return interest.combined(claims)
+        with words.writing_in(self._locale()):  # as the rest of the message (sends run outside a night too)
+            return interest.combined(claims)
 
     def _pay_urls(self, reminder: Reminder, out: Outcome) -> dict[str, str]:
         fetch = getattr(self.ledger, "online_invoice_url", None)
