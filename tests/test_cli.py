@@ -179,3 +179,19 @@ def test_the_installed_console_script_runs(home):
     done = subprocess.run([str(ccm_bin), "log", "7"], capture_output=True, text=True, env=env, check=False)
     assert done.returncode == 2
     assert done.stderr == "ccm: error: unknown run 7\n"
+
+
+def test_empty_lists_name_the_ledgers_installed_here(
+    home: Path, registered: ScriptedLedger, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ledgers are plugins: the hints name what is installed (the scripted one too), not a fixed pair."""
+    from connector import ledger as registry
+
+    installed = registry.names()
+    assert {"quickbooks", "scripted", "xero"} <= set(installed)
+    code, out, err = ccm(capsys, "connections")
+    assert code == 0, err
+    assert f"no connections yet: `ccm connect {'|'.join(installed)} -t ID`" in " ".join(out.split())
+    code, out, err = ccm(capsys, "invites")
+    assert code == 0, err
+    assert f"`ccm invite T --ledger {'|'.join(installed)}`" in " ".join(out.split())

@@ -1,4 +1,4 @@
-"""`ccm connect xero|quickbooks`, `ccm connections`, `ccm disconnect`."""
+"""`ccm connect LEDGER` (xero, quickbooks or any installed ledger), `ccm connections`, `ccm disconnect`."""
 
 from __future__ import annotations
 
@@ -236,7 +236,7 @@ def list_connections(ctx: typer.Context, fmt: FormatOpt = Format.TABLE) -> None:
             ))  # fmt: skip
     labels = {c: c for c in CONNECTION_COLUMNS if c != "problems"}
     emit(fmt, "connections", CONNECTION_COLUMNS, rows, labels=labels,
-         empty="no connections yet: `ccm connect xero|quickbooks -t ID`")  # fmt: skip
+         empty=f"no connections yet: `ccm connect {'|'.join(registry.names())} -t ID`")  # fmt: skip
     if fmt is Format.TABLE:
         for tenant_id, issue in problems:
             out.print(f"{tenant_id}: {issue.kind}: {issue.message}", markup=False)

@@ -127,5 +127,6 @@ def list_invites(ctx: typer.Context, fmt: FormatOpt = Format.TABLE) -> None:
         found = invites.open_invites(conn, now)
     rows = [(each.tenant_id, each.ledger, each.tenant is not None, each.created_at, each.expires_at)
             for each in found]  # fmt: skip
+    which = "|".join(ledgers.names())
     emit(fmt, "invites", INVITE_COLUMNS, rows, labels=INVITE_LABELS,
-         empty="no open invites: make one with `ccm invite T --ledger xero|quickbooks`")  # fmt: skip
+         empty=f"no open invites: make one with `ccm invite T --ledger {which}`")  # fmt: skip
