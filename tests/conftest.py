@@ -82,6 +82,16 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL schema of its own, for what runs only on PostgreSQL (procrastinate, workers, servers
+    sharing a database); skips without CCM_TEST_DATABASE_URL (fails on CI)."""
+    if not PG_URL:
+        unavailable("PostgreSQL only: set CCM_TEST_DATABASE_URL to run it (CI does)")
+    with pg_schema(PG_URL) as url:
+        yield url
+
+
 @contextmanager
 def pg_schema(base: str) -> Iterator[str]:
     """A PostgreSQL schema of its own for the block (a URL whose connections see only it), then dropped."""

@@ -8,7 +8,6 @@ drops the connection (pg_terminate_backend), as a restart or an idle timeout wou
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -19,15 +18,7 @@ from connector.store import Store
 from connector.store import engine as store_engine
 from connector.store.engine import normalise_url
 from connector.store.tenants import list_tenants, save_tenant
-from tests.conftest import PG_URL, pg_schema, unavailable
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    if not PG_URL:
-        unavailable("PostgreSQL: set CCM_TEST_DATABASE_URL to run store tests on it (CI does)")
-    with pg_schema(PG_URL) as url:
-        yield url
+from tests.conftest import PG_URL
 
 
 def _open(url: str, after: float, monkeypatch: pytest.MonkeyPatch) -> Store:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -31,7 +30,6 @@ from connector.store import Store
 from connector.store.schema import outbox
 from connector.store.tenants import save_connection, save_tenant
 from connector.tenantspec import build
-from tests.conftest import PG_URL, pg_schema
 from tests.serve.harness import SimClock, clean_env, free_port, serving, wait_for, workers
 
 START = datetime(2026, 11, 17, 1, 3, tzinfo=UTC)
@@ -133,14 +131,6 @@ def test_a_health_check_finds_an_issue_gone_and_closes_it(tmp_path: Path):
     assert done.line == "no open issue" and not done.sends
     assert _open(store) == {("cut", "reconnect_needed")}
     store.close()
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    if not PG_URL:
-        pytest.skip("workers share a PostgreSQL database: set CCM_TEST_DATABASE_URL (CI does)")
-    with pg_schema(PG_URL) as url:
-        yield url
 
 
 def test_a_firms_health_check_waits_once_under_its_firms_lock(pg_url: str, tmp_path: Path):

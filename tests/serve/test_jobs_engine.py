@@ -20,16 +20,7 @@ from connector.jobs import engine, schema
 from connector.serve.runtime import Runtime
 from connector.store import Store
 from connector.store import engine as store_engine
-from tests.conftest import PG_URL, pg_schema
 from tests.serve.harness import CCM, clean_env, wait_for
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    if not PG_URL:
-        pytest.skip("procrastinate needs PostgreSQL: set CCM_TEST_DATABASE_URL (CI does)")
-    with pg_schema(PG_URL) as url:
-        yield url
 
 
 @pytest.fixture

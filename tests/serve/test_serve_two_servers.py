@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -20,7 +19,6 @@ from adapters.quickbooks import sandbox as qbo_sandbox
 from adapters.xero import sandbox as xero_sandbox
 from connector.store import Store
 from connector.store.schema import sync_runs
-from tests.conftest import PG_URL, pg_schema, unavailable
 from tests.serve.harness import (
     SimClock,
     clean_env,
@@ -38,14 +36,6 @@ from tests.serve.harness import (
 pytestmark = pytest.mark.slow
 NIGHTS = [date(2026, 11, 18), date(2026, 11, 19)]
 ZONES = ["Europe/London", "Europe/Paris", "Europe/Madrid", "Europe/Dublin", "Europe/Lisbon"]
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    if not PG_URL:
-        unavailable("two servers share a PostgreSQL database: set CCM_TEST_DATABASE_URL (CI does)")
-    with pg_schema(PG_URL) as url:
-        yield url
 
 
 def test_two_servers_on_one_postgresql_never_run_a_tenant_twice(pg_url: str, tmp_path: Path):

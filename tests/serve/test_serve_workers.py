@@ -20,7 +20,6 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from pathlib import Path
@@ -36,7 +35,6 @@ from adapters.xero import sandbox as xero_sandbox
 from adapters.xero.webhooks import SIGNATURE_HEADER, signature
 from connector.store import Store
 from connector.store.schema import outbox, sync_requests, sync_runs
-from tests.conftest import PG_URL, pg_schema
 from tests.serve.harness import (
     XERO_KEY,
     SimClock,
@@ -56,14 +54,6 @@ from tests.smtp import Inbox
 pytestmark = pytest.mark.slow
 ZONES = ["Europe/London", "Europe/Paris", "Europe/Madrid", "Europe/Dublin", "Europe/Lisbon"]
 TINY = FirmSize(5, 100, 40)
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    if not PG_URL:
-        pytest.skip("workers share a PostgreSQL database: set CCM_TEST_DATABASE_URL (CI does)")
-    with pg_schema(PG_URL) as url:
-        yield url
 
 
 def _env(pg_url: str, tmp_path: Path, clock: SimClock, **extra: str) -> dict[str, str]:
