@@ -90,7 +90,7 @@ class _Holds:
             return csv_response(f"{tenant.id}-limit-suggestions", (
                 "customer", "rating", "suggestion", "limit now", "suggested", "why",
             ), [(
-                s.name, s.rating or "", s.kind, _money(s.limit), s.suggested, s.reason,
+                s.name, s.rating or "", s.kind, _money(s.limit), _money(s.suggested), s.reason,
             ) for s in data.suggestions])  # fmt: skip
         params = dict(request.query_params)
         holds_at = paging(params, len(data.holds), param="holds")
