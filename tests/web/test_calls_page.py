@@ -162,7 +162,7 @@ def test_a_bookkeeper_records_a_promise_from_the_call_and_it_is_audited(site, ta
     card.get_by_role("button", name=f"Record the call to {name}").click()
     status = page.get_by_role("status").inner_text()
     assert (
-        f"Recorded for {name}: promised to pay 50.00" in status
+        f"Recorded for {name}: promised to pay £50.00" in status
         and "by 2026-03-31: pays at month end" in status
     )
     assert page.locator("article.call", has_text=f"Call {name}").count() == 0  # done: off the list
