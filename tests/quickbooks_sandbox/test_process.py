@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
 import requests
 
 from adapters.quickbooks.sandbox.process import spawn
@@ -27,17 +34,31 @@ def test_spawned_sandbox_serves_oauth_and_api():
 
 
 def test_run_forever_prints_where_it_serves_and_stops_on_interrupt():
-    import signal
-    import subprocess
-    import sys
-
-    code = "from adapters.quickbooks.sandbox import run_forever; run_forever('127.0.0.1', 0, seed=1, size='demo')"
-    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    # The child takes Ctrl-C as a terminal's foreground command does, whatever it inherits: a test run started
+    # as a background job (`make test &`) has SIGINT ignored, and that survives exec. SIGUSR1 dumps its threads.
+    code = (
+        "import faulthandler, signal; signal.pthread_sigmask(signal.SIG_SETMASK, []); "
+        "signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "faulthandler.register(signal.SIGUSR1, all_threads=True); "
+        "from adapters.quickbooks.sandbox import run_forever; run_forever('127.0.0.1', 0, seed=1, size='demo')"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         lines = [child.stdout.readline() for _ in range(3)] if child.stdout else []
     finally:
         child.send_signal(signal.SIGINT)
-        child.wait(timeout=30)  # a deadlock guard, not a speed check: CI shares two cores among three workers
+        try:
+            child.wait(timeout=30)  # a deadlock guard, not a speed check
+        except subprocess.TimeoutExpired:
+            state = Path(f"/proc/{child.pid}/status").read_text()
+            child.send_signal(signal.SIGUSR1)
+            time.sleep(1)
+            child.kill()
+            _, err = child.communicate()
+            sig = " ".join(line for line in state.splitlines() if line.startswith(("Sig", "Shd")))
+            pytest.fail(f"the sandbox did not stop on SIGINT ({sig}); its threads:\n{err}")
     assert lines[0].startswith("QuickBooks Online sandbox: https://127.0.0.1:")
     assert "CA: /" in lines[1] and "client_id: ccm-sandbox-client" in lines[2]
     assert child.returncode == 0
